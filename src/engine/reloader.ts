@@ -1,0 +1,231 @@
+// createReloader: the library's public face. A Unit at the centre, with its
+// triggers (signal, watch, socket, HTTP) started around it and stopped in
+// the order of SPEC §3: admin connections, watchers, the running pass, HTTP.
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { Registry } from 'prom-client';
+import type { AdminHost, Readiness } from '../admin/host.js';
+import { Redactor } from '../integrity/redact.js';
+import { onSignals, type SignalName } from '../triggers/signal.js';
+import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../types.js';
+import { errorMessage, ReloadkitError, UnknownUnitError } from './errors.js';
+import { noopLogger } from './logger.js';
+import type { RestartPolicy } from './restart.js';
+import { Unit, type ApplyFailurePolicy } from './unit.js';
+import type { ConfigSource } from '../types.js';
+
+export interface WatchTriggerOptions {
+  /** Quiet period that coalesces a burst of events (default 100 ms). */
+  debounceMs?: number;
+  /** Longest a pass waits under constant writes (default 1000 ms). */
+  maxWaitMs?: number;
+  /** Periodic full rescan (default 30 000 ms; 0 disables). */
+  rescanMs?: number;
+}
+
+export interface SocketTriggerOptions {
+  path: string;
+  /** File mode of the socket (default 0o600). */
+  mode?: number;
+  maxConnections?: number;
+}
+
+export interface HttpTriggerOptions {
+  /** `host:port`, e.g. `127.0.0.1:9111`. */
+  address: string;
+  /** Allow POST /reload (default false). */
+  reload?: boolean;
+  /** Bearer token POST /reload requires. */
+  token?: string;
+  /** Allow a non-loopback address (default false). */
+  allowRemote?: boolean;
+}
+
+export interface TriggerOptions {
+  /** Signal(s) that request a reload; `true` means SIGHUP. */
+  signal?: SignalName | readonly SignalName[] | boolean;
+  /** Watch the source's files; `true` uses the defaults. */
+  watch?: boolean | WatchTriggerOptions;
+  /** Admin socket path (or options); `""` disables. */
+  socket?: string | SocketTriggerOptions;
+  /** HTTP admin address (or options); `""` disables. */
+  http?: string | HttpTriggerOptions;
+}
+
+export interface ReloaderOptions<T> {
+  /** Unit name in results, logs and metrics (default `app`). */
+  name?: string;
+  source: ConfigSource;
+  /** Any Standard Schema validator (zod, valibot, arktype…); its output type is the config type. */
+  schema?: StandardSchemaV1<unknown, T>;
+  restartRequired?: { paths: readonly string[]; policy?: RestartPolicy };
+  hooks?: readonly Hook<DeepReadonly<T>>[];
+  onApplyFailure?: ApplyFailurePolicy;
+  /** Per-hook timeout for check, apply and rollback (default 10 000 ms). */
+  applyTimeoutMs?: number;
+  /** How many results history() keeps (default 50). */
+  historySize?: number;
+  triggers?: TriggerOptions;
+  /** Key names (strings match whole normalised names) whose values are secrets. */
+  redact?: { keys?: readonly (string | RegExp)[] };
+  logger?: Logger;
+  /** prom-client registry to register reloadkit's metrics in. */
+  registry?: Registry;
+}
+
+export interface Reloader<T> {
+  readonly name: string;
+  /** First load: generation 0, hooks do not run; rejects with a clear error if the config is invalid. */
+  start(): Promise<void>;
+  /** The deep-frozen config in effect. */
+  current(): DeepReadonly<T>;
+  readonly generation: number;
+  lastResult(): ReloadResult | null;
+  history(): readonly ReloadResult[];
+  /** Restart-required paths changed since the process started. */
+  pendingRestart(): readonly string[];
+  /** Calls `fn` after a committed pass changed the selected slice. Returns an unsubscribe function. */
+  subscribe<U>(select: (config: DeepReadonly<T>) => U, fn: (next: U, prev: U, result: ReloadResult) => void): () => void;
+  /** Runs a pass (or joins the pending one) and resolves with its result. */
+  reload(options?: { trigger?: Trigger }): Promise<ReloadResult>;
+  /** Ready when the initial load succeeded and every trigger works. */
+  ready(): Readiness;
+  close(): Promise<void>;
+}
+
+/** A started trigger: stopped on close, and asked whether it still works. */
+export interface TriggerHandle {
+  readonly name: string;
+  close(): Promise<void> | void;
+  health?(): { ok: boolean; reason?: string };
+  /** Closed after the unit (HTTP: it reports until the very end). */
+  closeLast?: boolean;
+}
+
+function normalizeSignals(opt: TriggerOptions['signal']): SignalName[] {
+  if (opt === undefined || opt === false) return [];
+  if (opt === true) return ['SIGHUP'];
+  return typeof opt === 'string' ? [opt] : [...opt];
+}
+
+export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reloader<T> {
+  if (!options || typeof options !== 'object') throw new ReloadkitError('ERR_OPTIONS', 'createReloader needs an options object');
+  if (!options.source || typeof options.source.load !== 'function') {
+    throw new ReloadkitError('ERR_OPTIONS', 'createReloader needs a source (fileSource, dirSource or an object with load())');
+  }
+  const name = options.name ?? 'app';
+  const logger = options.logger ?? noopLogger;
+  const unit = new Unit<DeepReadonly<T>>({
+    name,
+    source: options.source,
+    schema: options.schema,
+    restartRequired: options.restartRequired,
+    hooks: options.hooks,
+    onApplyFailure: options.onApplyFailure,
+    applyTimeoutMs: options.applyTimeoutMs,
+    historySize: options.historySize,
+    logger,
+    redactor: new Redactor(options.redact?.keys),
+  });
+  const startedAt = Date.now();
+  // Stopped in reverse start order, except `closeLast` ones (HTTP) which outlive the unit.
+  const triggers: TriggerHandle[] = [];
+  let state: 'new' | 'starting' | 'started' | 'closing' | 'closed' = 'new';
+  let startPromise: Promise<void> | null = null;
+
+  const host: AdminHost = {
+    startedAt,
+    targetCount: () => 1,
+    units: () => [
+      {
+        name,
+        get generation() {
+          return unit.generation;
+        },
+        lastResult: () => unit.lastResult(),
+        pendingRestart: () => unit.pendingRestart(),
+      },
+    ],
+    reload: async (u, trigger) => {
+      if (u !== undefined && u !== name) throw new UnknownUnitError(u);
+      return { [name]: await unit.reload(trigger) };
+    },
+    enqueue: (u, trigger) => {
+      if (u !== undefined && u !== name) throw new UnknownUnitError(u);
+      if (unit.isClosed) throw new ReloadkitError('ERR_CLOSED', 'shutting down');
+      unit.enqueue(trigger);
+    },
+    ready: () => readiness(),
+  };
+
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (!unit.started) reasons.push(`${name}: initial config not loaded`);
+    for (const t of triggers) {
+      const h = t.health?.();
+      if (h && !h.ok) reasons.push(`${t.name}: ${h.reason ?? 'not working'}`);
+    }
+    const last = unit.lastResult();
+    if (last && last.status !== 'full_success' && last.status !== 'unchanged') {
+      reasons.push(`${name}: last reload ${last.status}${last.error ? `: ${last.error}` : ''}`);
+    }
+    return { ok: reasons.length === 0, reasons };
+  };
+
+  const startTriggers = async (): Promise<void> => {
+    const t = options.triggers ?? {};
+    const signals = normalizeSignals(t.signal);
+    if (signals.length > 0) {
+      const off = onSignals(signals, () => unit.enqueue('signal'));
+      triggers.push({ name: 'signal', close: off });
+    }
+    // Watch, socket and HTTP triggers are wired here by their modules.
+    void host;
+  };
+
+  const reloader: Reloader<T> = {
+    name,
+    start() {
+      if (state === 'closing' || state === 'closed') {
+        return Promise.reject(new ReloadkitError('ERR_CLOSED', `reloader "${name}" is closed`));
+      }
+      startPromise ??= (async () => {
+        state = 'starting';
+        await unit.start();
+        await startTriggers();
+        state = 'started';
+      })();
+      return startPromise;
+    },
+    current: () => unit.current().config,
+    get generation() {
+      return unit.generation;
+    },
+    lastResult: () => unit.lastResult(),
+    history: () => unit.history(),
+    pendingRestart: () => unit.pendingRestart(),
+    subscribe: (select, fn) => unit.subscribe(select, fn),
+    reload: (opts) => unit.reload(opts?.trigger ?? 'api'),
+    ready: readiness,
+    async close() {
+      if (state === 'closed' || state === 'closing') return;
+      state = 'closing';
+      // A start still running finishes (or fails) before triggers are torn down.
+      if (startPromise) await startPromise.catch(() => {});
+      const stop = async (list: TriggerHandle[]) => {
+        for (const t of list.reverse()) {
+          try {
+            await t.close();
+          } catch (err) {
+            logger.error({ unit: name, trigger: t.name, err: errorMessage(err) }, 'closing trigger failed');
+          }
+        }
+      };
+      await stop(triggers.filter((t) => !t.closeLast));
+      await unit.close();
+      await stop(triggers.filter((t) => t.closeLast));
+      triggers.length = 0;
+      state = 'closed';
+    },
+  };
+  return reloader;
+}

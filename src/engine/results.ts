@@ -1,0 +1,23 @@
+import type { ReloadResult } from '../types.js';
+
+/** Bounded ring of the most recent results, oldest first. */
+export class ResultHistory {
+  private readonly items: ReloadResult[] = [];
+
+  constructor(private readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`historySize must be a positive integer, got ${capacity}`);
+  }
+
+  push(result: ReloadResult): void {
+    this.items.push(result);
+    if (this.items.length > this.capacity) this.items.shift();
+  }
+
+  last(): ReloadResult | null {
+    return this.items.at(-1) ?? null;
+  }
+
+  all(): readonly ReloadResult[] {
+    return this.items.slice();
+  }
+}

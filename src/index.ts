@@ -1,0 +1,31 @@
+// reloadkit's public API (SPEC §7). One barrel; heavy optional parts load lazily.
+export { createReloader } from './engine/reloader.js';
+export type {
+  Reloader,
+  ReloaderOptions,
+  TriggerOptions,
+  WatchTriggerOptions,
+  SocketTriggerOptions,
+  HttpTriggerOptions,
+} from './engine/reloader.js';
+export type { ApplyFailurePolicy } from './engine/unit.js';
+export type { RestartPolicy } from './engine/restart.js';
+export { ReloadkitError, ShutdownError, LoadError, UnknownUnitError } from './engine/errors.js';
+export { RELOAD_STATUSES, TRIGGERS } from './types.js';
+export type {
+  ReloadResult,
+  ReloadStatus,
+  Trigger,
+  HookOutcome,
+  OutcomeStatus,
+  Hook,
+  HookContext,
+  ApplyReturn,
+  DeepReadonly,
+  Logger,
+  ConfigSource,
+  LoadContext,
+  LoadedConfig,
+  SourceFile,
+  WatchSpec,
+} from './types.js';

@@ -1,0 +1,147 @@
+// Public types shared by the engine, its triggers and the daemon.
+// Field names of ReloadResult are snake_case on purpose: they are the JSON
+// contract of SPEC §1 and match the seed systems' replies.
+
+/** Every status a reload pass can end with (SPEC §1). */
+export const RELOAD_STATUSES = [
+  'full_success',
+  'partial_applied',
+  'apply_failed',
+  'rolled_back',
+  'validation_failed',
+  'load_failed',
+  'unchanged',
+] as const;
+export type ReloadStatus = (typeof RELOAD_STATUSES)[number];
+
+/** What started a pass (SPEC §8). */
+export const TRIGGERS = ['start', 'api', 'signal', 'watch', 'rescan', 'socket', 'http'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
+
+/** Statuses after which the new snapshot is in effect. */
+export const COMMITTED_STATUSES: ReadonlySet<ReloadStatus> = new Set(['full_success', 'partial_applied']);
+/** Statuses a pass can end with without anything going wrong. */
+export const OK_STATUSES: ReadonlySet<ReloadStatus> = new Set(['full_success', 'unchanged']);
+
+export type OutcomeStatus = 'applied' | 'skipped' | 'failed';
+
+export interface HookOutcome {
+  name: string;
+  status: OutcomeStatus;
+  error?: string;
+  duration_ms: number;
+}
+
+/** The record of one pass; serialised as-is in socket replies, HTTP and logs. */
+export interface ReloadResult {
+  unit: string;
+  /** Generation in effect after the pass. */
+  generation: number;
+  status: ReloadStatus;
+  trigger: Trigger;
+  outcomes: HookOutcome[];
+  /** Concrete dotted paths that changed against the boot config and need a restart. */
+  requires_restart: string[];
+  /** What failed to load and where (file:line:col or field path). Only for `load_failed`. */
+  load_error?: string;
+  /** One-line reason for any status other than full_success/unchanged (reloadkit extension). */
+  error?: string;
+  /** SHA-256 of the candidate config's canonical JSON; for `load_failed`, of the config still in effect. */
+  config_hash: string;
+  /** Leaf dotted paths that differ from the config in effect before the pass; never values. */
+  changed: string[];
+  started_at: string;
+  ended_at: string;
+  duration_ms: number;
+  /** How many requests beyond the first this pass answered. */
+  coalesced: number;
+}
+
+/** Recursively read-only view of a config snapshot. */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends Date | RegExp | URL
+    ? T
+    : T extends ReadonlyMap<infer K, infer V>
+      ? ReadonlyMap<DeepReadonly<K>, DeepReadonly<V>>
+      : T extends ReadonlySet<infer V>
+        ? ReadonlySet<DeepReadonly<V>>
+        : T extends readonly (infer E)[]
+          ? readonly DeepReadonly<E>[]
+          : T extends object
+            ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+            : T;
+
+type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
+/** The subset of a pino logger reloadkit uses; any pino logger satisfies it. */
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+
+export interface HookContext {
+  /** Aborted when the hook's timeout passes or the reloader closes. */
+  signal: AbortSignal;
+  logger: Logger;
+  unit: string;
+  trigger: Trigger;
+}
+
+/** What an apply may return: nothing (= applied), a status, or a status with its reason. */
+export type ApplyReturn = void | undefined | OutcomeStatus | { status: OutcomeStatus; error?: string };
+
+/**
+ * A two-phase hook. `check` throws (or rejects) to refuse a config; `apply`
+ * makes it take effect; `rollback` undoes `apply` under policy `rollback`.
+ */
+export interface Hook<T> {
+  name: string;
+  check?(old: T, next: T, ctx: HookContext): void | Promise<void>;
+  apply(ctx: HookContext, old: T, next: T): ApplyReturn | Promise<ApplyReturn>;
+  rollback?(ctx: HookContext, old: T, next: T): void | Promise<void>;
+  /** Overrides the reloader's `applyTimeoutMs` for this hook (check and apply). */
+  applyTimeoutMs?: number;
+}
+
+/** One file a source read, with the hash of the exact bytes parsed. */
+export interface SourceFile {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface LoadedConfig {
+  value: unknown;
+  files: SourceFile[];
+}
+
+export interface LoadContext {
+  signal: AbortSignal;
+  /**
+   * Set when the unit requires signatures: called with every file's exact
+   * bytes before they are parsed; throws when the signature does not verify.
+   */
+  verify?: (path: string, bytes: Uint8Array) => void | Promise<void>;
+}
+
+/** Something the watcher should observe for a source. */
+export interface WatchSpec {
+  path: string;
+  /** Watch a directory tree instead of a single file. */
+  recursive?: boolean;
+  /** For directories: which entries (path relative to `path`) matter. */
+  filter?: (relativePath: string) => boolean;
+}
+
+/** Where a unit's config comes from. Implement it for custom sources. */
+export interface ConfigSource {
+  /** Human description for messages, e.g. the file path. */
+  readonly description: string;
+  load(ctx: LoadContext): Promise<LoadedConfig>;
+  /** Paths whose change should start a pass when `triggers.watch` is on. */
+  watchSpecs?(): WatchSpec[];
+  /** True when `load` calls `ctx.verify` for every file it parses. */
+  readonly verifiesSignatures?: boolean;
+}

@@ -1,0 +1,61 @@
+// Collects test files explicitly: on Node 20, `node --test <dir>` and `tsx --test`
+// can silently run zero .ts files and still exit 0. This runner lists every
+// `*.test.ts` under test/, runs them with node:test's run(), prints the spec
+// report and node's summary, and fails when a test failed or none ran.
+//
+// Usage: npm test [-- <substring> ...]   (only files whose path contains a substring)
+import { readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+function collect(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name === 'fixtures' || entry.name === 'types') continue;
+      out.push(...collect(full));
+    } else if (entry.name.endsWith('.test.ts')) {
+      out.push(full);
+    }
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const files = collect(root)
+  .filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)))
+  .sort()
+  .map((f) => resolve(f));
+
+if (files.length === 0) {
+  console.error(`test/run.ts: no test files matched ${JSON.stringify(filters)}`);
+  process.exit(1);
+}
+
+const concurrency = Number(process.env.RELOADKIT_TEST_CONCURRENCY ?? 4);
+let passed = 0;
+let failed = 0;
+
+const stream = run({ files, concurrency, timeout: 10 * 60_000 });
+stream.on('test:pass', (e: { nesting: number; details?: { type?: string } }) => {
+  if (e.details?.type !== 'suite') passed += 1;
+});
+stream.on('test:fail', () => {
+  failed += 1;
+  process.exitCode = 1;
+});
+stream.compose(new spec()).pipe(process.stdout);
+process.on('exit', () => {
+  // Printed after the reporter's own summary (ℹ tests/pass/fail) so a CI log
+  // shows both and a run with zero tests cannot look green.
+  process.stdout.write(`\nreloadkit test runner: ${files.length} files, ${passed} passed, ${failed} failed\n`);
+  if (passed === 0) {
+    console.error('test/run.ts: no test passed; treating as a failure');
+    process.exitCode = 1;
+  }
+});
