@@ -58,7 +58,8 @@ export interface ReloaderOptions<T> {
   /** Any Standard Schema validator (zod, valibot, arktype…); its output type is the config type. */
   schema?: StandardSchemaV1<unknown, T>;
   restartRequired?: { paths: readonly string[]; policy?: RestartPolicy };
-  hooks?: readonly Hook<DeepReadonly<T>>[];
+  /** Typed by the schema; `NoInfer` keeps hooks from widening the config type. */
+  hooks?: readonly Hook<NoInfer<DeepReadonly<T>>>[];
   onApplyFailure?: ApplyFailurePolicy;
   /** Per-hook timeout for check, apply and rollback (default 10 000 ms). */
   applyTimeoutMs?: number;

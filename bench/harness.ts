@@ -1,0 +1,84 @@
+// Benchmark harness types and helpers. Every suite measures reloadkit and, in
+// the same run, a baseline, and reports figures with their ratio and goal.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface BenchRow {
+  /** What was measured, e.g. "pass median (10 KB YAML, zod, 20 hooks)". */
+  metric: string;
+  value: number;
+  unit: string;
+  /** The same figure for the in-run baseline, when there is one. */
+  baseline?: number;
+  baselineName?: string;
+  /** value / baseline (or as the suite defines it). */
+  ratio?: number;
+  /** Human goal, e.g. "<= 2 ms". */
+  goal?: string;
+  /** Whether the goal was met (absent when there is no goal). */
+  pass?: boolean;
+}
+
+export interface BenchSeries {
+  /** Samples (e.g. change-to-apply latencies in ms) for CDF plots. */
+  name: string;
+  unit: string;
+  samples: number[];
+}
+
+export interface BenchReport {
+  rows: BenchRow[];
+  series?: BenchSeries[];
+  notes?: string[];
+}
+
+export interface BenchContext {
+  quick: boolean;
+  /** A fresh temp directory, removed after the suite. */
+  tmp(prefix?: string): string;
+  log(msg: string): void;
+}
+
+export interface BenchSuite {
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<BenchReport>;
+}
+
+export function makeContext(quick: boolean, suite: string): BenchContext & { cleanup(): void } {
+  const dirs: string[] = [];
+  return {
+    quick,
+    tmp(prefix = suite) {
+      const d = mkdtempSync(join(tmpdir(), `rk-bench-${prefix}-`));
+      dirs.push(d);
+      return d;
+    },
+    log(msg) {
+      process.stderr.write(`  [${suite}] ${msg}\n`);
+    },
+    cleanup() {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx]!;
+}
+
+export const median = (samples: readonly number[]): number => percentile(samples, 50);
+
+export function round(n: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** Runs the GC when node was started with --expose-gc. */
+export function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}

@@ -1,0 +1,54 @@
+// `npm run bench [-- --quick] [-- --only <suite>]`: runs every suite, prints a
+// table, and writes bench/results/latest.json (machine, node, figures).
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { makeContext, type BenchReport } from './harness.js';
+import { suites } from './suites/index.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyIdx = args.indexOf('--only');
+const only = onlyIdx >= 0 ? (args[onlyIdx + 1] ?? '').split(',') : null;
+
+const results: Record<string, BenchReport & { duration_s: number; error?: string }> = {};
+const t0 = Date.now();
+for (const suite of suites) {
+  if (only && !only.includes(suite.name)) continue;
+  process.stderr.write(`\n== ${suite.name}: ${suite.description}\n`);
+  const ctx = makeContext(quick, suite.name);
+  const s0 = Date.now();
+  try {
+    const report = await suite.run(ctx);
+    results[suite.name] = { ...report, duration_s: (Date.now() - s0) / 1000 };
+  } catch (err) {
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`  suite failed: ${message}\n`);
+    results[suite.name] = { rows: [], duration_s: (Date.now() - s0) / 1000, error: message };
+    process.exitCode = 1;
+  } finally {
+    ctx.cleanup();
+  }
+}
+
+const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '' : String(n));
+console.log('\n| suite | metric | value | unit | baseline | ratio | goal | met |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const [name, rep] of Object.entries(results)) {
+  if (rep.error) console.log(`| ${name} | FAILED: ${rep.error.split('\n')[0]} | | | | | | |`);
+  for (const r of rep.rows) {
+    const base = r.baseline === undefined ? '' : `${fmt(r.baseline)}${r.baselineName ? ` (${r.baselineName})` : ''}`;
+    const met = r.pass === undefined ? '' : r.pass ? 'yes' : 'NO';
+    console.log(`| ${name} | ${r.metric} | ${fmt(r.value)} | ${r.unit} | ${base} | ${fmt(r.ratio)} | ${r.goal ?? ''} | ${met} |`);
+  }
+  for (const n of rep.notes ?? []) console.log(`|   | note: ${n} | | | | | | |`);
+}
+
+const outDir = fileURLToPath(new URL('./results/', import.meta.url));
+mkdirSync(outDir, { recursive: true });
+const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', mem_gib: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
+writeFileSync(
+  `${outDir}latest.json`,
+  JSON.stringify({ date: new Date().toISOString(), quick, machine, total_s: (Date.now() - t0) / 1000, results }, null, 2),
+);
+console.log(`\nwrote bench/results/latest.json (${((Date.now() - t0) / 1000).toFixed(1)} s, quick=${quick})`);
