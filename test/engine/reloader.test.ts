@@ -195,3 +195,306 @@ describe('close', () => {
     await closing;
   });
 });
+
+describe('restart-required', () => {
+  const restartSchema = z.object({ server: z.object({ port: z.number() }), x: z.number().default(0) });
+
+  test('warn: listed, still full_success, and the warning persists until restart', async () => {
+    const src = new MemorySource({ server: { port: 80 } });
+    const r = createReloader({ source: src, schema: restartSchema, restartRequired: { paths: ['server.port'] } });
+    await r.start();
+    src.set({ server: { port: 81 } });
+    const a = await r.reload();
+    assert.equal(a.status, 'full_success');
+    assert.deepEqual(a.requires_restart, ['server.port']);
+    src.set({ server: { port: 81 }, x: 1 });
+    const b = await r.reload();
+    // Compared with the boot config, not the last applied one: still needs a restart.
+    assert.deepEqual(b.requires_restart, ['server.port']);
+    assert.deepEqual(r.pendingRestart(), ['server.port']);
+    src.set({ server: { port: 80 }, x: 1 });
+    const c = await r.reload();
+    assert.deepEqual(c.requires_restart, []);
+    assert.deepEqual(r.pendingRestart(), []);
+    await r.close();
+  });
+
+  test('reject: validation_failed, nothing applied, generation unchanged', async () => {
+    const src = new MemorySource({ server: { port: 80 } });
+    let applied = 0;
+    const r = createReloader({
+      source: src,
+      schema: restartSchema,
+      restartRequired: { paths: ['server.*'], policy: 'reject' },
+      hooks: [{ name: 'h', apply: () => void applied++ }],
+    });
+    await r.start();
+    src.set({ server: { port: 81 } });
+    const res = await r.reload();
+    assert.equal(res.status, 'validation_failed');
+    assert.deepEqual(res.requires_restart, ['server.port']);
+    assert.match(res.error!, /server\.port/);
+    assert.equal(applied, 0);
+    assert.equal(r.generation, 0);
+    await r.close();
+  });
+});
+
+describe('rollback policy', () => {
+  test('applied hooks are rolled back in reverse order, old snapshot kept', async () => {
+    const src = new MemorySource(base);
+    const log: string[] = [];
+    const hook = (name: string, fail = false): Hook<Cfg> => ({
+      name,
+      apply: () => {
+        log.push(`apply ${name}`);
+        if (fail) throw new Error('nope');
+      },
+      rollback: () => {
+        log.push(`rollback ${name}`);
+      },
+    });
+    const r = createReloader({ source: src, schema, onApplyFailure: 'rollback', hooks: [hook('a'), hook('b'), hook('c', true)] });
+    await r.start();
+    src.set({ ...base, log_level: 'debug' });
+    const res = await r.reload();
+    assert.equal(res.status, 'rolled_back');
+    assert.equal(res.generation, 0);
+    assert.equal(r.current().log_level, 'info');
+    assert.deepEqual(log, ['apply a', 'apply b', 'apply c', 'rollback b', 'rollback a']);
+    await r.close();
+  });
+
+  test('a hook without rollback is reported as not undone', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({
+      source: src,
+      schema,
+      onApplyFailure: 'rollback',
+      hooks: [
+        { name: 'a', apply: () => {} },
+        { name: 'b', apply: () => 'failed' as const },
+      ],
+    });
+    await r.start();
+    src.set({ ...base, log_level: 'debug' });
+    const res = await r.reload();
+    assert.equal(res.status, 'rolled_back');
+    assert.match(res.outcomes[0]!.error!, /no rollback defined/);
+    await r.close();
+  });
+});
+
+describe('unchanged', () => {
+  test('a watch-triggered pass with the same content runs no hook; an explicit reload always runs', async () => {
+    const src = new MemorySource(base);
+    let applies = 0;
+    const r = createReloader({ source: src, schema, hooks: [{ name: 'h', apply: () => void applies++ }] });
+    await r.start();
+    // Internals: the watch trigger goes through the same queue with trigger 'watch'.
+    const watched = await r.reload({ trigger: 'watch' });
+    assert.equal(watched.status, 'unchanged');
+    assert.equal(applies, 0);
+    assert.equal(watched.generation, 0);
+    assert.equal(r.lastResult()?.status, 'unchanged');
+    const explicit = await r.reload();
+    assert.equal(explicit.status, 'full_success');
+    assert.equal(applies, 1);
+    await r.close();
+  });
+});
+
+describe('coalescing', () => {
+  test('1 running + 20 requests: exactly 2 passes, 19 coalesced, each answered by a pass that started after it', async () => {
+    const src = new MemorySource(base);
+    const gate = deferred();
+    let applies = 0;
+    const r = createReloader({
+      source: src,
+      schema,
+      hooks: [
+        {
+          name: 'slow',
+          apply: async () => {
+            applies += 1;
+            if (applies === 1) await gate.promise;
+          },
+        },
+      ],
+    });
+    await r.start();
+    const first = r.reload();
+    await new Promise((res) => setImmediate(res));
+    src.set({ ...base, log_level: 'warn' }); // arrives after the first pass read its source
+    const rest = Array.from({ length: 20 }, () => r.reload());
+    gate.resolve();
+    const [a, ...others] = await Promise.all([first, ...rest]);
+    assert.equal(applies, 2);
+    assert.equal(a!.coalesced, 0);
+    assert.equal(a!.generation, 1);
+    for (const o of others) {
+      assert.equal(o, others[0]);
+      assert.equal(o.generation, 2);
+      assert.equal(o.coalesced, 19);
+    }
+    // The second pass read the source after the edit: it saw the newest content.
+    assert.equal(r.current().log_level, 'warn');
+    await r.close();
+  });
+
+  test('concurrent reloads with different contents end on one of their values', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema, hooks: [{ name: 'h', apply: () => new Promise((res) => setTimeout(res, 2)) }] });
+    await r.start();
+    const ports = Array.from({ length: 30 }, (_, i) => 9000 + i);
+    await Promise.all(
+      ports.map(async (port, i) => {
+        await new Promise((res) => setTimeout(res, i % 7));
+        src.set({ ...base, server: { port } });
+        return r.reload();
+      }),
+    );
+    assert.ok(ports.includes(r.current().server.port));
+    // The last write happened before the last pass started, so it is what is in effect.
+    assert.equal(r.current().server.port, (src.value as { server: { port: number } }).server.port);
+    await r.close();
+  });
+});
+
+describe('snapshots', () => {
+  test('an old snapshot held by a caller stays unchanged through later reloads', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema });
+    await r.start();
+    const old = r.current();
+    src.set({ ...base, server: { port: 1 }, backends: [] });
+    await r.reload();
+    assert.equal(old.server.port, 8080);
+    assert.equal(old.backends.length, 1);
+    assert.ok(Object.isFrozen(old.backends[0]));
+    assert.equal(r.current().server.port, 1);
+    await r.close();
+  });
+
+  test('100 concurrent readers during 50 reloads always see a complete, valid snapshot', async () => {
+    const src = new MemorySource({ ...base, server: { port: 0 }, backends: [{ name: 'n0', url: 'u' }] });
+    const r = createReloader({ source: src, schema, hooks: [{ name: 'h', apply: () => new Promise((res) => setImmediate(res)) }] });
+    await r.start();
+    let stop = false;
+    let reads = 0;
+    const readers = Array.from({ length: 100 }, async () => {
+      while (!stop) {
+        const c = r.current();
+        assert.equal(schema.safeParse(c).success, true);
+        assert.equal(c.backends[0]?.name, `n${c.server.port}`);
+        reads += 1;
+        await new Promise((res) => setImmediate(res));
+      }
+    });
+    for (let i = 1; i <= 50; i += 1) {
+      src.set({ ...base, server: { port: i }, backends: [{ name: `n${i}`, url: 'u' }] });
+      await r.reload();
+    }
+    stop = true;
+    await Promise.all(readers);
+    assert.ok(reads > 100);
+    await r.close();
+  });
+
+  test('a second identical reload reports no changed paths', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema });
+    await r.start();
+    src.set({ ...base, log_level: 'warn' });
+    assert.deepEqual((await r.reload()).changed, ['log_level']);
+    assert.deepEqual((await r.reload()).changed, []);
+    await r.close();
+  });
+});
+
+describe('subscribe', () => {
+  test('fires only when the selected slice changes, with next, prev and the result', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema });
+    await r.start();
+    const calls: Array<[number, number, string]> = [];
+    const off = r.subscribe(
+      (c) => c.server.port,
+      (next, prev, result) => calls.push([next, prev, result.status]),
+    );
+    src.set({ ...base, log_level: 'warn' });
+    await r.reload();
+    src.set({ ...base, log_level: 'warn', server: { port: 9 } });
+    await r.reload();
+    off();
+    src.set({ ...base, server: { port: 10 } });
+    await r.reload();
+    assert.deepEqual(calls, [[9, 8080, 'full_success']]);
+    await r.close();
+  });
+
+  test('a throwing subscriber does not break the pass', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema });
+    await r.start();
+    r.subscribe(
+      (c) => c.log_level,
+      () => {
+        throw new Error('subscriber bug');
+      },
+    );
+    src.set({ ...base, log_level: 'warn' });
+    assert.equal((await r.reload()).status, 'full_success');
+    await r.close();
+  });
+});
+
+describe('results', () => {
+  test('result carries every SPEC field and history is a bounded ring', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema, historySize: 3, name: 'svc' });
+    await r.start();
+    for (let i = 0; i < 5; i += 1) await r.reload();
+    const h = r.history();
+    assert.equal(h.length, 3);
+    assert.deepEqual(h.map((x) => x.generation), [3, 4, 5]);
+    const last = r.lastResult()!;
+    for (const key of ['unit', 'generation', 'status', 'trigger', 'outcomes', 'requires_restart', 'config_hash', 'changed', 'started_at', 'ended_at', 'duration_ms', 'coalesced']) {
+      assert.ok(key in last, `missing ${key}`);
+    }
+    assert.equal(last.unit, 'svc');
+    assert.equal(last.trigger, 'api');
+    assert.ok(!Number.isNaN(Date.parse(last.started_at)));
+    await r.close();
+  });
+
+  test('secret values never appear in result errors', async () => {
+    const src = new MemorySource({ ...base, password: 'hunter2-secret' });
+    const r = createReloader({
+      source: src,
+      schema,
+      hooks: [
+        {
+          name: 'leaky',
+          check: (_old, next) => {
+            throw new Error(`cannot log in with ${next.password ?? ''}`);
+          },
+          apply: () => {},
+        },
+      ],
+    });
+    await r.start();
+    src.set({ ...base, password: 'new-secret-value' });
+    const res = await r.reload();
+    assert.equal(res.status, 'validation_failed');
+    assert.ok(!JSON.stringify(res).includes('new-secret-value'));
+    assert.match(res.error!, /\[REDACTED\]/);
+    await r.close();
+  });
+
+  test('reload before start is refused with a clear error', async () => {
+    const r = createReloader({ source: new MemorySource(base), schema });
+    await assert.rejects(r.reload(), /has not started/);
+    await r.close();
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { canonicalJson, changedPaths, configHash, deepEqual, deepFreeze } from '../../src/engine/snapshot.js';
+import { formatPath, parsePattern } from '../../src/engine/paths.js';
+import { RestartMatcher } from '../../src/engine/restart.js';
+
+describe('deepFreeze', () => {
+  test('freezes nested objects and arrays so writes throw in strict mode', () => {
+    const v = deepFreeze({ a: { b: [1, { c: 2 }] } });
+    assert.ok(Object.isFrozen(v.a.b[1]));
+    assert.throws(() => {
+      (v.a.b as number[]).push(3);
+    }, TypeError);
+    assert.throws(() => {
+      (v.a as { b: unknown }).b = 1;
+    }, TypeError);
+  });
+
+  test('handles cycles without looping', () => {
+    const a: Record<string, unknown> = {};
+    a.self = a;
+    deepFreeze(a);
+    assert.ok(Object.isFrozen(a));
+  });
+});
+
+describe('configHash', () => {
+  test('is independent of key order and distinguishes types', () => {
+    assert.equal(configHash({ a: 1, b: { c: 2, d: 3 } }), configHash({ b: { d: 3, c: 2 }, a: 1 }));
+    assert.notEqual(configHash({ a: 1 }), configHash({ a: '1' }));
+    assert.notEqual(configHash({ a: [1, 2] }), configHash({ a: [2, 1] }));
+    assert.notEqual(configHash({ n: Number.POSITIVE_INFINITY }), configHash({ n: null }));
+    assert.notEqual(configHash({ n: 10n }), configHash({ n: 10 }));
+    assert.match(configHash({}), /^[0-9a-f]{64}$/);
+  });
+
+  test('drops undefined members, serialises dates as ISO strings', () => {
+    assert.equal(canonicalJson({ a: undefined, b: 1 }), '{"b":1}');
+    assert.equal(canonicalJson({ d: new Date('2026-01-02T03:04:05Z') }), '{"d":"2026-01-02T03:04:05.000Z"}');
+  });
+
+  test('property: equal values hash equal; a key order shuffle never changes the hash', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const clone = JSON.parse(JSON.stringify(v)) as unknown;
+        assert.equal(configHash(v), configHash(clone));
+        assert.ok(deepEqual(v, clone));
+      }),
+    );
+  });
+});
+
+describe('changedPaths', () => {
+  test('lists leaf paths, never values', () => {
+    const prev = { server: { port: 80, host: 'a' }, backends: [{ url: 'x' }], password: 'hunter2' };
+    const next = { server: { port: 81, host: 'a' }, backends: [{ url: 'y' }, { url: 'z' }], password: 'letmein' };
+    const paths = changedPaths(prev, next);
+    assert.deepEqual(paths.sort(), ['backends[0].url', 'backends[1].url', 'password', 'server.port']);
+    assert.ok(!JSON.stringify(paths).includes('hunter2'));
+    assert.ok(!JSON.stringify(paths).includes('letmein'));
+  });
+
+  test('added and removed subtrees report their leaves; type changes report the path', () => {
+    assert.deepEqual(changedPaths({}, { a: { b: 1, c: { d: 2 } } }), ['a.b', 'a.c.d']);
+    assert.deepEqual(changedPaths({ a: { b: 1 } }, {}), ['a.b']);
+    assert.deepEqual(changedPaths({ a: { b: 1 } }, { a: 5 }), ['a']);
+    assert.deepEqual(changedPaths({ 'x.y': 1 }, { 'x.y': 2 }), ['["x.y"]']);
+    assert.deepEqual(changedPaths({ a: [] }, { a: {} }), ['a']);
+  });
+
+  test('property: no change iff the configs are deep-equal', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (a, b) => {
+        const wrapA = { v: a };
+        const wrapB = { v: b };
+        assert.equal(changedPaths(wrapA, wrapB).length === 0, deepEqual(wrapA, wrapB));
+      }),
+    );
+  });
+});
+
+describe('paths and patterns', () => {
+  test('formatPath quotes keys that are not identifiers', () => {
+    assert.equal(formatPath(['server', 'port']), 'server.port');
+    assert.equal(formatPath(['backends', 0, 'url']), 'backends[0].url');
+    assert.equal(formatPath(['labels', 'a.b']), 'labels["a.b"]');
+  });
+
+  test('parsePattern accepts wildcards and rejects malformed patterns', () => {
+    assert.deepEqual(parsePattern('backends[*].url'), [{ key: 'backends' }, { any: 'index' }, { key: 'url' }]);
+    assert.deepEqual(parsePattern('database.*'), [{ key: 'database' }, { any: 'key-or-index' }]);
+    for (const bad of ['', 'a.', 'a[', 'a[x]', 'a..b']) assert.throws(() => parsePattern(bad), /invalid path pattern/);
+  });
+});
+
+describe('RestartMatcher', () => {
+  const m = new RestartMatcher(['server.listen', 'database.*', 'backends[*].url']);
+  const boot = {
+    server: { listen: ':80', timeout: 5 },
+    database: { host: 'db', pool: { size: 5 } },
+    backends: [{ name: 'a', url: 'http://a' }],
+  };
+
+  test('reports concrete paths that differ from the boot config', () => {
+    const next = {
+      server: { listen: ':81', timeout: 9 },
+      database: { host: 'db', pool: { size: 6 } },
+      backends: [{ name: 'b', url: 'http://a' }, { name: 'c', url: 'http://c' }],
+    };
+    assert.deepEqual(m.diff(boot, next), ['backends[1].url', 'database.pool', 'server.listen']);
+  });
+
+  test('a removed section reports its former children', () => {
+    assert.deepEqual(m.diff(boot, { server: boot.server, backends: boot.backends }), ['database.host', 'database.pool']);
+  });
+
+  test('nothing when only non-restart paths change', () => {
+    assert.deepEqual(m.diff(boot, { ...boot, server: { listen: ':80', timeout: 99 } }), []);
+  });
+});
