@@ -1,0 +1,403 @@
+// The admin socket server (SPEC §4): one command per connection, newline
+// framing, one reply line, then close. Shared by the library
+// (`triggers.socket`) and the daemon. File-system lifecycle: socket-path.ts.
+import { chmod, chown } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { errorMessage, ReloadkitError } from '../engine/errors.js';
+import { noopLogger } from '../engine/logger.js';
+import type { Logger } from '../types.js';
+import type { AdminHost } from './host.js';
+import {
+  errorReply,
+  hostErrorMessage,
+  INVALID_INPUT,
+  MAX_LINE_BYTES,
+  parseRequest,
+  reloadReply,
+  replyLine,
+  statusReply,
+  TEXT_OK,
+  textError,
+  type AdminCommand,
+} from './protocol.js';
+import {
+  codeOf,
+  inspectPath,
+  MAX_SOCKET_PATH,
+  PrivateDir,
+  probeSocket,
+  removeLeftoverDirs,
+  resolveGroup,
+  type FileIdentity,
+} from './socket-path.js';
+
+export const DEFAULT_SOCKET_MODE = 0o600;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** A client that sends nothing, or no newline, is answered `invalid input` after this (SPEC §4). */
+export const DEFAULT_READ_TIMEOUT_MS = 5000;
+/** After the reply, how long a client may keep the connection half-open before it is cut. */
+const LINGER_MS = 2000;
+
+export interface AdminSocketOptions {
+  /** Socket path; `""` disables the socket. */
+  path: string;
+  /** File mode (default 0o600). Set while the socket is still private, never after it is reachable. */
+  mode?: number;
+  /** Group name or id to own the socket (with a mode like 0o660). */
+  group?: string | number;
+  /** Concurrent connections served (default 1024); excess ones get an error reply. */
+  maxConnections?: number;
+  /** Deadline for the request line (default 5000 ms). */
+  readTimeoutMs?: number;
+  host: AdminHost;
+  logger?: Logger;
+}
+
+export type AdminSocketState =
+  /** `path: ""`. */
+  | 'disabled'
+  | 'listening'
+  /** Another process answers at the path (SPEC §4: warn, run without). */
+  | 'in_use'
+  /** Something that is not a stale socket is at the path (never deleted). */
+  | 'blocked'
+  /** Could not be created (directory missing, permissions…). */
+  | 'failed'
+  | 'closed';
+
+export interface AdminSocketHandle {
+  /** Absolute socket path (`""` when disabled). */
+  readonly path: string;
+  readonly state: AdminSocketState;
+  readonly listening: boolean;
+  /** Connections being served right now. */
+  readonly connections: number;
+  /** `ok: false` when the socket was wanted but is not served, with the reason. */
+  health(): { ok: boolean; reason?: string };
+  /**
+   * Stops accepting connections and removes the socket file (if it is still
+   * ours). Connections in flight keep going and still get their reply.
+   */
+  stopAccepting(): Promise<void>;
+  /** stopAccepting(), then waits up to `graceMs` (default 2000) for connections in flight; cuts the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the admin socket. Never throws for a path conflict or a file-system
+ * failure (it logs and runs without the socket, per SPEC §4); throws only
+ * for invalid options.
+ */
+export async function startAdminSocket(options: AdminSocketOptions): Promise<AdminSocketHandle> {
+  const logger = options.logger ?? noopLogger;
+  const mode = options.mode ?? DEFAULT_SOCKET_MODE;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new ReloadkitError('ERR_OPTIONS', `socket mode must be an octal permission like 0o600, got ${String(options.mode)}`);
+  }
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new ReloadkitError('ERR_OPTIONS', `socket maxConnections must be a positive integer, got ${String(options.maxConnections)}`);
+  }
+  const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  if (typeof options.path !== 'string') throw new ReloadkitError('ERR_OPTIONS', 'socket path must be a string ("" disables it)');
+  if (options.path === '') return new SocketHandle('', 'disabled', null);
+  const path = resolvePath(options.path);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    throw new ReloadkitError('ERR_OPTIONS', `admin socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket path can hold`);
+  }
+  const gid = options.group === undefined ? undefined : await resolveGroup(options.group);
+  if (mode & 0o007) logger.warn({ socket: path, mode: mode.toString(8) }, 'admin socket mode lets every local user send commands');
+
+  const without = (state: 'in_use' | 'blocked' | 'failed', reason: string) => new SocketHandle(path, state, null, reason);
+
+  // What is at the path already? Never follow a symlink, never delete a non-socket.
+  const existing = await inspectPath(path);
+  let stale: FileIdentity | null = null;
+  if (existing.kind === 'not-socket') {
+    logger.error({ socket: path, found: existing.what }, 'admin socket path is taken by something that is not a socket; leaving it alone and running without the admin socket');
+    return without('blocked', `${existing.what} is at the socket path`);
+  }
+  if (existing.kind === 'unreadable') {
+    logger.error({ socket: path, reason: existing.reason }, 'cannot inspect the admin socket path; running without the admin socket');
+    return without('failed', `cannot inspect the socket path (${existing.reason})`);
+  }
+  if (existing.kind === 'socket') {
+    const probe = await probeSocket(path);
+    if (probe === 'live') {
+      logger.warn({ socket: path }, 'another process answers on the admin socket; running without the admin socket');
+      return without('in_use', 'another process answers on the socket path');
+    }
+    if (typeof probe === 'object') {
+      logger.error({ socket: path, reason: probe.unknown }, 'cannot tell whether the socket at the admin socket path is in use; leaving it alone and running without the admin socket');
+      return without('blocked', `cannot probe the socket at the path (${probe.unknown})`);
+    }
+    if (probe === 'stale') stale = existing.id;
+  }
+
+  await removeLeftoverDirs(path).catch(() => 0);
+  let dir: PrivateDir;
+  try {
+    dir = await PrivateDir.create(path);
+  } catch (err) {
+    if (err instanceof ReloadkitError) throw err;
+    logger.error({ socket: path, reason: codeOf(err) ?? errorMessage(err) }, 'cannot create the admin socket; running without it');
+    return without('failed', `cannot create the socket (${codeOf(err) ?? errorMessage(err)})`);
+  }
+
+  if (stale) {
+    const outcome = await dir.quarantineRemove(stale).catch((err: unknown) => ({ stranded: codeOf(err) ?? errorMessage(err) }));
+    if (outcome === 'removed') logger.info({ socket: path }, 'removed a stale admin socket');
+    else if (outcome === 'restored') {
+      logger.error({ socket: path }, 'the admin socket path changed while it was being checked; leaving it alone and running without the admin socket');
+      await dir.dispose();
+      return without('blocked', 'the socket path changed while it was being checked');
+    } else if (typeof outcome === 'object') {
+      logger.error({ socket: path, held: outcome.stranded }, 'could not put back an entry found at the admin socket path; running without the admin socket');
+      return without('blocked', 'the socket path changed while it was being checked');
+    }
+  }
+
+  const handle = new SocketHandle(path, 'listening', dir);
+  const server = createServer({ allowHalfOpen: true }, (sock) => handle.accept(sock));
+  handle.configure(server, { host: options.host, logger, maxConnections, readTimeoutMs });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: dir.listenPath, backlog: Math.max(511, Math.min(maxConnections * 2, 4096)) }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // Still private (0700 directory): set the final mode and group before anyone can reach it.
+    await chmod(dir.listenPath, mode);
+    if (gid !== undefined) await chown(dir.listenPath, -1, gid);
+    handle.published(await dir.publish());
+  } catch (err) {
+    const code = codeOf(err);
+    server.close();
+    await dir.dispose();
+    if (code === 'EEXIST') {
+      logger.error({ socket: path }, 'something appeared at the admin socket path while the socket was being created; leaving it alone and running without the admin socket');
+      return without('blocked', 'the socket path was taken while the socket was being created');
+    }
+    logger.error({ socket: path, reason: code ?? errorMessage(err) }, 'cannot create the admin socket; running without it');
+    return without('failed', `cannot create the socket (${code ?? errorMessage(err)})`);
+  }
+  server.on('error', (err) => {
+    // Accept errors (EMFILE…) are transient; the server keeps listening.
+    logger.error({ socket: path, err: errorMessage(err) }, 'admin socket error');
+  });
+  logger.info({ socket: path, mode: mode.toString(8) }, 'admin socket listening');
+  return handle;
+}
+
+interface ServeConfig {
+  host: AdminHost;
+  logger: Logger;
+  maxConnections: number;
+  readTimeoutMs: number;
+}
+
+class SocketHandle implements AdminSocketHandle {
+  private server: Server | null = null;
+  private cfg: ServeConfig | null = null;
+  private identity: FileIdentity | null = null;
+  private readonly open = new Set<Socket>();
+  private stopping: Promise<void> | null = null;
+  private lastCapWarning = 0;
+  private currentState: AdminSocketState;
+
+  constructor(
+    readonly path: string,
+    state: AdminSocketState,
+    private readonly dir: PrivateDir | null,
+    private readonly reason?: string,
+  ) {
+    this.currentState = state;
+  }
+
+  get state(): AdminSocketState {
+    return this.currentState;
+  }
+
+  get listening(): boolean {
+    return this.currentState === 'listening';
+  }
+
+  get connections(): number {
+    return this.open.size;
+  }
+
+  health(): { ok: boolean; reason?: string } {
+    if (this.currentState === 'listening' || this.currentState === 'disabled' || this.currentState === 'closed') return { ok: true };
+    return { ok: false, reason: `admin socket not served: ${this.reason ?? this.currentState}` };
+  }
+
+  configure(server: Server, cfg: ServeConfig): void {
+    this.server = server;
+    this.cfg = cfg;
+  }
+
+  published(id: FileIdentity): void {
+    this.identity = id;
+  }
+
+  stopAccepting(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.currentState !== 'listening') {
+      if (this.currentState !== 'disabled') this.currentState = 'closed';
+      return;
+    }
+    this.currentState = 'closed';
+    const server = this.server!;
+    // close() stops accepting at once; its callback waits for open connections, which we do not.
+    server.close();
+    const dir = this.dir!;
+    if (this.identity) {
+      try {
+        const outcome = await dir.quarantineRemove(this.identity);
+        if (outcome === 'restored' || typeof outcome === 'object') {
+          this.cfg?.logger.warn({ socket: this.path }, 'the admin socket path no longer holds our socket; left it alone');
+        }
+      } catch (err) {
+        this.cfg?.logger.error({ socket: this.path, err: errorMessage(err) }, 'could not remove the admin socket');
+      }
+    }
+    await dir.dispose();
+  }
+
+  async close(graceMs = 2000): Promise<void> {
+    await this.stopAccepting();
+    if (this.open.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.open) s.destroy();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      const check = () => {
+        if (this.open.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      for (const s of this.open) s.once('close', check);
+    });
+  }
+
+  /** Serves one connection: read one line, answer once, close. */
+  accept(sock: Socket): void {
+    const cfg = this.cfg!;
+    // A client that resets or goes away early: nothing to do, the reply is simply not delivered.
+    sock.on('error', () => {});
+    if (this.currentState !== 'listening') {
+      sock.destroy();
+      return;
+    }
+    this.open.add(sock);
+    sock.once('close', () => this.open.delete(sock));
+
+    let answered = false;
+    let deadline: NodeJS.Timeout | undefined;
+    let lingerTimer: NodeJS.Timeout | undefined;
+    const answer = (text: string) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(deadline);
+      // Keep reading (and discarding) until the client closes, so a client still
+      // writing a long line receives the reply instead of a reset; cut it after a while.
+      sock.removeAllListeners('data');
+      sock.on('data', () => {});
+      lingerTimer = setTimeout(() => sock.destroy(), LINGER_MS);
+      lingerTimer.unref();
+      sock.once('close', () => clearTimeout(lingerTimer));
+      if (!sock.destroyed && sock.writable) sock.end(text);
+      else sock.destroy();
+    };
+
+    if (this.open.size > cfg.maxConnections) {
+      const now = Date.now();
+      if (now - this.lastCapWarning > 10_000) {
+        this.lastCapWarning = now;
+        cfg.logger.warn({ socket: this.path, limit: cfg.maxConnections }, 'admin socket connection limit reached; refusing connections');
+      }
+      answer(replyLine(errorReply('too many connections')));
+      return;
+    }
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let lineRead = false;
+    deadline = setTimeout(() => {
+      if (!lineRead) {
+        lineRead = true;
+        answer(replyLine(INVALID_INPUT));
+      }
+    }, cfg.readTimeoutMs);
+    deadline.unref();
+
+    const gotLine = (line: Buffer) => {
+      if (lineRead) return;
+      lineRead = true;
+      clearTimeout(deadline);
+      void this.execute(parseRequest(line)).then(answer);
+    };
+    sock.on('data', (chunk: Buffer) => {
+      if (lineRead) return;
+      const nl = chunk.indexOf(0x0a);
+      const take = nl === -1 ? chunk.length : nl;
+      if (size + take > MAX_LINE_BYTES) {
+        lineRead = true;
+        answer(replyLine(INVALID_INPUT));
+        return;
+      }
+      chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
+      size += take;
+      if (nl !== -1) gotLine(Buffer.concat(chunks, size));
+    });
+    // End of input also ends the line (as the seeds' readers did): `printf status | nc -U` works.
+    sock.on('end', () => gotLine(Buffer.concat(chunks, size)));
+  }
+
+  private async execute(cmd: AdminCommand): Promise<string> {
+    const { host, logger } = this.cfg!;
+    try {
+      switch (cmd.kind) {
+        case 'invalid':
+          return replyLine(INVALID_INPUT);
+        case 'unknown':
+          logger.debug({ socket: this.path, command: cmd.word }, 'unknown admin command');
+          return replyLine(errorReply(`unknown command: ${cmd.word}`));
+        case 'status':
+          return replyLine(statusReply(host));
+        case 'reload-text':
+          try {
+            host.enqueue(undefined, 'socket');
+            return TEXT_OK;
+          } catch (err) {
+            return textError(this.explain(err));
+          }
+        case 'reload':
+          try {
+            return replyLine(reloadReply(await host.reload(cmd.unit, 'socket')));
+          } catch (err) {
+            return replyLine(errorReply(this.explain(err)));
+          }
+      }
+    } catch (err) {
+      logger.error({ socket: this.path, err: errorMessage(err) }, 'admin command failed');
+      return replyLine(errorReply('internal error'));
+    }
+  }
+
+  private explain(err: unknown): string {
+    const m = hostErrorMessage(err);
+    if (m.internal) this.cfg!.logger.error({ socket: this.path, err: errorMessage(err) }, 'admin command failed');
+    return m.message;
+  }
+}
