@@ -24,8 +24,11 @@ export interface WatchTriggerOptions {
 
 export interface SocketTriggerOptions {
   path: string;
-  /** File mode of the socket (default 0o600). */
+  /** File mode of the socket (default 0o600), set before the socket is reachable. */
   mode?: number;
+  /** Group (name or id) to own the socket, e.g. with mode 0o660. */
+  group?: string | number;
+  /** Concurrent connections served (default 1024); excess ones get an error reply. */
   maxConnections?: number;
 }
 
@@ -180,7 +183,13 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       triggers.push({ name: 'signal', close: off });
     }
     // Watch, socket and HTTP triggers are wired here by their modules.
-    void host;
+    // Admin surfaces last, so the socket is the first trigger closed (SPEC §3).
+    // Loaded only when asked for: `import 'reloadkit'` stays light.
+    if (t.socket || t.http || options.registry) {
+      const { startAdminTriggers } = await import('../admin/wire.js');
+      const admin = await startAdminTriggers({ socket: t.socket, http: t.http, registry: options.registry, host, unit, logger });
+      triggers.push(...admin.triggers);
+    }
   };
 
   const reloader: Reloader<T> = {
