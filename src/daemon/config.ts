@@ -1,0 +1,437 @@
+// The daemon's config file (SPEC §3): YAML validated by a zod schema, with
+// every error reported at its line and column, and normalized into the
+// shape the daemon runs on (durations in ms, paths absolute, defaults filled).
+import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import { defaultSocketPath, defaultStateDir } from './paths.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const TARGET_KINDS = ['nginx', 'command', 'http', 'signal'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+/** The daemon's own unit; no target may use the name. */
+export const DAEMON_UNIT = 'reloadkit';
+
+export const DEFAULT_HTTP = '127.0.0.1:9111';
+export const DEFAULT_CONFIG_PATH = '/etc/reloadkit/reloadkit.yaml';
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+// ---- durations ----------------------------------------------------------
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `100ms`, `1.5s`, `2m`, `1h`, or `0`; anything else is null. */
+export function parseDuration(text: string | number): number | null {
+  if (text === 0 || text === '0') return 0;
+  if (typeof text !== 'string') return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text);
+  if (!m) return null;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
+}
+
+const duration = (opts: { min?: number } = {}) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: use a number with a unit, e.g. 100ms, 10s, 2m` });
+      return z.NEVER;
+    }
+    if (opts.min !== undefined && ms < opts.min) {
+      ctx.addIssue({ code: 'custom', message: `duration ${JSON.stringify(v)} is too short (at least ${opts.min} ms)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+// ---- field schemas ------------------------------------------------------
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+const argv = z.array(nonEmpty).min(1, 'needs at least the program name (argv, no shell)');
+const pathList = z.array(nonEmpty);
+
+const socketMode = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  // YAML 1.2 reads 0600 as the decimal 600: take the digits as octal either way.
+  const text = String(v);
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    ctx.addIssue({ code: 'custom', message: `invalid socket_mode ${JSON.stringify(v)}: use an octal mode such as "0600"` });
+    return z.NEVER;
+  }
+  const mode = Number.parseInt(text, 8);
+  if ((mode & 0o007) !== 0) {
+    ctx.addIssue({ code: 'custom', message: `socket_mode ${JSON.stringify(v)} gives access to every user; use 0600 or 0660 with socket_group` });
+    return z.NEVER;
+  }
+  if ((mode & 0o600) !== 0o600) {
+    ctx.addIssue({ code: 'custom', message: `socket_mode ${JSON.stringify(v)} must let the owner read and write (0600 at least)` });
+    return z.NEVER;
+  }
+  return mode;
+});
+
+/** `host:port` or `[v6]:port`; `""` disables. */
+export function isHttpAddress(v: string): boolean {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  return m !== null && Number(m[2]) <= 65535;
+}
+
+const httpAddress = z.string().refine((v) => v === '' || isHttpAddress(v), {
+  message: 'expected host:port (e.g. 127.0.0.1:9111), or "" to disable',
+});
+
+const signalName = z.string().refine((v) => Object.hasOwn(osConstants.signals, v), {
+  message: 'unknown signal name (expected e.g. SIGHUP, SIGUSR1, SIGUSR2)',
+});
+
+const signatureSchema = z.strictObject({ public_key: nonEmpty });
+
+const targetCommon = {
+  watch: pathList.optional(),
+  timeout: duration({ min: 1 }).optional(),
+  reload_on_start: z.boolean().optional(),
+  signature: signatureSchema.optional(),
+};
+
+const nginxTarget = z.strictObject({
+  kind: z.literal('nginx'),
+  binary: nonEmpty.optional(),
+  config: nonEmpty.optional(),
+  prefix: nonEmpty.optional(),
+  ...targetCommon,
+});
+
+const commandTarget = z.strictObject({
+  kind: z.literal('command'),
+  check: argv.optional(),
+  reload: argv,
+  ...targetCommon,
+});
+
+const httpTarget = z.strictObject({
+  kind: z.literal('http'),
+  url: z.string().refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === 'http:' || u.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected an http:// or https:// URL' },
+  ),
+  method: z
+    .string()
+    .regex(/^[A-Za-z]+$/, 'expected an HTTP method such as POST')
+    .transform((m) => m.toUpperCase())
+    .optional(),
+  ...targetCommon,
+});
+
+const signalTarget = z
+  .strictObject({
+    kind: z.literal('signal'),
+    pidfile: nonEmpty.optional(),
+    pid: z.number().int().min(2, 'pid must be a process id above 1').optional(),
+    signal: signalName.optional(),
+    ...targetCommon,
+  })
+  .superRefine((t, ctx) => {
+    if ((t.pidfile === undefined) === (t.pid === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'a signal target needs exactly one of pidfile or pid' });
+    }
+  });
+
+const targetSchema = z.discriminatedUnion('kind', [nginxTarget, commandTarget, httpTarget, signalTarget]);
+
+const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+const targetName = z
+  .string()
+  .refine((name) => name !== DAEMON_UNIT, { message: `"${DAEMON_UNIT}" is the daemon's own unit; choose another target name` })
+  .refine((name) => TARGET_NAME.test(name), { message: "invalid target name: letters, digits, '_', '.', '-' (at most 64)" });
+
+/** The file format, exactly as written (before defaults and normalization). */
+export const daemonConfigSchema = z.strictObject({
+  log_level: z.enum(LOG_LEVELS).optional(),
+  state_dir: nonEmpty.optional(),
+  signature: signatureSchema.optional(),
+  admin: z
+    .strictObject({
+      socket: z.string().optional(),
+      socket_mode: socketMode.optional(),
+      socket_group: nonEmpty.optional(),
+      max_connections: z.number().int().min(1).max(65_536).optional(),
+      http: httpAddress.optional(),
+      http_reload: z.boolean().optional(),
+      token_file: nonEmpty.optional(),
+    })
+    .optional(),
+  watch: z
+    .strictObject({
+      debounce: duration().optional(),
+      max_wait: duration({ min: 1 }).optional(),
+      rescan: duration().optional(),
+    })
+    .optional(),
+  defaults: z.strictObject({ timeout: duration({ min: 1 }).optional() }).optional(),
+  targets: z.record(targetName, targetSchema),
+});
+
+type RawConfig = z.output<typeof daemonConfigSchema>;
+
+// ---- normalized config --------------------------------------------------
+
+interface TargetBase {
+  /** Absolute paths whose content is the target's "config". */
+  watch: string[];
+  timeout_ms: number;
+  reload_on_start: boolean;
+  signature?: { public_key: string };
+}
+export interface NginxTargetDef extends TargetBase {
+  kind: 'nginx';
+  binary: string;
+  config?: string;
+  prefix?: string;
+}
+export interface CommandTargetDef extends TargetBase {
+  kind: 'command';
+  check?: string[];
+  reload: string[];
+}
+export interface HttpTargetDef extends TargetBase {
+  kind: 'http';
+  url: string;
+  method: string;
+}
+export interface SignalTargetDef extends TargetBase {
+  kind: 'signal';
+  pidfile?: string;
+  pid?: number;
+  signal: NodeJS.Signals;
+}
+export type TargetDef = NginxTargetDef | CommandTargetDef | HttpTargetDef | SignalTargetDef;
+
+export interface DaemonConfig {
+  log_level: LogLevel;
+  state_dir: string;
+  signature?: { public_key: string };
+  admin: {
+    /** "" = disabled. */
+    socket: string;
+    socket_mode: number;
+    socket_group?: string;
+    max_connections: number;
+    /** "" = disabled. */
+    http: string;
+    http_reload: boolean;
+    token_file?: string;
+  };
+  watch: { debounce_ms: number; max_wait_ms: number; rescan_ms: number };
+  defaults: { timeout_ms: number };
+  targets: Record<string, TargetDef>;
+}
+
+/** Values given by flags or environment variables; they win over the file (SPEC §3). */
+export interface ConfigOverrides {
+  socket?: string;
+  http?: string;
+  log_level?: LogLevel;
+}
+
+/** Restart-required paths of the daemon's own config (SPEC §3). */
+export const DAEMON_RESTART_PATHS = ['admin.*', 'state_dir', 'signature.*'] as const;
+
+function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaultTimeout: number): TargetDef {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const common: TargetBase = {
+    watch: (raw.watch ?? []).map(abs),
+    timeout_ms: raw.timeout ?? defaultTimeout,
+    reload_on_start: raw.reload_on_start ?? false,
+    ...(raw.signature ? { signature: { public_key: abs(raw.signature.public_key) } } : {}),
+  };
+  switch (raw.kind) {
+    case 'nginx': {
+      const config = raw.config === undefined ? undefined : abs(raw.config);
+      const prefix = raw.prefix === undefined ? undefined : abs(raw.prefix);
+      // Without a watch list, watch the directory nginx reads its config from.
+      const watch = raw.watch ? common.watch : [config ? dirname(config) : (prefix ?? '/etc/nginx')];
+      return {
+        kind: 'nginx',
+        ...common,
+        watch,
+        binary: raw.binary ?? 'nginx',
+        ...(config === undefined ? {} : { config }),
+        ...(prefix === undefined ? {} : { prefix }),
+      };
+    }
+    case 'command':
+      return { kind: 'command', ...common, reload: raw.reload, ...(raw.check ? { check: raw.check } : {}) };
+    case 'http':
+      return { kind: 'http', ...common, url: raw.url, method: raw.method ?? 'POST' };
+    case 'signal':
+      return {
+        kind: 'signal',
+        ...common,
+        signal: (raw.signal ?? 'SIGHUP') as NodeJS.Signals,
+        ...(raw.pidfile === undefined ? {} : { pidfile: abs(raw.pidfile) }),
+        ...(raw.pid === undefined ? {} : { pid: raw.pid }),
+      };
+  }
+}
+
+/** Fills defaults, resolves relative paths against `baseDir` (the config file's directory), applies overrides. */
+export function normalizeConfig(raw: RawConfig, baseDir: string, overrides: ConfigOverrides = {}): DaemonConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const timeout = raw.defaults?.timeout ?? DEFAULT_TIMEOUT_MS;
+  const targets: Record<string, TargetDef> = {};
+  for (const [name, t] of Object.entries(raw.targets)) targets[name] = normalizeTarget(t, baseDir, timeout);
+  const a = raw.admin ?? {};
+  const socket = overrides.socket ?? (a.socket === undefined ? defaultSocketPath() : a.socket === '' ? '' : abs(a.socket));
+  return {
+    log_level: overrides.log_level ?? raw.log_level ?? 'info',
+    state_dir: raw.state_dir === undefined ? defaultStateDir() : abs(raw.state_dir),
+    ...(raw.signature ? { signature: { public_key: abs(raw.signature.public_key) } } : {}),
+    admin: {
+      socket,
+      socket_mode: a.socket_mode ?? 0o600,
+      ...(a.socket_group === undefined ? {} : { socket_group: a.socket_group }),
+      max_connections: a.max_connections ?? 1024,
+      http: overrides.http ?? a.http ?? DEFAULT_HTTP,
+      http_reload: a.http_reload ?? false,
+      ...(a.token_file === undefined ? {} : { token_file: abs(a.token_file) }),
+    },
+    watch: {
+      debounce_ms: raw.watch?.debounce ?? 100,
+      max_wait_ms: raw.watch?.max_wait ?? 1000,
+      rescan_ms: raw.watch?.rescan ?? 30_000,
+    },
+    defaults: { timeout_ms: timeout },
+    targets,
+  };
+}
+
+// ---- parsing with positions -------------------------------------------
+
+/** A config that cannot be used; the message lists every problem with its file:line:col. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
+    super(problems.length === 1 ? problems[0]! : `${file}: ${problems.length} problems:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out;
+}
+
+/** The YAML node at `path`, or the nearest existing ancestor (for missing keys). */
+function nodeAt(doc: Document, path: readonly PropertyKey[]): YamlNode | null {
+  for (let n = path.length; n >= 0; n -= 1) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
+    if (node && typeof node === 'object' && 'range' in node) return node as YamlNode;
+  }
+  return null;
+}
+
+/** For `unrecognized_keys`: the key itself, so the line points at the typo. */
+function keyNode(doc: Document, path: readonly PropertyKey[], key: string): YamlNode | null {
+  const parent = path.length === 0 ? doc.contents : doc.getIn(path as unknown[], true);
+  if (!isMap(parent)) return null;
+  for (const pair of parent.items) {
+    const k = pair.key as YamlNode | null;
+    if (k && typeof k === 'object' && 'range' in k && String((k as { value?: unknown }).value) === key) return k;
+  }
+  return null;
+}
+
+function position(lc: LineCounter, node: YamlNode | null): string {
+  const offset = node?.range?.[0];
+  if (offset === undefined) return '';
+  const { line, col } = lc.linePos(offset);
+  return `${line}:${col}`;
+}
+
+/**
+ * Parses and validates config text. Throws ConfigError listing every
+ * problem as `file:line:col: path: message`.
+ */
+export function parseConfigText(text: string, file: string, overrides: ConfigOverrides = {}): DaemonConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const msg = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+        return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${msg}`;
+      }),
+    );
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (raw === null || raw === undefined) {
+    throw new ConfigError(file, [`${file}: the file is empty; it needs at least a "targets" map`]);
+  }
+  const parsed = daemonConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems: string[] = [];
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          const pos = position(lineCounter, keyNode(doc, issue.path, key) ?? nodeAt(doc, issue.path));
+          const where = formatPath([...issue.path, key]);
+          problems.push(`${file}${pos ? `:${pos}` : ''}: ${where}: unknown key (not a reloadkit setting; check the spelling)`);
+        }
+        continue;
+      }
+      if (issue.code === 'invalid_key') {
+        const key = String(issue.path[issue.path.length - 1]);
+        const pos = position(lineCounter, keyNode(doc, issue.path.slice(0, -1), key) ?? nodeAt(doc, issue.path));
+        const why = issue.issues.map((i) => i.message).join('; ');
+        problems.push(`${file}${pos ? `:${pos}` : ''}: ${formatPath(issue.path)}: ${why}`);
+        continue;
+      }
+      if (issue.path.length === 0 && issue.code === 'invalid_type') {
+        problems.push(`${file}:1:1: the config must be a map of settings with at least "targets"`);
+        continue;
+      }
+      const pos = position(lineCounter, nodeAt(doc, issue.path));
+      const where = issue.path.length > 0 ? `${formatPath(issue.path)}: ` : '';
+      const missing = issue.code === 'invalid_type' && doc.getIn(issue.path as unknown[]) === undefined;
+      problems.push(`${file}${pos ? `:${pos}` : ''}: ${where}${missing ? 'required but missing' : issue.message}`);
+    }
+    throw new ConfigError(file, problems);
+  }
+  return normalizeConfig(parsed.data, dirname(resolve(file)), overrides);
+}
+
+/** Reads and parses a config file (see parseConfigText). */
+export function loadConfigFile(file: string, overrides: ConfigOverrides = {}): DaemonConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new ConfigError(file, [`${file}: cannot read the config file: ${why}`]);
+  }
+  return parseConfigText(text, file, overrides);
+}
+
+/** The `--nginx` zero-config mode: one target using the system nginx (SPEC §3). */
+export function nginxZeroConfig(overrides: ConfigOverrides = {}): DaemonConfig {
+  return normalizeConfig({ targets: { nginx: { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'] } } }, '/', overrides);
+}

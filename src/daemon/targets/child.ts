@@ -1,0 +1,265 @@
+// Child processes for targets: argv only (no shell), each in its own process
+// group so a timeout or shutdown kills the whole tree (SIGTERM, then SIGKILL
+// after a grace period), with stdout/stderr captured up to a cap.
+import { spawn } from 'node:child_process';
+import { groupMembers } from './proc.js';
+
+/** Bytes of stdout/stderr kept per stream (the tail, unless `stdoutHead`). */
+export const OUTPUT_CAP = 64 * 1024;
+/** Time between SIGTERM and SIGKILL to the group. */
+export const DEFAULT_KILL_GRACE_MS = 2000;
+
+export interface RunOptions {
+  /** Kill the group after this long (SIGTERM, then SIGKILL after `killGraceMs`). */
+  timeoutMs: number;
+  /** Aborting kills the group the same way (shutdown, hook timeout). */
+  signal?: AbortSignal | undefined;
+  killGraceMs?: number;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Keep the first `OUTPUT_CAP` bytes of stdout instead of the last (for `nginx -T` dumps). */
+  stdoutHead?: boolean;
+}
+
+export interface RunResult {
+  argv: readonly string[];
+  /** Exit code, or null when the process died of a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+/** A child that did not exit 0 (or never started); the message carries the output tail. */
+export class ChildError extends Error {
+  readonly result: RunResult | null;
+  readonly reason: 'exit' | 'timeout' | 'aborted' | 'spawn';
+  constructor(message: string, reason: ChildError['reason'], result: RunResult | null) {
+    super(message);
+    this.name = 'ChildError';
+    this.reason = reason;
+    this.result = result;
+  }
+}
+
+/** Keeps the last (or first) `cap` bytes written to it. */
+class Capture {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  dropped = 0;
+  constructor(
+    private readonly cap: number,
+    private readonly head: boolean,
+  ) {}
+  push(chunk: Buffer): void {
+    if (this.head) {
+      const room = this.cap - this.size;
+      if (room <= 0) {
+        this.dropped += chunk.length;
+        return;
+      }
+      const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      this.dropped += chunk.length - part.length;
+      this.chunks.push(part);
+      this.size += part.length;
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size > this.cap && this.chunks.length > 0) {
+      const over = this.size - this.cap;
+      const first = this.chunks[0]!;
+      if (first.length <= over) {
+        this.chunks.shift();
+        this.size -= first.length;
+        this.dropped += first.length;
+      } else {
+        this.chunks[0] = first.subarray(over);
+        this.size -= over;
+        this.dropped += over;
+      }
+    }
+  }
+  text(): string {
+    const s = Buffer.concat(this.chunks).toString('utf8');
+    if (this.dropped === 0) return s;
+    return this.head ? `${s}\n[… ${this.dropped} more bytes]` : `[… ${this.dropped} earlier bytes]\n${s}`;
+  }
+}
+
+// Every process group we started and have not yet seen die; shutdown waits for them.
+const liveGroups = new Map<number, Promise<void>>();
+
+/** Resolves when every process group started by runChild is gone. */
+export async function waitForChildren(): Promise<void> {
+  while (liveGroups.size > 0) await Promise.all([...liveGroups.values()]);
+}
+
+/** Number of process groups still alive (for tests and status). */
+export function liveChildCount(): number {
+  return liveGroups.size;
+}
+
+/** Whether any member of the group is still running (zombies left for an absent reaper do not count). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return groupMembers(pgid).length > 0;
+}
+
+function killGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/**
+ * Terminates what is left of a process group after its leader exited:
+ * SIGTERM, then SIGKILL after `graceMs`. Resolves when no member is left
+ * (polled: a group has no exit event once its leader is reaped).
+ */
+async function reapGroup(pgid: number, graceMs: number): Promise<void> {
+  if (!groupAlive(pgid)) return;
+  killGroup(pgid, 'SIGTERM');
+  const killAt = Date.now() + graceMs;
+  let delay = 5;
+  while (groupAlive(pgid)) {
+    if (Date.now() >= killAt) killGroup(pgid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
+
+function tail(text: string, max = 2000): string {
+  const t = text.trim();
+  return t.length > max ? `…${t.slice(t.length - max)}` : t;
+}
+
+/** The output worth showing in an error: stderr, else stdout, trimmed to its tail. */
+export function outputTail(result: Pick<RunResult, 'stdout' | 'stderr'>, max = 2000): string {
+  const err = tail(result.stderr, max);
+  return err !== '' ? err : tail(result.stdout, max);
+}
+
+/**
+ * Runs argv in its own process group and resolves when it exited 0; rejects
+ * with a ChildError (exit code or signal, timeout, abort, missing binary)
+ * whose message includes the tail of its output.
+ */
+export function runChild(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (file === undefined || file === '') return Promise.reject(new ChildError('empty command', 'spawn', null));
+  const graceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const label = formatArgv(argv);
+  if (opts.signal?.aborted) return Promise.reject(new ChildError(`${label}: not started: aborted`, 'aborted', null));
+
+  return new Promise<RunResult>((resolve, reject) => {
+    const t0 = performance.now();
+    const out = new Capture(OUTPUT_CAP, opts.stdoutHead === true);
+    const err = new Capture(OUTPUT_CAP, false);
+    let ended: 'timeout' | 'aborted' | null = null;
+    let settled = false;
+    const child = spawn(file, args, {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+      ...(opts.env === undefined ? {} : { env: opts.env }),
+    });
+    const pgid = child.pid;
+    // Tracked from spawn until the whole group is gone, so shutdown can wait for it.
+    let leaderExited: (() => void) | undefined;
+    if (pgid !== undefined) {
+      const gone = new Promise<void>((r) => {
+        leaderExited = r;
+      }).then(() => reapGroup(pgid, ended === null ? graceMs : Math.min(graceMs, 100)));
+      const tracked = gone.finally(() => {
+        clearTimeout(killTimer);
+        liveGroups.delete(pgid);
+      });
+      liveGroups.set(pgid, tracked);
+    }
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+
+    const stop = (why: 'timeout' | 'aborted') => {
+      if (ended !== null || pgid === undefined) return;
+      ended = why;
+      killGroup(pgid, 'SIGTERM');
+      killTimer = setTimeout(() => killGroup(pgid, 'SIGKILL'), graceMs);
+      killTimer.unref();
+    };
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+    const onAbort = () => stop('aborted');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const cleanup = () => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      cleanup();
+      // Only spawn failures reach here before 'exit'; a started child still ends with 'exit'.
+      if (settled) return;
+      settled = true;
+      let msg: string;
+      if (e.code === 'ENOENT') msg = `command not found: ${JSON.stringify(file)} (no such file in PATH or at that path)`;
+      else if (e.code === 'EACCES') msg = `command not executable: ${JSON.stringify(file)} (permission denied)`;
+      else msg = `cannot run ${label}: ${e.message}`;
+      reject(new ChildError(msg, 'spawn', null));
+    });
+
+    // The result is due when the leader exited and its pipes drained; a
+    // grandchild holding the pipes open must not delay it (it is reaped).
+    const PIPE_DRAIN_MS = 250;
+    child.on('exit', (code, sig) => {
+      cleanup();
+      leaderExited?.();
+      if (settled) return;
+      settled = true;
+      let finished = false;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(drainTimer);
+        child.stdout.destroy();
+        child.stderr.destroy();
+        const result: RunResult = {
+          argv,
+          code,
+          signal: sig,
+          stdout: out.text(),
+          stderr: err.text(),
+          durationMs: Math.round((performance.now() - t0) * 1000) / 1000,
+        };
+        const output = outputTail(result);
+        const suffix = output === '' ? '' : `: ${output}`;
+        if (ended === 'timeout') {
+          reject(new ChildError(`${label} timed out after ${opts.timeoutMs} ms and was killed${suffix}`, 'timeout', result));
+        } else if (ended === 'aborted') {
+          const reason: unknown = opts.signal?.reason;
+          const why = reason instanceof Error ? reason.message : 'aborted';
+          reject(new ChildError(`${label} was stopped (${why})${suffix}`, 'aborted', result));
+        } else if (code === 0) {
+          resolve(result);
+        } else {
+          const how = code === null ? `was killed by ${sig ?? 'a signal'}` : `exited with code ${code}`;
+          reject(new ChildError(`${label} ${how}${suffix}`, 'exit', result));
+        }
+      };
+      const drainTimer = setTimeout(finish, PIPE_DRAIN_MS);
+      child.once('close', finish);
+    });
+  });
+}

@@ -1,0 +1,267 @@
+// The `nginx` kind. Check: `nginx -T` (same test as `-t`, plus the config
+// dump, from which we learn the pidfile and error log). Apply: record the
+// master's workers, `nginx -s reload`, then VERIFY that new workers appeared
+// under the same master. `-s reload` exits 0 even when the master then
+// rejects the config (a port it cannot bind), so without this step a failed
+// reload would be reported as success; on failure the new error-log lines
+// say why.
+import { readFileSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import type { NginxTargetDef } from '../config.js';
+import { runChild, type RunResult } from './child.js';
+import { remaining, sleep, type TargetDriver, type TargetStep } from './driver.js';
+import { childrenOf, isRunning } from './proc.js';
+import { readPidfile } from './signal.js';
+
+/** Where this nginx keeps its pid and error log, as the running config says. */
+export interface NginxPaths {
+  pidfile: string;
+  /** Files the main-context `error_log` directives write to (stderr/syslog excluded). */
+  errorLogs: string[];
+}
+
+/** Compiled-in defaults from `nginx -V`. */
+export interface NginxBuildInfo {
+  prefix: string;
+  pidPath: string;
+  errorLogPath: string;
+}
+
+/** Splits nginx config text into tokens: words, quoted strings, `{`, `}`, `;`. Comments dropped. */
+export function tokenize(text: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i]!;
+    if (c === '#') {
+      while (i < n && text[i] !== '\n') i += 1;
+    } else if (c === '{' || c === '}' || c === ';') {
+      out.push(c);
+      i += 1;
+    } else if (c === '"' || c === "'") {
+      let j = i + 1;
+      let s = '';
+      while (j < n && text[j] !== c) {
+        if (text[j] === '\\' && j + 1 < n) j += 1;
+        s += text[j];
+        j += 1;
+      }
+      out.push(s);
+      i = j + 1;
+    } else if (/\s/.test(c)) {
+      i += 1;
+    } else {
+      let j = i;
+      while (j < n && !/[\s{};"']/.test(text[j]!)) j += 1;
+      out.push(text.slice(i, j));
+      i = j;
+    }
+  }
+  return out;
+}
+
+/**
+ * Main-context directives of the first file in an `nginx -T` dump (the
+ * main config): `pid` and `error_log`. Nested blocks are skipped.
+ */
+export function mainDirectives(dump: string): { pid?: string; errorLogs: string[] } {
+  // `nginx -T` prints each file after "# configuration file <path>:"; the first one is the main file.
+  const marker = /^# configuration file (.+):$/gm;
+  const starts: number[] = [];
+  for (let m = marker.exec(dump); m !== null; m = marker.exec(dump)) starts.push(m.index);
+  const main = starts.length === 0 ? dump : dump.slice(starts[0], starts[1] ?? dump.length);
+  const tokens = tokenize(main);
+  let depth = 0;
+  let stmt: string[] = [];
+  let pid: string | undefined;
+  const errorLogs: string[] = [];
+  for (const t of tokens) {
+    if (t === '{') {
+      depth += 1;
+      stmt = [];
+    } else if (t === '}') {
+      depth = Math.max(0, depth - 1);
+      stmt = [];
+    } else if (t === ';') {
+      if (depth === 0 && stmt[0] === 'pid' && stmt[1] !== undefined) pid = stmt[1];
+      if (depth === 0 && stmt[0] === 'error_log' && stmt[1] !== undefined) errorLogs.push(stmt[1]);
+      stmt = [];
+    } else {
+      stmt.push(t);
+    }
+  }
+  return { ...(pid === undefined ? {} : { pid }), errorLogs };
+}
+
+/** Parses `nginx -V` output (it prints to stderr). */
+export function parseBuildInfo(text: string): NginxBuildInfo {
+  const opt = (name: string) => new RegExp(`--${name}=(\\S+)`).exec(text)?.[1];
+  const prefix = opt('prefix') ?? '/usr/local/nginx';
+  return {
+    prefix: prefix.endsWith('/') ? prefix : `${prefix}/`,
+    pidPath: opt('pid-path') ?? 'logs/nginx.pid',
+    errorLogPath: opt('error-log-path') ?? 'logs/error.log',
+  };
+}
+
+const buildInfoCache = new Map<string, Promise<NginxBuildInfo>>();
+
+function buildInfo(binary: string, step: TargetStep): Promise<NginxBuildInfo> {
+  let p = buildInfoCache.get(binary);
+  if (!p) {
+    p = runChild([binary, '-V'], { timeoutMs: step.timeoutMs, signal: step.signal }).then((r) => parseBuildInfo(`${r.stderr}\n${r.stdout}`));
+    buildInfoCache.set(binary, p);
+    p.catch(() => buildInfoCache.delete(binary));
+  }
+  return p;
+}
+
+/** Resolves the pidfile and error logs from a dump and the build defaults; relative paths are under the prefix. */
+export function resolvePaths(dump: string, build: NginxBuildInfo, prefixFlag: string | undefined): NginxPaths {
+  const prefix = prefixFlag ?? build.prefix;
+  const under = (p: string) => (isAbsolute(p) ? p : resolve(prefix, p));
+  const d = mainDirectives(dump);
+  const logs = d.errorLogs.length > 0 ? d.errorLogs : [build.errorLogPath];
+  return {
+    pidfile: under(d.pid ?? build.pidPath),
+    errorLogs: logs.filter((l) => l !== 'stderr' && !l.startsWith('syslog:') && !l.startsWith('memory:')).map(under),
+  };
+}
+
+/** Error-log lines at these levels stop the wait at once: the master gave up on the new config. */
+function definitiveFailure(line: string): boolean {
+  if (!/\[(emerg|alert)\]/.test(line)) return false;
+  // bind() is retried by the master for ~2.5 s; only "still could not bind()" is final.
+  return !/bind\(\) to .* failed/.test(line);
+}
+
+/** True while `pid` is an nginx worker that has not begun its graceful shutdown. */
+function stillServing(pid: number): boolean {
+  if (!isRunning(pid)) return false;
+  let title: string;
+  try {
+    title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return false;
+  }
+  return /worker process$/.test(title);
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The lines appended to `path` since `offset` (the tail, when there are many). */
+async function newLines(path: string, offset: number, cap = 16 * 1024): Promise<string[]> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const { size } = await fh.stat();
+    const from = size < offset ? 0 : offset; // truncated or rotated: read the new file from its start
+    const start = Math.max(from, size - cap);
+    const buf = Buffer.alloc(size - start);
+    if (buf.length > 0) await fh.read(buf, 0, buf.length, start);
+    return buf
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface NginxVerifyTiming {
+  reload_ms: number;
+  verify_ms: number;
+}
+
+export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'prefix'>): TargetDriver & { lastTiming: NginxVerifyTiming | null } {
+  const base = [def.binary, ...(def.prefix ? ['-p', def.prefix.endsWith('/') ? def.prefix : `${def.prefix}/`] : []), ...(def.config ? ['-c', def.config] : [])];
+  // The dump of the last successful check, so apply knows the pidfile without another run.
+  let checked: RunResult | null = null;
+
+  const test = async (step: TargetStep): Promise<RunResult> => {
+    const r = await runChild([...base, '-T'], { timeoutMs: step.timeoutMs, signal: step.signal, stdoutHead: true });
+    checked = r;
+    return r;
+  };
+
+  const driver = {
+    hasCheck: true,
+    lastTiming: null as NginxVerifyTiming | null,
+    async check(step: TargetStep) {
+      checked = null;
+      await test(step);
+    },
+    async apply(step: TargetStep) {
+      const deadline = performance.now() + step.timeoutMs;
+      const dump = checked ?? (await test(step));
+      checked = null;
+      const paths = resolvePaths(dump.stdout, await buildInfo(def.binary, step), def.prefix);
+
+      // Before the reload: the master, its current workers, where the error logs end.
+      let master: number | null = null;
+      try {
+        master = await readPidfile(paths.pidfile);
+      } catch {
+        master = null; // `nginx -s reload` reports this itself, in nginx's words
+      }
+      const before = new Set(master === null ? [] : childrenOf(master));
+      const offsets = await Promise.all(paths.errorLogs.map(async (p) => [p, await fileSize(p)] as const));
+
+      const t0 = performance.now();
+      await runChild([...base, '-s', 'reload'], { timeoutMs: remaining(deadline), signal: step.signal });
+      const t1 = performance.now();
+
+      if (master === null) master = await readPidfile(paths.pidfile).catch(() => null);
+      if (master === null) throw new Error(`nginx -s reload succeeded but the master pid is unknown: cannot read ${paths.pidfile}`);
+
+      const logLines = async () => (await Promise.all(offsets.map(([p, off]) => newLines(p, off)))).flat();
+      const explain = async (what: string) => {
+        const lines = (await logLines()).filter((l) => /\[(emerg|alert|crit|error|warn)\]/.test(l));
+        const shownLines = lines.slice(-10).join('\n');
+        const where = paths.errorLogs.length > 0 ? paths.errorLogs.join(', ') : 'no error_log file (stderr/syslog)';
+        return `${what}; error log (${where}): ${shownLines === '' ? 'no new lines' : shownLines}`;
+      };
+
+      let delay = 2;
+      let polls = 0;
+      for (;;) {
+        if (!isRunning(master)) {
+          throw new Error(await explain(`nginx master (pid ${master}) exited after the reload`));
+        }
+        const fresh = childrenOf(master).filter((p) => !before.has(p));
+        // New workers run the new config; the reload is in effect once the old
+        // workers stopped accepting too (gone, or titled "is shutting down").
+        if (fresh.length > 0 && [...before].every((p) => !stillServing(p))) break;
+        polls += 1;
+        // The error log is read every few polls: a master that rejected the config says so there.
+        if (polls % 5 === 0 && (await logLines()).some(definitiveFailure)) {
+          throw new Error(await explain(`nginx rejected the new config: no new worker processes under master pid ${master}`));
+        }
+        if (performance.now() >= deadline) {
+          throw new Error(
+            await explain(`no new nginx worker processes appeared under master pid ${master} within ${step.timeoutMs} ms of \`nginx -s reload\``),
+          );
+        }
+        await sleep(Math.min(delay, remaining(deadline)), step.signal);
+        delay = Math.min(delay * 2, 50);
+      }
+      const timing = { reload_ms: Math.round(t1 - t0), verify_ms: Math.round(performance.now() - t1) };
+      driver.lastTiming = timing;
+      step.logger.debug({ unit: step.name, ...timing, master }, 'nginx reload verified');
+    },
+  };
+  return driver;
+}

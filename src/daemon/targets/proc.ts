@@ -1,0 +1,114 @@
+// Reading process state from /proc (Linux): parents, process groups, and
+// whether a pid is a live process or only a zombie nobody has reaped (as in
+// containers whose PID 1 does not reap orphans).
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface ProcStat {
+  pid: number;
+  /** R, S, D, Z, T… (see proc(5)). */
+  state: string;
+  ppid: number;
+  pgrp: number;
+}
+
+/** /proc/<pid>/stat, or null when the process does not exist. */
+export function readStat(pid: number): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces or ')'.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const rest = text.slice(close + 2).split(' ');
+  const state = rest[0] ?? '?';
+  return { pid, state, ppid: Number(rest[1]), pgrp: Number(rest[2]) };
+}
+
+/** Whether /proc is usable here (Linux); elsewhere callers fall back to kill(pid, 0). */
+export const hasProcfs = (() => {
+  try {
+    readFileSync('/proc/self/stat');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const dead = (state: string) => state === 'Z' || state === 'X' || state === 'x';
+
+/** True when pid is a process that is not a zombie. */
+export function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (hasProcfs) {
+    const st = readStat(pid);
+    return st !== null && !dead(st.state);
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function allPids(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    const n = Number(name);
+    if (Number.isInteger(n) && n > 0) out.push(n);
+  }
+  return out;
+}
+
+/** Live (non-zombie) members of a process group. */
+export function groupMembers(pgid: number): number[] {
+  if (!hasProcfs) {
+    try {
+      process.kill(-pgid, 0);
+      return [pgid];
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM' ? [pgid] : [];
+    }
+  }
+  const out: number[] = [];
+  for (const pid of allPids()) {
+    const st = readStat(pid);
+    if (st && st.pgrp === pgid && !dead(st.state)) out.push(pid);
+  }
+  return out;
+}
+
+/**
+ * Live children of a process: /proc/<pid>/task/<tid>/children when the
+ * kernel provides it, else a scan of every process's parent.
+ */
+export function childrenOf(pid: number): number[] {
+  const found = new Set<number>();
+  let direct = false;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1');
+      direct = true;
+      for (const p of text.split(' ')) {
+        const n = Number(p);
+        if (p !== '' && Number.isInteger(n)) found.add(n);
+      }
+    }
+  } catch {
+    direct = false;
+  }
+  if (!direct) {
+    found.clear();
+    for (const p of allPids()) {
+      const st = readStat(p);
+      if (st && st.ppid === pid) found.add(p);
+    }
+  }
+  return [...found].filter((p) => {
+    const st = readStat(p);
+    return st !== null && !dead(st.state);
+  });
+}
