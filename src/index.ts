@@ -8,6 +8,15 @@ export type {
   SocketTriggerOptions,
   HttpTriggerOptions,
 } from './engine/reloader.js';
+export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
+export type {
+  FileSourceOptions,
+  FileConfigSource,
+  DirSourceOptions,
+  DirConfigSource,
+  ConfigFormat,
+  EnvOption,
+} from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';
 export type { RestartPolicy } from './engine/restart.js';
 export { ReloadkitError, ShutdownError, LoadError, UnknownUnitError } from './engine/errors.js';

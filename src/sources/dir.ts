@@ -1,0 +1,133 @@
+// dirSource: every file in a directory matching a pattern (non-recursive),
+// merged in name order. Objects are deep-merged; arrays and scalars from a
+// later file replace earlier ones. Each load starts from nothing, so a
+// removed fragment's settings are gone. Fragments are regular files or
+// symlinks to them (a Kubernetes ConfigMap mount); subdirectories are skipped.
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { LoadError } from '../engine/errors.js';
+import { isPlainObject } from '../engine/paths.js';
+import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
+import { compileGlob } from './glob.js';
+import { loadConfigFile } from './load-file.js';
+import { defineOwn, type EnvOption } from './normalize.js';
+import { checkEnv, checkMaxBytes, checkPath } from './options.js';
+import { formatFromPath } from './parse.js';
+import { FileNotFoundError, pause, throwIfAborted } from './read.js';
+
+export const DEFAULT_FRAGMENT_PATTERN = '*.{yaml,yml,json,toml}';
+
+/** Bound on re-listing a directory whose fragments keep appearing or vanishing. */
+const CHANGE_DEADLINE_MS = 2000;
+
+export interface DirSourceOptions {
+  /** Which names are fragments: `*`, `?` and `{a,b}` (default `*.{yaml,yml,json,toml}`). */
+  pattern?: string;
+  /** Expand `${VAR}` in string values: `true` = process.env, or a record of variables. */
+  env?: EnvOption;
+  /** Largest fragment accepted, in bytes (default 16 MiB each). */
+  maxBytes?: number;
+}
+
+export interface DirConfigSource extends ConfigSource {
+  /** Absolute path of the directory. */
+  readonly dir: string;
+  readonly pattern: string;
+  readonly verifiesSignatures: true;
+  watchSpecs(): WatchSpec[];
+}
+
+/** Deep-merges `next` into `target` (both fresh copies owned by the load). */
+export function mergeInto(target: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
+  for (const key of Object.keys(next)) {
+    const before = Object.hasOwn(target, key) ? target[key] : undefined;
+    const after = next[key];
+    if (isPlainObject(before) && isPlainObject(after)) mergeInto(before, after);
+    else defineOwn(target, key, after);
+  }
+  return target;
+}
+
+function dirError(dir: string, err: unknown): LoadError {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOENT') return new LoadError(`${dir}: directory not found`, { cause: err });
+  if (code === 'ENOTDIR') return new LoadError(`${dir}: not a directory`, { cause: err });
+  if (code === 'EACCES' || code === 'EPERM') return new LoadError(`${dir}: permission denied`, { cause: err });
+  return new LoadError(`${dir}: cannot list directory (${code ?? String(err)})`, { cause: err });
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
+}
+
+export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfigSource {
+  const abs = resolve(checkPath('dirSource', dir));
+  const pattern = options.pattern ?? DEFAULT_FRAGMENT_PATTERN;
+  const matches = compileGlob(pattern);
+  const env = checkEnv('dirSource', options.env);
+  const maxBytes = checkMaxBytes('dirSource', options.maxBytes);
+
+  // Names sorted by code unit (C-locale `ls` order): zero-pad numeric prefixes.
+  const list = async (): Promise<string[]> => {
+    let names: string[];
+    try {
+      names = await readdir(abs);
+    } catch (err) {
+      throw dirError(abs, err);
+    }
+    return names.filter(matches).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  };
+
+  /** Loads every listed fragment; null when one vanished meanwhile (list again). */
+  const loadAll = async (names: readonly string[], ctx: LoadContext): Promise<LoadedConfig | null> => {
+    const merged: Record<string, unknown> = {};
+    const files: SourceFile[] = [];
+    for (const name of names) {
+      throwIfAborted(ctx.signal, abs);
+      const path = join(abs, name);
+      try {
+        const st = await stat(path);
+        if (!st.isFile()) continue;
+        const format = formatFromPath(name);
+        if (!format) throw new LoadError(`${path}: cannot tell the format from the extension; use .yaml, .yml, .json or .toml (or a pattern that matches only those)`);
+        const loaded = await loadConfigFile(path, format, { env, maxBytes }, ctx);
+        mergeInto(merged, loaded.value);
+        files.push(loaded.file);
+      } catch (err) {
+        const gone = err instanceof FileNotFoundError || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+        if (!gone) throw err;
+        // Still listed: a dangling symlink, a real error. Not listed: removed meanwhile.
+        if ((await list()).includes(name)) throw err instanceof LoadError ? err : new FileNotFoundError(path, { cause: err });
+        return null;
+      }
+    }
+    if (files.length === 0) return { value: null, files };
+    return { value: merged, files };
+  };
+
+  return {
+    description: join(abs, pattern),
+    dir: abs,
+    pattern,
+    verifiesSignatures: true,
+    async load(ctx: LoadContext): Promise<LoadedConfig> {
+      const deadline = performance.now() + CHANGE_DEADLINE_MS;
+      let delay = 1;
+      for (;;) {
+        throwIfAborted(ctx.signal, abs);
+        const names = await list();
+        const loaded = await loadAll(names, ctx);
+        // A fragment added or removed while reading: the set read may be mixed.
+        if (loaded && sameNames(names, await list())) {
+          if (loaded.files.length === 0) throw new LoadError(`no config fragments matching ${pattern} in ${abs}`);
+          return loaded;
+        }
+        if (performance.now() >= deadline) throw new LoadError(`${abs}: directory kept changing during read`);
+        await pause(delay, ctx.signal, abs);
+        delay = Math.min(delay * 2, 50);
+      }
+    },
+    // `..data` is the symlink a Kubernetes ConfigMap mount swaps on update.
+    watchSpecs: () => [{ path: abs, filter: (rel: string) => rel === '..data' || matches(rel) }],
+  };
+}

@@ -1,0 +1,53 @@
+// fileSource: one YAML, JSON or TOML file.
+import { resolve } from 'node:path';
+import { ReloadkitError } from '../engine/errors.js';
+import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../types.js';
+import { loadConfigFile } from './load-file.js';
+import type { EnvOption } from './normalize.js';
+import { checkEnv, checkMaxBytes, checkPath } from './options.js';
+import { CONFIG_FORMATS, formatFromPath, UNKNOWN_FORMAT_HINT, type ConfigFormat } from './parse.js';
+
+export interface FileSourceOptions {
+  /** Parser to use; by default chosen by the extension (.yaml/.yml, .json, .toml). */
+  format?: ConfigFormat;
+  /** Expand `${VAR}` in string values: `true` = process.env, or a record of variables. */
+  env?: EnvOption;
+  /** Largest file accepted, in bytes (default 16 MiB). */
+  maxBytes?: number;
+}
+
+export interface FileConfigSource extends ConfigSource {
+  /** Absolute path of the file. */
+  readonly path: string;
+  readonly format: ConfigFormat;
+  readonly verifiesSignatures: true;
+  watchSpecs(): WatchSpec[];
+}
+
+export function fileSource(path: string, options: FileSourceOptions = {}): FileConfigSource {
+  const abs = resolve(checkPath('fileSource', path));
+  const env = checkEnv('fileSource', options.env);
+  const maxBytes = checkMaxBytes('fileSource', options.maxBytes);
+  let format: ConfigFormat;
+  if (options.format !== undefined) {
+    if (!(CONFIG_FORMATS as readonly string[]).includes(options.format)) {
+      throw new ReloadkitError('ERR_OPTIONS', `fileSource: unknown format ${JSON.stringify(options.format)}; use yaml, json or toml`);
+    }
+    format = options.format;
+  } else {
+    const byExtension = formatFromPath(abs);
+    if (!byExtension) throw new ReloadkitError('ERR_OPTIONS', `fileSource: cannot tell the format of ${abs}; ${UNKNOWN_FORMAT_HINT}`);
+    format = byExtension;
+  }
+  return {
+    description: abs,
+    path: abs,
+    format,
+    verifiesSignatures: true,
+    async load(ctx: LoadContext): Promise<LoadedConfig> {
+      const { value, file } = await loadConfigFile(abs, format, { env, maxBytes }, ctx);
+      return { value, files: [file] };
+    },
+    watchSpecs: () => [{ path: abs }],
+  };
+}

@@ -1,0 +1,29 @@
+// Checks of source options at construction, so a typo fails at startup.
+import { ReloadkitError } from '../engine/errors.js';
+import type { EnvOption } from './normalize.js';
+
+function invalid(message: string): never {
+  throw new ReloadkitError('ERR_OPTIONS', message);
+}
+
+export function checkPath(what: string, path: unknown): string {
+  if (typeof path !== 'string' || path === '') invalid(`${what} needs a path (a non-empty string)`);
+  if (path.includes('\0')) invalid(`${what}: path contains a NUL byte`);
+  return path;
+}
+
+export function checkMaxBytes(what: string, maxBytes: unknown): number | undefined {
+  if (maxBytes === undefined) return undefined;
+  if (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+    invalid(`${what}: maxBytes must be a positive integer, got ${String(maxBytes)}`);
+  }
+  return maxBytes;
+}
+
+export function checkEnv(what: string, env: unknown): EnvOption | undefined {
+  if (env === undefined || typeof env === 'boolean') return env;
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) {
+    invalid(`${what}: env must be true, false or a record of variables`);
+  }
+  return env as EnvOption;
+}
