@@ -1,12 +1,12 @@
 // Reading a config file's bytes: bounded in size, and never half-written.
 //
 // A file can change while we read it (an editor or `cat >` writing in place).
-// Each attempt opens the file, fstats it, reads at most size+1 bytes, fstats
-// again and stats the path. The read is consistent when nothing moved: same
-// dev/ino/size/mtime/ctime before and after, exactly `size` bytes read, and
-// the path still names the inode we read (an atomic replace means there is a
-// newer version to read). Otherwise we wait a few ms (growing) and re-read,
-// for at most ~2 s, then fail with "kept changing".
+// Each attempt opens the file, fstats it, reads at most `size` bytes, then
+// stats the path. The read is consistent when nothing moved: exactly `size`
+// bytes read and the same dev/ino/size/mtime/ctime before and after (the
+// same inode: an atomic replace means there is a newer version to read; the
+// same times and size: nobody wrote meanwhile). Otherwise we wait a few ms
+// (growing) and re-read, for at most ~2 s, then fail with "kept changing".
 //
 // Stat comparison alone is ambiguous for a file changed very recently: the
 // kernel stamps ctime with a coarse clock (a tick, up to 2 s on some
@@ -151,20 +151,20 @@ async function readAttempt(path: string, max: number): Promise<Attempt> {
     const size = Number(before.size);
     // Refused before reading anything: a huge (or sparse) file costs one fstat.
     if (size > max) throw tooLarge(path, size, max);
-    // One spare byte notices a file that grew; never more than max+1 bytes.
+    // Never more than `size` bytes: growth shows in the stat taken after.
     // Not allocUnsafe: a pooled buffer would expose other memory via `.buffer`.
-    const buf = Buffer.alloc(size + 1);
+    const buf = Buffer.alloc(size);
     const n = await readInto(fh, buf);
-    const after = await fh.stat({ bigint: true });
-    let current: BigIntStats | null = null;
+    // The path's stat after the read: same inode (not replaced meanwhile) and
+    // same size/mtime/ctime as before it (not written meanwhile).
+    let after: BigIntStats | null = null;
     try {
-      current = await stat(path, { bigint: true });
+      after = await stat(path, { bigint: true });
     } catch {
-      // Removed or replaced meanwhile: the next attempt sees the newest state.
+      // Removed meanwhile: the next attempt sees the newest state.
     }
-    const consistent =
-      n === size && sameStat(before, after) && current !== null && current.dev === after.dev && current.ino === after.ino;
-    return { bytes: buf.subarray(0, n), stat: after, consistent };
+    const consistent = n === size && after !== null && sameStat(before, after);
+    return { bytes: buf.subarray(0, n), stat: after ?? before, consistent };
   } catch (err) {
     if (err instanceof LoadError) throw err;
     throw new LoadError(`${path}: read failed (${errnoCode(err) ?? String(err)})`, { cause: err });
