@@ -189,6 +189,8 @@ type RawConfig = z.output<typeof daemonConfigSchema>;
 interface TargetBase {
   /** Absolute paths whose content is the target's "config". */
   watch: string[];
+  /** Working directory of the target's commands: the config file's directory. */
+  cwd: string;
   timeout_ms: number;
   reload_on_start: boolean;
   signature?: { public_key: string };
@@ -251,6 +253,7 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const common: TargetBase = {
     watch: (raw.watch ?? []).map(abs),
+    cwd: base,
     timeout_ms: raw.timeout ?? defaultTimeout,
     reload_on_start: raw.reload_on_start ?? false,
     ...(raw.signature ? { signature: { public_key: abs(raw.signature.public_key) } } : {}),
