@@ -38,3 +38,18 @@ export type {
   SourceFile,
   WatchSpec,
 } from './types.js';
+export { logLevelHook, tlsHook, onChange, validLevels } from './hooks/index.js';
+export type {
+  LevelLogger,
+  LogLevelHookOptions,
+  SecureContextTarget,
+  TlsHook,
+  TlsHookPathOptions,
+  TlsHookSelectorOptions,
+  TlsPair,
+  OnChangeFn,
+  OnChangeOptions,
+  ConfigOf,
+  ConfigWith,
+  Selector,
+} from './hooks/index.js';

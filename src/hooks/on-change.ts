@@ -1,0 +1,58 @@
+// onChange: run something only when one slice of the config changed, e.g.
+// flush a cache when the upstream address changes (the nbu_exporter seed's
+// serverChanged case). Equal slices (deep comparison) give `skipped`.
+import { deepEqual } from '../engine/snapshot.js';
+import type { ApplyReturn, Hook, HookContext } from '../types.js';
+import { selection, type ConfigWith } from './select.js';
+
+export type OnChangeFn<V> = (next: V, prev: V, ctx: HookContext) => ApplyReturn | Promise<ApplyReturn>;
+
+export interface OnChangeOptions<V> {
+  /** Hook name in results (default `on-change:<path>`, or `on-change-<n>` for selectors). */
+  name?: string;
+  /** Refuses a changed slice (throw); runs in the check phase, only when the slice changed. */
+  check?: (next: V, prev: V) => void | Promise<void>;
+}
+
+let anonymous = 0;
+
+/**
+ * Calls `fn(next, prev, ctx)` in the apply phase when the value at `path`
+ * (a dotted path, or a selector) differs from the one in effect; `fn` may
+ * return `'applied'` (or nothing), `'skipped'` or `'failed'`, or throw.
+ * With a path, annotate `fn`'s parameters to have them typed and checked
+ * against the config: `onChange('upstream.url', (next: string) => …)`.
+ */
+export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<ConfigWith<P, V>>;
+export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<C>;
+export function onChange(
+  path: string | ((config: never) => unknown),
+  fn: OnChangeFn<unknown>,
+  options: OnChangeOptions<unknown> = {},
+): Hook<unknown> {
+  const name = options.name ?? (typeof path === 'string' ? `on-change:${path}` : `on-change-${(anonymous += 1)}`);
+  const sel = selection(`onChange "${name}"`, path);
+  if (typeof fn !== 'function') throw new TypeError(`onChange "${name}": fn must be a function`);
+  const slices = (old: unknown, next: unknown) => {
+    const prev = sel.pick(old);
+    const now = sel.pick(next);
+    return { prev, now, changed: !deepEqual(prev, now) };
+  };
+  const userCheck = options.check;
+  return {
+    name,
+    ...(userCheck
+      ? {
+          check: async (old: unknown, next: unknown) => {
+            const s = slices(old, next);
+            if (s.changed) await userCheck(s.now, s.prev);
+          },
+        }
+      : {}),
+    apply: async (ctx, old, next) => {
+      const s = slices(old, next);
+      if (!s.changed) return 'skipped';
+      return fn(s.now, s.prev, ctx);
+    },
+  };
+}
