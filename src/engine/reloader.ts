@@ -5,7 +5,8 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Registry } from 'prom-client';
 import type { AdminHost, Readiness } from '../admin/host.js';
 import { Redactor } from '../integrity/redact.js';
-import { onSignals, type SignalName } from '../triggers/signal.js';
+import { checkSignals, onSignals, type SignalName } from '../triggers/signal.js';
+import { planWatchTrigger, startWatchTrigger, type WatchCounters } from '../triggers/watch-trigger.js';
 import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../types.js';
 import { errorMessage, ReloadkitError, UnknownUnitError } from './errors.js';
 import { noopLogger } from './logger.js';
@@ -117,6 +118,8 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     throw new ReloadkitError('ERR_OPTIONS', 'createReloader needs a source (fileSource, dirSource or an object with load())');
   }
   const name = options.name ?? 'app';
+  const watchOptions = planWatchTrigger(options.source, options.triggers?.watch);
+  checkSignals(normalizeSignals(options.triggers?.signal));
   const logger = options.logger ?? noopLogger;
   const unit = new Unit<DeepReadonly<T>>({
     name,
@@ -182,13 +185,27 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       const off = onSignals(signals, () => unit.enqueue('signal'));
       triggers.push({ name: 'signal', close: off });
     }
-    // Watch, socket and HTTP triggers are wired here by their modules.
+    // Counted in the admin metrics once they exist (they start after the watcher).
+    let watchCounters: WatchCounters | null = null;
+    if (watchOptions) {
+      const watch = await startWatchTrigger({
+        unit: name,
+        source: options.source,
+        options: watchOptions,
+        logger,
+        enqueue: (trigger) => unit.enqueue(trigger),
+        initialFiles: unit.current().files,
+        counters: () => watchCounters,
+      });
+      triggers.push(watch);
+    }
     // Admin surfaces last, so the socket is the first trigger closed (SPEC §3).
     // Loaded only when asked for: `import 'reloadkit'` stays light.
     if (t.socket || t.http || options.registry) {
       const { startAdminTriggers } = await import('../admin/wire.js');
       const admin = await startAdminTriggers({ socket: t.socket, http: t.http, registry: options.registry, host, unit, logger });
       triggers.push(...admin.triggers);
+      watchCounters = admin.metrics;
     }
   };
 

@@ -1,0 +1,166 @@
+// Helpers for the watcher tests: temp dirs, a watcher that records what it
+// reports, polling waits with generous deadlines, and the exact file-system
+// sequences of editors and of the Kubernetes ConfigMap atomic writer.
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, unlink, writeFile, copyFile, open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { createWatcher, type Watcher, type WatcherOptions, type WatchTrigger } from '../../src/triggers/watch.js';
+import type { Logger, WatchSpec } from '../../src/types.js';
+
+export async function tempDir(t: TestContext, prefix = 'reloadkit-watch-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until true; fails with `what` after `timeoutMs` (generous: the machine is shared). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export interface Change {
+  trigger: WatchTrigger;
+  paths: string[];
+  /** Whatever `observe` read at the moment of the change (e.g. file content). */
+  seen: unknown;
+}
+
+export interface LogLine {
+  level: keyof Logger;
+  msg: string | undefined;
+  obj: Record<string, unknown>;
+}
+
+export function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: keyof Logger) => (obj: Record<string, unknown>, msg?: string) => void lines.push({ level, obj, msg });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+export interface Recorder {
+  watcher: Watcher;
+  changes: Change[];
+  events: number;
+  errors: Error[];
+  logger: ReturnType<typeof recordingLogger>;
+}
+
+/**
+ * Starts a watcher whose onChange records the change and calls `observe`
+ * synchronously (so `seen` is what a reload at that moment would read).
+ */
+export async function startRecorder(
+  t: TestContext,
+  specs: WatchSpec[],
+  options: Partial<Omit<WatcherOptions, 'onChange'>> = {},
+  observe: () => unknown = () => undefined,
+): Promise<Recorder> {
+  const logger = recordingLogger();
+  const rec = { changes: [] as Change[], events: 0, errors: [] as Error[], logger } as Recorder;
+  rec.watcher = await createWatcher(specs, {
+    logger,
+    ...options,
+    onChange: (trigger, paths) => void rec.changes.push({ trigger, paths, seen: observe() }),
+    onEvent: () => void (rec.events += 1),
+    onError: (err) => void rec.errors.push(err),
+  });
+  t.after(() => rec.watcher.close());
+  return rec;
+}
+
+/** Waits until `n` changes were reported, then `quietMs` more to catch extra ones. */
+export async function expectChanges(rec: Recorder, n: number, quietMs = 400): Promise<void> {
+  await waitFor(() => rec.changes.length >= n, `${n} change(s), have ${rec.changes.length}`);
+  await sleep(quietMs);
+}
+
+// ---- edit sequences ---------------------------------------------------------
+
+/** Editor atomic save: write a temp file in the same directory, rename it over. */
+export async function atomicSave(path: string, content: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
+}
+
+/**
+ * vim with `backupcopy=no` (the default on most systems for :w): probe
+ * file `4913` created and removed, original renamed to `file~`, new file
+ * created and written, permissions set, backup removed.
+ */
+export async function vimSaveBackupcopyNo(path: string, content: string): Promise<void> {
+  const dir = join(path, '..');
+  const probe = join(dir, '4913');
+  await writeFile(probe, '');
+  await unlink(probe);
+  await rename(path, `${path}~`);
+  const fh = await open(path, 'w', 0o644);
+  await fh.write(content);
+  await fh.sync();
+  await fh.close();
+  await unlink(`${path}~`);
+}
+
+/** vim with `backupcopy=yes`: copy to `file~`, then truncate and write the original in place. */
+export async function vimSaveBackupcopyYes(path: string, content: string): Promise<void> {
+  await copyFile(path, `${path}~`);
+  const fh = await open(path, 'r+');
+  await fh.truncate(0);
+  await fh.write(content, 0);
+  await fh.sync();
+  await fh.close();
+  await unlink(`${path}~`);
+}
+
+/**
+ * A Kubernetes ConfigMap volume as kubelet's AtomicWriter lays it out:
+ * `..<timestamp>/` holds the files, `..data -> ..<timestamp>`, and each
+ * user-visible file is `name -> ..data/name`.
+ */
+export class ConfigMapVolume {
+  private serial = 0;
+  private current: string | null = null;
+  constructor(readonly dir: string) {}
+
+  private tsDir(): string {
+    this.serial += 1;
+    const s = String(this.serial).padStart(2, '0');
+    return `..2026_11_22_10_${s}_00.${100000 + this.serial}`;
+  }
+
+  /** First mount: the timestamped dir, `..data`, and the user-visible symlinks. */
+  async create(files: Record<string, string>): Promise<void> {
+    const ts = this.tsDir();
+    await mkdir(join(this.dir, ts));
+    for (const [name, content] of Object.entries(files)) await writeFile(join(this.dir, ts, name), content);
+    await symlink(ts, join(this.dir, '..data'));
+    for (const name of Object.keys(files)) await symlink(join('..data', name), join(this.dir, name));
+    this.current = ts;
+  }
+
+  /** An update: new timestamped dir, `..data_tmp` renamed over `..data`, old dir removed. */
+  async update(files: Record<string, string>): Promise<void> {
+    const ts = this.tsDir();
+    await mkdir(join(this.dir, ts));
+    for (const [name, content] of Object.entries(files)) await writeFile(join(this.dir, ts, name), content);
+    await symlink(ts, join(this.dir, '..data_tmp'));
+    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
+    if (this.current) await rm(join(this.dir, this.current), { recursive: true, force: true });
+    this.current = ts;
+  }
+}
+
+export async function readText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
