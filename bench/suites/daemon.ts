@@ -1,0 +1,253 @@
+// Daemon benchmarks (issue 4), each with its baseline in the same run:
+// - `reload nginx` over the admin socket (check + reload + verify) vs the raw
+//   `nginx -t && nginx -s reload` an operator would run; verify reported apart;
+// - start-to-socket-ready of the built CLI bundle (dist/cli.js) vs `node -e 0`;
+// - idle RSS of the running daemon.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sendAdminCommand } from '../../src/admin/client.js';
+import { childrenOf, isRunning } from '../../src/daemon/targets/proc.js';
+import { freePort } from '../../test/integration/helpers.js';
+import { median, percentile, round, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cliBundle = join(root, 'dist', 'cli.js');
+
+function timeProcess(cmd: string, args: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
+  return performance.now() - t0;
+}
+
+async function until<T>(fn: () => T | null | undefined | false, what: string, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+interface Daemon {
+  proc: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+function spawnDaemon(config: string): Daemon {
+  const proc = spawn(process.execPath, [cliBundle, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Array<Record<string, unknown>> = [];
+  let buf = '';
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    buf += c;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      try {
+        lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      } catch {
+        // not JSON
+      }
+      buf = buf.slice(nl + 1);
+    }
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  return {
+    proc,
+    lines,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Spawn → first `status` reply on the socket, in ms. */
+async function startToReady(config: string, socket: string): Promise<{ ms: number; daemon: Daemon }> {
+  const t0 = performance.now();
+  const daemon = spawnDaemon(config);
+  for (;;) {
+    try {
+      const reply = await sendAdminCommand(socket, 'status', { timeoutMs: 5000 });
+      if (reply.startsWith('{"status":"ok"')) return { ms: performance.now() - t0, daemon };
+    } catch {
+      // not yet listening
+    }
+    if (performance.now() - t0 > 30_000) {
+      await daemon.stop();
+      throw new Error('bench: the daemon did not answer within 30 s');
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function startupAndRss(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
+  const dir = ctx.tmp('daemon-start');
+  const socket = join(dir, 'admin.sock');
+  writeFileSync(join(dir, 'app.conf'), 'x\n');
+  const config = join(dir, 'reloadkit.yaml');
+  // Realistic: socket + HTTP (metrics) + one watched target.
+  writeFileSync(
+    config,
+    `state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: 127.0.0.1:0\ntargets:\n  app:\n    kind: command\n    reload: ["true"]\n    watch: [app.conf]\n`,
+  );
+  const runs = ctx.quick ? 7 : 21;
+  const nodeRuns: number[] = [];
+  const daemonRuns: number[] = [];
+  let rss: number[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    // Interleaved, so both see the same machine load.
+    nodeRuns.push(timeProcess(process.execPath, ['-e', '0']));
+    const { ms, daemon } = await startToReady(config, socket);
+    daemonRuns.push(ms);
+    if (i === runs - 1 || (i % 5 === 0 && rss.length < 3)) {
+      // Idle: started, answered, then left alone for a second.
+      await new Promise((r) => setTimeout(r, 1000));
+      rss.push(rssMb(daemon.proc.pid!));
+    }
+    await daemon.stop();
+  }
+  rss = rss.filter((x) => Number.isFinite(x));
+  const nodeMed = median(nodeRuns);
+  const daemonMed = median(daemonRuns);
+  const ratio = daemonMed / nodeMed;
+  rows.push({
+    metric: 'start to socket-ready, median (dist/cli.js run; socket + HTTP + 1 target)',
+    value: round(daemonMed, 1),
+    unit: 'ms',
+    baseline: round(nodeMed, 1),
+    baselineName: 'node -e 0 (spawn to exit)',
+    ratio: round(ratio, 2),
+    goal: '<= 2.0x',
+    pass: ratio <= 2.0,
+  });
+  rows.push({ metric: 'start to socket-ready, p90', value: round(percentile(daemonRuns, 90), 1), unit: 'ms', baseline: round(percentile(nodeRuns, 90), 1), baselineName: 'node -e 0 p90' });
+  const idle = Math.max(...rss);
+  rows.push({ metric: 'idle RSS (after start, 1 s idle; max of samples)', value: round(idle, 1), unit: 'MB', goal: '<= 70 MB', pass: idle <= 70 });
+  notes.push(`startup: ${runs} runs each, interleaved; socket-ready = first "status" reply over the admin socket`);
+}
+
+async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
+  if (spawnSync('nginx', ['-v']).status !== 0) {
+    notes.push('nginx not installed: reload comparison skipped');
+    if (process.env.CI === 'true') throw new Error('nginx is required for the daemon bench under CI');
+    return;
+  }
+  const prefix = ctx.tmp('daemon-nginx');
+  mkdirSync(join(prefix, 'tmp'));
+  const conf = join(prefix, 'nginx.conf');
+  const port = await freePort();
+  const isRoot = process.getuid?.() === 0;
+  writeFileSync(
+    conf,
+    `${isRoot ? 'user root;\n' : ''}worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${prefix}/tmp/${k};`).join('\n')}
+    server { listen 127.0.0.1:${port}; location / { return 200 "bench"; } }
+}
+`,
+  );
+  const base = ['-p', `${prefix}/`, '-c', conf];
+  execFileSync('nginx', [...base, '-e', join(prefix, 'error.log')], { stdio: 'ignore' });
+  const master = await until(() => {
+    try {
+      const pid = Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8'));
+      return pid > 0 && childrenOf(pid).length > 0 ? pid : null;
+    } catch {
+      return null;
+    }
+  }, 'nginx to start');
+
+  const dir = ctx.tmp('daemon-nginx-rk');
+  const socket = join(dir, 'admin.sock');
+  const config = join(dir, 'reloadkit.yaml');
+  writeFileSync(
+    config,
+    `log_level: debug\nstate_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: ""\ntargets:\n  nginx:\n    kind: nginx\n    prefix: ${prefix}\n    config: ${conf}\n    watch: [${conf}]\n    timeout: 20s\n`,
+  );
+  const { daemon } = await startToReady(config, socket);
+  try {
+    const runs = ctx.quick ? 10 : 40;
+    const raw: number[] = [];
+    const rk: number[] = [];
+    const verify: number[] = [];
+    // Settle: let the workers of the previous reload finish shutting down.
+    const settle = () => until(() => childrenOf(master).length <= 1, 'old nginx workers to exit', 30_000);
+    // Warm-up (page cache, `nginx -V` memo in the daemon).
+    await sendAdminCommand(socket, 'reload nginx');
+    await settle();
+    for (let i = 0; i < runs; i += 1) {
+      raw.push(timeProcess('sh', ['-c', `nginx ${base.join(' ')} -t 2>/dev/null && nginx ${base.join(' ')} -s reload`]));
+      await settle();
+      const from = daemon.lines.length;
+      const t0 = performance.now();
+      const reply = JSON.parse(await sendAdminCommand(socket, 'reload nginx')) as { status: string; message?: string };
+      rk.push(performance.now() - t0);
+      if (reply.status !== 'ok') throw new Error(`bench: reload failed: ${reply.message}`);
+      const line = await until(() => daemon.lines.slice(from).find((l) => l.msg === 'nginx reload verified'), 'verify line', 5000);
+      verify.push(Number(line.verify_ms));
+      await settle();
+    }
+    const rawMed = median(raw);
+    const rkMed = median(rk);
+    const verifyMed = median(verify);
+    rows.push({
+      metric: '`reload nginx` over the socket, median (nginx -T + -s reload + verify)',
+      value: round(rkMed, 1),
+      unit: 'ms',
+      baseline: round(rawMed, 1),
+      baselineName: 'sh -c "nginx -t && nginx -s reload"',
+      ratio: round(rkMed / rawMed, 2),
+      goal: '<= 1.25x',
+      pass: rkMed / rawMed <= 1.25,
+    });
+    rows.push({ metric: '  of which verify (new workers seen, old ones shutting down), median', value: round(verifyMed, 1), unit: 'ms' });
+    rows.push({
+      metric: '`reload nginx` without the verify step, median',
+      value: round(rkMed - verifyMed, 1),
+      unit: 'ms',
+      baseline: round(rawMed, 1),
+      baselineName: 'raw',
+      ratio: round((rkMed - verifyMed) / rawMed, 2),
+    });
+    rows.push({ metric: '`reload nginx` over the socket, p90', value: round(percentile(rk, 90), 1), unit: 'ms', baseline: round(percentile(raw, 90), 1), baselineName: 'raw p90' });
+    notes.push(
+      `nginx reload: ${runs} runs each, interleaved, old workers settled between runs; the raw pair returns as soon as the signal is sent, reloadkit waits until the new workers run (verify)`,
+    );
+  } finally {
+    await daemon.stop();
+    try {
+      process.kill(master, 'SIGQUIT');
+    } catch {
+      // gone
+    }
+    await until(() => !isRunning(master), 'nginx to stop', 10_000).catch(() => {});
+  }
+}
+
+export const daemonSuite: BenchSuite = {
+  name: 'daemon',
+  description: '`reload nginx` vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS',
+  async run(ctx): Promise<BenchReport> {
+    if (!existsSync(cliBundle)) {
+      ctx.log('dist/cli.js missing: building it (npm run build)');
+      execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit', cwd: root });
+    }
+    const rows: BenchRow[] = [];
+    const notes: string[] = [];
+    await nginxReload(ctx, rows, notes);
+    await startupAndRss(ctx, rows, notes);
+    return { rows, notes };
+  },
+};

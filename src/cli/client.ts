@@ -1,0 +1,208 @@
+// `reloadkit reload` and `reloadkit status`: one line to the admin socket,
+// the reply printed for humans (or as JSON), exit codes per SPEC §3.
+import { AdminClientError, sendAdminCommand } from '../admin/client.js';
+import type { ReloadResult } from '../types.js';
+import { err, EXIT, out, parse, socketPath, UsageError } from './common.js';
+
+export const RELOAD_HELP = `Usage: reloadkit reload [UNIT] [--socket PATH] [--json] [--no-wait] [--timeout SECONDS]
+
+Asks the running daemon to reload every unit (its own config "reloadkit"
+first, then every target in parallel), or only UNIT, and waits for the
+results. Prints one line per unit, or the daemon's JSON reply with --json.
+
+Options:
+  --socket PATH      admin socket (default: $RELOADKIT_SOCKET, else
+                     /run/reloadkit/admin.sock as root, else
+                     $XDG_RUNTIME_DIR/reloadkit/admin.sock)
+  --json             print the JSON reply as-is
+  --no-wait          only queue the reload of every unit (the text command
+                     RELOAD); prints "queued" once the daemon accepted it
+  --timeout SECONDS  how long to wait for the results (default 600)
+  -h, --help         this help
+
+Exit codes:
+  0  every unit reloaded ended full_success (with --no-wait: queued)
+  1  any unit ended otherwise (validation_failed, apply_failed, …), or the
+     daemon refused (e.g. shutting down)
+  2  usage error, unknown unit, or the daemon cannot be reached (the message
+     names the socket path and the reason)
+`;
+
+export const STATUS_HELP = `Usage: reloadkit status [--socket PATH] [--json]
+
+Shows every unit of the running daemon: generation, last reload, changes
+waiting for a restart.
+
+Options:
+  --socket PATH  admin socket (see reloadkit reload --help)
+  --json         print the JSON reply as-is
+  -h, --help     this help
+
+Exit codes: 0 the daemon answered; 2 usage error or the daemon cannot be reached.
+`;
+
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join(' | ');
+}
+
+/** `nginx: full_success (generation 3, 41 ms)` / `nginx: validation_failed: <why> (generation 2, 30 ms)`. */
+export function summarize(r: ReloadResult): string {
+  const why = r.status === 'full_success' || r.status === 'unchanged' ? '' : `: ${oneLine(r.error ?? r.load_error ?? 'failed')}`;
+  const restart = r.requires_restart.length > 0 ? `; restart needed for ${r.requires_restart.join(', ')}` : '';
+  const coalesced = r.coalesced > 0 ? `, ${r.coalesced} coalesced` : '';
+  return `${r.unit}: ${r.status}${why} (generation ${r.generation}, ${Math.round(r.duration_ms)} ms${coalesced}${restart})`;
+}
+
+interface ReplyShape {
+  status?: string;
+  message?: string;
+  results?: Record<string, ReloadResult>;
+}
+
+/** Sends one line; the reply, or exit code 2 (printed) when the daemon cannot be reached. */
+async function ask(path: string, line: string, timeoutMs: number): Promise<string | number> {
+  try {
+    return await sendAdminCommand(path, line, { timeoutMs });
+  } catch (e) {
+    if (!(e instanceof AdminClientError)) throw e;
+    err(`reloadkit: cannot reach the daemon: ${e.message}`);
+    return EXIT.USAGE;
+  }
+}
+
+/** The JSON reply, or null (printed) when it is not JSON. */
+function parseReply<T>(path: string, line: string): T | null {
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    err(`reloadkit: unexpected reply from ${path}: ${line.slice(0, 200)}`);
+    return null;
+  }
+}
+
+export async function reloadCommand(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      socket: { type: 'string' },
+      json: { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
+    1,
+  );
+  if (values.help) {
+    out(RELOAD_HELP);
+    return EXIT.OK;
+  }
+  const unit = positionals[0];
+  if (unit !== undefined && !/^[\x21-\x7e]{1,128}$/.test(unit)) throw new UsageError(`invalid unit name ${JSON.stringify(unit)}`);
+  if (values['no-wait'] && unit !== undefined) {
+    throw new UsageError('--no-wait queues the reload of every unit (the RELOAD text command); it cannot be combined with a UNIT');
+  }
+  const timeoutS = values.timeout === undefined ? 600 : Number(values.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
+  const path = socketPath(values.socket);
+
+  if (values['no-wait']) {
+    const reply = await ask(path, 'RELOAD', timeoutS * 1000);
+    if (typeof reply === 'number') return reply;
+    if (reply.trim() === 'OK') {
+      out(values.json ? JSON.stringify({ status: 'ok', queued: true }) : 'reload queued for every unit');
+      return EXIT.OK;
+    }
+    err(`reloadkit: the daemon refused: ${reply.trim()}`);
+    return EXIT.FAIL;
+  }
+
+  const line = await ask(path, unit === undefined ? 'reload' : `reload ${unit}`, timeoutS * 1000);
+  if (typeof line === 'number') return line;
+  const reply = parseReply<ReplyShape>(path, line);
+  if (reply === null) return EXIT.FAIL;
+  const results = Object.values(reply.results ?? {});
+  const allOk = reply.status === 'ok' && results.length > 0 && results.every((r) => r.status === 'full_success');
+  if (values.json) out(line);
+  else {
+    for (const r of results) out(summarize(r));
+    if (results.length === 0 && reply.message !== undefined) err(`reloadkit: ${reply.message}`);
+  }
+  if (allOk) return EXIT.OK;
+  if (results.length === 0 && typeof reply.message === 'string' && reply.message.startsWith('unknown unit:')) return EXIT.USAGE;
+  return EXIT.FAIL;
+}
+
+function ago(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86_400)}d ago`;
+}
+
+function duration(secs: number): string {
+  if (secs < 60) return `${secs}s`;
+  if (secs < 3600) return `${Math.floor(secs / 60)}m${secs % 60}s`;
+  return `${Math.floor(secs / 3600)}h${Math.floor((secs % 3600) / 60)}m`;
+}
+
+interface StatusShape {
+  status: string;
+  uptime_secs: number;
+  targets: number;
+  units: Record<string, { generation: number; last_result: ReloadResult | null; pending_restart: string[] }>;
+}
+
+export function formatStatus(s: StatusShape, now = Date.now()): string {
+  const rows = Object.entries(s.units).map(([name, u]) => {
+    const last = u.last_result;
+    return [
+      name,
+      String(u.generation),
+      last ? last.status : '-',
+      last ? `${ago(last.ended_at, now)} (${last.trigger})` : 'no reload yet',
+      u.pending_restart.length > 0 ? u.pending_restart.join(', ') : '-',
+      last && last.status !== 'full_success' && last.status !== 'unchanged' ? oneLine(last.error ?? last.load_error ?? '') : '',
+    ];
+  });
+  const head = ['UNIT', 'GEN', 'LAST', 'WHEN', 'RESTART NEEDED'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (cells: string[]) =>
+    cells
+      .slice(0, 5)
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const lines = [`reloadkit: up ${duration(s.uptime_secs)}, ${s.targets} target${s.targets === 1 ? '' : 's'}`, fmt(head)];
+  for (const r of rows) {
+    lines.push(fmt(r));
+    if (r[5]) lines.push(`  error: ${r[5]}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function statusCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parse(argv, { socket: { type: 'string' }, json: { type: 'boolean' } }, 0);
+  if (values.help) {
+    out(STATUS_HELP);
+    return EXIT.OK;
+  }
+  const path = socketPath(values.socket);
+  const line = await ask(path, 'status', 30_000);
+  if (typeof line === 'number') return line;
+  if (values.json) {
+    out(line);
+    return EXIT.OK;
+  }
+  const reply = parseReply<StatusShape>(path, line);
+  if (reply === null) return EXIT.FAIL;
+  if (reply.status !== 'ok' || typeof reply.units !== 'object') {
+    err(`reloadkit: the daemon answered: ${line.slice(0, 500)}`);
+    return EXIT.FAIL;
+  }
+  out(formatStatus(reply));
+  return EXIT.OK;
+}

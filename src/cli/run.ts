@@ -1,0 +1,119 @@
+// `reloadkit run`: starts the daemon, wires SIGHUP (reload everything) and
+// SIGTERM/SIGINT (graceful shutdown, exit 0).
+import { resolve } from 'node:path';
+import { DEFAULT_CONFIG_PATH, isHttpAddress, LOG_LEVELS, type ConfigOverrides, type LogLevel } from '../daemon/config.js';
+import type { Daemon } from '../daemon/daemon.js';
+import { err, EXIT, out, parse, UsageError } from './common.js';
+
+export const RUN_HELP = `Usage: reloadkit run [-c FILE] [--nginx] [--socket PATH] [--http ADDR]
+                     [--http-allow-remote] [--log-level LEVEL]
+
+Runs the reload daemon: watches each target's files, validates, reloads,
+verifies, and reports every pass (admin socket, HTTP, metrics, JSON logs on
+stdout). SIGHUP reloads everything; SIGTERM/SIGINT stop gracefully (exit 0).
+
+Options:
+  -c, --config FILE    daemon config (YAML; default: $RELOADKIT_CONFIG, else
+                       ${DEFAULT_CONFIG_PATH})
+  --nginx              zero-config mode: one target "nginx" using the system
+                       nginx (nginx -t, nginx -s reload, watch /etc/nginx);
+                       not together with -c
+  --socket PATH        admin socket ("" disables; default: $RELOADKIT_SOCKET,
+                       else admin.socket, else /run/reloadkit/admin.sock as
+                       root, $XDG_RUNTIME_DIR/reloadkit/admin.sock otherwise)
+  --http ADDR          HTTP endpoints host:port ("" disables; default:
+                       $RELOADKIT_HTTP, else admin.http, else 127.0.0.1:9111)
+  --http-allow-remote  allow a non-loopback --http address
+  --log-level LEVEL    ${LOG_LEVELS.join('|')} (default: $RELOADKIT_LOG_LEVEL,
+                       else log_level, else info)
+  -h, --help           this help
+
+Precedence: flags, then environment variables, then the file, then defaults.
+Exit codes: 0 after a graceful shutdown; 1 the daemon could not start (the
+message says why: config errors come with file:line:column); 2 usage error.
+`;
+
+/** How long a shutdown may take before the process exits anyway. */
+const SHUTDOWN_DEADLINE_MS = 60_000;
+
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    {
+      config: { type: 'string', short: 'c' },
+      nginx: { type: 'boolean' },
+      socket: { type: 'string' },
+      http: { type: 'string' },
+      'http-allow-remote': { type: 'boolean' },
+      'log-level': { type: 'string' },
+    },
+    0,
+  );
+  if (values.help) {
+    out(RUN_HELP);
+    return EXIT.OK;
+  }
+  const env = process.env;
+  if (values.nginx && values.config !== undefined) throw new UsageError('--nginx is the zero-config mode; it cannot be combined with -c');
+  const configPath = values.nginx ? null : resolve(values.config ?? (env.RELOADKIT_CONFIG || DEFAULT_CONFIG_PATH));
+
+  const overrides: ConfigOverrides = {};
+  // An empty environment variable counts as unset; disabling takes the flag (--socket "") or the file.
+  const socket = values.socket ?? (env.RELOADKIT_SOCKET || undefined);
+  if (socket !== undefined) overrides.socket = socket === '' ? '' : resolve(socket);
+  const http = values.http ?? (env.RELOADKIT_HTTP || undefined);
+  if (http !== undefined) {
+    if (http !== '' && !isHttpAddress(http)) {
+      throw new UsageError(`${values.http !== undefined ? '--http' : 'RELOADKIT_HTTP'}: expected host:port (e.g. 127.0.0.1:9111) or "", got ${JSON.stringify(http)}`);
+    }
+    overrides.http = http;
+  }
+  const level = values['log-level'] ?? (env.RELOADKIT_LOG_LEVEL || undefined);
+  if (level !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+      throw new UsageError(`${values['log-level'] !== undefined ? '--log-level' : 'RELOADKIT_LOG_LEVEL'}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+    }
+    overrides.log_level = level as LogLevel;
+  }
+
+  // Signals first: SIGHUP's default action would kill us during start-up.
+  let daemon: Daemon | null = null;
+  let stopRequested = false;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopRequested) return;
+    stopRequested = true;
+    setTimeout(() => {
+      err(`reloadkit: shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting`);
+      process.exit(EXIT.FAIL);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    if (daemon) void daemon.shutdown().then(resolveStopped);
+    void signal;
+  };
+  const onHup = () => daemon?.reloadAll('signal');
+  process.on('SIGHUP', onHup);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  const [{ createDaemonLogger }, { Daemon: DaemonClass, DaemonStartError }] = await Promise.all([
+    import('../daemon/log.js'),
+    import('../daemon/daemon.js'),
+  ]);
+  const { logger } = await createDaemonLogger(overrides.log_level ?? 'info');
+  try {
+    daemon = await DaemonClass.start({ configPath, overrides, httpAllowRemote: values['http-allow-remote'] ?? false, logger });
+  } catch (e) {
+    if (!(e instanceof DaemonStartError)) throw e;
+    err(`reloadkit: cannot start: ${e.message}`);
+    logger.error({ unit: 'reloadkit', err: e.message }, 'reloadkit cannot start');
+    return EXIT.FAIL;
+  }
+  if (stopRequested) void daemon.shutdown().then(resolveStopped);
+  await stopped;
+  process.off('SIGHUP', onHup);
+  // Everything is closed; exit now rather than wait for stray handles.
+  process.exit(EXIT.OK);
+}

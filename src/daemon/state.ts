@@ -1,0 +1,80 @@
+// The daemon's state directory: per target, the content hash it last
+// applied, so a restart of the daemon does not reload every target again
+// (SPEC §6, §8). Written atomically: unique temp file in the same directory,
+// fsync, rename, fsync the directory, mode 0600.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface TargetState {
+  config_hash: string;
+  saved_at: string;
+}
+
+/** Writes `data` to `path` so that a reader sees the old file or the new one, never a torn one. */
+export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
+  const dir = join(path, '..');
+  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+export class StateStore {
+  private ready: Promise<void> | null = null;
+  constructor(readonly dir: string) {}
+
+  private file(target: string): string {
+    // Target names are restricted to [A-Za-z0-9_.-] by the config schema; never "." or "..".
+    return join(this.dir, 'targets', `${target}.json`);
+  }
+
+  private ensureDir(): Promise<void> {
+    this.ready ??= mkdir(join(this.dir, 'targets'), { recursive: true, mode: 0o700 }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.ready = null;
+        throw err;
+      },
+    );
+    return this.ready;
+  }
+
+  /** The stored state, or null when there is none (or it is unreadable: treated as none). */
+  async read(target: string): Promise<TargetState | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file(target), 'utf8');
+    } catch {
+      return null;
+    }
+    try {
+      const v = JSON.parse(text) as Partial<TargetState>;
+      return typeof v.config_hash === 'string' ? { config_hash: v.config_hash, saved_at: String(v.saved_at ?? '') } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async write(target: string, hash: string): Promise<void> {
+    await this.ensureDir();
+    const state: TargetState = { config_hash: hash, saved_at: new Date().toISOString() };
+    await writeFileAtomic(this.file(target), `${JSON.stringify(state)}\n`);
+  }
+}

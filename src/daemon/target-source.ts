@@ -1,0 +1,86 @@
+// A target's "config" is the content of its watched files: this source
+// walks the watch list (files, directories recursively) and returns a map of
+// path → SHA-256. The unit's content hash then changes exactly when a byte
+// of a watched file changes, or a file appears or disappears.
+import { stat } from 'node:fs/promises';
+import type { ConfigSource, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
+import { hashFile, walkTree } from '../triggers/watch-paths.js';
+
+/** What a target unit holds as its config: hashes, never contents. */
+export interface TargetContent {
+  /** Absolute path → hex SHA-256, or `"missing"` for a watched path that does not exist. */
+  readonly files: Readonly<Record<string, string>>;
+}
+
+export const MISSING = 'missing';
+
+/**
+ * Files inside a watched directory that never count: editor scratch files
+ * (vim swap and its `4913` probe, emacs locks and backups) and Kubernetes
+ * atomic-writer internals (`..data`, `..2024_…`; the visible symlinks
+ * through them are hashed instead).
+ */
+export function countsInWatchedDir(rel: string): boolean {
+  const parts = rel.split('/');
+  if (parts.some((p) => p.startsWith('..'))) return false;
+  const base = parts[parts.length - 1] ?? '';
+  if (/^\..*\.sw[a-p]$/.test(base) || base === '4913') return false;
+  if (base.startsWith('.#') || base.endsWith('~') || (base.startsWith('#') && base.endsWith('#'))) return false;
+  return true;
+}
+
+/** The watch specs for a list of paths: directories recursively, with the same filter as the hash walk. */
+export async function watchSpecsFor(paths: readonly string[]): Promise<WatchSpec[]> {
+  return Promise.all(
+    paths.map(async (path) => {
+      const isDir = await stat(path).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      return isDir ? { path, recursive: true, filter: countsInWatchedDir } : { path };
+    }),
+  );
+}
+
+async function hashOne(path: string, out: Record<string, string>, files: SourceFile[]): Promise<void> {
+  const st = await stat(path).catch(() => null);
+  if (st === null) {
+    out[path] = MISSING;
+    return;
+  }
+  if (st.isFile()) {
+    const sha256 = await hashFile(path, st.size).catch(() => MISSING);
+    out[path] = sha256;
+    if (sha256 !== MISSING) files.push({ path, sha256, size: st.size });
+    return;
+  }
+  if (!st.isDirectory()) return;
+  const tree = await walkTree(path, true, countsInWatchedDir);
+  for (const f of tree.files) {
+    if (f.kind !== 'file' || f.real === null) continue;
+    const fst = await stat(f.real).catch(() => null);
+    if (fst === null || !fst.isFile()) continue;
+    const sha256 = await hashFile(f.real, fst.size).catch(() => null);
+    if (sha256 === null) continue;
+    out[f.path] = sha256;
+    files.push({ path: f.path, sha256, size: fst.size });
+  }
+}
+
+/** A source over a watch list that can change (the daemon swaps a target's definition live). */
+export function targetSource(name: string, watch: () => readonly string[]): ConfigSource {
+  return {
+    get description() {
+      return `the watch list of target "${name}"`;
+    },
+    async load(): Promise<LoadedConfig> {
+      const out: Record<string, string> = {};
+      const files: SourceFile[] = [];
+      for (const path of watch()) await hashOne(path, out, files);
+      const sorted: Record<string, string> = {};
+      for (const k of Object.keys(out).sort()) sorted[k] = out[k]!;
+      const value: TargetContent = { files: sorted };
+      return { value, files };
+    },
+  };
+}

@@ -1,0 +1,147 @@
+// A daemon target as a unit (SPEC §3): its config is the content of its
+// watched files, its one hook checks (nginx -t, the check argv) and applies
+// (reload + verify as ONE step: a reload that verification rejects is
+// `apply_failed`, never `partial_applied`). The definition can be swapped
+// live; each pass uses the definition that was current when it started.
+import { errorMessage } from '../engine/errors.js';
+import { Unit } from '../engine/unit.js';
+import { configHash } from '../engine/snapshot.js';
+import { COMMITTED_STATUSES, type ConfigSource, type Hook, type HookContext, type Logger, type Trigger } from '../types.js';
+import type { TargetDef } from './config.js';
+import type { StateStore } from './state.js';
+import { targetSource, type TargetContent } from './target-source.js';
+import { DEFAULT_KILL_GRACE_MS } from './targets/child.js';
+import { createDriver, type TargetDriver } from './targets/index.js';
+
+interface Definition {
+  def: TargetDef;
+  driver: TargetDriver;
+}
+
+/** What start() decided (SPEC §8). */
+export type StartDecision =
+  /** Stored hash equals the content: nothing to do. */
+  | 'current'
+  /** No stored state: the running service is assumed current; the hash is recorded. */
+  | 'recorded'
+  /** The content changed while the daemon was down (or reload_on_start): a `start` pass was queued. */
+  | 'reload';
+
+export interface TargetOptions {
+  logger: Logger;
+  state: StateStore;
+}
+
+export class Target {
+  readonly name: string;
+  readonly unit: Unit<TargetContent>;
+  private current: Definition;
+  // The definition each loaded candidate was made under; check and apply of
+  // one pass receive the same candidate object, so they agree on it.
+  private readonly byCandidate = new WeakMap<object, Definition>();
+  private readonly logger: Logger;
+  private readonly state: StateStore;
+  private readonly source: ConfigSource;
+
+  constructor(name: string, def: TargetDef, opts: TargetOptions) {
+    this.name = name;
+    this.current = { def, driver: createDriver(def) };
+    this.logger = opts.logger;
+    this.state = opts.state;
+    const inner = targetSource(name, () => this.current.def.watch);
+    this.source = inner;
+    const source = {
+      get description() {
+        return inner.description;
+      },
+      load: async (ctx: Parameters<typeof inner.load>[0]) => {
+        const definition = this.current;
+        const loaded = await inner.load(ctx);
+        this.byCandidate.set(loaded.value as object, definition);
+        return loaded;
+      },
+    };
+    const self = this;
+    const hook: Hook<TargetContent> = {
+      name,
+      // A little above the target's own timeout, so the child runner's kill
+      // (with its clear message) fires first; this is the safety net.
+      get applyTimeoutMs() {
+        return self.current.def.timeout_ms + DEFAULT_KILL_GRACE_MS + 2000;
+      },
+      check: async (_old, next, ctx) => {
+        const d = this.definitionFor(next);
+        if (!d.driver.hasCheck) return;
+        await d.driver.check(this.step(d, ctx));
+      },
+      apply: async (ctx, _old, next) => {
+        const d = this.definitionFor(next);
+        await d.driver.apply(this.step(d, ctx));
+      },
+    };
+    this.unit = new Unit<TargetContent>({ name, source, hooks: [hook], logger: opts.logger });
+    this.unit.observe({
+      result: (r) => {
+        if (!COMMITTED_STATUSES.has(r.status)) return;
+        this.state.write(name, r.config_hash).catch((err: unknown) => {
+          this.logger.error({ unit: name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the applied content hash');
+        });
+      },
+    });
+  }
+
+  get definition(): TargetDef {
+    return this.current.def;
+  }
+
+  /** Swaps the definition; passes that already started keep theirs. */
+  setDefinition(def: TargetDef): void {
+    this.current = { def, driver: createDriver(def) };
+  }
+
+  private definitionFor(candidate: TargetContent): Definition {
+    return this.byCandidate.get(candidate) ?? this.current;
+  }
+
+  private step(d: Definition, ctx: HookContext) {
+    return { name: this.name, signal: ctx.signal, timeoutMs: d.def.timeout_ms, logger: ctx.logger };
+  }
+
+  /**
+   * Loads the current content (generation 0) and compares its hash with the
+   * stored one (SPEC §8): differs, or `reload_on_start` → 'reload' (the
+   * caller queues the `start` pass when it is ready to report it); no stored
+   * state → the hash is recorded and nothing is reloaded.
+   */
+  async start(): Promise<StartDecision> {
+    await this.unit.start();
+    const hash = this.unit.current().hash;
+    const stored = await this.state.read(this.name);
+    if (this.current.def.reload_on_start || (stored !== null && stored.config_hash !== hash)) return 'reload';
+    if (stored === null) {
+      await this.state.write(this.name, hash).catch((err: unknown) => {
+        this.logger.error({ unit: this.name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the content hash');
+      });
+      return 'recorded';
+    }
+    return 'current';
+  }
+
+  /**
+   * After its watcher started: the content may have changed between the
+   * initial load and the watcher's first look; if so, queue a pass.
+   */
+  async recheck(): Promise<void> {
+    if (this.unit.isClosed) return;
+    const loaded = await this.source.load({ signal: new AbortController().signal });
+    if (configHash(loaded.value) !== this.unit.current().hash) this.unit.enqueue('watch');
+  }
+
+  reload(trigger: Trigger) {
+    return this.unit.reload(trigger);
+  }
+
+  close(): Promise<void> {
+    return this.unit.close();
+  }
+}

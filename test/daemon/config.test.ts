@@ -1,0 +1,251 @@
+// The daemon config: every problem reported at its line and column, defaults,
+// path resolution, overrides, and docs/daemon.md kept in step with the schema.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  ConfigError,
+  daemonConfigSchema,
+  nginxZeroConfig,
+  parseConfigText,
+  parseDuration,
+  type DaemonConfig,
+} from '../../src/daemon/config.js';
+import { defaultSocketPath, defaultStateDir } from '../../src/daemon/paths.js';
+
+function problems(text: string): string[] {
+  try {
+    parseConfigText(text, 'rk.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail('expected the config to be refused');
+}
+
+const ok = (text: string, file = '/etc/rk/rk.yaml'): DaemonConfig => parseConfigText(text, file);
+
+describe('daemon config: errors with positions', () => {
+  it('reports every problem at its line:column, with the field path', () => {
+    const p = problems(`log_level: loud
+admin:
+  socket_mode: "0666"
+  htp: x
+watch:
+  debounce: 100
+targets:
+  web:
+    kind: ngin
+  app:
+    kind: signal
+    signal: SIGFOO
+  cmd:
+    kind: command
+    check: []
+`);
+    assert.deepEqual(p, [
+      'rk.yaml:1:12: log_level: Invalid option: expected one of "trace"|"debug"|"info"|"warn"|"error"|"fatal"|"silent"',
+      'rk.yaml:3:16: admin.socket_mode: socket_mode "0666" gives access to every user; use 0600 or 0660 with socket_group',
+      'rk.yaml:4:3: admin.htp: unknown key (not a reloadkit setting; check the spelling)',
+      'rk.yaml:6:13: watch.debounce: invalid duration 100: use a number with a unit, e.g. 100ms, 10s, 2m',
+      "rk.yaml:9:11: targets.web.kind: Invalid discriminator value. Expected 'nginx' | 'command' | 'http' | 'signal'",
+      'rk.yaml:12:13: targets.app.signal: unknown signal name (expected e.g. SIGHUP, SIGUSR1, SIGUSR2)',
+      'rk.yaml:11:5: targets.app: a signal target needs exactly one of pidfile or pid',
+      'rk.yaml:15:12: targets.cmd.check: needs at least the program name (argv, no shell)',
+      'rk.yaml:14:5: targets.cmd.reload: required but missing',
+    ]);
+  });
+
+  it('YAML syntax errors and duplicate keys carry their position', () => {
+    assert.match(problems('targets: [\n')[0]!, /^rk\.yaml:\d+:\d+: invalid YAML: /);
+    assert.deepEqual(problems('targets: {}\ntargets: {}\n'), ['rk.yaml:2:1: invalid YAML: Map keys must be unique']);
+  });
+
+  it('an empty file, a non-map, and a missing targets key are explained', () => {
+    assert.deepEqual(problems(''), ['rk.yaml: the file is empty; it needs at least a "targets" map']);
+    assert.deepEqual(problems('- a\n'), ['rk.yaml:1:1: the config must be a map of settings with at least "targets"']);
+    assert.deepEqual(problems('log_level: info\n'), ['rk.yaml:1:1: targets: required but missing']);
+  });
+
+  it('target names: "reloadkit" is reserved, odd characters refused', () => {
+    assert.deepEqual(problems('targets:\n  reloadkit:\n    kind: http\n    url: http://x/\n  "a b":\n    kind: http\n    url: http://x/\n'), [
+      `rk.yaml:2:3: targets.reloadkit: "reloadkit" is the daemon's own unit; choose another target name`,
+      "rk.yaml:5:3: targets.a b: invalid target name: letters, digits, '_', '.', '-' (at most 64)",
+    ]);
+  });
+
+  it('refuses bad URLs, HTTP addresses, pids and world-accessible socket modes', () => {
+    const p = problems(`admin:
+  http: "localhost"
+  socket_mode: 644
+targets:
+  p:
+    kind: http
+    url: ftp://example.com/
+  s:
+    kind: signal
+    pid: 1
+  t:
+    kind: signal
+    pid: 12
+    pidfile: /run/x.pid
+`);
+    assert.equal(p.length, 5, p.join('\n'));
+    const all = p.join('\n');
+    assert.match(all, /^rk\.yaml:2:9: admin\.http: expected host:port/m);
+    assert.match(all, /^rk\.yaml:3:16: admin\.socket_mode: socket_mode 644 gives access to every user/m);
+    assert.match(all, /^rk\.yaml:7:10: targets\.p\.url: expected an http:\/\/ or https:\/\/ URL/m);
+    assert.match(all, /^rk\.yaml:10:10: targets\.s\.pid: pid must be a process id above 1/m);
+    assert.match(all, /^rk\.yaml:12:5: targets\.t: a signal target needs exactly one of pidfile or pid/m);
+  });
+});
+
+describe('daemon config: not yet supported', () => {
+  it('signature keys are refused at their line until the daemon verifies them (never silently unchecked)', () => {
+    assert.deepEqual(problems('signature:\n  public_key: k.pub\ntargets:\n  a:\n    kind: http\n    url: http://x/\n    signature: { public_key: k.pub }\n'), [
+      'rk.yaml:1:1: signature: signed configs are not supported by the daemon yet; remove the key',
+      'rk.yaml:7:5: targets.a.signature: signed configs are not supported by the daemon yet; remove the key',
+    ]);
+  });
+});
+
+describe('daemon config: values', () => {
+  it('parses durations with units only', () => {
+    assert.equal(parseDuration('100ms'), 100);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('1h'), 3_600_000);
+    assert.equal(parseDuration(0), 0);
+    assert.equal(parseDuration('10'), null);
+    assert.equal(parseDuration(10), null);
+    assert.equal(parseDuration('-1s'), null);
+  });
+
+  it('fills defaults, resolves relative paths against the config file, and reads 0600 as octal', () => {
+    const c = ok(`state_dir: state
+admin:
+  socket: run/admin.sock
+  socket_mode: 0660
+  token_file: token
+defaults:
+  timeout: 5s
+targets:
+  web:
+    kind: nginx
+    config: nginx/nginx.conf
+  app:
+    kind: signal
+    pidfile: app.pid
+    timeout: 2s
+    watch: [app.yaml, /abs/conf.d]
+  hook:
+    kind: http
+    url: http://127.0.0.1:9090/-/reload
+`);
+    assert.equal(c.log_level, 'info');
+    assert.equal(c.state_dir, '/etc/rk/state');
+    assert.deepEqual(c.admin, {
+      socket: '/etc/rk/run/admin.sock',
+      socket_mode: 0o660,
+      max_connections: 1024,
+      http: '127.0.0.1:9111',
+      http_reload: false,
+      token_file: '/etc/rk/token',
+    });
+    assert.deepEqual(c.watch, { debounce_ms: 100, max_wait_ms: 1000, rescan_ms: 30_000 });
+    assert.deepEqual(c.targets.web, {
+      kind: 'nginx',
+      binary: 'nginx',
+      config: '/etc/rk/nginx/nginx.conf',
+      watch: ['/etc/rk/nginx'],
+      cwd: '/etc/rk',
+      timeout_ms: 5000,
+      reload_on_start: false,
+    });
+    assert.deepEqual(c.targets.app, {
+      kind: 'signal',
+      pidfile: '/etc/rk/app.pid',
+      signal: 'SIGHUP',
+      watch: ['/etc/rk/app.yaml', '/abs/conf.d'],
+      cwd: '/etc/rk',
+      timeout_ms: 2000,
+      reload_on_start: false,
+    });
+    assert.equal(c.targets.hook!.kind === 'http' && c.targets.hook!.method, 'POST');
+  });
+
+  it('"" disables the socket and HTTP; overrides win over the file', () => {
+    const c = parseConfigText('log_level: warn\nadmin:\n  socket: ""\n  http: ""\ntargets: {}\n', '/x/rk.yaml');
+    assert.equal(c.admin.socket, '');
+    assert.equal(c.admin.http, '');
+    const o = parseConfigText('log_level: warn\nadmin:\n  socket: a.sock\ntargets: {}\n', '/x/rk.yaml', { socket: '/run/b.sock', http: '127.0.0.1:1', log_level: 'debug' });
+    assert.equal(o.admin.socket, '/run/b.sock');
+    assert.equal(o.admin.http, '127.0.0.1:1');
+    assert.equal(o.log_level, 'debug');
+  });
+
+  it('nginx without config or watch watches the prefix, else /etc/nginx; --nginx mode is one such target', () => {
+    assert.deepEqual(ok('targets:\n  n:\n    kind: nginx\n    prefix: /srv/ngx\n').targets.n!.watch, ['/srv/ngx']);
+    assert.deepEqual(ok('targets:\n  n:\n    kind: nginx\n').targets.n!.watch, ['/etc/nginx']);
+    const z = nginxZeroConfig();
+    assert.deepEqual(Object.keys(z.targets), ['nginx']);
+    assert.deepEqual(z.targets.nginx, { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'], cwd: '/', timeout_ms: 30_000, reload_on_start: false });
+  });
+
+  it('default locations: system paths as root, XDG paths otherwise', () => {
+    if (process.getuid?.() === 0) {
+      assert.equal(defaultSocketPath({}), '/run/reloadkit/admin.sock');
+      assert.equal(defaultStateDir({}), '/var/lib/reloadkit');
+    } else {
+      assert.equal(defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/1000' }), '/run/user/1000/reloadkit/admin.sock');
+      assert.equal(defaultStateDir({ XDG_STATE_HOME: '/home/u/.state' }), '/home/u/.state/reloadkit');
+    }
+  });
+});
+
+// ---- docs/daemon.md cannot drift from the schema ---------------------------
+
+interface ZodLike {
+  _zod: { def: { type: string; shape?: Record<string, ZodLike>; innerType?: ZodLike; valueType?: ZodLike; options?: ZodLike[]; in?: ZodLike } };
+}
+
+/** Every key the schema accepts, as `a.b` and `targets.NAME.key` paths. */
+function schemaKeys(schema: ZodLike, prefix: string, out: Set<string>): void {
+  const def = schema._zod.def;
+  switch (def.type) {
+    case 'optional':
+    case 'nullable':
+    case 'default':
+      schemaKeys(def.innerType!, prefix, out);
+      return;
+    case 'object':
+      for (const [k, v] of Object.entries(def.shape!)) {
+        const path = prefix === '' ? k : `${prefix}.${k}`;
+        out.add(path);
+        schemaKeys(v, path, out);
+      }
+      return;
+    case 'record':
+      schemaKeys(def.valueType!, `${prefix}.NAME`, out);
+      return;
+    case 'union':
+      for (const o of def.options!) schemaKeys(o, prefix, out);
+      return;
+    default:
+      return;
+  }
+}
+
+describe('docs/daemon.md', () => {
+  it('documents exactly the keys the schema accepts', () => {
+    const keys = new Set<string>();
+    schemaKeys(daemonConfigSchema as unknown as ZodLike, '', keys);
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/daemon.md', import.meta.url)), 'utf8');
+    const section = doc.slice(doc.indexOf('## Config reference'), doc.indexOf('\n## ', doc.indexOf('## Config reference') + 5));
+    const documented = new Set([...section.matchAll(/^\| `([a-z_.A-Z]+)` \|/gm)].map((m) => m[1]!));
+    const missing = [...keys].filter((k) => !documented.has(k)).sort();
+    const extra = [...documented].filter((k) => !keys.has(k)).sort();
+    assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
+  });
+});

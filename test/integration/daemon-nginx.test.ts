@@ -1,0 +1,125 @@
+// End to end: the real daemon (child process) reloading a real nginx in a
+// temp prefix on a free loopback port, driven by file edits and the CLI.
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { childrenOf } from '../../src/daemon/targets/proc.js';
+import { cli, startDaemon, type DaemonHandle } from './daemon-process.js';
+import { freePort, httpGet, nginxOrSkip, startTestNginx, waitFor, type TestNginx } from './helpers.js';
+
+const skip = nginxOrSkip();
+
+describe('daemon + real nginx', { skip }, () => {
+  let nginx: TestNginx;
+  let dir: string;
+  let daemon: DaemonHandle | null = null;
+
+  const start = async () => {
+    daemon = await startDaemon({ args: ['-c', join(dir, 'reloadkit.yaml')], socket: join(dir, 'admin.sock') });
+    return daemon;
+  };
+
+  /** An editor's atomic save: write a temp file, rename it over the config. */
+  const save = (text: string, extra = '') => {
+    const tmpConf = join(nginx.prefix, '.nginx.conf.tmp');
+    nginx.writeConfig(text, extra, tmpConf);
+    renameSync(tmpConf, nginx.conf);
+  };
+
+  before(async () => {
+    nginx = await startTestNginx('v1');
+    dir = mkdtempSync(join(tmpdir(), 'rk-dn-'));
+    writeFileSync(
+      join(dir, 'reloadkit.yaml'),
+      `log_level: debug
+state_dir: ./state
+admin:
+  socket: ./admin.sock
+  http: ""
+targets:
+  web:
+    kind: nginx
+    prefix: ${nginx.prefix}
+    config: ${nginx.conf}
+    watch: [${nginx.conf}]
+    timeout: 20s
+`,
+    );
+  });
+
+  after(async () => {
+    await daemon?.stop('SIGKILL');
+    await nginx?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an edit is picked up by the watcher, checked, reloaded, verified and served', async () => {
+    const d = await start();
+    const from = d.lines.length;
+    save('v2');
+    const pass = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web', 'pass after the edit', from);
+    assert.equal(pass.status, 'full_success', String(pass.error));
+    assert.equal(pass.trigger, 'watch');
+    assert.deepEqual(pass.changed, [`files[${JSON.stringify(nginx.conf)}]`]);
+    // the verify step's own line (debug) reports reload and verify time separately
+    const verified = d.lines.slice(from).find((l) => l.msg === 'nginx reload verified');
+    assert.ok(verified && typeof verified.verify_ms === 'number' && typeof verified.reload_ms === 'number');
+    await waitFor(async () => (await httpGet(nginx.port)).body === 'v2', 'v2 served');
+  });
+
+  it("a broken edit: validation_failed with nginx's message; nginx keeps serving the old content", async () => {
+    const d = daemon!;
+    const from = d.lines.length;
+    save('v3";\n    no_such_directive 1;\n    #');
+    const pass = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web', 'pass after the broken edit', from);
+    assert.equal(pass.status, 'validation_failed');
+    assert.match(String(pass.error), /\[emerg\] \d+#\d+: unknown directive "no_such_directive"/);
+    assert.deepEqual(await httpGet(nginx.port), { status: 200, body: 'v2' });
+    const st = await cli(['status', '--socket', d.socket]);
+    assert.equal(st.code, 0);
+    assert.match(st.stdout, /web +1 +validation_failed/);
+    assert.match(st.stdout, /error: web: nginx .* unknown directive "no_such_directive"/);
+  });
+
+  it('passes nginx -t but the master cannot bind: `reloadkit reload` reports apply_failed (exit 1), not success', async () => {
+    const d = daemon!;
+    const busy = await freePort();
+    const holder: Server = createServer();
+    await new Promise<void>((r) => holder.listen(busy, '127.0.0.1', r));
+    try {
+      const from = d.lines.length;
+      save('v4', `    server { listen 127.0.0.1:${busy}; return 200 "x"; }`);
+      // the watcher's pass runs too; wait for it so the CLI's pass sees the same content
+      await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web', 'watch pass', from);
+      const r = await cli(['reload', 'web', '--socket', d.socket]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^web: apply_failed: .*bind\(\) to 127\.0\.0\.1:\d+ failed \(98: Address already in use\)/);
+      assert.deepEqual(await httpGet(nginx.port), { status: 200, body: 'v2' });
+    } finally {
+      holder.close();
+    }
+    // Fix the config: the next reload succeeds and serves it.
+    save('v5');
+    await waitFor(async () => (await httpGet(nginx.port)).body === 'v5', 'v5 served after the fix');
+    const ok = await cli(['reload', 'web', '--socket', d.socket]);
+    assert.equal(ok.code, 0, ok.stdout);
+  });
+
+  it('a restart of the daemon does not reload nginx when nothing changed', async () => {
+    const d = daemon!;
+    assert.equal(await d.stop('SIGTERM'), 0);
+    const master = nginx.master()!;
+    const workers = childrenOf(master).sort();
+    const again = await start();
+    const started = again.lines.find((l) => l.msg === 'reloadkit started')!;
+    assert.deepEqual(started.targets, { web: 'current' });
+    // No pass, and the same nginx workers (a reload would have replaced them).
+    const st = JSON.parse(await again.send('status')) as { units: Record<string, { last_result: unknown }> };
+    assert.equal(st.units.web!.last_result, null);
+    assert.deepEqual(childrenOf(master).sort(), workers);
+    assert.equal(await again.stop('SIGTERM'), 0);
+  });
+});
