@@ -7,7 +7,7 @@ import { ReloadkitError } from '../engine/errors.js';
 import type { ConfigSource, Logger, SourceFile } from '../types.js';
 import { hashFile } from './watch-paths.js';
 import { watchTimings } from './watch-options.js';
-import type { WatchTrigger } from './watch.js';
+import type { WatcherOptions, WatchTrigger } from './watch.js';
 
 /** Where the watcher counts events and errors (the metrics of SPEC §5), once there are metrics. */
 export interface WatchCounters {
@@ -44,6 +44,8 @@ export interface StartWatchOptions {
   /** The files the initial load read: a change between that load and the watcher's first look still starts a pass. */
   initialFiles?: readonly SourceFile[];
   counters?: () => WatchCounters | null;
+  /** Lower-level watcher settings (the daemon's poll interval; tests inject fs.watch failures). */
+  watcher?: Pick<WatcherOptions, 'settleMs' | 'pollMs' | 'watchFunction'>;
 }
 
 export async function startWatchTrigger(o: StartWatchOptions): Promise<TriggerHandle> {
@@ -52,6 +54,7 @@ export async function startWatchTrigger(o: StartWatchOptions): Promise<TriggerHa
   if (specs.length === 0) o.logger.warn({ unit: o.unit, source: o.source.description }, 'triggers.watch: the source lists nothing to watch');
   const watcher = await createWatcher(specs, {
     ...o.options,
+    ...o.watcher,
     logger: o.logger,
     onChange: (trigger, paths) => {
       o.logger.debug({ unit: o.unit, trigger, paths }, 'watched files changed');

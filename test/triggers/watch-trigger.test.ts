@@ -1,0 +1,167 @@
+// `triggers.watch` through createReloader with the real fileSource and
+// dirSource: file changes become passes, unchanged content runs no hook,
+// readiness shows the watcher's health, close() stops it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { createReloader, dirSource, fileSource, type ConfigSource, type Hook } from '../../src/index.js';
+import { startWatchTrigger } from '../../src/triggers/watch-trigger.js';
+import type { WatchFunction } from '../../src/triggers/watch.js';
+import { atomicSave, ConfigMapVolume, recordingLogger, sleep, tempDir, waitFor } from './watch-helpers.js';
+
+const schema = z.object({ port: z.number(), name: z.string().default('app') });
+
+function countingHook(): Hook<{ port: number }> & { seen: number[] } {
+  const seen: number[] = [];
+  return { name: 'count', seen, apply: (_ctx, _old, next) => void seen.push(next.port) };
+}
+
+test('watch: true with fileSource: an atomic save is one pass (trigger watch) with the new config', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, 'port: 1\n');
+  const hook = countingHook();
+  const r = createReloader({ source: fileSource(file), schema, hooks: [hook], triggers: { watch: true } });
+  t.after(() => r.close());
+  await r.start();
+  await atomicSave(file, 'port: 2\n');
+  await waitFor(() => r.current().port === 2, 'the new port');
+  await sleep(400);
+  assert.equal(r.history().length, 1);
+  const res = r.lastResult()!;
+  assert.equal(res.trigger, 'watch');
+  assert.equal(res.status, 'full_success');
+  assert.deepEqual(res.changed, ['port']);
+  assert.deepEqual(hook.seen, [2]);
+  assert.deepEqual(r.ready(), { ok: true, reasons: [] });
+});
+
+test('bytes changed but the same config (a comment): status unchanged, no hook runs, generation stays', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, 'port: 1\n');
+  const hook = countingHook();
+  const r = createReloader({ source: fileSource(file), schema, hooks: [hook], triggers: { watch: { debounceMs: 50 } } });
+  t.after(() => r.close());
+  await r.start();
+  await writeFile(file, '# a comment the parser drops\nport: 1\n');
+  await waitFor(() => r.history().length === 1, 'a pass after the edit');
+  const res = r.lastResult()!;
+  assert.equal(res.status, 'unchanged');
+  assert.equal(res.trigger, 'watch');
+  assert.equal(r.generation, 0);
+  assert.deepEqual(hook.seen, []);
+});
+
+test('a broken save keeps the old config (load_failed, not ready); the fix applies', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, 'port: 1\n');
+  const r = createReloader({ source: fileSource(file), schema, triggers: { watch: true } });
+  t.after(() => r.close());
+  await r.start();
+  await writeFile(file, 'port: [unclosed\n');
+  await waitFor(() => r.lastResult()?.status === 'load_failed', 'load_failed');
+  assert.equal(r.current().port, 1);
+  assert.equal(r.ready().ok, false);
+  await writeFile(file, 'port: 3\n');
+  await waitFor(() => r.current().port === 3, 'the fixed config');
+  assert.equal(r.lastResult()!.status, 'full_success');
+  assert.equal(r.ready().ok, true);
+});
+
+test('dirSource: a new fragment, and a ConfigMap ..data swap, each start one pass', async (t) => {
+  const dir = await tempDir(t);
+  const vol = new ConfigMapVolume(dir);
+  await vol.create({ '10-base.yaml': 'port: 1\n' });
+  const hook = countingHook();
+  const r = createReloader({ source: dirSource(dir), schema, hooks: [hook], triggers: { watch: true } });
+  t.after(() => r.close());
+  await r.start();
+  await vol.update({ '10-base.yaml': 'port: 2\n' });
+  await waitFor(() => r.current().port === 2, 'the swapped config');
+  await sleep(400);
+  assert.equal(r.history().length, 1, JSON.stringify(r.history()));
+  await atomicSave(join(dir, '20-override.yaml'), 'name: other\n');
+  await waitFor(() => r.current().name === 'other', 'the new fragment');
+  await sleep(400);
+  assert.equal(r.history().length, 2);
+  assert.deepEqual(hook.seen, [2, 2]);
+});
+
+test('a change between the initial load and the watcher start still starts a pass', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, 'port: 1\n');
+  const inner = fileSource(file);
+  let loads = 0;
+  // The file changes right after the first load read it, before the watcher looks.
+  const racing: ConfigSource = {
+    description: inner.description,
+    watchSpecs: () => inner.watchSpecs(),
+    async load(ctx) {
+      const loaded = await inner.load(ctx);
+      if (++loads === 1) await writeFile(file, 'port: 2\n');
+      return loaded;
+    },
+  };
+  const r = createReloader({ source: racing, schema, triggers: { watch: true } });
+  t.after(() => r.close());
+  await r.start();
+  await waitFor(() => r.current().port === 2, 'the change made during start');
+  assert.equal(r.lastResult()!.trigger, 'watch');
+});
+
+test('no pass after close(); the watcher is stopped with the reloader', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, 'port: 1\n');
+  const r = createReloader({ source: fileSource(file), schema, triggers: { watch: { debounceMs: 20, rescanMs: 50 } } });
+  await r.start();
+  await writeFile(file, 'port: 2\n'); // a burst in flight while closing
+  await r.close();
+  await atomicSave(file, 'port: 3\n');
+  await sleep(500);
+  assert.equal(r.history().length, 0);
+  assert.equal(r.current().port, 1);
+  void t;
+});
+
+test('bad watch options and sources that cannot be watched are refused by createReloader', () => {
+  const source = fileSource('/tmp/reloadkit-never.yaml');
+  assert.throws(() => createReloader({ source, triggers: { watch: { debounceMs: -5 } } }), /debounceMs must be a number of milliseconds/);
+  assert.throws(() => createReloader({ source, triggers: { watch: { debounce: 100 } as never } }), /unknown watch option "debounce"/);
+  assert.throws(() => createReloader({ source, triggers: { watch: 'yes' as never } }), /triggers\.watch must be/);
+  const bare: ConfigSource = { description: 'vault:app', load: async () => ({ value: {}, files: [] }) };
+  assert.throws(() => createReloader({ source: bare, triggers: { watch: true } }), /needs a source with watchSpecs\(\).*vault:app/);
+  assert.doesNotThrow(() => createReloader({ source: bare, triggers: { watch: false } }));
+});
+
+test('the watch trigger reports polling (ENOSPC) through health() (what readiness lists) and counts the error', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, 'port: 1\n');
+  const enospc: WatchFunction = (d) => {
+    throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${d}'`), { code: 'ENOSPC' });
+  };
+  const requests: string[] = [];
+  let errors = 0;
+  const handle = await startWatchTrigger({
+    unit: 'app',
+    source: fileSource(file),
+    options: { debounceMs: 20 },
+    logger: recordingLogger(),
+    enqueue: (trigger) => void requests.push(trigger),
+    counters: () => ({ watchEvent() {}, watchError: () => void (errors += 1) }),
+    watcher: { watchFunction: enospc, pollMs: 30 },
+  });
+  t.after(() => handle.close());
+  assert.equal(handle.name, 'watch');
+  assert.match(handle.health!().reason!, /polling 1 directory .*ENOSPC/);
+  assert.equal(errors, 1);
+  await writeFile(file, 'port: 2\n');
+  await waitFor(() => requests.length === 1, 'a request from the polled directory');
+  assert.deepEqual(requests, ['watch']);
+});
