@@ -4,7 +4,9 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Registry } from 'prom-client';
 import type { AdminHost, Readiness } from '../admin/host.js';
+import type { PersistOptions } from '../integrity/persist.js';
 import { Redactor } from '../integrity/redact.js';
+import { createVerifier, type SignatureOptions } from '../integrity/signature.js';
 import { checkSignals, onSignals, type SignalName } from '../triggers/signal.js';
 import { planWatchTrigger, startWatchTrigger, type WatchCounters } from '../triggers/watch-trigger.js';
 import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../types.js';
@@ -70,8 +72,20 @@ export interface ReloaderOptions<T> {
   /** How many results history() keeps (default 50). */
   historySize?: number;
   triggers?: TriggerOptions;
-  /** Key names (strings match whole normalised names) whose values are secrets. */
-  redact?: { keys?: readonly (string | RegExp)[] };
+  /**
+   * Secret-looking key names, added to the defaults (password, secret, token,
+   * *key, credential…). A string matches a whole name compared lower-case
+   * without `_`, `-`, `.`, spaces; a RegExp is tested against that form.
+   * `defaults: false` uses only `keys`.
+   */
+  redact?: { keys?: readonly (string | RegExp)[]; defaults?: boolean };
+  /**
+   * Require a detached Ed25519 signature `FILE.sig` for every source file
+   * (SPEC §6). The source must verify (fileSource and dirSource do).
+   */
+  signature?: SignatureOptions;
+  /** Last known good: write each committed config to `path` (0600); `fallback` starts from it when the source is broken. */
+  persist?: PersistOptions;
   logger?: Logger;
   /** prom-client registry to register reloadkit's metrics in. */
   registry?: Registry;
@@ -120,7 +134,11 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
   const name = options.name ?? 'app';
   const watchOptions = planWatchTrigger(options.source, options.triggers?.watch);
   checkSignals(normalizeSignals(options.triggers?.signal));
-  const logger = options.logger ?? noopLogger;
+  if (options.persist !== undefined) {
+    const p = options.persist as Partial<PersistOptions> | null;
+    if (!p || typeof p.path !== 'string' || p.path === '') throw new ReloadkitError('ERR_OPTIONS', 'persist.path: expected a file path');
+    if (p.fallback !== undefined && typeof p.fallback !== 'boolean') throw new ReloadkitError('ERR_OPTIONS', 'persist.fallback: expected a boolean');
+  }
   const unit = new Unit<DeepReadonly<T>>({
     name,
     source: options.source,
@@ -130,9 +148,13 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     onApplyFailure: options.onApplyFailure,
     applyTimeoutMs: options.applyTimeoutMs,
     historySize: options.historySize,
-    logger,
-    redactor: new Redactor(options.redact?.keys),
+    logger: options.logger ?? noopLogger,
+    redactor: Redactor.fromOptions(options.redact),
+    ...(options.signature === undefined ? {} : { verify: createVerifier(options.signature) }),
+    persist: options.persist,
   });
+  // Every line the reloader and its triggers write goes through the unit's redaction.
+  const logger = unit.logger;
   const startedAt = Date.now();
   // Stopped in reverse start order, except `closeLast` ones (HTTP) which outlive the unit.
   const triggers: TriggerHandle[] = [];
@@ -167,6 +189,8 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
   const readiness = (): Readiness => {
     const reasons: string[] = [];
     if (!unit.started) reasons.push(`${name}: initial config not loaded`);
+    const degraded = unit.degradedReason();
+    if (degraded !== null) reasons.push(`${name}: ${degraded}`);
     for (const t of triggers) {
       const h = t.health?.();
       if (h && !h.ok) reasons.push(`${t.name}: ${h.reason ?? 'not working'}`);

@@ -2,7 +2,9 @@
 // passes through a serial coalescing queue (SPEC §1). Both the library's
 // createReloader and each daemon target are units.
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { Redactor } from '../integrity/redact.js';
+import { PersistStore, readPersisted, type PersistOptions } from '../integrity/persist.js';
+import { Redactor, redactingLogger } from '../integrity/redact.js';
+import { findSignatureError } from '../integrity/signature.js';
 import {
   COMMITTED_STATUSES,
   type ConfigSource,
@@ -41,6 +43,15 @@ export interface UnitOptions<T> {
   redactor?: Redactor | undefined;
   /** Signature check handed to the source for every file it parses. */
   verify?: LoadContext['verify'];
+  /** Last known good: write each committed config; `fallback` starts from it when the source is broken. */
+  persist?: PersistOptions | undefined;
+}
+
+/** A config to start from when the source cannot be loaded at start. */
+export interface FallbackConfig {
+  value: unknown;
+  /** Where it came from, for the warning and readiness, e.g. "last known good config from <saved_at>". */
+  description: string;
 }
 
 /** A committed config and what it was made from. */
@@ -57,6 +68,10 @@ export interface UnitObserver<T = unknown> {
   result?(result: ReloadResult): void;
   /** After start() and after every committed pass. */
   commit?(snapshot: Snapshot<T>): void;
+  /** A source file's signature was missing or did not verify (SPEC §6: counted, logged as a security event). */
+  signatureFailure?(unit: string, file: string, reason: string): void;
+  /** Writing the last known good config failed (the pass itself is unaffected). */
+  persistFailure?(unit: string, error: string): void;
 }
 
 type Candidate =
@@ -77,8 +92,15 @@ export class Unit<T> {
   private readonly hooks: readonly Hook<T>[];
   private readonly restart: RestartMatcher;
   private readonly restartPolicy: RestartPolicy;
-  private readonly logger: Logger;
+  /** The unit's logger: every line passes through redaction (by key and by known secret value). */
+  readonly logger: Logger;
   private readonly redactor: Redactor;
+  private readonly persist: PersistStore | null;
+  /** Secret values of the candidate config of the pass (or start) in progress, for log lines. */
+  private inFlightSecrets: ReadonlySet<string> = new Set();
+  private secretCache: { snap: Snapshot<T> | null; values: ReadonlySet<string> } | null = null;
+  /** Set while running on a fallback config; cleared by the first pass that loads the source. */
+  private fallbackReason: string | null = null;
   private readonly queue: PassQueue<ReloadResult>;
   private readonly results: ResultHistory;
   private readonly observers = new Set<UnitObserver<T>>();
@@ -101,8 +123,24 @@ export class Unit<T> {
     }
     this.restart = new RestartMatcher(opts.restartRequired?.paths ?? []);
     this.restartPolicy = opts.restartRequired?.policy ?? 'warn';
-    this.logger = opts.logger ?? noopLogger;
+    if (opts.verify && !opts.source.verifiesSignatures) {
+      throw new ReloadkitError(
+        'ERR_OPTIONS',
+        `unit "${opts.name}": signatures are required but the source (${opts.source.description}) does not verify them; ` +
+          'use fileSource/dirSource, or make a custom source call ctx.verify(path, bytes) on every file it parses and set verifiesSignatures: true',
+      );
+    }
     this.redactor = opts.redactor ?? new Redactor();
+    const baseLogger = opts.logger ?? noopLogger;
+    this.logger = baseLogger === noopLogger ? noopLogger : redactingLogger(baseLogger, this.redactor, () => this.knownSecrets());
+    this.persist = opts.persist
+      ? new PersistStore({
+          path: opts.persist.path,
+          unit: opts.name,
+          logger: this.logger,
+          onFailure: (error) => this.notify((o) => o.persistFailure?.(this.name, error)),
+        })
+      : null;
     this.results = new ResultHistory(opts.historySize ?? 50);
     this.queue = new PassQueue((batch, signal) => this.pass(batch, signal), `unit "${opts.name}" is closed; reload refused`);
   }
@@ -131,6 +169,16 @@ export class Unit<T> {
 
   lastResult(): ReloadResult | null {
     return this.results.last();
+  }
+
+  /** Why the unit runs on a fallback config (last known good), or null when it runs on its source. */
+  degradedReason(): string | null {
+    return this.fallbackReason;
+  }
+
+  /** Where the last known good config is written, and how writing went; null without `persist`. */
+  persistStatus(): ReturnType<PersistStore['status']> | null {
+    return this.persist?.status() ?? null;
   }
 
   history(): readonly ReloadResult[] {
@@ -162,24 +210,63 @@ export class Unit<T> {
    * First load: becomes generation 0 without running hooks. `fallback` is
    * asked for a config when the source fails (last known good).
    */
-  start(fallback?: (loadError: string) => Promise<{ value: unknown } | null>): Promise<void> {
+  start(fallback?: (loadError: string) => Promise<FallbackConfig | null>): Promise<void> {
     if (this.closed) return Promise.reject(new ReloadkitError('ERR_CLOSED', `unit "${this.name}" is closed`));
+    const fb = fallback ?? (this.opts.persist?.fallback ? (e: string) => this.persistedFallback(e) : undefined);
     this.startPromise ??= (async () => {
-      let cand = await this.load(this.startAbort.signal);
-      if (!cand.ok && fallback) {
-        const fb = await fallback(cand.message);
-        if (fb) cand = await this.fromValue(fb.value, []);
-      }
+      const cand = await this.load(this.startAbort.signal);
+      let chosen: Candidate = cand;
+      let fromFallback: FallbackConfig | null = null;
       if (!cand.ok) {
-        throw new LoadError(`${this.name}: cannot load ${this.opts.source.description}: ${this.redact(cand.message, cand.raw)}`);
+        const loadError = this.redact(cand.message, cand.raw);
+        let why = '';
+        if (fb) {
+          const alt = await fb(loadError);
+          if (alt) {
+            const altCand = await this.fromValue(alt.value, []);
+            if (altCand.ok) {
+              chosen = altCand;
+              fromFallback = alt;
+            } else {
+              why = `; ${alt.description} is not usable either: ${this.redact(altCand.message, altCand.raw, alt.value)}`;
+            }
+          }
+        }
+        if (!fromFallback) {
+          throw new LoadError(`${this.name}: cannot load ${this.opts.source.description}: ${loadError}${why}`);
+        }
+        this.fallbackReason = `running on ${fromFallback.description}: ${loadError}`;
+        this.inFlightSecrets = this.redactor.secretValues(cand.raw, fromFallback.value);
+        this.logger.warn(
+          { unit: this.name, source: this.opts.source.description, load_error: loadError },
+          `source cannot be loaded; starting from ${fromFallback.description}`,
+        );
+        this.inFlightSecrets = new Set();
       }
-      const snap: Snapshot<T> = { config: cand.value as T, hash: cand.hash, generation: 0, files: cand.files };
+      if (!chosen.ok) throw new LoadError(`${this.name}: cannot load ${this.opts.source.description}`);
+      const snap: Snapshot<T> = { config: chosen.value as T, hash: chosen.hash, generation: 0, files: chosen.files };
       this.boot = snap;
       this.snap = snap;
       for (const s of this.subscribers) s.last = s.select(snap.config);
+      // A fallback start keeps the persisted file as it is: it is already that config, with its own saved_at.
+      if (!fromFallback) this.persist?.save(snap);
       this.notify((o) => o.commit?.(snap));
     })();
     return this.startPromise;
+  }
+
+  /** The `persist.fallback` source: the persisted file, if it can be trusted and parsed. */
+  private async persistedFallback(loadError: string): Promise<FallbackConfig | null> {
+    const path = this.opts.persist!.path;
+    const read = await readPersisted(path);
+    if (!read.ok) {
+      this.logger.warn({ unit: this.name, path, reason: read.reason, load_error: loadError }, 'no usable last known good config');
+      return null;
+    }
+    return {
+      value: read.persisted.config,
+      description: `last known good config from ${read.persisted.saved_at} (${path}, generation ${read.persisted.generation})`,
+    };
   }
 
   /** Requests a pass and waits for the result of the first pass that starts after this call. */
@@ -205,6 +292,8 @@ export class Unit<T> {
     this.closed = true;
     this.startAbort.abort(new ReloadkitError('ERR_CLOSED', 'closed during start'));
     await this.queue.close();
+    // The last committed config reaches the disk before close() resolves.
+    await this.persist?.flush();
   }
 
   // ---- internals -------------------------------------------------------
@@ -221,10 +310,35 @@ export class Unit<T> {
 
   private async load(signal: AbortSignal): Promise<Candidate> {
     let loaded;
+    // The first signature failure of this load: its message becomes the load error
+    // whatever the source wraps it in, and it is counted and logged once.
+    let sigFailure: Error | null = null;
+    const verify = this.opts.verify;
+    const ctx: LoadContext = { signal };
+    if (verify) {
+      ctx.verify = async (path, bytes) => {
+        try {
+          await verify(path, bytes);
+        } catch (err) {
+          if (!sigFailure) {
+            const sigErr = findSignatureError(err);
+            sigFailure = sigErr ?? new LoadError(`signature verification failed: ${path}: ${errorMessage(err)}`);
+            const reason = sigErr?.reason ?? errorMessage(err);
+            this.logger.error({ event: 'security', unit: this.name, file: path, reason }, 'signature verification failed');
+            this.notify((o) => o.signatureFailure?.(this.name, path, reason));
+          }
+          throw err;
+        }
+      };
+    }
     try {
-      loaded = await this.opts.source.load({ signal, ...(this.opts.verify ? { verify: this.opts.verify } : {}) });
+      loaded = await this.opts.source.load(ctx);
     } catch (err) {
-      return { ok: false, message: errorMessage(err), raw: undefined };
+      return { ok: false, message: errorMessage(sigFailure ?? err), raw: undefined };
+    }
+    if (sigFailure) {
+      // A source that swallowed the verification error must not get its content accepted.
+      return { ok: false, message: errorMessage(sigFailure), raw: undefined };
     }
     return this.fromValue(loaded.value, loaded.files);
   }
@@ -233,7 +347,7 @@ export class Unit<T> {
     let value = raw;
     try {
       if (this.opts.schema) {
-        const v = await validateWithSchema(this.opts.schema, raw);
+        const v = await validateWithSchema(this.opts.schema, raw, this.redactor);
         if (!v.ok) return { ok: false, message: v.message, raw };
         value = v.value;
       }
@@ -244,8 +358,18 @@ export class Unit<T> {
   }
 
   private redact(text: string, ...extra: unknown[]): string {
-    const secrets = this.redactor.secretValues(this.snap?.config, ...extra);
+    const secrets = this.redactor.secretValues(this.snap?.config, this.boot?.config, ...extra);
     return this.redactor.redactText(text, secrets);
+  }
+
+  /** Secret values a log line must not show: the configs in effect and the candidate in flight. */
+  private knownSecrets(): ReadonlySet<string> {
+    if (this.secretCache?.snap !== this.snap) {
+      this.secretCache = { snap: this.snap, values: this.redactor.secretValues(this.snap?.config, this.boot?.config) };
+    }
+    const base = this.secretCache!.values;
+    if (this.inFlightSecrets.size === 0) return base;
+    return new Set([...base, ...this.inFlightSecrets]);
   }
 
   private async pass(batch: Batch, signal: AbortSignal): Promise<ReloadResult> {
@@ -286,6 +410,8 @@ export class Unit<T> {
     };
 
     const cand = await this.load(signal);
+    // Hooks' log lines and the pass's own line must not show the candidate's secrets either.
+    this.inFlightSecrets = this.redactor.secretValues(cand.raw, cand.ok ? cand.value : undefined);
     if (!cand.ok) {
       return this.record(finish('load_failed', { hash: prev.hash, load_error: cand.message, error: cand.message, raw: cand.raw }));
     }
@@ -347,6 +473,7 @@ export class Unit<T> {
       this.snap = snap;
       const result = finish(status, { ...common, outcomes, ...(error === undefined ? {} : { error }) });
       this.record(result);
+      this.persist?.save(snap);
       this.notify((o) => o.commit?.(snap));
       this.fireSubscribers(result);
       return result;
@@ -356,6 +483,11 @@ export class Unit<T> {
 
   private record(result: ReloadResult): ReloadResult {
     this.results.push(result);
+    // The source loaded again: the unit no longer runs on its fallback config.
+    if (this.fallbackReason !== null && (COMMITTED_STATUSES.has(result.status) || result.status === 'unchanged')) {
+      this.fallbackReason = null;
+      this.logger.info({ unit: this.name, generation: result.generation }, 'source loaded again; no longer running on the fallback config');
+    }
     const ok = result.status === 'full_success' || result.status === 'unchanged';
     const line = {
       unit: result.unit,
@@ -375,6 +507,7 @@ export class Unit<T> {
       this.logger.warn({ unit: result.unit, requires_restart: result.requires_restart }, 'changes need a restart to take effect');
     }
     this.notify((o) => o.result?.(result));
+    this.inFlightSecrets = new Set();
     return result;
   }
 

@@ -1,0 +1,178 @@
+// Detached Ed25519 signatures (SPEC §6, §8). `FILE.sig` holds the base64 of
+// the 64-byte signature over the exact bytes of FILE that are parsed: the
+// source reads a file once, hands those bytes to verify(), and parses the
+// same buffer, so nothing can change between the check and the use (the
+// Nexus seed verified other files than the ones it loaded).
+//
+// Key material never appears in an error, a log line or a result: messages
+// name files and reasons only.
+import { constants, readFileSync } from 'node:fs';
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { LoadError, ReloadkitError } from '../engine/errors.js';
+
+/** The library's `signature` option. */
+export type SignatureOptions = { publicKey: string | KeyObject } | { publicKeyFile: string };
+
+export const SIGNATURE_SUFFIX = '.sig';
+const SIGNATURE_BYTES = 64;
+/** Base64 of 64 bytes is 88 characters; anything much larger is not a signature file. */
+const MAX_SIG_FILE_BYTES = 1024;
+const BASE64_SIG = /^[A-Za-z0-9+/]{86}==$/;
+
+/** Why a file did not verify; the text after "<file>: " in the load error. */
+export type SignatureFailureReason =
+  | 'missing signature'
+  | 'bad signature'
+  | 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)'
+  | `cannot read signature: ${string}`;
+
+/** A file whose signature is missing or does not verify. */
+export class SignatureError extends LoadError {
+  readonly file: string;
+  readonly reason: SignatureFailureReason;
+  constructor(file: string, reason: SignatureFailureReason) {
+    super(`signature verification failed: ${file}: ${reason}`);
+    this.name = 'SignatureError';
+    this.file = file;
+    this.reason = reason;
+  }
+}
+
+/** Finds a SignatureError in an error or its `cause` chain (sources may wrap it). */
+export function findSignatureError(err: unknown): SignatureError | null {
+  let cur: unknown = err;
+  for (let depth = 0; depth < 8 && cur; depth++) {
+    if (cur instanceof SignatureError) return cur;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
+function optionsError(message: string): ReloadkitError {
+  return new ReloadkitError('ERR_OPTIONS', message);
+}
+
+function ioReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'file not found';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory';
+    default:
+      return code ?? 'read failed';
+  }
+}
+
+/**
+ * Turns PEM text or a KeyObject into an Ed25519 public KeyObject. A private
+ * key is refused: a service should never hold the signing key.
+ */
+export function parsePublicKey(key: string | KeyObject, what = 'signature.publicKey'): KeyObject {
+  let pub: KeyObject;
+  if (typeof key === 'string') {
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
+      throw optionsError(`${what}: is a private key; give the public key (reloadkit.pub), the private key stays with the signer`);
+    }
+    try {
+      pub = createPublicKey({ key, format: 'pem' });
+    } catch {
+      throw optionsError(`${what}: not a PEM public key (expected the SPKI PEM written by \`reloadkit keygen\`)`);
+    }
+  } else if (key && typeof key === 'object' && 'asymmetricKeyType' in key) {
+    if (key.type !== 'public') {
+      throw optionsError(`${what}: is a ${key.type} key; give the public key`);
+    }
+    pub = key;
+  } else {
+    throw optionsError(`${what}: expected PEM text or a KeyObject`);
+  }
+  if (pub.asymmetricKeyType !== 'ed25519') {
+    throw optionsError(`${what}: is a ${pub.asymmetricKeyType ?? 'unknown'} key; reloadkit signatures use Ed25519`);
+  }
+  return pub;
+}
+
+/** Reads and parses the public key of a `signature` option; throws ERR_OPTIONS with the reason. */
+export function loadPublicKey(options: SignatureOptions): KeyObject {
+  if (!options || typeof options !== 'object') throw optionsError('signature: expected { publicKey } or { publicKeyFile }');
+  if ('publicKeyFile' in options && options.publicKeyFile !== undefined) {
+    if (typeof options.publicKeyFile !== 'string' || options.publicKeyFile === '') {
+      throw optionsError('signature.publicKeyFile: expected a file path');
+    }
+    let text: string;
+    try {
+      text = readFileSync(options.publicKeyFile, 'utf8');
+    } catch (err) {
+      throw optionsError(`signature.publicKeyFile: cannot read ${options.publicKeyFile}: ${ioReason(err)}`);
+    }
+    return parsePublicKey(text, `signature.publicKeyFile ${options.publicKeyFile}`);
+  }
+  if ('publicKey' in options && options.publicKey !== undefined) return parsePublicKey(options.publicKey);
+  throw optionsError('signature: expected { publicKey } or { publicKeyFile }');
+}
+
+/** Decodes a `.sig` file's content; null when it is not the base64 of 64 bytes. */
+export function decodeSignature(content: Uint8Array): Buffer | null {
+  // A trailing newline (or CRLF) is allowed; nothing else around the base64.
+  const text = Buffer.from(content).toString('latin1').replace(/\r?\n$/, '');
+  if (!BASE64_SIG.test(text)) return null;
+  const sig = Buffer.from(text, 'base64');
+  return sig.length === SIGNATURE_BYTES ? sig : null;
+}
+
+async function readSignatureFile(sigPath: string): Promise<Buffer | SignatureFailureReason> {
+  let fh;
+  try {
+    // O_NONBLOCK: a FIFO planted at FILE.sig must not hang the load.
+    fh = await open(sigPath, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing signature';
+    return `cannot read signature: ${ioReason(err)}`;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return 'cannot read signature: not a regular file';
+    if (st.size > MAX_SIG_FILE_BYTES) return 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)';
+    const buf = Buffer.alloc(MAX_SIG_FILE_BYTES + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return buf.subarray(0, n);
+  } catch (err) {
+    return `cannot read signature: ${ioReason(err)}`;
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}
+
+export type Verifier = (path: string, bytes: Uint8Array) => Promise<void>;
+
+/**
+ * The `verify(path, bytes)` a unit hands to its source: reads `path.sig` and
+ * checks it against the bytes the source is about to parse. Throws a
+ * SignatureError naming the file and the reason.
+ */
+export function createVerifier(options: SignatureOptions): Verifier {
+  const key = loadPublicKey(options);
+  return async (path, bytes) => {
+    const content = await readSignatureFile(path + SIGNATURE_SUFFIX);
+    if (typeof content === 'string') throw new SignatureError(path, content);
+    const sig = decodeSignature(content);
+    if (!sig) throw new SignatureError(path, 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)');
+    let ok = false;
+    try {
+      ok = cryptoVerify(null, bytes, key, sig);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new SignatureError(path, 'bad signature');
+  };
+}

@@ -1,0 +1,47 @@
+// Shared helpers for the integrity tests: temp dirs, a real pino logger whose
+// output is captured, and waiting on a condition.
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { pino, type Logger as PinoLogger } from 'pino';
+
+/** A fresh temp dir (real path), removed when the test ends. */
+export async function tempDir(t: TestContext, prefix = 'rk-int-'): Promise<string> {
+  const dir = await realpath(await mkdtemp(join(tmpdir(), prefix)));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface CapturedLogger {
+  logger: PinoLogger;
+  /** Every line pino wrote, as written. */
+  text(): string;
+  /** Parsed lines. */
+  lines(): Record<string, unknown>[];
+}
+
+/** A real pino logger at debug level writing JSON lines into memory. */
+export function capturedLogger(): CapturedLogger {
+  const chunks: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void chunks.push(s) });
+  return {
+    logger,
+    text: () => chunks.join(''),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+/** Polls `cond` every 10 ms until true; fails after `timeoutMs` (generous: the machine is shared). */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
