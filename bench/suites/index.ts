@@ -1,6 +1,8 @@
 // Every benchmark suite, in run order. Add a suite by importing it here.
 import type { BenchSuite } from '../harness.js';
+import { engineSuite } from './engine.js';
 import { sourcesSuite } from './sources.js';
+import { adminSuite } from './admin.js';
 import { daemonSuite } from './daemon.js';
 
-export const suites: BenchSuite[] = [sourcesSuite, daemonSuite];
+export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, daemonSuite];

@@ -36,8 +36,8 @@ export const DEFAULT_SOCKET_MODE = 0o600;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** A client that sends nothing, or no newline, is answered `invalid input` after this (SPEC §4). */
 export const DEFAULT_READ_TIMEOUT_MS = 5000;
-/** After the reply, how long a client may keep the connection half-open before it is cut. */
-const LINGER_MS = 2000;
+const INVALID_LINE = replyLine(INVALID_INPUT);
+const TOO_MANY_LINE = replyLine(errorReply('too many connections'));
 
 export interface AdminSocketOptions {
   /** Socket path; `""` disables the socket. */
@@ -275,11 +275,10 @@ class SocketHandle implements AdminSocketHandle {
     await this.stopAccepting();
     if (this.open.size === 0) return;
     await new Promise<void>((resolve) => {
+      // Cut what is left; their 'close' events (after ours, which forgets them) resolve below.
       const timer = setTimeout(() => {
         for (const s of this.open) s.destroy();
-        resolve();
       }, graceMs);
-      timer.unref();
       const check = () => {
         if (this.open.size === 0) {
           clearTimeout(timer);
@@ -290,78 +289,35 @@ class SocketHandle implements AdminSocketHandle {
     });
   }
 
-  /** Serves one connection: read one line, answer once, close. */
+  /** Serves one connection (see Connection). */
   accept(sock: Socket): void {
-    const cfg = this.cfg!;
-    // A client that resets or goes away early: nothing to do, the reply is simply not delivered.
-    sock.on('error', () => {});
     if (this.currentState !== 'listening') {
+      sock.on('error', ignore);
       sock.destroy();
       return;
     }
+    const cfg = this.cfg!;
+    const conn = new Connection(this, sock, cfg.readTimeoutMs);
     this.open.add(sock);
-    sock.once('close', () => this.open.delete(sock));
-
-    let answered = false;
-    let deadline: NodeJS.Timeout | undefined;
-    let lingerTimer: NodeJS.Timeout | undefined;
-    const answer = (text: string) => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(deadline);
-      // Keep reading (and discarding) until the client closes, so a client still
-      // writing a long line receives the reply instead of a reset; cut it after a while.
-      sock.removeAllListeners('data');
-      sock.on('data', () => {});
-      lingerTimer = setTimeout(() => sock.destroy(), LINGER_MS);
-      lingerTimer.unref();
-      sock.once('close', () => clearTimeout(lingerTimer));
-      if (!sock.destroyed && sock.writable) sock.end(text);
-      else sock.destroy();
-    };
-
+    conn.read();
     if (this.open.size > cfg.maxConnections) {
       const now = Date.now();
       if (now - this.lastCapWarning > 10_000) {
         this.lastCapWarning = now;
         cfg.logger.warn({ socket: this.path, limit: cfg.maxConnections }, 'admin socket connection limit reached; refusing connections');
       }
-      answer(replyLine(errorReply('too many connections')));
-      return;
+      conn.answer(TOO_MANY_LINE);
     }
+  }
 
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let lineRead = false;
-    deadline = setTimeout(() => {
-      if (!lineRead) {
-        lineRead = true;
-        answer(replyLine(INVALID_INPUT));
-      }
-    }, cfg.readTimeoutMs);
-    deadline.unref();
+  /** A connection is gone (closed by either side). */
+  forget(sock: Socket): void {
+    this.open.delete(sock);
+  }
 
-    const gotLine = (line: Buffer) => {
-      if (lineRead) return;
-      lineRead = true;
-      clearTimeout(deadline);
-      void this.execute(parseRequest(line)).then(answer);
-    };
-    sock.on('data', (chunk: Buffer) => {
-      if (lineRead) return;
-      const nl = chunk.indexOf(0x0a);
-      const take = nl === -1 ? chunk.length : nl;
-      if (size + take > MAX_LINE_BYTES) {
-        lineRead = true;
-        answer(replyLine(INVALID_INPUT));
-        return;
-      }
-      chunks.push(nl === -1 ? chunk : chunk.subarray(0, nl));
-      size += take;
-      if (nl !== -1) gotLine(Buffer.concat(chunks, size));
-    });
-    // End of input also ends the line (as the seeds' readers did): `printf status | nc -U` works.
-    sock.on('end', () => gotLine(Buffer.concat(chunks, size)));
+  /** Runs a parsed command and answers on the connection. */
+  async run(cmd: AdminCommand, conn: Connection): Promise<void> {
+    conn.answer(await this.execute(cmd));
   }
 
   private async execute(cmd: AdminCommand): Promise<string> {
@@ -399,5 +355,97 @@ class SocketHandle implements AdminSocketHandle {
     const m = hostErrorMessage(err);
     if (m.internal) this.cfg!.logger.error({ socket: this.path, err: errorMessage(err) }, 'admin command failed');
     return m.message;
+  }
+}
+
+// ---- one connection ---------------------------------------------------------
+// Shared listeners (the socket is `this`) and one timer per connection keep the
+// per-connection cost low: the socket is also the daemon's status endpoint.
+const connOf = new WeakMap<Socket, Connection>();
+function ignore(): void {}
+function onData(this: Socket, chunk: Buffer): void {
+  connOf.get(this)?.data(chunk);
+}
+function onEnd(this: Socket): void {
+  connOf.get(this)?.endOfInput();
+}
+function onClose(this: Socket): void {
+  connOf.get(this)?.closed();
+}
+function onTimer(conn: Connection): void {
+  conn.timeout();
+}
+
+/**
+ * One client: reads one line (at most 4096 bytes, within the deadline),
+ * answers once and closes. After the answer, input is read and discarded
+ * until the client closes (so a client still writing a long line gets the
+ * reply rather than a reset), for at most one more deadline.
+ */
+class Connection {
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private phase: 'reading' | 'running' | 'answered' = 'reading';
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly owner: SocketHandle,
+    private readonly sock: Socket,
+    timeoutMs: number,
+  ) {
+    connOf.set(sock, this);
+    // A client that resets or goes away early: nothing to do, its reply is simply not delivered.
+    sock.on('error', ignore);
+    sock.on('close', onClose);
+    this.timer = setTimeout(onTimer, timeoutMs, this);
+    this.timer.unref();
+  }
+
+  read(): void {
+    this.sock.on('data', onData);
+    // End of input also ends the line (as the seeds' readers did): `printf status | nc -U` works.
+    this.sock.on('end', onEnd);
+  }
+
+  data(chunk: Buffer): void {
+    if (this.phase !== 'reading') return;
+    const nl = chunk.indexOf(0x0a);
+    const take = nl === -1 ? chunk.length : nl;
+    if (this.size + take > MAX_LINE_BYTES) {
+      this.answer(INVALID_LINE);
+      return;
+    }
+    this.parts.push(nl === -1 ? chunk : chunk.subarray(0, nl));
+    this.size += take;
+    if (nl !== -1) this.lineDone();
+  }
+
+  endOfInput(): void {
+    if (this.phase === 'reading') this.lineDone();
+  }
+
+  timeout(): void {
+    if (this.phase === 'reading') this.answer(INVALID_LINE);
+    else if (this.phase === 'answered') this.sock.destroy();
+    // 'running': a reload may take longer than the read deadline; the answer re-arms the timer.
+  }
+
+  answer(text: string): void {
+    if (this.phase === 'answered') return;
+    this.phase = 'answered';
+    this.timer.refresh();
+    if (!this.sock.destroyed && this.sock.writable) this.sock.end(text);
+    else this.sock.destroy();
+  }
+
+  closed(): void {
+    clearTimeout(this.timer);
+    this.owner.forget(this.sock);
+  }
+
+  private lineDone(): void {
+    this.phase = 'running';
+    const line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    void this.owner.run(parseRequest(line), this);
   }
 }

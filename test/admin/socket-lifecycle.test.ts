@@ -289,6 +289,24 @@ describe('limits and shutdown', () => {
     }
   });
 
+  test('close() resolves with a silent client still connected: it is cut after the grace period', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const sock = await startAdminSocket({ path: join(dir, 'a.sock'), host });
+      const client = connect({ path: join(dir, 'a.sock') });
+      client.on('error', () => {});
+      const closed = new Promise<void>((r) => client.on('close', () => r()));
+      await until(() => sock.connections === 1, 'the server to accept');
+      const t0 = Date.now();
+      await sock.close(300);
+      assert.ok(Date.now() - t0 >= 250);
+      assert.equal(sock.connections, 0);
+      await closed;
+    } finally {
+      cleanup();
+    }
+  });
+
   test('at shutdown the socket is removed only if it is still ours', async () => {
     const app = await startApp();
     unlinkSync(app.socketPath);
