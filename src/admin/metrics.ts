@@ -140,6 +140,7 @@ export class ReloadMetrics {
         // The initial load (generation 0, no pass yet) counts as the first success.
         if (snap.generation === 0 && unit.lastResult() === null) this.startSucceeded(name);
       },
+      signatureFailure: () => m.signatureFailures.inc({ unit: name }),
     });
     let attached = true;
     const detach = () => {
@@ -171,6 +172,7 @@ export class ReloadMetrics {
     this.m.watchErrors.inc();
   }
 
+  /** Counted automatically for attached units (their observer); for anything else that verifies signatures. */
   signatureFailure(unit: string): void {
     this.m.signatureFailures.inc({ unit });
   }

@@ -2,14 +2,17 @@
 // counters that move with real reloads.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { unlinkSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createReloadMetrics } from '../../src/admin/metrics.js';
 import { Unit } from '../../src/engine/unit.js';
-import { RELOAD_STATUSES, TRIGGERS } from '../../src/index.js';
+import { createReloader, fileSource, RELOAD_STATUSES, TRIGGERS } from '../../src/index.js';
+import { signatureFor } from '../../src/integrity/keys.js';
 import { MemorySource } from '../helpers/memory-source.js';
 import { parseExposition, sampleValue } from './prom-text.js';
-import { command, gateHook, startApp, until } from './support.js';
+import { command, gateHook, startApp, tempDir, until } from './support.js';
 
 const OUR_METRICS: Record<string, string> = {
   reloadkit_reload_requests_total: 'counter',
@@ -131,6 +134,33 @@ describe('counters move with reloads', () => {
       assert.equal(sampleValue(await scrape(registry), 'reloadkit_pending_restart', { unit: 'app' }), 1);
     } finally {
       await app.cleanup();
+    }
+  });
+
+  test('a config whose signature does not verify counts a signature failure', async () => {
+    const { dir, cleanup } = tempDir();
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const config = join(dir, 'config.yaml');
+    const sign = (text: string) => {
+      writeFileSync(config, text);
+      writeFileSync(`${config}.sig`, signatureFor(privateKey, Buffer.from(text)));
+    };
+    sign('port: 1\n');
+    const registry = new Registry();
+    const r = createReloader({ source: fileSource(config), signature: { publicKey }, registry });
+    try {
+      await r.start();
+      writeFileSync(config, 'port: 2\n');
+      assert.equal((await r.reload()).status, 'load_failed');
+      const exp = await scrape(registry);
+      assert.equal(sampleValue(exp, 'reloadkit_signature_failures_total', { unit: 'app' }), 1);
+      assert.equal(sampleValue(exp, 'reloadkit_reloads_total', { unit: 'app', status: 'load_failed' }), 1);
+      sign('port: 3\n');
+      assert.equal((await r.reload()).status, 'full_success');
+      assert.equal(sampleValue(await scrape(registry), 'reloadkit_signature_failures_total', { unit: 'app' }), 1);
+    } finally {
+      await r.close();
+      cleanup();
     }
   });
 
