@@ -4,12 +4,14 @@
 import pkg from '../../package.json' with { type: 'json' };
 import { EXIT, UsageError, type Command } from './common.js';
 
-/** Every subcommand; `keygen` and `sign` (SPEC §6) are added to this table by the integrity module. */
+/** Every subcommand. */
 export const COMMANDS: Record<string, Command> = {
   run: { summary: 'run the reload daemon', load: async () => (await import('./run.js')).runCommand },
   reload: { summary: 'reload every unit (or one) through the daemon and wait for the results', load: async () => (await import('./client.js')).reloadCommand },
   status: { summary: 'show every unit and its last reload', load: async () => (await import('./client.js')).statusCommand },
   validate: { summary: 'check a daemon config file (and, with --targets, each target)', load: async () => (await import('./validate.js')).validateCommand },
+  keygen: { summary: 'create an Ed25519 key pair for signed configs', load: async () => (await import('../integrity/cli.js')).keygenCommand },
+  sign: { summary: 'sign config files (writes FILE.sig)', load: async () => (await import('../integrity/cli.js')).signCommand },
 };
 
 export function mainHelp(): string {
