@@ -4,5 +4,6 @@ import { engineSuite } from './engine.js';
 import { sourcesSuite } from './sources.js';
 import { adminSuite } from './admin.js';
 import { daemonSuite } from './daemon.js';
+import { watchSuite } from './watch.js';
 
-export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, daemonSuite];
+export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite];

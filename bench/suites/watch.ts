@@ -1,0 +1,451 @@
+// Change detection (issue 8): change-to-apply latency and passes per edit of
+// reloadkit's watcher (createReloader + fileSource + triggers.watch, quiet
+// period 100 ms), against baselines watching the same file during the same
+// edit script in the same process:
+// - naive: a plain fs.watch on the file, calling the hook on every event;
+// - chokidar@4 + the same 100 ms debounce and content hash (only when
+//   chokidar is installed: `npm install --no-save chokidar@4`).
+// Scripts: atomic saves (temp + rename over), in-place writes, and the
+// Kubernetes ConfigMap atomic writer (`..data` swap). Each edit waits until
+// every live subject applied it (or a deadline), then a gap, so each apply is
+// attributed to its edit.
+import { createHash } from 'node:crypto';
+import { watch as fsWatch, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { createReloader, fileSource, type Logger } from '../../src/index.js';
+import { createWatcher } from '../../src/triggers/watch.js';
+import { percentile, round, type BenchContext, type BenchReport, type BenchRow, type BenchSeries, type BenchSuite } from '../harness.js';
+
+const DEBOUNCE_MS = 100;
+/** After every live subject applied an edit: time for late duplicates to show up before the next edit. */
+const GAP_MS = 150;
+const EDIT_DEADLINE_MS = 2000;
+
+interface Apply {
+  /** Sequence number read from the file, or -1 when the read saw a partial or missing file. */
+  seq: number;
+  at: number;
+}
+
+interface Subject {
+  name: string;
+  applies: Apply[];
+  /** reloadkit only: passes (including `unchanged`), from its log. */
+  passes?: number[];
+  close(): Promise<void> | void;
+}
+
+function configText(seq: number): string {
+  const lines = [`seq: ${seq}`];
+  for (let i = 0; i < 40; i++) lines.push(`key_${i}: "value ${seq}-${i} ${'x'.repeat(20)}"`);
+  lines.push('end: true', '');
+  return lines.join('\n');
+}
+
+/** What a hook reading the file now would apply. */
+function readSeq(path: string): number {
+  try {
+    const text = readFileSync(path, 'utf8');
+    const m = /^seq: (\d+)$/m.exec(text);
+    return m && text.endsWith('end: true\n') ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+async function reloadkitSubject(file: string): Promise<Subject> {
+  const applies: Apply[] = [];
+  const passes: number[] = [];
+  const onLine = (_obj: Record<string, unknown>, msg?: string) => {
+    if (msg === 'reload pass') passes.push(performance.now());
+  };
+  const logger: Logger = { debug: onLine, info: onLine, warn: onLine, error: () => {} };
+  const r = createReloader<{ seq: number }>({
+    name: 'bench',
+    source: fileSource(file),
+    logger,
+    historySize: 10,
+    hooks: [{ name: 'apply', apply: (_ctx, _old, next) => void applies.push({ seq: next.seq, at: performance.now() }) }],
+    triggers: { watch: { debounceMs: DEBOUNCE_MS } },
+  });
+  await r.start();
+  return { name: 'reloadkit', applies, passes, close: () => r.close() };
+}
+
+function naiveSubject(file: string): Subject {
+  const applies: Apply[] = [];
+  const w = fsWatch(file, () => applies.push({ seq: readSeq(file), at: performance.now() }));
+  w.on('error', () => {});
+  return { name: 'naive fs.watch', applies, close: () => w.close() };
+}
+
+interface ChokidarWatcher {
+  on(event: 'all', fn: () => void): unknown;
+  close(): Promise<void>;
+}
+type ChokidarModule = { watch(path: string, options: Record<string, unknown>): ChokidarWatcher };
+
+async function loadChokidar(): Promise<{ mod: ChokidarModule; version: string } | null> {
+  const name = 'chokidar'; // not a dependency: installed by hand for this comparison
+  try {
+    const mod = (await import(name)) as ChokidarModule;
+    const version = (JSON.parse(readFileSync(join(process.cwd(), 'node_modules/chokidar/package.json'), 'utf8')) as { version: string }).version;
+    return { mod, version };
+  } catch {
+    return null;
+  }
+}
+
+/** chokidar events, debounced like ours, then a content hash: applies only real changes. */
+async function chokidarSubject(mod: ChokidarModule, file: string): Promise<Subject> {
+  const applies: Apply[] = [];
+  const hashOf = () => {
+    try {
+      return createHash('sha256').update(readFileSync(file)).digest('hex');
+    } catch {
+      return 'missing';
+    }
+  };
+  let last = hashOf();
+  let timer: NodeJS.Timeout | null = null;
+  const w = mod.watch(file, { ignoreInitial: true });
+  await new Promise<void>((resolve) => (w as unknown as { once(e: string, f: () => void): void }).once('ready', resolve));
+  w.on('all', () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      const h = hashOf();
+      if (h === last) return;
+      last = h;
+      applies.push({ seq: readSeq(file), at: performance.now() });
+    }, DEBOUNCE_MS);
+  });
+  return {
+    name: 'chokidar',
+    applies,
+    close: async () => {
+      if (timer) clearTimeout(timer);
+      await w.close();
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) return false;
+    await sleep(1);
+  }
+  return true;
+}
+
+interface SubjectStats {
+  latencies: number[];
+  /** Applies (any content) per edit, attributed to the edit window they fell in. */
+  appliesPerEdit: number[];
+  passesPerEdit: number[];
+  missed: number;
+  partialReads: number;
+}
+
+type EditKind = 'atomic' | 'in-place';
+
+/** Runs `edits` edits of one kind and attributes every subject's applies to edits. */
+async function runScript(file: string, kind: EditKind, edits: number, firstSeq: number, subjects: Subject[]): Promise<Map<string, SubjectStats>> {
+  const t0s: number[] = [];
+  const ends: number[] = [];
+  for (let i = 0; i < edits; i++) {
+    const seq = firstSeq + i;
+    const text = configText(seq);
+    if (kind === 'atomic') {
+      const tmp = `${file}.tmp`;
+      writeFileSync(tmp, text);
+      renameSync(tmp, file);
+    } else {
+      writeFileSync(file, text);
+    }
+    t0s.push(performance.now());
+    // Wait for every subject that still works (naive dies after the first rename).
+    const waiting = subjects.filter((s) => s.name !== 'naive fs.watch');
+    await until(() => waiting.every((s) => s.applies.some((a) => a.seq === seq)), EDIT_DEADLINE_MS);
+    await sleep(GAP_MS);
+    ends.push(performance.now());
+  }
+  const out = new Map<string, SubjectStats>();
+  for (const s of subjects) {
+    const st: SubjectStats = { latencies: [], appliesPerEdit: [], passesPerEdit: [], missed: 0, partialReads: 0 };
+    for (let i = 0; i < edits; i++) {
+      const from = t0s[i]!;
+      const to = ends[i]!;
+      const inWindow = s.applies.filter((a) => a.at >= from && a.at < to);
+      st.appliesPerEdit.push(inWindow.length);
+      st.partialReads += inWindow.filter((a) => a.seq === -1).length;
+      const hit = inWindow.find((a) => a.seq === firstSeq + i);
+      if (hit) st.latencies.push(hit.at - from);
+      else st.missed += 1;
+      if (s.passes) st.passesPerEdit.push(s.passes.filter((p) => p >= from && p < to).length);
+    }
+    out.set(s.name, st);
+  }
+  return out;
+}
+
+const mean = (xs: number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** The ConfigMap sequence: how many of `updates` updates each subject applied. */
+async function configMapScript(ctx: BenchContext, updates: number, subjectsFor: (file: string) => Promise<Subject[]>): Promise<Map<string, { noticed: number; latencies: number[] }>> {
+  const dir = ctx.tmp('configmap');
+  let serial = 0;
+  const tsDir = () => `..2026_11_22_10_${String(++serial).padStart(2, '0')}_00.${100000 + serial}`;
+  let current = tsDir();
+  mkdirSync(join(dir, current));
+  writeFileSync(join(dir, current, 'config.yaml'), configText(0));
+  symlinkSync(current, join(dir, '..data'));
+  symlinkSync('..data/config.yaml', join(dir, 'config.yaml'));
+  const file = join(dir, 'config.yaml');
+  const subjects = await subjectsFor(file);
+  const result = new Map(subjects.map((s) => [s.name, { noticed: 0, latencies: [] as number[] }]));
+  for (let u = 1; u <= updates; u++) {
+    const next = tsDir();
+    mkdirSync(join(dir, next));
+    writeFileSync(join(dir, next, 'config.yaml'), configText(u));
+    symlinkSync(next, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    const t0 = performance.now();
+    rmSync(join(dir, current), { recursive: true, force: true });
+    current = next;
+    const waiting = subjects.filter((s) => s.name !== 'naive fs.watch');
+    await until(() => waiting.every((s) => s.applies.some((a) => a.seq === u)), EDIT_DEADLINE_MS);
+    await sleep(GAP_MS);
+    for (const s of subjects) {
+      const hit = s.applies.find((a) => a.seq === u);
+      if (hit) {
+        result.get(s.name)!.noticed += 1;
+        result.get(s.name)!.latencies.push(hit.at - t0);
+      }
+    }
+  }
+  for (const s of subjects) await s.close();
+  return result;
+}
+
+/** reloadkit's watcher alone (the reloader needs a valid file to start; these scenarios begin without one). */
+async function watcherSubject(file: string): Promise<Subject> {
+  const applies: Apply[] = [];
+  const w = await createWatcher([{ path: file }], {
+    debounceMs: DEBOUNCE_MS,
+    onChange: () => void applies.push({ seq: readSeq(file), at: performance.now() }),
+  });
+  return { name: 'reloadkit', applies, close: () => w.close() };
+}
+
+function naiveOrNull(file: string): Subject | null {
+  try {
+    return naiveSubject(file);
+  } catch {
+    return null; // fs.watch cannot watch a path that does not exist
+  }
+}
+
+interface Scenario {
+  name: string;
+  /** Lays out the files before the subjects start; returns the watched file. */
+  setup(dir: string): string;
+  /** The edits; the subjects must end up applying `seq`. */
+  steps: Array<{ seq: number; run(file: string): Promise<void> | void }>;
+  /** Changes a correct watcher reports (a deletion is one). */
+  changes: number;
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: 'file missing at start (its directory exists), then created, then edited',
+    setup: (dir) => join(dir, 'config.yaml'),
+    steps: [
+      { seq: 1, run: (f) => writeFileSync(f, configText(1)) },
+      { seq: 2, run: (f) => writeFileSync(f, configText(2)) },
+    ],
+    changes: 2,
+  },
+  {
+    name: 'file (and its directory) missing at start, then created, then edited',
+    setup: (dir) => join(dir, 'later', 'config.yaml'),
+    steps: [
+      { seq: 1, run: (f) => (mkdirSync(join(f, '..'), { recursive: true }), writeFileSync(f, configText(1))) },
+      { seq: 2, run: (f) => writeFileSync(f, configText(2)) },
+    ],
+    changes: 2,
+  },
+  {
+    name: 'directory deleted and recreated, then edited',
+    setup: (dir) => {
+      mkdirSync(join(dir, 'conf'));
+      writeFileSync(join(dir, 'conf', 'config.yaml'), configText(0));
+      return join(dir, 'conf', 'config.yaml');
+    },
+    steps: [
+      { seq: 1, run: async (f) => (rmSync(join(f, '..'), { recursive: true }), await sleep(300), mkdirSync(join(f, '..')), writeFileSync(f, configText(1))) },
+      { seq: 2, run: (f) => writeFileSync(f, configText(2)) },
+    ],
+    changes: 3,
+  },
+  {
+    name: 'vim backupcopy=no saves (rename to file~, new file)',
+    setup: (dir) => (writeFileSync(join(dir, 'config.yaml'), configText(0)), join(dir, 'config.yaml')),
+    steps: [1, 2].map((seq) => ({
+      seq,
+      run: (f: string) => {
+        writeFileSync(join(f, '..', '4913'), '');
+        rmSync(join(f, '..', '4913'));
+        renameSync(f, `${f}~`);
+        writeFileSync(f, configText(seq));
+        rmSync(`${f}~`);
+      },
+    })),
+    changes: 2,
+  },
+];
+
+/** Each scenario: how many of its steps each subject applied, and how many applies it made. */
+async function survivalScripts(ctx: BenchContext, chokidar: ChokidarModule | null): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const sc of scenarios) {
+    const file = sc.setup(ctx.tmp('survival'));
+    const subjects = [await watcherSubject(file), naiveOrNull(file), chokidar ? await chokidarSubject(chokidar, file) : null].filter(
+      (x): x is Subject => x !== null,
+    );
+    const noticed = new Map(subjects.map((s) => [s.name, 0]));
+    for (const step of sc.steps) {
+      await step.run(file);
+      const waiting = subjects.filter((s) => s.name !== 'naive fs.watch');
+      await until(() => waiting.every((s) => s.applies.some((a) => a.seq === step.seq)), EDIT_DEADLINE_MS);
+      await sleep(GAP_MS);
+      for (const s of subjects) if (s.applies.some((a) => a.seq === step.seq)) noticed.set(s.name, noticed.get(s.name)! + 1);
+    }
+    for (const s of subjects) await s.close();
+    const ours = subjects[0]!;
+    const n = sc.steps.length;
+    rows.push({
+      metric: `${sc.name}: steps applied (of ${n}), applies`,
+      value: noticed.get('reloadkit')!,
+      unit: `of ${n}; ${ours.applies.length} applies`,
+      baseline: noticed.get('naive fs.watch') ?? 0,
+      baselineName: `naive fs.watch${noticed.has('naive fs.watch') ? '' : ' (cannot start)'}`,
+      goal: `${n}, ${sc.changes} applies`,
+      pass: noticed.get('reloadkit') === n && ours.applies.length === sc.changes,
+    });
+    const ch = subjects.find((s) => s.name === 'chokidar');
+    if (ch) rows.push({ metric: `${sc.name}: steps applied, chokidar`, value: noticed.get('chokidar')!, unit: `of ${n}; ${ch.applies.length} applies`, baseline: noticed.get('reloadkit')!, baselineName: 'reloadkit' });
+  }
+  return rows;
+}
+
+export const watchSuite: BenchSuite = {
+  name: 'watch',
+  description: 'change detection: change-to-apply latency and passes per edit vs a naive fs.watch (and chokidar@4 when installed)',
+  async run(ctx) {
+    const edits = ctx.quick ? 40 : 200;
+    const cmUpdates = ctx.quick ? 3 : 10;
+    const loadBefore = loadavg()[0]!;
+    const chokidar = await loadChokidar();
+    const dir = ctx.tmp('edits');
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, configText(0));
+
+    const makeSubjects = async (path: string): Promise<Subject[]> => {
+      const list = [await reloadkitSubject(path), naiveSubject(path)];
+      if (chokidar) list.push(await chokidarSubject(chokidar.mod, path));
+      return list;
+    };
+
+    const rows: BenchRow[] = [];
+    const series: BenchSeries[] = [];
+    const notes: string[] = [];
+    const byKind = new Map<EditKind, Map<string, SubjectStats>>();
+    let seq = 1;
+    for (const kind of ['atomic', 'in-place'] as const) {
+      // Fresh subjects per script: the naive watcher's death in one script does not carry over.
+      const subjects = await makeSubjects(file);
+      ctx.log(`${edits} ${kind} edits`);
+      byKind.set(kind, await runScript(file, kind, edits, seq, subjects));
+      seq += edits;
+      for (const s of subjects) await s.close();
+    }
+
+    const goals: Record<EditKind, { p50: number; p99: number }> = { atomic: { p50: 20, p99: 50 }, 'in-place': { p50: 105, p99: 125 } };
+    for (const [kind, stats] of byKind) {
+      const ours = stats.get('reloadkit')!;
+      const naive = stats.get('naive fs.watch')!;
+      const p50 = percentile(ours.latencies, 50);
+      const p99 = percentile(ours.latencies, 99);
+      const nP50 = percentile(naive.latencies, 50);
+      const nP99 = percentile(naive.latencies, 99);
+      const g = goals[kind];
+      rows.push(
+        { metric: `${kind} saves: change-to-apply p50`, value: round(p50, 1), unit: 'ms', baseline: round(nP50, 1), baselineName: 'naive fs.watch', ratio: round(p50 / nP50, 2), goal: `<= ${g.p50} ms`, pass: p50 <= g.p50 },
+        { metric: `${kind} saves: change-to-apply p99`, value: round(p99, 1), unit: 'ms', baseline: round(nP99, 1), baselineName: 'naive fs.watch', ratio: round(p99 / nP99, 2), goal: `<= ${g.p99} ms`, pass: p99 <= g.p99 },
+        {
+          metric: `${kind} saves: passes per edit (edits with != 1: ${ours.passesPerEdit.filter((n) => n !== 1).length})`,
+          value: round(mean(ours.passesPerEdit), 3),
+          unit: 'passes',
+          goal: 'exactly 1',
+          pass: ours.passesPerEdit.every((n) => n === 1),
+        },
+        {
+          metric: `${kind} saves: hook applies per edit`,
+          value: round(mean(ours.appliesPerEdit), 3),
+          unit: 'applies',
+          baseline: round(mean(naive.appliesPerEdit), 3),
+          baselineName: 'naive fs.watch',
+          goal: 'exactly 1',
+          pass: ours.appliesPerEdit.every((n) => n === 1),
+        },
+        { metric: `${kind} saves: edits missed (of ${edits})`, value: ours.missed, unit: 'edits', baseline: naive.missed, baselineName: 'naive fs.watch', goal: '0', pass: ours.missed === 0 },
+        { metric: `${kind} saves: applies that saw a partial or missing file`, value: ours.partialReads, unit: 'applies', baseline: naive.partialReads, baselineName: 'naive fs.watch', goal: '0', pass: ours.partialReads === 0 },
+      );
+      series.push({ name: `reloadkit ${kind}`, unit: 'ms', samples: ours.latencies.map((x) => round(x, 2)) });
+      series.push({ name: `naive fs.watch ${kind}`, unit: 'ms', samples: naive.latencies.map((x) => round(x, 2)) });
+      const ch = stats.get('chokidar');
+      if (ch) {
+        const name = `chokidar@${chokidar!.version} + ${DEBOUNCE_MS} ms debounce + hash`;
+        rows.push(
+          { metric: `${kind} saves: change-to-apply p50, ${name}`, value: round(percentile(ch.latencies, 50), 1), unit: 'ms', baseline: round(p50, 1), baselineName: 'reloadkit' },
+          { metric: `${kind} saves: change-to-apply p99, ${name}`, value: round(percentile(ch.latencies, 99), 1), unit: 'ms', baseline: round(p99, 1), baselineName: 'reloadkit' },
+          { metric: `${kind} saves: applies per edit, ${name}`, value: round(mean(ch.appliesPerEdit), 3), unit: 'applies', baseline: round(mean(ours.appliesPerEdit), 3), baselineName: 'reloadkit' },
+          { metric: `${kind} saves: edits missed, ${name}`, value: ch.missed, unit: 'edits', baseline: ours.missed, baselineName: 'reloadkit' },
+        );
+        series.push({ name: `chokidar ${kind}`, unit: 'ms', samples: ch.latencies.map((x) => round(x, 2)) });
+      }
+    }
+
+    ctx.log(`${cmUpdates} ConfigMap updates`);
+    const cm = await configMapScript(ctx, cmUpdates, makeSubjects);
+    const cmOurs = cm.get('reloadkit')!;
+    rows.push(
+      {
+        metric: `ConfigMap ..data swaps noticed (of ${cmUpdates})`,
+        value: cmOurs.noticed,
+        unit: 'updates',
+        baseline: cm.get('naive fs.watch')!.noticed,
+        baselineName: 'naive fs.watch',
+        goal: `${cmUpdates}`,
+        pass: cmOurs.noticed === cmUpdates,
+      },
+      { metric: 'ConfigMap ..data swap: change-to-apply p50', value: round(percentile(cmOurs.latencies, 50), 1), unit: 'ms' },
+    );
+    const cmCh = cm.get('chokidar');
+    if (cmCh) rows.push({ metric: `ConfigMap ..data swaps noticed (of ${cmUpdates}), chokidar@${chokidar!.version}`, value: cmCh.noticed, unit: 'updates', baseline: cmOurs.noticed, baselineName: 'reloadkit' });
+
+    ctx.log('survival scenarios');
+    rows.push(...(await survivalScripts(ctx, chokidar?.mod ?? null)));
+
+    const loadAfter = loadavg()[0]!;
+    notes.push(
+      `quiet period ${DEBOUNCE_MS} ms, ${edits} edits per script, ${GAP_MS} ms gap after each edit was applied; 1-min load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`,
+      chokidar ? `chokidar ${chokidar.version} measured on the same edits` : 'chokidar not installed: `npm install --no-save chokidar@4` to add the comparison',
+    );
+    return { rows, series, notes };
+  },
+};
