@@ -4,7 +4,6 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { fileSource } from '../../src/sources/index.js';
 import { noopLogger } from '../../src/engine/logger.js';
 import { configHash } from '../../src/engine/snapshot.js';
 import { parsePersisted, PersistStore, readPersisted, serializePersisted } from '../../src/integrity/persist.js';
-import { capturedLogger, tempDir, until } from './support.js';
+import { capturedLogger, freePort, tempDir, until } from './support.js';
 
 const schema = z.object({
   port: z.number().int(),
@@ -191,17 +190,6 @@ describe('persist: crash safety', () => {
     assert.deepEqual(final.persisted.config, config);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('persist: fallback start', () => {
   async function persistedApp(t: TestContext) {

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { createReloader, type Hook } from '../../src/index.js';
@@ -18,7 +18,7 @@ import {
   redactUrlCredentials,
   Redactor,
 } from '../../src/integrity/redact.js';
-import { capturedLogger, tempDir } from './support.js';
+import { capturedLogger, freePort, tempDir } from './support.js';
 
 describe('Redactor', () => {
   test('default secret-looking keys, and keys added or replaced by options', () => {
@@ -120,17 +120,6 @@ describe('Redactor', () => {
 });
 
 // ---- a full cycle ------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function socketCommand(path: string, line: string): Promise<string> {
   return new Promise((resolve, reject) => {
