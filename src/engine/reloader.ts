@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { AdminHost, Readiness } from '../admin/host.js';
 import type { PersistOptions } from '../integrity/persist.js';
 import { Redactor } from '../integrity/redact.js';
-import { createVerifier, type SignatureOptions } from '../integrity/signature.js';
+import { createVerifier, withSignatureWatch, type SignatureOptions } from '../integrity/signature.js';
 import { checkSignals, onSignals, type SignalName } from '../triggers/signal.js';
 import { planWatchTrigger, startWatchTrigger, type WatchCounters } from '../triggers/watch-trigger.js';
 import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../types.js';
@@ -132,7 +132,9 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     throw new ReloadkitError('ERR_OPTIONS', 'createReloader needs a source (fileSource, dirSource or an object with load())');
   }
   const name = options.name ?? 'app';
-  const watchOptions = planWatchTrigger(options.source, options.triggers?.watch);
+  // With signatures, the watcher also watches each file's `.sig`.
+  const source = options.signature === undefined ? options.source : withSignatureWatch(options.source);
+  const watchOptions = planWatchTrigger(source, options.triggers?.watch);
   checkSignals(normalizeSignals(options.triggers?.signal));
   if (options.persist !== undefined) {
     const p = options.persist as Partial<PersistOptions> | null;
@@ -141,7 +143,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
   }
   const unit = new Unit<DeepReadonly<T>>({
     name,
-    source: options.source,
+    source,
     schema: options.schema,
     restartRequired: options.restartRequired,
     hooks: options.hooks,
@@ -214,7 +216,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     if (watchOptions) {
       const watch = await startWatchTrigger({
         unit: name,
-        source: options.source,
+        source,
         options: watchOptions,
         logger,
         enqueue: (trigger) => unit.enqueue(trigger),

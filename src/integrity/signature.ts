@@ -10,6 +10,7 @@ import { constants, readFileSync } from 'node:fs';
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { LoadError, ReloadkitError } from '../engine/errors.js';
+import type { ConfigSource, WatchSpec } from '../types.js';
 
 /** The library's `signature` option. */
 export type SignatureOptions = { publicKey: string | KeyObject } | { publicKeyFile: string };
@@ -174,5 +175,32 @@ export function createVerifier(options: SignatureOptions): Verifier {
       ok = false;
     }
     if (!ok) throw new SignatureError(path, 'bad signature');
+  };
+}
+
+/**
+ * The source as the watcher should see it when signatures are required:
+ * every watched file's `FILE.sig` is watched too, so re-signing (often
+ * written just after the config) starts a pass instead of waiting for the
+ * rescan. Loading is unchanged.
+ */
+export function withSignatureWatch<S extends ConfigSource>(source: S): ConfigSource {
+  const specs = source.watchSpecs;
+  if (typeof specs !== 'function') return source;
+  return {
+    get description() {
+      return source.description;
+    },
+    load: (ctx) => source.load(ctx),
+    ...(source.verifiesSignatures === undefined ? {} : { verifiesSignatures: source.verifiesSignatures }),
+    watchSpecs: () =>
+      specs.call(source).flatMap((spec): WatchSpec[] => {
+        if (spec.filter) {
+          const filter = spec.filter;
+          return [{ ...spec, filter: (rel) => filter(rel) || (rel.endsWith(SIGNATURE_SUFFIX) && filter(rel.slice(0, -SIGNATURE_SUFFIX.length))) }];
+        }
+        // A whole tree is watched already; a single file gets its signature beside it.
+        return spec.recursive ? [spec] : [spec, { path: spec.path + SIGNATURE_SUFFIX }];
+      }),
   };
 }

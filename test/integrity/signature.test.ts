@@ -12,7 +12,7 @@ import { dirSource, fileSource } from '../../src/sources/index.js';
 import { Unit } from '../../src/engine/unit.js';
 import { keygen, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, signFile, signatureFor } from '../../src/integrity/keys.js';
 import { createVerifier, decodeSignature, SignatureError } from '../../src/integrity/signature.js';
-import { capturedLogger, tempDir } from './support.js';
+import { capturedLogger, tempDir, until } from './support.js';
 
 const schema = z.object({ port: z.number().int(), name: z.string() });
 
@@ -192,6 +192,38 @@ describe('signed configs through createReloader', () => {
     assert.equal((await r.reload()).status, 'full_success');
     assert.equal(r.current().port, 3);
     await r.close();
+  });
+});
+
+describe('watching signed configs', () => {
+  test('re-signing after an edit starts a pass by itself (the .sig is watched); fileSource and dirSource', async (t) => {
+    const dir = await tempDir(t);
+    const keys = await keygen(join(dir, 'keys'));
+    const config = join(dir, 'config.yaml');
+    await writeFile(config, 'port: 1\nname: a\n');
+    await signFile(keys.privateKey, config);
+    const conf = join(dir, 'conf.d');
+    await mkdir(conf);
+    await writeFile(join(conf, '10.yaml'), 'port: 1\nname: d\n');
+    await signFile(keys.privateKey, join(conf, '10.yaml'));
+    const watch = { debounceMs: 50, rescanMs: 0 };
+    const readers = [fileSource(config), dirSource(conf)].map((source, i) => ({
+      r: createReloader({ name: `r${i}`, source, schema, signature: { publicKeyFile: keys.publicKey }, triggers: { watch } }),
+    }));
+    for (const { r } of readers) await r.start();
+    t.after(() => Promise.all(readers.map(({ r }) => r.close())));
+
+    // The edit lands first (its old signature no longer matches), the signature a moment later.
+    await writeFile(config, 'port: 2\nname: a\n');
+    await writeFile(join(conf, '10.yaml'), 'port: 2\nname: d\n');
+    await until(() => readers.every(({ r }) => r.lastResult()?.status === 'load_failed'), 'the unsigned edits to be refused');
+    await signFile(keys.privateKey, config);
+    await signFile(keys.privateKey, join(conf, '10.yaml'));
+    await until(() => readers.every(({ r }) => r.current().port === 2), 'the signature change to start a pass');
+    for (const { r } of readers) {
+      assert.equal(r.lastResult()?.status, 'full_success');
+      assert.equal(r.lastResult()?.trigger, 'watch');
+    }
   });
 });
 
