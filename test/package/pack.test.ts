@@ -1,0 +1,150 @@
+// The published package, as a user gets it: build the current sources with
+// the real build script in a staging copy (the repo's own dist/ is left
+// alone, other tests may be using it), `npm pack`, install the tarball into
+// a fresh project, run an ESM script against it, and type-check a consumer
+// .ts file against the installed types with this project's tsc.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const tsc = join(root, 'node_modules/typescript/bin/tsc');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { name: string; version: string };
+
+let work = '';
+let tarball = '';
+let packedFiles: string[] = [];
+let project = '';
+
+async function sh(cmd: string, args: string[], cwd: string, timeout = 180_000): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await run(cmd, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: 'false' } });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'rk-pack-'));
+  const stage = join(work, 'stage');
+  await mkdir(stage);
+  for (const entry of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'scripts']) {
+    await cp(join(root, entry), join(stage, entry), { recursive: true });
+  }
+  await symlink(join(root, 'node_modules'), join(stage, 'node_modules'), 'dir');
+  await sh(process.execPath, ['scripts/build.mjs'], stage);
+
+  const packed = await sh(npm, ['pack', '--json', '--pack-destination', work], stage);
+  const info = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
+  tarball = join(work, info[0]!.filename);
+  packedFiles = info[0]!.files.map((f) => f.path);
+
+  project = join(work, 'consumer');
+  await mkdir(project);
+  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  const install = ['install', tarball, '--no-audit', '--no-fund', '--ignore-scripts'];
+  // Dependencies normally come from the npm cache; the registry is the fallback.
+  await sh(npm, [...install, '--offline'], project).catch(() => sh(npm, [...install, '--prefer-offline'], project));
+});
+
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the packed package', () => {
+  test('contains only dist/, bin/, README, LICENSE and package.json', () => {
+    const allowed = (p: string) => p.startsWith('dist/') || p.startsWith('bin/') || ['README.md', 'LICENSE', 'package.json'].includes(p);
+    assert.deepEqual(packedFiles.filter((p) => !allowed(p)), []);
+    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE']) {
+      assert.ok(packedFiles.includes(needed), `${needed} is in the tarball`);
+    }
+    assert.equal(packedFiles.filter((p) => /(^|\/)(test|src|bench|examples)\//.test(p)).length, 0);
+  });
+
+  test('an ESM script imports reloadkit, reloads a YAML file and gets a typed result', async () => {
+    const configPath = join(project, 'config.yaml');
+    await writeFile(configPath, 'server:\n  port: 8080\nlog_level: info\n');
+    const script = `
+import { writeFile } from 'node:fs/promises';
+import { createReloader, fileSource, onChange, RELOAD_STATUSES } from 'reloadkit';
+const path = process.argv[2];
+const seen = [];
+const r = createReloader({
+  source: fileSource(path),
+  hooks: [onChange('log_level', (next, prev) => { seen.push([prev, next]); })],
+});
+await r.start();
+await writeFile(path, 'server:\\n  port: 8080\\nlog_level: debug\\n');
+const result = await r.reload();
+console.log(JSON.stringify({ status: result.status, generation: r.generation, changed: result.changed, current: r.current(), seen, frozen: Object.isFrozen(r.current()), statuses: RELOAD_STATUSES.length }));
+await r.close();
+`;
+    await writeFile(join(project, 'consumer.mjs'), script);
+    const { stdout } = await sh(process.execPath, ['consumer.mjs', configPath], project, 30_000);
+    assert.deepEqual(JSON.parse(stdout), {
+      status: 'full_success',
+      generation: 1,
+      changed: ['log_level'],
+      current: { server: { port: 8080 }, log_level: 'debug' },
+      seen: [['info', 'debug']],
+      frozen: true,
+      statuses: 7,
+    });
+  });
+
+  test('the installed bin runs', async () => {
+    const { stdout } = await sh(join(project, 'node_modules/.bin/reloadkit'), ['--version'], project, 30_000);
+    assert.match(stdout, new RegExp(pkg.version.replaceAll('.', '\\.')));
+  });
+
+  test('types resolve for an ESM TypeScript consumer (NodeNext and bundler resolution)', async () => {
+    const consumer = `
+import { createReloader, fileSource, logLevelHook, type ConfigOf, type ReloadResult } from 'reloadkit';
+import { z } from 'zod';
+
+const schema = z.object({ server: z.object({ port: z.number() }), log: z.object({ level: z.string() }) });
+type Config = ConfigOf<typeof schema>;
+declare const logger: { level: string; levels: { values: Record<string, number> } };
+
+const r = createReloader({ source: fileSource('config.yaml'), schema, hooks: [logLevelHook(logger, 'log.level')] });
+const port: number = r.current().server.port;
+const cfg: Config = r.current();
+// @ts-expect-error snapshots are read-only
+cfg.server.port = 1;
+// @ts-expect-error the path must exist in the config
+createReloader({ source: fileSource('config.yaml'), schema, hooks: [logLevelHook(logger, 'log.nope')] });
+export async function go(): Promise<ReloadResult> {
+  void port;
+  return r.reload();
+}
+`;
+    await writeFile(join(project, 'consumer.ts'), consumer);
+    for (const resolution of ['NodeNext', 'Bundler'] as const) {
+      const tsconfig = {
+        compilerOptions: {
+          target: 'ES2022',
+          module: resolution === 'NodeNext' ? 'NodeNext' : 'ESNext',
+          moduleResolution: resolution,
+          strict: true,
+          noEmit: true,
+          // Once thoroughly (our .d.ts files too, which skipLibCheck would hide), once fast.
+          skipLibCheck: resolution === 'Bundler',
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules/@types')],
+        },
+        files: ['consumer.ts'],
+      };
+      const file = `tsconfig.${resolution}.json`;
+      await writeFile(join(project, file), JSON.stringify(tsconfig));
+      await sh(process.execPath, [tsc, '-p', file], project, 120_000);
+    }
+  });
+});
