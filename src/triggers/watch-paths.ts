@@ -3,6 +3,7 @@
 // stat keys and content hashes. POSIX paths only.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative } from 'node:path';
 
@@ -51,21 +52,33 @@ export async function resolveWatched(path: string): Promise<Resolution> {
   const todo = path.split('/');
   let cur = '/';
   let links = 0;
+  // The lstat()s of every prefix are started at once (one round trip to the
+  // thread pool instead of one per component), then consumed in order.
+  const looked = new Map<string, Promise<Stats | NodeJS.ErrnoException>>();
+  const prefetch = (): void => {
+    let p = cur;
+    for (const c of todo) {
+      if (c === '' || c === '.') continue;
+      if (c === '..') break;
+      p = childOf(p, c);
+      if (!looked.has(p)) looked.set(p, lstat(p).catch((err: NodeJS.ErrnoException) => err));
+    }
+  };
+  prefetch();
   while (todo.length > 0) {
     const c = todo.shift()!;
     if (c === '' || c === '.') continue;
     if (c === '..') {
       cur = dirname(cur);
+      prefetch();
       continue;
     }
     const last = !todo.some((t) => t !== '' && t !== '.');
     const next = childOf(cur, c);
-    let st;
-    try {
-      st = await lstat(next);
-    } catch (err) {
+    const st = await (looked.get(next) ?? lstat(next).catch((err: NodeJS.ErrnoException) => err));
+    if (st instanceof Error) {
       interests.push({ dir: cur, name: c });
-      const code = errorCode(err);
+      const code = errorCode(st);
       if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing', real: null, interests };
       return { kind: 'error', real: null, code, interests };
     }
@@ -80,6 +93,7 @@ export async function resolveWatched(path: string): Promise<Resolution> {
       }
       if (isAbsolute(target)) cur = '/';
       todo.unshift(...target.split('/'));
+      prefetch();
       continue;
     }
     if (last) {

@@ -515,10 +515,12 @@ class DirectoryWatcher implements Watcher {
         this.dirs.delete(dir);
       }
     }
+    const kept = [...this.dirs.keys()];
+    const ids = new Map(await Promise.all(kept.map(async (d) => [d, await dirIdentity(d)] as const)));
     for (const [dir, interests] of desired) {
       if (this.closed) return false;
       let dw = this.dirs.get(dir);
-      if (dw && dw.identity !== (await dirIdentity(dir))) {
+      if (dw && dw.identity !== (ids.has(dir) ? ids.get(dir) : await dirIdentity(dir))) {
         // Deleted, or deleted and recreated: the old watch sees nothing any more.
         dw.handle.close();
         this.dirs.delete(dir);
