@@ -5,5 +5,7 @@ import { sourcesSuite } from './sources.js';
 import { adminSuite } from './admin.js';
 import { daemonSuite } from './daemon.js';
 import { watchSuite } from './watch.js';
+import { integritySuite } from './integrity.js';
+import { hooksSuite } from './hooks.js';
 
-export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite];
+export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite, integritySuite, hooksSuite];

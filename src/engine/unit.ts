@@ -96,9 +96,10 @@ export class Unit<T> {
   readonly logger: Logger;
   private readonly redactor: Redactor;
   private readonly persist: PersistStore | null;
-  /** Secret values of the candidate config of the pass (or start) in progress, for log lines. */
-  private inFlightSecrets: ReadonlySet<string> = new Set();
-  private secretCache: { snap: Snapshot<T> | null; values: ReadonlySet<string> } | null = null;
+  /** The candidate configs of the pass (or start) in progress: their secrets must not reach log lines either. */
+  private inFlight: unknown[] | null = null;
+  /** Secret values for log lines, computed on the first line that needs them and kept until the snapshot or candidate changes. */
+  private secretCache: { snap: Snapshot<T> | null; inFlight: unknown[] | null; values: ReadonlySet<string> } | null = null;
   /** Set while running on a fallback config; cleared by the first pass that loads the source. */
   private fallbackReason: string | null = null;
   private readonly queue: PassQueue<ReloadResult>;
@@ -236,12 +237,12 @@ export class Unit<T> {
           throw new LoadError(`${this.name}: cannot load ${this.opts.source.description}: ${loadError}${why}`);
         }
         this.fallbackReason = `running on ${fromFallback.description}: ${loadError}`;
-        this.inFlightSecrets = this.redactor.secretValues(cand.raw, fromFallback.value);
+        this.inFlight = [cand.raw, fromFallback.value];
         this.logger.warn(
           { unit: this.name, source: this.opts.source.description, load_error: loadError },
           `source cannot be loaded; starting from ${fromFallback.description}`,
         );
-        this.inFlightSecrets = new Set();
+        this.inFlight = null;
       }
       if (!chosen.ok) throw new LoadError(`${this.name}: cannot load ${this.opts.source.description}`);
       const snap: Snapshot<T> = { config: chosen.value as T, hash: chosen.hash, generation: 0, files: chosen.files };
@@ -364,12 +365,11 @@ export class Unit<T> {
 
   /** Secret values a log line must not show: the configs in effect and the candidate in flight. */
   private knownSecrets(): ReadonlySet<string> {
-    if (this.secretCache?.snap !== this.snap) {
-      this.secretCache = { snap: this.snap, values: this.redactor.secretValues(this.snap?.config, this.boot?.config) };
-    }
-    const base = this.secretCache!.values;
-    if (this.inFlightSecrets.size === 0) return base;
-    return new Set([...base, ...this.inFlightSecrets]);
+    const c = this.secretCache;
+    if (c && c.snap === this.snap && c.inFlight === this.inFlight) return c.values;
+    const values = this.redactor.secretValues(this.snap?.config, this.boot?.config, ...(this.inFlight ?? []));
+    this.secretCache = { snap: this.snap, inFlight: this.inFlight, values };
+    return values;
   }
 
   private async pass(batch: Batch, signal: AbortSignal): Promise<ReloadResult> {
@@ -411,7 +411,7 @@ export class Unit<T> {
 
     const cand = await this.load(signal);
     // Hooks' log lines and the pass's own line must not show the candidate's secrets either.
-    this.inFlightSecrets = this.redactor.secretValues(cand.raw, cand.ok ? cand.value : undefined);
+    this.inFlight = cand.ok ? [cand.raw, cand.value] : [cand.raw];
     if (!cand.ok) {
       return this.record(finish('load_failed', { hash: prev.hash, load_error: cand.message, error: cand.message, raw: cand.raw }));
     }
@@ -507,7 +507,7 @@ export class Unit<T> {
       this.logger.warn({ unit: result.unit, requires_restart: result.requires_restart }, 'changes need a restart to take effect');
     }
     this.notify((o) => o.result?.(result));
-    this.inFlightSecrets = new Set();
+    this.inFlight = null;
     return result;
   }
 

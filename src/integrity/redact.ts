@@ -78,12 +78,9 @@ export class Redactor {
 
   /** Replaces every occurrence of a secret value, and every URL password, in a message. */
   redactText(text: string, secrets: ReadonlySet<string>): string {
-    let out = redactUrlCredentials(text);
-    // Longest first, so a secret containing another is replaced whole.
-    for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
-      if (out.includes(s)) out = out.split(s).join(REDACTED);
-    }
-    return out;
+    const out = redactUrlCredentials(text);
+    if (secrets.size === 0) return out;
+    return out.replace(secretMatcher(secrets), REDACTED);
   }
 
   /** A deep copy with values under secret keys replaced. */
@@ -99,6 +96,18 @@ export class Redactor {
     };
     return walk(value) as T;
   }
+}
+
+/** One alternation of every secret, longest first (a secret containing another is replaced whole); cached per set. */
+const matchers = new WeakMap<ReadonlySet<string>, RegExp>();
+function secretMatcher(secrets: ReadonlySet<string>): RegExp {
+  let re = matchers.get(secrets);
+  if (!re) {
+    const alternatives = [...secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
+    re = new RegExp(alternatives.join('|'), 'g');
+    matchers.set(secrets, re);
+  }
+  return re;
 }
 
 function normalize(key: string): string {
