@@ -20,6 +20,8 @@ export type AdminCommand =
   | { kind: 'unknown'; word: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const STATUS_BYTES = [...Buffer.from('status')];
+const STATUS: AdminCommand = Object.freeze({ kind: 'status' });
 
 /**
  * Parses one request line (the bytes before `\n`). Surrounding whitespace
@@ -27,6 +29,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * case-sensitive (`RELOAD` is the text protocol, `reload` the JSON one).
  */
 export function parseRequest(line: Uint8Array | string): AdminCommand {
+  // Fast path for the command monitoring polls most.
+  if (typeof line !== 'string' && line.byteLength === 6 && STATUS_BYTES.every((b, i) => line[i] === b)) return STATUS;
   let text: string;
   if (typeof line === 'string') {
     text = line;
@@ -42,7 +46,7 @@ export function parseRequest(line: Uint8Array | string): AdminCommand {
   if (trimmed === '') return { kind: 'invalid' };
   const words = trimmed.split(/\s+/);
   const verb = words[0]!;
-  if (verb === 'status' && words.length === 1) return { kind: 'status' };
+  if (verb === 'status' && words.length === 1) return STATUS;
   if (verb === 'reload' && words.length === 1) return { kind: 'reload' };
   if (verb === 'reload' && words.length === 2) return { kind: 'reload', unit: words[1]! };
   if (verb === 'RELOAD' && words.length === 1) return { kind: 'reload-text' };

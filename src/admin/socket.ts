@@ -203,7 +203,8 @@ class SocketHandle implements AdminSocketHandle {
   private server: Server | null = null;
   private cfg: ServeConfig | null = null;
   private identity: FileIdentity | null = null;
-  private readonly open = new Set<Socket>();
+  private readonly open = new Set<Connection>();
+  private sweeper: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private lastCapWarning = 0;
   private currentState: AdminSocketState;
@@ -239,8 +240,24 @@ class SocketHandle implements AdminSocketHandle {
     this.cfg = cfg;
   }
 
+  private sweep(): void {
+    const now = performance.now();
+    for (const c of this.open) if (c.deadline <= now) c.timeout();
+  }
+
+  private stopSweeping(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  /** The socket is reachable at its final path. */
   published(id: FileIdentity): void {
     this.identity = id;
+    // One sweep for every connection's deadline instead of a timer each: cheaper per
+    // connection, and a quarter of the deadline is precise enough for a 5 s limit.
+    const period = Math.max(10, Math.min(250, this.cfg!.readTimeoutMs / 4));
+    this.sweeper = setInterval(() => this.sweep(), period);
+    this.sweeper.unref();
   }
 
   stopAccepting(): Promise<void> {
@@ -251,9 +268,11 @@ class SocketHandle implements AdminSocketHandle {
   private async doStop(): Promise<void> {
     if (this.currentState !== 'listening') {
       if (this.currentState !== 'disabled') this.currentState = 'closed';
+      this.stopSweeping();
       return;
     }
     this.currentState = 'closed';
+    if (this.open.size === 0) this.stopSweeping();
     const server = this.server!;
     // close() stops accepting at once; its callback waits for open connections, which we do not.
     server.close();
@@ -277,7 +296,7 @@ class SocketHandle implements AdminSocketHandle {
     await new Promise<void>((resolve) => {
       // Cut what is left; their 'close' events (after ours, which forgets them) resolve below.
       const timer = setTimeout(() => {
-        for (const s of this.open) s.destroy();
+        for (const c of this.open) c.sock.destroy();
       }, graceMs);
       const check = () => {
         if (this.open.size === 0) {
@@ -285,8 +304,9 @@ class SocketHandle implements AdminSocketHandle {
           resolve();
         }
       };
-      for (const s of this.open) s.once('close', check);
+      for (const c of this.open) c.sock.once('close', check);
     });
+    this.stopSweeping();
   }
 
   /** Serves one connection (see Connection). */
@@ -298,7 +318,7 @@ class SocketHandle implements AdminSocketHandle {
     }
     const cfg = this.cfg!;
     const conn = new Connection(this, sock, cfg.readTimeoutMs);
-    this.open.add(sock);
+    this.open.add(conn);
     conn.read();
     if (this.open.size > cfg.maxConnections) {
       const now = Date.now();
@@ -311,43 +331,44 @@ class SocketHandle implements AdminSocketHandle {
   }
 
   /** A connection is gone (closed by either side). */
-  forget(sock: Socket): void {
-    this.open.delete(sock);
+  forget(conn: Connection): void {
+    this.open.delete(conn);
+    if (this.open.size === 0 && this.currentState !== 'listening') this.stopSweeping();
   }
 
-  /** Runs a parsed command and answers on the connection. */
-  async run(cmd: AdminCommand, conn: Connection): Promise<void> {
-    conn.answer(await this.execute(cmd));
+  /** Runs a parsed command and answers on the connection; only `reload` waits. */
+  run(cmd: AdminCommand, conn: Connection): void {
+    if (cmd.kind === 'reload') void this.reload(cmd.unit, conn);
+    else conn.answer(this.immediate(cmd));
   }
 
-  private async execute(cmd: AdminCommand): Promise<string> {
+  private async reload(unit: string | undefined, conn: Connection): Promise<void> {
+    let text: string;
+    try {
+      text = replyLine(reloadReply(await this.cfg!.host.reload(unit, 'socket')));
+    } catch (err) {
+      text = replyLine(errorReply(this.explain(err)));
+    }
+    conn.answer(text);
+  }
+
+  private immediate(cmd: Exclude<AdminCommand, { kind: 'reload' }>): string {
     const { host, logger } = this.cfg!;
     try {
       switch (cmd.kind) {
         case 'invalid':
-          return replyLine(INVALID_INPUT);
+          return INVALID_LINE;
         case 'unknown':
           logger.debug({ socket: this.path, command: cmd.word }, 'unknown admin command');
           return replyLine(errorReply(`unknown command: ${cmd.word}`));
         case 'status':
           return replyLine(statusReply(host));
         case 'reload-text':
-          try {
-            host.enqueue(undefined, 'socket');
-            return TEXT_OK;
-          } catch (err) {
-            return textError(this.explain(err));
-          }
-        case 'reload':
-          try {
-            return replyLine(reloadReply(await host.reload(cmd.unit, 'socket')));
-          } catch (err) {
-            return replyLine(errorReply(this.explain(err)));
-          }
+          host.enqueue(undefined, 'socket');
+          return TEXT_OK;
       }
     } catch (err) {
-      logger.error({ socket: this.path, err: errorMessage(err) }, 'admin command failed');
-      return replyLine(errorReply('internal error'));
+      return cmd.kind === 'reload-text' ? textError(this.explain(err)) : replyLine(errorReply(this.explain(err)));
     }
   }
 
@@ -359,21 +380,19 @@ class SocketHandle implements AdminSocketHandle {
 }
 
 // ---- one connection ---------------------------------------------------------
-// Shared listeners (the socket is `this`) and one timer per connection keep the
+// Shared listeners (the socket is `this`) and no timer per connection keep the
 // per-connection cost low: the socket is also the daemon's status endpoint.
-const connOf = new WeakMap<Socket, Connection>();
+const CONN = Symbol('reloadkit.connection');
+type ServedSocket = Socket & { [CONN]?: Connection };
 function ignore(): void {}
 function onData(this: Socket, chunk: Buffer): void {
-  connOf.get(this)?.data(chunk);
+  (this as ServedSocket)[CONN]?.data(chunk);
 }
 function onEnd(this: Socket): void {
-  connOf.get(this)?.endOfInput();
+  (this as ServedSocket)[CONN]?.endOfInput();
 }
 function onClose(this: Socket): void {
-  connOf.get(this)?.closed();
-}
-function onTimer(conn: Connection): void {
-  conn.timeout();
+  (this as ServedSocket)[CONN]?.closed();
 }
 
 /**
@@ -386,19 +405,19 @@ class Connection {
   private readonly parts: Buffer[] = [];
   private size = 0;
   private phase: 'reading' | 'running' | 'answered' = 'reading';
-  private readonly timer: NodeJS.Timeout;
+  /** performance.now() after which the owner's sweep calls timeout(). */
+  deadline: number;
 
   constructor(
     private readonly owner: SocketHandle,
-    private readonly sock: Socket,
-    timeoutMs: number,
+    readonly sock: Socket,
+    private readonly timeoutMs: number,
   ) {
-    connOf.set(sock, this);
+    (sock as ServedSocket)[CONN] = this;
     // A client that resets or goes away early: nothing to do, its reply is simply not delivered.
     sock.on('error', ignore);
     sock.on('close', onClose);
-    this.timer = setTimeout(onTimer, timeoutMs, this);
-    this.timer.unref();
+    this.deadline = performance.now() + timeoutMs;
   }
 
   read(): void {
@@ -427,25 +446,24 @@ class Connection {
   timeout(): void {
     if (this.phase === 'reading') this.answer(INVALID_LINE);
     else if (this.phase === 'answered') this.sock.destroy();
-    // 'running': a reload may take longer than the read deadline; the answer re-arms the timer.
+    // 'running': a reload may take longer than the read deadline; the answer sets a new one.
   }
 
   answer(text: string): void {
     if (this.phase === 'answered') return;
     this.phase = 'answered';
-    this.timer.refresh();
+    this.deadline = performance.now() + this.timeoutMs;
     if (!this.sock.destroyed && this.sock.writable) this.sock.end(text);
     else this.sock.destroy();
   }
 
   closed(): void {
-    clearTimeout(this.timer);
-    this.owner.forget(this.sock);
+    this.owner.forget(this);
   }
 
   private lineDone(): void {
     this.phase = 'running';
     const line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
-    void this.owner.run(parseRequest(line), this);
+    this.owner.run(parseRequest(line), this);
   }
 }
