@@ -18,6 +18,9 @@ export type {
   EnvOption,
 } from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';
+export type { Readiness } from './admin/host.js';
+export type { PersistOptions } from './integrity/persist.js';
+export type { SignatureOptions } from './integrity/signature.js';
 export type { RestartPolicy } from './engine/restart.js';
 export { ReloadkitError, ShutdownError, LoadError, UnknownUnitError } from './engine/errors.js';
 export { RELOAD_STATUSES, TRIGGERS } from './types.js';
