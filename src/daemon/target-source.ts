@@ -2,8 +2,10 @@
 // walks the watch list (files, directories recursively) and returns a map of
 // path → SHA-256. The unit's content hash then changes exactly when a byte
 // of a watched file changes, or a file appears or disappears.
-import { stat } from 'node:fs/promises';
-import type { ConfigSource, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { SIGNATURE_SUFFIX } from '../integrity/signature.js';
+import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
 import { hashFile, walkTree } from '../triggers/watch-paths.js';
 
 /** What a target unit holds as its config: hashes, never contents. */
@@ -29,27 +31,50 @@ export function countsInWatchedDir(rel: string): boolean {
   return true;
 }
 
-/** The watch specs for a list of paths: directories recursively, with the same filter as the hash walk. */
-export async function watchSpecsFor(paths: readonly string[]): Promise<WatchSpec[]> {
-  return Promise.all(
-    paths.map(async (path) => {
+/**
+ * The watch specs for a list of paths: directories recursively, with the
+ * same filter as the hash walk. With `signatures`, a single file's
+ * `FILE.sig` is watched too (re-signing after an edit starts a pass).
+ */
+export async function watchSpecsFor(paths: readonly string[], options: { signatures?: boolean } = {}): Promise<WatchSpec[]> {
+  const specs = await Promise.all(
+    paths.map(async (path): Promise<WatchSpec[]> => {
       const isDir = await stat(path).then(
         (s) => s.isDirectory(),
         () => false,
       );
-      return isDir ? { path, recursive: true, filter: countsInWatchedDir } : { path };
+      if (isDir) return [{ path, recursive: true, filter: countsInWatchedDir }];
+      return options.signatures ? [{ path }, { path: path + SIGNATURE_SUFFIX }] : [{ path }];
     }),
   );
+  return specs.flat();
 }
 
-async function hashOne(path: string, out: Record<string, string>, files: SourceFile[]): Promise<void> {
+/**
+ * The hash of a file's bytes; with `verify` (signatures required), those
+ * same bytes are verified first against `path.sig` (signature files
+ * themselves are content, not signed). A failed check throws: the load fails.
+ */
+async function contentHash(path: string, real: string, size: number, verify: LoadContext['verify']): Promise<string | null> {
+  if (!verify || path.endsWith(SIGNATURE_SUFFIX)) return hashFile(real, size).catch(() => null);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(real);
+  } catch {
+    return null;
+  }
+  await verify(path, bytes);
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function hashOne(path: string, out: Record<string, string>, files: SourceFile[], verify: LoadContext['verify']): Promise<void> {
   const st = await stat(path).catch(() => null);
   if (st === null) {
     out[path] = MISSING;
     return;
   }
   if (st.isFile()) {
-    const sha256 = await hashFile(path, st.size).catch(() => MISSING);
+    const sha256 = (await contentHash(path, path, st.size, verify)) ?? MISSING;
     out[path] = sha256;
     if (sha256 !== MISSING) files.push({ path, sha256, size: st.size });
     return;
@@ -60,7 +85,7 @@ async function hashOne(path: string, out: Record<string, string>, files: SourceF
     if (f.kind !== 'file' || f.real === null) continue;
     const fst = await stat(f.real).catch(() => null);
     if (fst === null || !fst.isFile()) continue;
-    const sha256 = await hashFile(f.real, fst.size).catch(() => null);
+    const sha256 = await contentHash(f.path, f.real, fst.size, verify);
     if (sha256 === null) continue;
     out[f.path] = sha256;
     files.push({ path: f.path, sha256, size: fst.size });
@@ -73,10 +98,12 @@ export function targetSource(name: string, watch: () => readonly string[]): Conf
     get description() {
       return `the watch list of target "${name}"`;
     },
-    async load(): Promise<LoadedConfig> {
+    // With a signature key, every watched file is verified (ctx.verify) on the bytes that are hashed.
+    verifiesSignatures: true,
+    async load(ctx?: LoadContext): Promise<LoadedConfig> {
       const out: Record<string, string> = {};
       const files: SourceFile[] = [];
-      for (const path of watch()) await hashOne(path, out, files);
+      for (const path of watch()) await hashOne(path, out, files, ctx?.verify);
       const sorted: Record<string, string> = {};
       for (const k of Object.keys(out).sort()) sorted[k] = out[k]!;
       const value: TargetContent = { files: sorted };

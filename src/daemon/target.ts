@@ -4,6 +4,7 @@
 // `apply_failed`, never `partial_applied`). The definition can be swapped
 // live; each pass uses the definition that was current when it started.
 import { errorMessage } from '../engine/errors.js';
+import { keyFileVerifier } from '../integrity/signature.js';
 import { Unit } from '../engine/unit.js';
 import { configHash } from '../engine/snapshot.js';
 import { COMMITTED_STATUSES, type ConfigSource, type Hook, type HookContext, type Logger, type Trigger } from '../types.js';
@@ -54,6 +55,7 @@ export class Target {
       get description() {
         return inner.description;
       },
+      verifiesSignatures: true,
       load: async (ctx: Parameters<typeof inner.load>[0]) => {
         const definition = this.current;
         const loaded = await inner.load(ctx);
@@ -79,7 +81,14 @@ export class Target {
         await d.driver.apply(this.step(d, ctx));
       },
     };
-    this.unit = new Unit<TargetContent>({ name, source, hooks: [hook], logger: opts.logger });
+    this.unit = new Unit<TargetContent>({
+      name,
+      source,
+      hooks: [hook],
+      logger: opts.logger,
+      // `signature.public_key` of the current definition (none: no check).
+      verify: keyFileVerifier(() => this.current.def.signature?.public_key),
+    });
     this.unit.observe({
       result: (r) => {
         if (!COMMITTED_STATUSES.has(r.status)) return;

@@ -204,3 +204,23 @@ export function withSignatureWatch<S extends ConfigSource>(source: S): ConfigSou
       }),
   };
 }
+
+/**
+ * A verifier whose key file is looked up on every call, for definitions that
+ * change live (daemon targets): no key file → no check. Each key file is read
+ * once (changing a key's content takes a restart, as in the library); an
+ * unreadable or invalid key fails the check with the reason.
+ */
+export function keyFileVerifier(keyFile: () => string | undefined): Verifier {
+  const cache = new Map<string, Verifier>();
+  return async (path, bytes) => {
+    const file = keyFile();
+    if (file === undefined) return;
+    let verify = cache.get(file);
+    if (!verify) {
+      verify = createVerifier({ publicKeyFile: file });
+      cache.set(file, verify);
+    }
+    await verify(path, bytes);
+  };
+}
