@@ -3,7 +3,10 @@
 // later file replace earlier ones. Each load starts from nothing, so a
 // removed fragment's settings are gone. Fragments are regular files or
 // symlinks to them (a Kubernetes ConfigMap mount); subdirectories are skipped.
-import { readdir, stat } from 'node:fs/promises';
+// The directory is listed before and after reading; when the set of names
+// changed, or a fragment vanished between listing and reading, the load
+// starts over (bounded, ~2 s), so a load never mixes two states of the set.
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LoadError } from '../engine/errors.js';
 import { isPlainObject } from '../engine/paths.js';
@@ -78,8 +81,8 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
     return names.filter(matches).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   };
 
-  /** Loads every listed fragment; null when one vanished meanwhile (list again). */
-  const loadAll = async (names: readonly string[], ctx: LoadContext): Promise<LoadedConfig | null> => {
+  /** Loads every listed fragment, or names the one that vanished meanwhile. */
+  const loadAll = async (names: readonly string[], ctx: LoadContext): Promise<LoadedConfig | { missing: string }> => {
     const merged: Record<string, unknown> = {};
     const files: SourceFile[] = [];
     for (const name of names) {
@@ -94,15 +97,17 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
         mergeInto(merged, loaded.value);
         files.push(loaded.file);
       } catch (err) {
-        const gone = err instanceof FileNotFoundError || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-        if (!gone) throw err;
-        // Still listed: a dangling symlink, a real error. Not listed: removed meanwhile.
-        if ((await list()).includes(name)) throw err instanceof LoadError ? err : new FileNotFoundError(path, { cause: err });
-        return null;
+        if (err instanceof FileNotFoundError || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return { missing: path };
+        throw err;
       }
     }
-    if (files.length === 0) return { value: null, files };
-    return { value: merged, files };
+    return { value: files.length === 0 ? null : merged, files };
+  };
+
+  /** A symlink whose target does not exist (not a fragment removed meanwhile). */
+  const isDangling = async (path: string): Promise<boolean> => {
+    const link = await lstat(path).catch(() => null);
+    return link !== null && link.isSymbolicLink() && (await stat(path).then(() => false, () => true));
   };
 
   return {
@@ -118,11 +123,17 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
         const names = await list();
         const loaded = await loadAll(names, ctx);
         // A fragment added or removed while reading: the set read may be mixed.
-        if (loaded && sameNames(names, await list())) {
+        if ('files' in loaded && sameNames(names, await list())) {
           if (loaded.files.length === 0) throw new LoadError(`no config fragments matching ${pattern} in ${abs}`);
           return loaded;
         }
-        if (performance.now() >= deadline) throw new LoadError(`${abs}: directory kept changing during read`);
+        if (performance.now() >= deadline) {
+          // Kept dangling for the whole wait (a ConfigMap update dangles one only briefly).
+          if ('missing' in loaded && (await isDangling(loaded.missing))) {
+            throw new LoadError(`${loaded.missing}: file not found (dangling symbolic link)`);
+          }
+          throw new LoadError(`${abs}: directory kept changing during read`);
+        }
         await pause(delay, ctx.signal, abs);
         delay = Math.min(delay * 2, 50);
       }

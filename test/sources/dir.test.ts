@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dirSource, fileSource } from '../../src/index.js';
-import { failure, loadCtx, put, tempDir } from './tmp.js';
+import { failure, loadCtx, loadMany, put, startChurner, tempDir } from './tmp.js';
 
 describe('merge order', () => {
   test('fragments merge in name order; later scalars win', async (t) => {
@@ -113,7 +113,8 @@ describe('what counts as a fragment', () => {
     await symlink('..data/app.yaml', join(dir, 'app.yaml'));
     assert.deepEqual((await dirSource(dir).load(loadCtx())).value, { a: 1 });
     await symlink('..data/gone.yaml', join(dir, 'gone.yaml'));
-    assert.equal(await failure(dirSource(dir).load(loadCtx())), `${join(dir, 'gone.yaml')}: file not found`);
+    // Waited out first (~2 s): during a ConfigMap update a link dangles briefly.
+    assert.equal(await failure(dirSource(dir).load(loadCtx())), `${join(dir, 'gone.yaml')}: file not found (dangling symbolic link)`);
   });
 
   test('watchSpecs watch the directory for matching names and the ConfigMap ..data swap', () => {
@@ -126,6 +127,60 @@ describe('what counts as a fragment', () => {
     assert.ok(!spec!.filter!('x.yaml.swp'));
     assert.ok(!spec!.filter!('notes.txt'));
     assert.equal(src.description, '/etc/app/conf.d/*.{yaml,yml,json,toml}');
+  });
+});
+
+describe('fragments appearing and vanishing during loads', () => {
+  test('a real process adding and removing a fragment: every load is a whole set, never a mix', async (t) => {
+    const dir = await tempDir(t);
+    await put(dir, '10-base.yaml', 'base: 1\nshared: {from: base}\n');
+    // Creates 50-extra.yaml by rename, then removes it, over and over, holding
+    // each state 0-9 ms: loads often race a change, and find quiet moments.
+    const script = `
+      const fs = require('node:fs');
+      const [dir] = process.argv.slice(1);
+      let stop = false, n = 0;
+      process.on('SIGTERM', () => { stop = true; });
+      process.stdin.on('end', () => { stop = true; }).resume();
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      (async () => {
+        console.log('ready');
+        while (!stop) {
+          fs.writeFileSync(dir + '/.tmp', 'extra: 1\\nshared: {from: extra}\\n');
+          fs.renameSync(dir + '/.tmp', dir + '/50-extra.yaml');
+          Atomics.wait(nap, 0, 0, Math.floor(Math.random() * 10));
+          fs.unlinkSync(dir + '/50-extra.yaml');
+          Atomics.wait(nap, 0, 0, Math.floor(Math.random() * 10));
+          n += 1;
+          await new Promise((r) => setImmediate(r));
+        }
+        console.log('cycles ' + n);
+        process.stdin.destroy(); // let the process exit
+      })();`;
+    const churning = await startChurner(t, ['-e', script, dir]);
+
+    const src = dirSource(dir);
+    let seen: Record<string, number>;
+    let out: string;
+    try {
+      seen = await loadMany(
+        50,
+        () => src.load(loadCtx()),
+        ({ value, files }) => {
+          if (files.length === 1) {
+            assert.deepEqual(value, { base: 1, shared: { from: 'base' } });
+            return 'base';
+          }
+          assert.deepEqual(value, { base: 1, extra: 1, shared: { from: 'extra' } });
+          return 'both';
+        },
+        `${dir}: directory kept changing during read`,
+      );
+    } finally {
+      out = await churning.stop();
+    }
+    t.diagnostic(`loads: ${JSON.stringify(seen)}; ${/cycles \d+/.exec(out)?.[0] ?? ''}`);
+    assert.ok((seen.base ?? 0) + (seen.both ?? 0) > 0, 'no load succeeded');
   });
 });
 

@@ -6,7 +6,7 @@ import { chmod, readFile, rename, symlink, truncate, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileSource } from '../../src/index.js';
-import { failure, loadCtx, put, tempDir } from './tmp.js';
+import { failure, loadCtx, loadMany, put, startChurner, tempDir } from './tmp.js';
 
 const MiB = 1024 * 1024;
 const rewriter = fileURLToPath(new URL('../fixtures/sources/rewriter.mjs', import.meta.url));
@@ -58,66 +58,53 @@ describe('a file rewritten while it is read', () => {
     const expectA = { version: 'A', ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`a${i}`, `value-${i}`])) };
     const expectB = { version: 'B', ...Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`b${i}`, `other-value-${i}`])) };
     await writeFile(path, a);
-    const child = spawn(process.execPath, [rewriter, path, a, b], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.after(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('ready')) {
-      if (child.exitCode !== null) throw new Error('rewriter exited early');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const rewriting = await startChurner(t, [rewriter, path, a, b]);
 
     const src = fileSource(path);
-    const seen = { A: 0, B: 0, changing: 0 };
-    for (let i = 0; i < 200; i += 1) {
-      try {
-        const { value } = await src.load(loadCtx());
-        const v = value as { version?: string };
-        if (v.version === 'A') {
-          assert.deepEqual(value, expectA);
-          seen.A += 1;
-        } else {
-          assert.deepEqual(value, expectB);
-          seen.B += 1;
-        }
-      } catch (err) {
-        if (err instanceof assert.AssertionError) throw err;
-        assert.equal((err as Error).message, `${path}: config file kept changing during read`);
-        seen.changing += 1;
-      }
+    let seen: Record<string, number>;
+    let out: string;
+    try {
+      seen = await loadMany(
+        200,
+        () => src.load(loadCtx()),
+        ({ value }) => {
+          const version = (value as { version?: string }).version;
+          assert.deepEqual(value, version === 'A' ? expectA : expectB);
+          return version!;
+        },
+        `${path}: config file kept changing during read`,
+      );
+    } finally {
+      out = await rewriting.stop();
     }
-    child.kill('SIGTERM');
-    await once(child, 'exit');
     const writes = Number(/writes (\d+)/.exec(out)?.[1]);
     t.diagnostic(`loads: ${JSON.stringify(seen)}, rewrites during the loads: ${writes}`);
     // The writer really raced the reader, and complete versions did get through.
     assert.ok(writes > 200, `only ${writes} rewrites`);
-    assert.ok(seen.A + seen.B > 0, 'no load succeeded');
+    assert.ok((seen.A ?? 0) + (seen.B ?? 0) > 0, 'no load succeeded');
   });
 
   test('a writer that never settles: a complete version or "kept changing", never a torn read', async (t) => {
     const dir = await tempDir(t);
     const path = join(dir, 'busy.json');
-    // Same size, different content on every write: only content tells them apart.
+    // Two contents of the same size, rewritten back to back: only content tells them apart.
     const one = JSON.stringify({ v: 'one', pad: 'x'.repeat(3000) });
     const two = JSON.stringify({ v: 'two', pad: 'y'.repeat(3000) });
     await writeFile(path, one);
-    const child = spawn(process.execPath, [rewriter, path, one, two, '--no-naps'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.after(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 5));
-    const seen = { complete: 0, changing: 0 };
-    for (let i = 0; i < 3; i += 1) {
-      try {
-        const { value } = await fileSource(path).load(loadCtx());
-        assert.ok([one, two].includes(JSON.stringify(value)), 'a torn read');
-        seen.complete += 1;
-      } catch (err) {
-        if (err instanceof assert.AssertionError) throw err;
-        assert.equal((err as Error).message, `${path}: config file kept changing during read`);
-        seen.changing += 1;
-      }
+    const rewriting = await startChurner(t, [rewriter, path, one, two, '--no-naps']);
+    let seen: Record<string, number>;
+    try {
+      seen = await loadMany(
+        3,
+        () => fileSource(path).load(loadCtx()),
+        ({ value }) => {
+          assert.ok([one, two].includes(JSON.stringify(value)), 'a torn read');
+          return 'complete';
+        },
+        `${path}: config file kept changing during read`,
+      );
+    } finally {
+      await rewriting.stop();
     }
     t.diagnostic(`loads: ${JSON.stringify(seen)}`);
   });
