@@ -2,7 +2,8 @@
 // SIGTERM/SIGINT (graceful shutdown, exit 0).
 import { resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, isHttpAddress, LOG_LEVELS, type ConfigOverrides, type LogLevel } from '../daemon/config.js';
-import type { Daemon } from '../daemon/daemon.js';
+import { Daemon, DaemonStartError } from '../daemon/daemon.js';
+import { DaemonLog } from '../daemon/log.js';
 import { err, EXIT, out, parse, UsageError } from './common.js';
 
 export const RUN_HELP = `Usage: reloadkit run [-c FILE] [--nginx] [--socket PATH] [--http ADDR]
@@ -98,21 +99,25 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
-  const [{ createDaemonLogger }, { Daemon: DaemonClass, DaemonStartError }] = await Promise.all([
-    import('../daemon/log.js'),
-    import('../daemon/daemon.js'),
-  ]);
-  const { logger } = await createDaemonLogger(overrides.log_level ?? 'info');
+  const logger = new DaemonLog(overrides.log_level ?? 'info');
   try {
-    daemon = await DaemonClass.start({ configPath, overrides, httpAllowRemote: values['http-allow-remote'] ?? false, logger });
+    daemon = await Daemon.start({
+      configPath,
+      overrides,
+      httpAllowRemote: values['http-allow-remote'] ?? false,
+      logger,
+      onAdminReady: () => void logger.ready(),
+    });
   } catch (e) {
     if (!(e instanceof DaemonStartError)) throw e;
     err(`reloadkit: cannot start: ${e.message}`);
     logger.error({ unit: 'reloadkit', err: e.message }, 'reloadkit cannot start');
+    await logger.ready();
     return EXIT.FAIL;
   }
   if (stopRequested) void daemon.shutdown().then(resolveStopped);
   await stopped;
+  await logger.ready();
   process.off('SIGHUP', onHup);
   // Everything is closed; exit now rather than wait for stray handles.
   process.exit(EXIT.OK);

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { defaultSocketPath, defaultStateDir } from './paths.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -21,6 +22,9 @@ export const DEFAULT_HTTP = '127.0.0.1:9111';
 export const DEFAULT_CONFIG_PATH = '/etc/reloadkit/reloadkit.yaml';
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+// zod/mini ships without messages; the English ones, once.
+z.config(en());
+
 // ---- durations ----------------------------------------------------------
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -34,44 +38,44 @@ export function parseDuration(text: string | number): number | null {
   return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
 }
 
+/** A value that fails with `message`, for transforms (zod/mini has no ctx.addIssue sugar). */
+function fail(ctx: { issues: unknown[]; value: unknown }, message: string): never {
+  ctx.issues.push({ code: 'custom', message, input: ctx.value });
+  return z.NEVER;
+}
+
 const duration = (opts: { min?: number } = {}) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: use a number with a unit, e.g. 100ms, 10s, 2m` });
-      return z.NEVER;
-    }
-    if (opts.min !== undefined && ms < opts.min) {
-      ctx.addIssue({ code: 'custom', message: `duration ${JSON.stringify(v)} is too short (at least ${opts.min} ms)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  z.pipe(
+    z.union([z.string(), z.number()]),
+    z.transform((v: string | number, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) return fail(ctx, `invalid duration ${JSON.stringify(v)}: use a number with a unit, e.g. 100ms, 10s, 2m`);
+      if (opts.min !== undefined && ms < opts.min) return fail(ctx, `duration ${JSON.stringify(v)} is too short (at least ${opts.min} ms)`);
+      return ms;
+    }),
+  );
 
 // ---- field schemas ------------------------------------------------------
+// zod/mini: the same validator as zod, ~20x smaller in the CLI bundle, so the
+// daemon starts faster (issue 4's start-time goal).
 
-const nonEmpty = z.string().min(1, 'must not be empty');
-const argv = z.array(nonEmpty).min(1, 'needs at least the program name (argv, no shell)');
+const nonEmpty = z.string().check(z.minLength(1, 'must not be empty'));
+const argv = z.array(nonEmpty).check(z.minLength(1, 'needs at least the program name (argv, no shell)'));
 const pathList = z.array(nonEmpty);
+const refined = <T>(base: z.ZodMiniType<T>, ok: (v: T) => boolean, message: string) => base.check(z.refine(ok, { message }));
 
-const socketMode = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  // YAML 1.2 reads 0600 as the decimal 600: take the digits as octal either way.
-  const text = String(v);
-  if (!/^0?[0-7]{3}$/.test(text)) {
-    ctx.addIssue({ code: 'custom', message: `invalid socket_mode ${JSON.stringify(v)}: use an octal mode such as "0600"` });
-    return z.NEVER;
-  }
-  const mode = Number.parseInt(text, 8);
-  if ((mode & 0o007) !== 0) {
-    ctx.addIssue({ code: 'custom', message: `socket_mode ${JSON.stringify(v)} gives access to every user; use 0600 or 0660 with socket_group` });
-    return z.NEVER;
-  }
-  if ((mode & 0o600) !== 0o600) {
-    ctx.addIssue({ code: 'custom', message: `socket_mode ${JSON.stringify(v)} must let the owner read and write (0600 at least)` });
-    return z.NEVER;
-  }
-  return mode;
-});
+const socketMode = z.pipe(
+  z.union([z.string(), z.number()]),
+  z.transform((v: string | number, ctx) => {
+    // YAML 1.2 reads 0600 as the decimal 600: take the digits as octal either way.
+    const text = String(v);
+    if (!/^0?[0-7]{3}$/.test(text)) return fail(ctx, `invalid socket_mode ${JSON.stringify(v)}: use an octal mode such as "0600"`);
+    const mode = Number.parseInt(text, 8);
+    if ((mode & 0o007) !== 0) return fail(ctx, `socket_mode ${JSON.stringify(v)} gives access to every user; use 0600 or 0660 with socket_group`);
+    if ((mode & 0o600) !== 0o600) return fail(ctx, `socket_mode ${JSON.stringify(v)} must let the owner read and write (0600 at least)`);
+    return mode;
+  }),
+);
 
 /** `host:port` or `[v6]:port`; `""` disables. */
 export function isHttpAddress(v: string): boolean {
@@ -79,72 +83,70 @@ export function isHttpAddress(v: string): boolean {
   return m !== null && Number(m[2]) <= 65535;
 }
 
-const httpAddress = z.string().refine((v) => v === '' || isHttpAddress(v), {
-  message: 'expected host:port (e.g. 127.0.0.1:9111), or "" to disable',
-});
+const httpAddress = refined(z.string(), (v) => v === '' || isHttpAddress(v), 'expected host:port (e.g. 127.0.0.1:9111), or "" to disable');
 
-const signalName = z.string().refine((v) => Object.hasOwn(osConstants.signals, v), {
-  message: 'unknown signal name (expected e.g. SIGHUP, SIGUSR1, SIGUSR2)',
-});
+const signalName = refined(z.string(), (v) => Object.hasOwn(osConstants.signals, v), 'unknown signal name (expected e.g. SIGHUP, SIGUSR1, SIGUSR2)');
+
+const httpUrl = refined(
+  z.string(),
+  (v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  'expected an http:// or https:// URL',
+);
 
 const signatureSchema = z.strictObject({ public_key: nonEmpty });
 
 const targetCommon = {
-  watch: pathList.optional(),
-  timeout: duration({ min: 1 }).optional(),
-  reload_on_start: z.boolean().optional(),
-  signature: signatureSchema.optional(),
+  watch: z.optional(pathList),
+  timeout: z.optional(duration({ min: 1 })),
+  reload_on_start: z.optional(z.boolean()),
+  signature: z.optional(signatureSchema),
 };
 
 const nginxTarget = z.strictObject({
   kind: z.literal('nginx'),
-  binary: nonEmpty.optional(),
-  config: nonEmpty.optional(),
-  prefix: nonEmpty.optional(),
+  binary: z.optional(nonEmpty),
+  config: z.optional(nonEmpty),
+  prefix: z.optional(nonEmpty),
   ...targetCommon,
 });
 
 const commandTarget = z.strictObject({
   kind: z.literal('command'),
-  check: argv.optional(),
+  check: z.optional(argv),
   reload: argv,
   ...targetCommon,
 });
 
 const httpTarget = z.strictObject({
   kind: z.literal('http'),
-  url: z.string().refine(
-    (v) => {
-      try {
-        const u = new URL(v);
-        return u.protocol === 'http:' || u.protocol === 'https:';
-      } catch {
-        return false;
-      }
-    },
-    { message: 'expected an http:// or https:// URL' },
+  url: httpUrl,
+  method: z.optional(
+    z.pipe(
+      z.string().check(z.regex(/^[A-Za-z]+$/, 'expected an HTTP method such as POST')),
+      z.transform((m: string) => m.toUpperCase()),
+    ),
   ),
-  method: z
-    .string()
-    .regex(/^[A-Za-z]+$/, 'expected an HTTP method such as POST')
-    .transform((m) => m.toUpperCase())
-    .optional(),
   ...targetCommon,
 });
 
 const signalTarget = z
   .strictObject({
     kind: z.literal('signal'),
-    pidfile: nonEmpty.optional(),
-    pid: z.number().int().min(2, 'pid must be a process id above 1').optional(),
-    signal: signalName.optional(),
+    pidfile: z.optional(nonEmpty),
+    pid: z.optional(z.int().check(z.minimum(2, 'pid must be a process id above 1'))),
+    signal: z.optional(signalName),
     ...targetCommon,
   })
-  .superRefine((t, ctx) => {
-    if ((t.pidfile === undefined) === (t.pid === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'a signal target needs exactly one of pidfile or pid' });
-    }
-  });
+  .check(
+    z.refine((t) => (t.pidfile === undefined) !== (t.pid === undefined), { message: 'a signal target needs exactly one of pidfile or pid' }),
+  );
 
 const targetSchema = z.discriminatedUnion('kind', [nginxTarget, commandTarget, httpTarget, signalTarget]);
 
@@ -152,33 +154,35 @@ const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 const targetName = z
   .string()
-  .refine((name) => name !== DAEMON_UNIT, { message: `"${DAEMON_UNIT}" is the daemon's own unit; choose another target name` })
-  .refine((name) => TARGET_NAME.test(name), { message: "invalid target name: letters, digits, '_', '.', '-' (at most 64)" });
+  .check(
+    z.refine((name: string) => name !== DAEMON_UNIT, { message: `"${DAEMON_UNIT}" is the daemon's own unit; choose another target name` }),
+    z.refine((name: string) => TARGET_NAME.test(name), { message: "invalid target name: letters, digits, '_', '.', '-' (at most 64)" }),
+  );
 
 /** The file format, exactly as written (before defaults and normalization). */
 export const daemonConfigSchema = z.strictObject({
-  log_level: z.enum(LOG_LEVELS).optional(),
-  state_dir: nonEmpty.optional(),
-  signature: signatureSchema.optional(),
-  admin: z
-    .strictObject({
-      socket: z.string().optional(),
-      socket_mode: socketMode.optional(),
-      socket_group: nonEmpty.optional(),
-      max_connections: z.number().int().min(1).max(65_536).optional(),
-      http: httpAddress.optional(),
-      http_reload: z.boolean().optional(),
-      token_file: nonEmpty.optional(),
-    })
-    .optional(),
-  watch: z
-    .strictObject({
-      debounce: duration().optional(),
-      max_wait: duration({ min: 1 }).optional(),
-      rescan: duration().optional(),
-    })
-    .optional(),
-  defaults: z.strictObject({ timeout: duration({ min: 1 }).optional() }).optional(),
+  log_level: z.optional(z.enum(LOG_LEVELS)),
+  state_dir: z.optional(nonEmpty),
+  signature: z.optional(signatureSchema),
+  admin: z.optional(
+    z.strictObject({
+      socket: z.optional(z.string()),
+      socket_mode: z.optional(socketMode),
+      socket_group: z.optional(nonEmpty),
+      max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(65_536))),
+      http: z.optional(httpAddress),
+      http_reload: z.optional(z.boolean()),
+      token_file: z.optional(nonEmpty),
+    }),
+  ),
+  watch: z.optional(
+    z.strictObject({
+      debounce: z.optional(duration()),
+      max_wait: z.optional(duration({ min: 1 })),
+      rescan: z.optional(duration()),
+    }),
+  ),
+  defaults: z.optional(z.strictObject({ timeout: z.optional(duration({ min: 1 })) })),
   targets: z.record(targetName, targetSchema),
 });
 

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { AdminHost, AdminUnitView, Readiness } from '../admin/host.js';
 import type { AdminHttpHandle } from '../admin/http.js';
 import type { ReloadMetrics } from '../admin/metrics.js';
-import type { AdminSocketHandle } from '../admin/socket.js';
+import { startAdminSocket, type AdminSocketHandle } from '../admin/socket.js';
 import { errorMessage, ReloadkitError, ShutdownError, UnknownUnitError } from '../engine/errors.js';
 import { deepEqual } from '../engine/snapshot.js';
 import { Unit } from '../engine/unit.js';
@@ -31,6 +31,8 @@ export interface DaemonOptions {
   /** `--http-allow-remote`. */
   httpAllowRemote?: boolean;
   logger: DaemonLogger;
+  /** Called once the admin socket is up (or known to be unavailable): the CLI finishes loading its logger then. */
+  onAdminReady?: () => void;
 }
 
 /** Thrown when the daemon cannot start; the message is for the operator. */
@@ -60,6 +62,11 @@ export class Daemon {
   private metrics: ReloadMetrics | null = null;
   private closing: Promise<void> | null = null;
   private keepAlive: NodeJS.Timeout | null = null;
+  private markTargetsReady!: () => void;
+  /** Resolves once the targets of the initial config are loaded (the socket is up before). */
+  private readonly targetsReady = new Promise<void>((resolve) => {
+    this.markTargetsReady = resolve;
+  });
   /** Serializes changes to the target set and the watchers. */
   private reconciling: Promise<unknown> = Promise.resolve();
   readonly host: AdminHost;
@@ -140,19 +147,11 @@ export class Daemon {
     const config = this.config;
     this.logger.level = config.log_level;
     this.state = new StateStore(config.state_dir);
-
-    // Targets: load their content now; passes wait until they can be reported.
-    const decisions = new Map<string, string>();
-    for (const [name, def] of Object.entries(config.targets)) {
-      const t = new Target(name, def, { logger: this.logger, state: this.state });
-      this.targets.set(name, t);
-      decisions.set(name, await t.start());
-    }
+    const token = await this.readToken(config);
 
     // Admin socket first: it is what `reloadkit reload` and systemd talk to.
-    const token = await this.readToken(config);
+    // Requests that need the targets wait until they are loaded (`targetsReady`).
     if (config.admin.socket !== '') {
-      const { startAdminSocket } = await import('../admin/socket.js');
       this.socket = await startAdminSocket({
         path: config.admin.socket,
         mode: config.admin.socket_mode,
@@ -162,6 +161,20 @@ export class Daemon {
         logger: this.logger,
       });
     }
+    this.opts.onAdminReady?.();
+
+    // Targets: load their content now; passes wait until they can be reported.
+    const decisions = new Map<string, string>();
+    try {
+      for (const [name, def] of Object.entries(config.targets)) {
+        const t = new Target(name, def, { logger: this.logger, state: this.state });
+        this.targets.set(name, t);
+        decisions.set(name, await t.start());
+      }
+    } finally {
+      this.markTargetsReady();
+    }
+
     if (config.admin.http !== '') {
       const [{ createReloadMetrics }, { startAdminHttp }] = await Promise.all([import('../admin/metrics.js'), import('../admin/http.js')]);
       this.metrics = await createReloadMetrics();
@@ -313,6 +326,7 @@ export class Daemon {
 
   private async reload(unit: string | undefined, trigger: Trigger): Promise<Record<string, ReloadResult>> {
     if (this.closing) throw new ShutdownError();
+    await this.targetsReady;
     if (unit === DAEMON_UNIT) return { [DAEMON_UNIT]: await this.self.reload(trigger) };
     if (unit !== undefined) {
       const t = this.targets.get(unit);
@@ -335,7 +349,10 @@ export class Daemon {
 
   private enqueue(unit: string | undefined, trigger: Trigger): void {
     if (this.closing) throw new ShutdownError();
-    if (unit !== undefined && unit !== DAEMON_UNIT && !this.targets.has(unit)) throw new UnknownUnitError(unit);
+    // The config names the targets even while they are still loading at start.
+    if (unit !== undefined && unit !== DAEMON_UNIT && !this.targets.has(unit) && !Object.hasOwn(this.config.targets, unit)) {
+      throw new UnknownUnitError(unit);
+    }
     this.reload(unit, trigger).catch((err: unknown) => {
       if (!(err instanceof ShutdownError)) this.logger.error({ unit: unit ?? 'all', trigger, err: errorMessage(err) }, 'queued reload failed');
     });

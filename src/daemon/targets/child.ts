@@ -1,7 +1,7 @@
 // Child processes for targets: argv only (no shell), each in its own process
 // group so a timeout or shutdown kills the whole tree (SIGTERM, then SIGKILL
 // after a grace period), with stdout/stderr captured up to a cap.
-import { spawn } from 'node:child_process';
+import type { spawn as spawnFn } from 'node:child_process';
 import { groupMembers } from './proc.js';
 
 /** Bytes of stdout/stderr kept per stream (the tail, unless `stdoutHead`). */
@@ -156,7 +156,15 @@ export function outputTail(result: Pick<RunResult, 'stdout' | 'stderr'>, max = 2
  * with a ChildError (exit code or signal, timeout, abort, missing binary)
  * whose message includes the tail of its output.
  */
-export function runChild(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+// node:child_process is loaded on the first command, not at daemon start-up.
+let spawnImpl: typeof spawnFn | null = null;
+
+export async function runChild(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  spawnImpl ??= (await import('node:child_process')).spawn;
+  return run(spawnImpl, argv, opts);
+}
+
+function run(spawn: typeof spawnFn, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
   const [file, ...args] = argv;
   if (file === undefined || file === '') return Promise.reject(new ChildError('empty command', 'spawn', null));
   const graceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;

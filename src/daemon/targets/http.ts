@@ -1,8 +1,7 @@
 // The `http` kind: one request (method + URL); a 2xx answer is success.
 // Connection refused (the service restarting) is retried with backoff until
 // the timeout; every other failure is reported at once.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { HttpTargetDef } from '../config.js';
 import { remaining, sleep, type TargetDriver, type TargetStep } from './driver.js';
 
@@ -14,9 +13,10 @@ interface Reply {
   body: string;
 }
 
-function once(url: URL, method: string, timeoutMs: number, signal: AbortSignal): Promise<Reply> {
+async function once(url: URL, method: string, timeoutMs: number, signal: AbortSignal): Promise<Reply> {
+  // Loaded on first use: node:http/https (and tls) cost daemon start-up time otherwise.
+  const send = url.protocol === 'https:' ? (await import('node:https')).request : (await import('node:http')).request;
   return new Promise<Reply>((resolve, reject) => {
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(url, { method, signal, timeout: timeoutMs, headers: { 'user-agent': 'reloadkit', 'content-length': 0 } });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
