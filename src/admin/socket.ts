@@ -166,6 +166,8 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
       server.once('error', reject);
       server.listen({ path: dir.listenPath, backlog: Math.max(511, Math.min(maxConnections * 2, 4096)) }, () => {
         server.off('error', reject);
+        // Accept errors (EMFILE…) are transient; the server keeps listening.
+        server.on('error', (err) => logger.error({ socket: path, err: errorMessage(err) }, 'admin socket error'));
         resolve();
       });
     });
@@ -184,10 +186,6 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
     logger.error({ socket: path, reason: code ?? errorMessage(err) }, 'cannot create the admin socket; running without it');
     return without('failed', `cannot create the socket (${code ?? errorMessage(err)})`);
   }
-  server.on('error', (err) => {
-    // Accept errors (EMFILE…) are transient; the server keeps listening.
-    logger.error({ socket: path, err: errorMessage(err) }, 'admin socket error');
-  });
   logger.info({ socket: path, mode: mode.toString(8) }, 'admin socket listening');
   return handle;
 }
