@@ -203,7 +203,7 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp
     const rkMed = median(rk);
     const verifyMed = median(verify);
     rows.push({
-      metric: '`reload nginx` over the socket, median (nginx -T + -s reload + verify)',
+      metric: '`reload nginx` over the socket, median (nginx -T, SIGHUP, verify)',
       value: round(rkMed, 1),
       unit: 'ms',
       baseline: round(rawMed, 1),
@@ -212,7 +212,7 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp
       goal: '<= 1.25x',
       pass: rkMed / rawMed <= 1.25,
     });
-    rows.push({ metric: '  of which verify (new workers seen, old ones shutting down), median', value: round(verifyMed, 1), unit: 'ms' });
+    rows.push({ metric: '  of which verify (new workers seen under the master), median', value: round(verifyMed, 1), unit: 'ms' });
     rows.push({
       metric: '`reload nginx` without the verify step, median',
       value: round(rkMed - verifyMed, 1),
@@ -223,7 +223,7 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp
     });
     rows.push({ metric: '`reload nginx` over the socket, p90', value: round(percentile(rk, 90), 1), unit: 'ms', baseline: round(percentile(raw, 90), 1), baselineName: 'raw p90' });
     notes.push(
-      `nginx reload: ${runs} runs each, interleaved, old workers settled between runs; the raw pair returns as soon as the signal is sent, reloadkit waits until the new workers run (verify)`,
+      `nginx reload: ${runs} runs each, interleaved, old workers settled between runs; the raw pair returns as soon as \`nginx -s reload\` sent the signal, reloadkit returns once the new workers run (verify)`,
     );
   } finally {
     await daemon.stop();

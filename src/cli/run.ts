@@ -17,7 +17,7 @@ Options:
   -c, --config FILE    daemon config (YAML; default: $RELOADKIT_CONFIG, else
                        ${DEFAULT_CONFIG_PATH})
   --nginx              zero-config mode: one target "nginx" using the system
-                       nginx (nginx -t, nginx -s reload, watch /etc/nginx);
+                       nginx (nginx -t, reload, verify; watch /etc/nginx);
                        not together with -c
   --socket PATH        admin socket ("" disables; default: $RELOADKIT_SOCKET,
                        else admin.socket, else /run/reloadkit/admin.sock as
