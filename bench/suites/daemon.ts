@@ -182,14 +182,23 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp
     const raw: number[] = [];
     const rk: number[] = [];
     const verify: number[] = [];
-    // Settle: let the workers of the previous reload finish shutting down.
-    const settle = () => until(() => childrenOf(master).length <= 1, 'old nginx workers to exit', 30_000);
+    // Settle: the reload just sent has replaced the worker (a new one runs,
+    // the old ones are gone) before the next one starts. `nginx -s reload`
+    // returns before the master even started, so "one worker" alone is not enough.
+    const settle = (before: number[]) =>
+      until(() => {
+        const kids = childrenOf(master);
+        return kids.length === 1 && !before.includes(kids[0]!);
+      }, 'the reload to replace the nginx worker', 30_000);
     // Warm-up (page cache, `nginx -V` memo in the daemon).
+    let kids = childrenOf(master);
     await sendAdminCommand(socket, 'reload nginx');
-    await settle();
+    await settle(kids);
     for (let i = 0; i < runs; i += 1) {
+      kids = childrenOf(master);
       raw.push(timeProcess('sh', ['-c', `nginx ${base.join(' ')} -t 2>/dev/null && nginx ${base.join(' ')} -s reload`]));
-      await settle();
+      await settle(kids);
+      kids = childrenOf(master);
       const from = daemon.lines.length;
       const t0 = performance.now();
       const reply = JSON.parse(await sendAdminCommand(socket, 'reload nginx')) as { status: string; message?: string };
@@ -197,7 +206,7 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp
       if (reply.status !== 'ok') throw new Error(`bench: reload failed: ${reply.message}`);
       const line = await until(() => daemon.lines.slice(from).find((l) => l.msg === 'nginx reload verified'), 'verify line', 5000);
       verify.push(Number(line.verify_ms));
-      await settle();
+      await settle(kids);
     }
     const rawMed = median(raw);
     const rkMed = median(rk);
@@ -213,6 +222,7 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp
       pass: rkMed / rawMed <= 1.25,
     });
     rows.push({ metric: '  of which verify (new workers seen under the master), median', value: round(verifyMed, 1), unit: 'ms' });
+    rows.push({ metric: '  verify, p90', value: round(percentile(verify, 90), 1), unit: 'ms' });
     rows.push({
       metric: '`reload nginx` without the verify step, median',
       value: round(rkMed - verifyMed, 1),

@@ -271,7 +271,7 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
           );
         }
         await sleep(Math.min(delay, remaining(deadline)), step.signal);
-        delay = Math.min(delay * 2, 50);
+        delay = Math.min(delay * 2, 10);
       }
       const timing = { reload_ms: Math.round(t1 - t0), verify_ms: Math.round(performance.now() - t1) };
       driver.lastTiming = timing;
