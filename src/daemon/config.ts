@@ -422,25 +422,8 @@ export function parseConfigText(text: string, file: string, overrides: ConfigOve
     }
     throw new ConfigError(file, problems);
   }
-  // Signed configs (SPEC §6) are accepted by the schema but not verified by
-  // the daemon yet: refusing them is safer than silently not checking.
-  const unverified: (string | number)[][] = [];
-  if (parsed.data.signature) unverified.push(['signature']);
-  for (const [name, t] of Object.entries(parsed.data.targets)) if (t.signature) unverified.push(['targets', name, 'signature']);
-  if (!SIGNATURES_SUPPORTED && unverified.length > 0) {
-    throw new ConfigError(
-      file,
-      unverified.map((path) => {
-        const pos = position(lineCounter, keyNode(doc, path.slice(0, -1), String(path[path.length - 1])));
-        return `${file}${pos ? `:${pos}` : ''}: ${formatPath(path)}: signed configs are not supported by the daemon yet; remove the key`;
-      }),
-    );
-  }
   return normalizeConfig(parsed.data, dirname(resolve(file)), overrides);
 }
-
-/** Flipped when the daemon verifies `signature` (its own config and per target). */
-const SIGNATURES_SUPPORTED = false;
 
 /** Reads and parses a config file (see parseConfigText). */
 export function loadConfigFile(file: string, overrides: ConfigOverrides = {}): DaemonConfig {

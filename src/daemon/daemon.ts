@@ -16,6 +16,7 @@ import { ownConfigSource } from './own-config.js';
 import { StateStore } from './state.js';
 import { Target } from './target.js';
 import { watchSpecsFor } from './target-source.js';
+import { ownConfigVerifier } from '../integrity/daemon-signatures.js';
 import { waitForChildren } from './targets/child.js';
 
 /** The subset of a pino logger the daemon uses: levels plus a settable `level`. */
@@ -102,6 +103,11 @@ export class Daemon {
     return this.self.current().config;
   }
 
+  /** The own config file, and its `.sig` when the daemon started with a signature key. */
+  private ownWatchSpecs(path: string): WatchSpec[] {
+    return this.self.bootSnapshot()?.config.signature ? [{ path }, { path: `${path}.sig` }] : [{ path }];
+  }
+
   /** Address HTTP is bound to (with the real port), or null. */
   get httpAddress(): string | null {
     return this.http?.address ?? null;
@@ -136,6 +142,8 @@ export class Daemon {
       hooks,
       restartRequired: { paths: DAEMON_RESTART_PATHS, policy: 'warn' },
       logger: this.logger,
+      // `signature.public_key` (SPEC §8): read from the file at start, then the boot key stays (restart-required).
+      verify: ownConfigVerifier(() => (this.self?.started ? this.self.bootSnapshot()?.config.signature?.public_key : null)),
     });
     try {
       await this.self.start();
@@ -196,7 +204,7 @@ export class Daemon {
     }
 
     const timings = this.timings(config);
-    if (this.opts.configPath !== null) await this.startWatcher(DAEMON_UNIT, [{ path: this.opts.configPath }], this.self, timings);
+    if (this.opts.configPath !== null) await this.startWatcher(DAEMON_UNIT, this.ownWatchSpecs(this.opts.configPath), this.self, timings);
     for (const t of this.targets.values()) await this.startTargetWatcher(t, timings);
 
     for (const [name, decision] of decisions) {
@@ -258,7 +266,7 @@ export class Daemon {
   }
 
   private async startTargetWatcher(t: Target, timings: WatchTimingsMs): Promise<void> {
-    await this.startWatcher(t.name, await watchSpecsFor(t.definition.watch), t.unit, timings);
+    await this.startWatcher(t.name, await watchSpecsFor(t.definition.watch, { signatures: t.definition.signature !== undefined }), t.unit, timings);
     await t.recheck().catch(() => {});
   }
 
@@ -312,7 +320,7 @@ export class Daemon {
       if (timingsChanged) {
         changed = true;
         for (const key of [...this.watchers.keys()]) await this.stopWatcher(key);
-        if (this.opts.configPath !== null) await this.startWatcher(DAEMON_UNIT, [{ path: this.opts.configPath }], this.self, timings);
+        if (this.opts.configPath !== null) await this.startWatcher(DAEMON_UNIT, this.ownWatchSpecs(this.opts.configPath), this.self, timings);
         for (const t of this.targets.values()) await this.startTargetWatcher(t, timings);
       }
       return changed;

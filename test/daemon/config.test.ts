@@ -101,12 +101,12 @@ targets:
   });
 });
 
-describe('daemon config: not yet supported', () => {
-  it('signature keys are refused at their line until the daemon verifies them (never silently unchecked)', () => {
-    assert.deepEqual(problems('signature:\n  public_key: k.pub\ntargets:\n  a:\n    kind: http\n    url: http://x/\n    signature: { public_key: k.pub }\n'), [
-      'rk.yaml:1:1: signature: signed configs are not supported by the daemon yet; remove the key',
-      'rk.yaml:7:5: targets.a.signature: signed configs are not supported by the daemon yet; remove the key',
-    ]);
+describe('daemon config: signatures', () => {
+  it('signature.public_key (top level and per target) is accepted and resolved against the config directory', () => {
+    const c = parseConfigText('signature:\n  public_key: k.pub\ntargets:\n  a:\n    kind: http\n    url: http://x/\n    signature: { public_key: /etc/k2.pub }\n', '/srv/rk/rk.yaml');
+    assert.deepEqual(c.signature, { public_key: '/srv/rk/k.pub' });
+    assert.deepEqual(c.targets.a!.signature, { public_key: '/etc/k2.pub' });
+    assert.match(problems('signature: { public_key: "" }\ntargets: {}\n').join('\n'), /signature\.public_key: must not be empty/);
   });
 });
 
