@@ -2,38 +2,13 @@
 // applied, so a restart of the daemon does not reload every target again
 // (SPEC §6, §8). Written atomically: unique temp file in the same directory,
 // fsync, rename, fsync the directory, mode 0600.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../integrity/atomic-write.js';
 
 export interface TargetState {
   config_hash: string;
   saved_at: string;
-}
-
-/** Writes `data` to `path` so that a reader sees the old file or the new one, never a torn one. */
-export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
-  const dir = join(path, '..');
-  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }
 
 export class StateStore {
@@ -75,6 +50,6 @@ export class StateStore {
   async write(target: string, hash: string): Promise<void> {
     await this.ensureDir();
     const state: TargetState = { config_hash: hash, saved_at: new Date().toISOString() };
-    await writeFileAtomic(this.file(target), `${JSON.stringify(state)}\n`);
+    await writeFileAtomic(this.file(target), `${JSON.stringify(state)}\n`, { mode: 0o600 });
   }
 }
