@@ -3,7 +3,7 @@
 // byte that left the process for the secrets placed in the config.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as v from 'valibot';
@@ -190,6 +190,8 @@ describe('no secret leaves the process across a full reload cycle', () => {
     });
     t.after(() => r.close());
     await r.start();
+    // The socket is private from the moment start() resolves (SPEC §4; test/admin covers every moment and planted symlinks).
+    assert.equal((await stat(socketPath)).mode & 0o777, 0o600);
 
     const replies: string[] = [];
     const httpGet = async (path: string) => {
