@@ -190,7 +190,9 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
 
   const readiness = (): Readiness => {
     const reasons: string[] = [];
-    if (!unit.started) reasons.push(`${name}: initial config not loaded`);
+    // While shutting down (HTTP answers until the very end) a load balancer must see "not ready".
+    if (state === 'closing' || state === 'closed') reasons.push(`${name}: shutting down`);
+    else if (!unit.started) reasons.push(`${name}: initial config not loaded`);
     const degraded = unit.degradedReason();
     if (degraded !== null) reasons.push(`${name}: ${degraded}`);
     for (const t of triggers) {
@@ -235,6 +237,16 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     }
   };
 
+  const stop = async (list: TriggerHandle[]) => {
+    for (const t of list.reverse()) {
+      try {
+        await t.close();
+      } catch (err) {
+        logger.error({ unit: name, trigger: t.name, err: errorMessage(err) }, 'closing trigger failed');
+      }
+    }
+  };
+
   const reloader: Reloader<T> = {
     name,
     start() {
@@ -244,7 +256,13 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       startPromise ??= (async () => {
         state = 'starting';
         await unit.start();
-        await startTriggers();
+        try {
+          await startTriggers();
+        } catch (err) {
+          // A failed start leaves nothing behind: no signal handler, watcher or socket keeps the process alive.
+          await stop(triggers.splice(0));
+          throw err;
+        }
         state = 'started';
       })();
       return startPromise;
@@ -264,15 +282,6 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       state = 'closing';
       // A start still running finishes (or fails) before triggers are torn down.
       if (startPromise) await startPromise.catch(() => {});
-      const stop = async (list: TriggerHandle[]) => {
-        for (const t of list.reverse()) {
-          try {
-            await t.close();
-          } catch (err) {
-            logger.error({ unit: name, trigger: t.name, err: errorMessage(err) }, 'closing trigger failed');
-          }
-        }
-      };
       await stop(triggers.filter((t) => !t.closeLast));
       await unit.close();
       await stop(triggers.filter((t) => t.closeLast));

@@ -108,6 +108,7 @@ export class Unit<T> {
   private readonly subscribers = new Set<Subscriber<T>>();
   private boot: Snapshot<T> | null = null;
   private snap: Snapshot<T> | null = null;
+  private pendingCache: { snap: Snapshot<T>; paths: readonly string[] } | null = null;
   private startPromise: Promise<void> | null = null;
   private readonly startAbort = new AbortController();
   private closed = false;
@@ -186,10 +187,13 @@ export class Unit<T> {
     return this.results.all();
   }
 
-  /** Restart-required paths that differ between the boot config and the one in effect. */
+  /** Restart-required paths that differ between the boot config and the one in effect (computed once per snapshot). */
   pendingRestart(): string[] {
     if (!this.boot || !this.snap) return [];
-    return this.restart.diff(this.boot.config, this.snap.config);
+    if (this.pendingCache?.snap !== this.snap) {
+      this.pendingCache = { snap: this.snap, paths: this.restart.diff(this.boot.config, this.snap.config) };
+    }
+    return [...this.pendingCache.paths];
   }
 
   observe(observer: UnitObserver<T>): () => void {
@@ -341,15 +345,16 @@ export class Unit<T> {
       // A source that swallowed the verification error must not get its content accepted.
       return { ok: false, message: errorMessage(sigFailure), raw: undefined };
     }
-    return this.fromValue(loaded.value, loaded.files);
+    // Schema issues name fields; the prefix says which source they are in.
+    return this.fromValue(loaded.value, loaded.files, `${this.opts.source.description}: `);
   }
 
-  private async fromValue(raw: unknown, files: SourceFile[]): Promise<Candidate> {
+  private async fromValue(raw: unknown, files: SourceFile[], where = ''): Promise<Candidate> {
     let value = raw;
     try {
       if (this.opts.schema) {
         const v = await validateWithSchema(this.opts.schema, raw, this.redactor);
-        if (!v.ok) return { ok: false, message: v.message, raw };
+        if (!v.ok) return { ok: false, message: where + v.message, raw };
         value = v.value;
       }
       return { ok: true, value: deepFreeze(value), raw, hash: configHash(value), files };
@@ -409,23 +414,28 @@ export class Unit<T> {
       return result;
     };
 
+    // A pass cut short by close() is not a failed reload: its waiters get a shutdown error,
+    // and history, metrics and logs do not count it as one.
+    const record = (result: ReloadResult): ReloadResult =>
+      signal.aborted && !COMMITTED_STATUSES.has(result.status) ? this.interrupted(result) : this.record(result);
+
     const cand = await this.load(signal);
     // Hooks' log lines and the pass's own line must not show the candidate's secrets either.
     this.inFlight = cand.ok ? [cand.raw, cand.value] : [cand.raw];
     if (!cand.ok) {
-      return this.record(finish('load_failed', { hash: prev.hash, load_error: cand.message, error: cand.message, raw: cand.raw }));
+      return record(finish('load_failed', { hash: prev.hash, load_error: cand.message, error: cand.message, raw: cand.raw }));
     }
     const next = cand.value as T;
     const base = { hash: cand.hash, raw: cand.raw, next };
     if (!explicit && cand.hash === prev.hash) {
-      return this.record(finish('unchanged', { ...base, requires_restart: this.pendingRestart() }));
+      return record(finish('unchanged', { ...base, requires_restart: this.pendingRestart() }));
     }
     const changed = changedPaths(prev.config, next);
     const requiresRestart = this.restart.diff(boot.config, next);
     const common = { ...base, changed, requires_restart: requiresRestart };
 
     if (requiresRestart.length > 0 && this.restartPolicy === 'reject') {
-      return this.record(
+      return record(
         finish('validation_failed', { ...common, error: `restart required for: ${requiresRestart.join(', ')} (policy reject)` }),
       );
     }
@@ -440,7 +450,7 @@ export class Unit<T> {
     const checkFailures = await runChecks(this.hooks, prev.config, next, env);
     if (checkFailures.length > 0) {
       const error = checkFailures.map((o) => `${o.name}: ${o.error ?? 'failed'}`).join('; ');
-      return this.record(finish('validation_failed', { ...common, outcomes: checkFailures, error }));
+      return record(finish('validation_failed', { ...common, outcomes: checkFailures, error }));
     }
 
     let outcomes = await runApplies(this.hooks, prev.config, next, env);
@@ -472,13 +482,19 @@ export class Unit<T> {
       const snap: Snapshot<T> = { config: next, hash: cand.hash, generation: prev.generation + 1, files: cand.files };
       this.snap = snap;
       const result = finish(status, { ...common, outcomes, ...(error === undefined ? {} : { error }) });
-      this.record(result);
+      record(result);
       this.persist?.save(snap);
       this.notify((o) => o.commit?.(snap));
       this.fireSubscribers(result);
       return result;
     }
-    return this.record(finish(status, { ...common, outcomes, ...(error === undefined ? {} : { error }) }));
+    return record(finish(status, { ...common, outcomes, ...(error === undefined ? {} : { error }) }));
+  }
+
+  private interrupted(result: ReloadResult): ReloadResult {
+    this.logger.info({ unit: result.unit, trigger: result.trigger, duration_ms: result.duration_ms }, 'reload pass interrupted by shutdown');
+    this.inFlight = null;
+    return result;
   }
 
   private record(result: ReloadResult): ReloadResult {
@@ -500,12 +516,11 @@ export class Unit<T> {
       requires_restart: result.requires_restart,
       ...(result.error === undefined ? {} : { error: result.error }),
     };
+    // One line per pass; a committed change that needs a restart makes it a warning.
+    const needsRestart = result.requires_restart.length > 0 && COMMITTED_STATUSES.has(result.status);
     if (result.status === 'unchanged') this.logger.debug(line, 'reload pass');
-    else if (ok) this.logger.info(line, 'reload pass');
+    else if (ok && !needsRestart) this.logger.info(line, 'reload pass');
     else this.logger.warn(line, 'reload pass');
-    if (result.requires_restart.length > 0 && COMMITTED_STATUSES.has(result.status)) {
-      this.logger.warn({ unit: result.unit, requires_restart: result.requires_restart }, 'changes need a restart to take effect');
-    }
     this.notify((o) => o.result?.(result));
     this.inFlight = null;
     return result;

@@ -1,5 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { createReloader, ShutdownError, type Hook } from '../../src/index.js';
 import { deferred, MemorySource } from '../helpers/memory-source.js';
@@ -45,6 +47,19 @@ describe('start', () => {
       assert.match(err.message, /log_level/);
       return true;
     });
+    await r.close();
+  });
+
+  test('a schema failure on reload names the source and every field', async () => {
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema });
+    await r.start();
+    src.set({ server: { port: 'x' }, log_level: 'loud' });
+    const res = await r.reload();
+    assert.equal(res.status, 'load_failed');
+    assert.match(res.load_error!, /^memory: schema validation failed: /);
+    assert.match(res.load_error!, /server\.port: /);
+    assert.match(res.load_error!, /log_level: /);
     await r.close();
   });
 });
@@ -193,6 +208,57 @@ describe('close', () => {
     await assert.rejects(pending, ShutdownError);
     await assert.rejects(running, ShutdownError);
     await closing;
+  });
+});
+
+describe('shutdown', () => {
+  test('a pass cut short by close() is not recorded as a failed reload', async () => {
+    const src = new MemorySource(base);
+    const seen: string[] = [];
+    const r = createReloader({
+      source: src,
+      schema,
+      applyTimeoutMs: 60_000,
+      // Holds the pass until close() aborts it, then fails because of the abort.
+      hooks: [{ name: 'held', apply: (ctx) => new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))) }],
+    });
+    await r.start();
+    r.subscribe((c) => c, () => seen.push('committed'));
+    src.set({ ...base, log_level: 'warn' });
+    const running = r.reload();
+    while (src.loads < 2) await new Promise((res) => setImmediate(res));
+    await new Promise((res) => setImmediate(res));
+    await r.close();
+    await assert.rejects(running, ShutdownError);
+    assert.equal(r.lastResult(), null, 'no result recorded for the interrupted pass');
+    assert.deepEqual(r.history(), []);
+    assert.deepEqual(seen, []);
+    assert.equal(r.generation, 0);
+  });
+
+  test('ready() reports not ready once close() has begun', async () => {
+    const r = createReloader({ source: new MemorySource(base), schema });
+    await r.start();
+    assert.deepEqual(r.ready(), { ok: true, reasons: [] });
+    await r.close();
+    const ready = r.ready();
+    assert.equal(ready.ok, false);
+    assert.match(ready.reasons.join(' '), /shutting down/);
+  });
+
+  test('a trigger that fails to start leaves no other trigger running', async () => {
+    const blocker = createServer();
+    await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', res));
+    const port = (blocker.address() as AddressInfo).port;
+    const before = process.listenerCount('SIGHUP');
+    const r = createReloader({ source: new MemorySource(base), schema, triggers: { signal: true, http: `127.0.0.1:${port}` } });
+    try {
+      await assert.rejects(r.start(), /cannot serve the admin HTTP endpoints/);
+      assert.equal(process.listenerCount('SIGHUP'), before, 'the SIGHUP handler was removed');
+    } finally {
+      await r.close();
+      blocker.close();
+    }
   });
 });
 

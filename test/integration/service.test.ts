@@ -264,7 +264,11 @@ describe('examples/service', { skip: !hasOpenssl }, () => {
     const status = JSON.parse((await get('/status')).body);
     assert.equal(status.listening, port);
     assert.deepEqual(status.pending_restart, ['server.port']);
-    assert.ok(logs.some((l) => l.msg === 'changes need a restart to take effect'));
+    // The pass's one log line is a warning that names the path.
+    const line = logs.find((l) => l.msg === 'reload pass' && l.generation === before + 1);
+    assert.ok(line, 'a pass line for the port change');
+    assert.equal(line.level, 40, JSON.stringify(line));
+    assert.deepEqual(line.requires_restart, ['server.port']);
 
     // The warning stays on later passes: it compares with the boot config, not the last one.
     config.log.level = 'info';
