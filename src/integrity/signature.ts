@@ -10,6 +10,7 @@ import { constants, readFileSync } from 'node:fs';
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { LoadError, ReloadkitError } from '../engine/errors.js';
+import { readInto } from '../sources/read.js';
 import type { ConfigSource, WatchSpec } from '../types.js';
 
 /** The library's `signature` option. */
@@ -140,13 +141,7 @@ async function readSignatureFile(sigPath: string): Promise<Buffer | SignatureFai
     if (!st.isFile()) return 'cannot read signature: not a regular file';
     if (st.size > MAX_SIG_FILE_BYTES) return 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)';
     const buf = Buffer.alloc(MAX_SIG_FILE_BYTES + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
-    return buf.subarray(0, n);
+    return buf.subarray(0, await readInto(fh, buf));
   } catch (err) {
     return `cannot read signature: ${ioReason(err)}`;
   } finally {
