@@ -13,6 +13,8 @@ export interface ObservableUnit {
   lastResult(): ReloadResult | null;
   pendingRestart(): readonly string[];
   observe(observer: UnitObserver<unknown>): () => void;
+  /** Last-known-good writes so far (failures before the metrics attach are counted too). */
+  persistStatus?(): { failures: number } | null;
 }
 
 /** The Go nginx daemon's `/metrics` JSON shape. */
@@ -38,6 +40,7 @@ interface MetricSet {
   watchEvents: Counter;
   watchErrors: Counter;
   signatureFailures: Counter<'unit'>;
+  persistFailures: Counter<'unit'>;
 }
 
 // Two reloaders given the same registry share one set of metric objects
@@ -83,6 +86,8 @@ export async function createReloadMetrics(options: ReloadMetricsOptions = {}): P
       watchEvents: counter('reloadkit_watch_events_total', 'File-system events seen by the watchers.', []),
       watchErrors: counter('reloadkit_watch_errors_total', 'Watcher errors (including falling back to polling).', []),
       signatureFailures: counter('reloadkit_signature_failures_total', 'Config files rejected because their signature did not verify.', unit),
+      // Not in SPEC §5's list: a failed write of the last known good config is otherwise visible only in the log.
+      persistFailures: counter('reloadkit_persist_failures_total', 'Failed writes of the last known good config (persist.path).', unit),
     };
     setsByRegistry.set(registry, set);
   }
@@ -123,6 +128,8 @@ export class ReloadMetrics {
     for (const status of RELOAD_STATUSES) m.reloads.inc({ unit: name, status }, 0);
     m.coalesced.inc({ unit: name }, 0);
     m.signatureFailures.inc({ unit: name }, 0);
+    // Attached after start(): a failed start-up write already happened; later ones arrive through observe().
+    m.persistFailures.inc({ unit: name }, unit.persistStatus?.()?.failures ?? 0);
     m.duration.zero({ unit: name });
     m.generation.set({ unit: name }, unit.generation);
     m.pendingRestart.set({ unit: name }, unit.pendingRestart().length);
@@ -141,6 +148,7 @@ export class ReloadMetrics {
         if (snap.generation === 0 && unit.lastResult() === null) this.startSucceeded(name);
       },
       signatureFailure: () => m.signatureFailures.inc({ unit: name }),
+      persistFailure: () => m.persistFailures.inc({ unit: name }),
     });
     let attached = true;
     const detach = () => {
@@ -159,7 +167,7 @@ export class ReloadMetrics {
     const m = this.m;
     for (const trigger of TRIGGERS) m.requests.remove({ unit: name, trigger });
     for (const status of RELOAD_STATUSES) m.reloads.remove({ unit: name, status });
-    for (const metric of [m.coalesced, m.signatureFailures, m.duration, m.lastSuccessful, m.lastSuccessTimestamp, m.generation, m.pendingRestart]) {
+    for (const metric of [m.coalesced, m.signatureFailures, m.persistFailures, m.duration, m.lastSuccessful, m.lastSuccessTimestamp, m.generation, m.pendingRestart]) {
       metric.remove({ unit: name });
     }
   }

@@ -26,6 +26,7 @@ const OUR_METRICS: Record<string, string> = {
   reloadkit_watch_events_total: 'counter',
   reloadkit_watch_errors_total: 'counter',
   reloadkit_signature_failures_total: 'counter',
+  reloadkit_persist_failures_total: 'counter',
 };
 
 async function scrape(registry: Registry) {
@@ -47,6 +48,7 @@ describe('exposition', () => {
       for (const trigger of TRIGGERS) assert.equal(sampleValue(exp, 'reloadkit_reload_requests_total', { unit: 'app', trigger }), 0, trigger);
       assert.equal(sampleValue(exp, 'reloadkit_reload_coalesced_total', { unit: 'app' }), 0);
       assert.equal(sampleValue(exp, 'reloadkit_signature_failures_total', { unit: 'app' }), 0);
+      assert.equal(sampleValue(exp, 'reloadkit_persist_failures_total', { unit: 'app' }), 0);
       assert.equal(sampleValue(exp, 'reloadkit_reload_duration_seconds_count', { unit: 'app' }), 0);
       assert.equal(sampleValue(exp, 'reloadkit_config_generation', { unit: 'app' }), 0);
       assert.equal(sampleValue(exp, 'reloadkit_pending_restart', { unit: 'app' }), 0);
@@ -158,6 +160,28 @@ describe('counters move with reloads', () => {
       sign('port: 3\n');
       assert.equal((await r.reload()).status, 'full_success');
       assert.equal(sampleValue(await scrape(registry), 'reloadkit_signature_failures_total', { unit: 'app' }), 1);
+    } finally {
+      await r.close();
+      cleanup();
+    }
+  });
+
+  test('a failed write of the last known good config counts a persist failure; the pass still commits', async () => {
+    const { dir, cleanup } = tempDir();
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, 'port: 1\n');
+    // The persist directory is a regular file: every write fails with ENOTDIR, even as root.
+    const notADir = join(dir, 'not-a-dir');
+    writeFileSync(notADir, 'x');
+    const registry = new Registry();
+    const r = createReloader({ source: fileSource(config), persist: { path: join(notADir, 'lkg.json') }, registry });
+    try {
+      await r.start();
+      await until(async () => sampleValue(await scrape(registry), 'reloadkit_persist_failures_total', { unit: 'app' }) === 1, 'the start write to fail');
+      writeFileSync(config, 'port: 2\n');
+      assert.equal((await r.reload()).status, 'full_success');
+      assert.deepEqual(r.current(), { port: 2 });
+      await until(async () => sampleValue(await scrape(registry), 'reloadkit_persist_failures_total', { unit: 'app' }) === 2, 'the reload write to fail');
     } finally {
       await r.close();
       cleanup();
