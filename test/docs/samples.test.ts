@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const DOCS = ['docs/library.md', 'docs/protocol.md', 'docs/migration.md'];
+const DOCS = ['README.md', 'docs/library.md', 'docs/protocol.md', 'docs/migration.md'];
 
 interface Sample {
   doc: string;

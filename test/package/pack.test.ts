@@ -67,6 +67,8 @@ describe('the packed package', () => {
       assert.ok(packedFiles.includes(needed), `${needed} is in the tarball`);
     }
     assert.equal(packedFiles.filter((p) => /(^|\/)(test|src|bench|examples)\//.test(p)).length, 0);
+    // Source maps point at src/, which is not shipped: they would only add weight.
+    assert.deepEqual(packedFiles.filter((p) => p.endsWith('.map')), []);
   });
 
   test('an ESM script imports reloadkit, reloads a YAML file and gets a typed result', async () => {
