@@ -3,19 +3,20 @@
 // period 100 ms), against baselines watching the same file during the same
 // edit script in the same process:
 // - naive: a plain fs.watch on the file, calling the hook on every event;
-// - chokidar@4 + the same 100 ms debounce and content hash (only when
-//   chokidar is installed: `npm install --no-save chokidar@4`).
+// - chokidar@4 (a devDependency) + the same 100 ms debounce and content hash
+//   (skipped if it is not installed).
 // Scripts: atomic saves (temp + rename over), in-place writes, and the
 // Kubernetes ConfigMap atomic writer (`..data` swap). Each edit waits until
 // every live subject applied it (or a deadline), then a gap, so each apply is
 // attributed to its edit.
 import { createHash } from 'node:crypto';
-import { watch as fsWatch, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { watch as fsWatch, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createReloader, fileSource, type Logger } from '../../src/index.js';
 import { createWatcher } from '../../src/triggers/watch.js';
-import { percentile, round, type BenchContext, type BenchReport, type BenchRow, type BenchSeries, type BenchSuite } from '../harness.js';
+import { atomicSave, ConfigMapVolume, inPlaceWrite, vimBackupcopyNo } from '../edits.js';
+import { percentile, round, type BenchContext, type BenchRow, type BenchSeries, type BenchSuite } from '../harness.js';
 
 const DEBOUNCE_MS = 100;
 /** After every live subject applied an edit: time for late duplicates to show up before the next edit. */
@@ -91,7 +92,7 @@ interface ChokidarWatcher {
 type ChokidarModule = { watch(path: string, options: Record<string, unknown>): ChokidarWatcher };
 
 async function loadChokidar(): Promise<{ mod: ChokidarModule; version: string } | null> {
-  const name = 'chokidar'; // not a dependency: installed by hand for this comparison
+  const name = 'chokidar'; // a devDependency, only for this comparison (a variable keeps tsc from needing its types)
   try {
     const mod = (await import(name)) as ChokidarModule;
     const version = (JSON.parse(readFileSync(join(process.cwd(), 'node_modules/chokidar/package.json'), 'utf8')) as { version: string }).version;
@@ -165,13 +166,8 @@ async function runScript(file: string, kind: EditKind, edits: number, firstSeq: 
   for (let i = 0; i < edits; i++) {
     const seq = firstSeq + i;
     const text = configText(seq);
-    if (kind === 'atomic') {
-      const tmp = `${file}.tmp`;
-      writeFileSync(tmp, text);
-      renameSync(tmp, file);
-    } else {
-      writeFileSync(file, text);
-    }
+    if (kind === 'atomic') atomicSave(file, text);
+    else inPlaceWrite(file, text);
     t0s.push(performance.now());
     // Wait for every subject that still works (naive dies after the first rename).
     const waiting = subjects.filter((s) => s.name !== 'naive fs.watch');
@@ -204,26 +200,12 @@ const mean = (xs: number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) 
 
 /** The ConfigMap sequence: how many of `updates` updates each subject applied. */
 async function configMapScript(ctx: BenchContext, updates: number, subjectsFor: (file: string) => Promise<Subject[]>): Promise<Map<string, { noticed: number; latencies: number[] }>> {
-  const dir = ctx.tmp('configmap');
-  let serial = 0;
-  const tsDir = () => `..2026_11_22_10_${String(++serial).padStart(2, '0')}_00.${100000 + serial}`;
-  let current = tsDir();
-  mkdirSync(join(dir, current));
-  writeFileSync(join(dir, current, 'config.yaml'), configText(0));
-  symlinkSync(current, join(dir, '..data'));
-  symlinkSync('..data/config.yaml', join(dir, 'config.yaml'));
-  const file = join(dir, 'config.yaml');
-  const subjects = await subjectsFor(file);
+  const volume = new ConfigMapVolume(ctx.tmp('configmap'), 'config.yaml', configText(0));
+  const subjects = await subjectsFor(volume.file);
   const result = new Map(subjects.map((s) => [s.name, { noticed: 0, latencies: [] as number[] }]));
   for (let u = 1; u <= updates; u++) {
-    const next = tsDir();
-    mkdirSync(join(dir, next));
-    writeFileSync(join(dir, next, 'config.yaml'), configText(u));
-    symlinkSync(next, join(dir, '..data_tmp'));
-    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    volume.update(configText(u));
     const t0 = performance.now();
-    rmSync(join(dir, current), { recursive: true, force: true });
-    current = next;
     const waiting = subjects.filter((s) => s.name !== 'naive fs.watch');
     await until(() => waiting.every((s) => s.applies.some((a) => a.seq === u)), EDIT_DEADLINE_MS);
     await sleep(GAP_MS);
@@ -302,16 +284,7 @@ const scenarios: Scenario[] = [
   {
     name: 'vim backupcopy=no saves (rename to file~, new file)',
     setup: (dir) => (writeFileSync(join(dir, 'config.yaml'), configText(0)), join(dir, 'config.yaml')),
-    steps: [1, 2].map((seq) => ({
-      seq,
-      run: (f: string) => {
-        writeFileSync(join(f, '..', '4913'), '');
-        rmSync(join(f, '..', '4913'));
-        renameSync(f, `${f}~`);
-        writeFileSync(f, configText(seq));
-        rmSync(`${f}~`);
-      },
-    })),
+    steps: [1, 2].map((seq) => ({ seq, run: (f: string) => vimBackupcopyNo(f, configText(seq)) })),
     changes: 2,
   },
 ];
