@@ -110,7 +110,8 @@ export function configHash(value: unknown): string {
 }
 
 export function deepEqual(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
+  // `===` so -0 equals 0, as in the canonical JSON the hash is taken of; Object.is so NaN equals NaN.
+  if (a === b || Object.is(a, b)) return true;
   if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   if (isPlainObject(a) && isPlainObject(b)) {

@@ -40,6 +40,12 @@ describe('configHash', () => {
     assert.equal(canonicalJson({ d: new Date('2026-01-02T03:04:05Z') }), '{"d":"2026-01-02T03:04:05.000Z"}');
   });
 
+  test('-0 and 0 are the same setting for the hash, deepEqual and changedPaths alike', () => {
+    assert.equal(configHash({ a: -0 }), configHash({ a: 0 }));
+    assert.ok(deepEqual({ a: [-0] }, { a: [0] }));
+    assert.deepEqual(changedPaths({ a: -0 }, { a: 0 }), []);
+  });
+
   test('property: equal values hash equal; a key order shuffle never changes the hash', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
