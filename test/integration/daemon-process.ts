@@ -38,13 +38,20 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Wait for the "reloadkit started" line (default true). */
   waitStarted?: boolean;
+  /** Node arguments before `run` (default: the source through tsx), e.g. `['dist/cli.js']` for the built CLI. */
+  entry?: readonly string[];
+  /** Run the daemon as this user and group (tests that need file permissions to apply; root bypasses them). */
+  uid?: number;
+  gid?: number;
 }
 
 export async function startDaemon(o: StartOptions): Promise<DaemonHandle> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', ...o.args], {
+  const proc = spawn(process.execPath, [...(o.entry ?? ['--import', 'tsx', MAIN]), 'run', ...o.args], {
     cwd: ROOT,
     env: cleanEnv(o.env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(o.uid === undefined ? {} : { uid: o.uid }),
+    ...(o.gid === undefined ? {} : { gid: o.gid }),
   });
   const lines: LogLine[] = [];
   let err = '';
