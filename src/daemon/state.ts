@@ -4,7 +4,7 @@
 // fsync, rename, fsync the directory, mode 0600.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../integrity/atomic-write.js';
+import { removeStaleTemps, writeFileAtomic } from '../integrity/atomic-write.js';
 
 export interface TargetState {
   config_hash: string;
@@ -13,7 +13,16 @@ export interface TargetState {
 
 export class StateStore {
   private ready: Promise<void> | null = null;
+  /** Targets whose temp files left by a killed daemon were looked for (once per target and process). */
+  private readonly swept = new Set<string>();
   constructor(readonly dir: string) {}
+
+  /** A daemon killed during a write leaves its temp file; without this they pile up, one per crash. */
+  private async sweep(target: string): Promise<void> {
+    if (this.swept.has(target)) return;
+    this.swept.add(target);
+    await removeStaleTemps(this.file(target));
+  }
 
   private file(target: string): string {
     // Target names are restricted to [A-Za-z0-9_.-] by the config schema; never "." or "..".
@@ -33,6 +42,7 @@ export class StateStore {
 
   /** The stored state, or null when there is none (or it is unreadable: treated as none). */
   async read(target: string): Promise<TargetState | null> {
+    await this.sweep(target);
     let text: string;
     try {
       text = await readFile(this.file(target), 'utf8');
@@ -49,6 +59,7 @@ export class StateStore {
 
   async write(target: string, hash: string): Promise<void> {
     await this.ensureDir();
+    await this.sweep(target);
     const state: TargetState = { config_hash: hash, saved_at: new Date().toISOString() };
     await writeFileAtomic(this.file(target), `${JSON.stringify(state)}\n`, { mode: 0o600 });
   }

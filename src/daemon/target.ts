@@ -43,6 +43,12 @@ export class Target {
   private readonly logger: Logger;
   private readonly state: StateStore;
   private readonly source: ConfigSource;
+  /**
+   * State writes, one after the other: two in flight could land in either
+   * order (the older hash winning), and close() waits for the last one, so a
+   * graceful stop does not cut it off (leaving a stale hash and a temp file).
+   */
+  private stateWrites: Promise<void> = Promise.resolve();
 
   constructor(name: string, def: TargetDef, opts: TargetOptions) {
     this.name = name;
@@ -92,9 +98,11 @@ export class Target {
     this.unit.observe({
       result: (r) => {
         if (!COMMITTED_STATUSES.has(r.status)) return;
-        this.state.write(name, r.config_hash).catch((err: unknown) => {
-          this.logger.error({ unit: name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the applied content hash');
-        });
+        this.stateWrites = this.stateWrites
+          .then(() => this.state.write(name, r.config_hash))
+          .catch((err: unknown) => {
+            this.logger.error({ unit: name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the applied content hash');
+          });
       },
     });
   }
@@ -150,7 +158,8 @@ export class Target {
     return this.unit.reload(trigger);
   }
 
-  close(): Promise<void> {
-    return this.unit.close();
+  async close(): Promise<void> {
+    await this.unit.close();
+    await this.stateWrites;
   }
 }
