@@ -12,7 +12,7 @@ import { LoadError } from '../engine/errors.js';
 import { isPlainObject } from '../engine/paths.js';
 import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
 import { compileGlob } from './glob.js';
-import { loadConfigFile } from './load-file.js';
+import { loadConfigFile, type ParseMemo } from './load-file.js';
 import { defineOwn, type EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
 import { formatFromPath } from './parse.js';
@@ -81,6 +81,8 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
     return names.filter(matches).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   };
 
+  const memo: ParseMemo = new Map();
+
   /** Loads every listed fragment, or names the one that vanished meanwhile. */
   const loadAll = async (names: readonly string[], ctx: LoadContext): Promise<LoadedConfig | { missing: string }> => {
     const merged: Record<string, unknown> = {};
@@ -93,7 +95,7 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
         if (!st.isFile()) continue;
         const format = formatFromPath(name);
         if (!format) throw new LoadError(`${path}: cannot tell the format from the extension; use .yaml, .yml, .json or .toml (or a pattern that matches only those)`);
-        const loaded = await loadConfigFile(path, format, { env, maxBytes }, ctx);
+        const loaded = await loadConfigFile(path, format, { env, maxBytes, memo }, ctx);
         mergeInto(merged, loaded.value);
         files.push(loaded.file);
       } catch (err) {
@@ -125,6 +127,9 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
         // A fragment added or removed while reading: the set read may be mixed.
         if ('files' in loaded && sameNames(names, await list())) {
           if (loaded.files.length === 0) throw new LoadError(`no config fragments matching ${pattern} in ${abs}`);
+          // Fragments gone from the directory leave the memo too.
+          const current = new Set(loaded.files.map((f) => f.path));
+          for (const path of memo.keys()) if (!current.has(path)) memo.delete(path);
           return loaded;
         }
         if (performance.now() >= deadline) {

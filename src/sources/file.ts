@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { ReloadkitError } from '../engine/errors.js';
 import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../types.js';
-import { loadConfigFile } from './load-file.js';
+import { loadConfigFile, type ParseMemo } from './load-file.js';
 import type { EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
 import { CONFIG_FORMATS, formatFromPath, UNKNOWN_FORMAT_HINT, type ConfigFormat } from './parse.js';
@@ -39,13 +39,14 @@ export function fileSource(path: string, options: FileSourceOptions = {}): FileC
     if (!byExtension) throw new ReloadkitError('ERR_OPTIONS', `fileSource: cannot tell the format of ${abs}; ${UNKNOWN_FORMAT_HINT}`);
     format = byExtension;
   }
+  const memo: ParseMemo = new Map();
   return {
     description: abs,
     path: abs,
     format,
     verifiesSignatures: true,
     async load(ctx: LoadContext): Promise<LoadedConfig> {
-      const { value, file } = await loadConfigFile(abs, format, { env, maxBytes }, ctx);
+      const { value, file } = await loadConfigFile(abs, format, { env, maxBytes, memo }, ctx);
       return { value, files: [file] };
     },
     watchSpecs: () => [{ path: abs }],

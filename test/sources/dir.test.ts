@@ -242,3 +242,20 @@ describe('errors', () => {
     assert.throws(() => fileSource('/x.yaml', { maxBytes: 1.5 }), /maxBytes/);
   });
 });
+
+describe('loading the same fragments again', () => {
+  test('merges fresh values each load: a merge never writes into a reused parse', async (t) => {
+    const dir = await tempDir(t);
+    await put(dir, '10-base.yaml', 'nested: {keep: 1}\n');
+    const extra = await put(dir, '20-extra.yaml', 'nested: {extra: 1}\n');
+    const src = dirSource(dir);
+    assert.deepEqual((await src.load(loadCtx())).value, { nested: { keep: 1, extra: 1 } });
+    // 10-base's parse is reused; had the previous merge written into it, `extra` would linger.
+    await rm(extra);
+    assert.deepEqual((await src.load(loadCtx())).value, { nested: { keep: 1 } });
+    await put(dir, '20-extra.yaml', 'nested: {extra: 1}\n');
+    assert.deepEqual((await src.load(loadCtx())).value, { nested: { keep: 1, extra: 1 } });
+    await rm(extra);
+    assert.deepEqual((await src.load(loadCtx())).value, { nested: { keep: 1 } });
+  });
+});

@@ -313,3 +313,55 @@ describe('files that cannot be read', () => {
     assert.equal(await failure(fileSource(path).load(loadCtx())), `${path}: is a directory, expected a file`);
   });
 });
+
+// A reload of unchanged bytes reuses the last parse (see ParseMemo): what a
+// caller gets must still be fresh, expanded again, and never stale.
+describe('loading the same bytes again', () => {
+  test('gives an equal but separate value: changing one load result never reaches the next', async (t) => {
+    const dir = await tempDir(t);
+    const path = await put(dir, 'c.yaml', 'server:\n  hosts: [a, b]\n');
+    const src = fileSource(path);
+    type Value = { server: { hosts: string[] } };
+    const results: Value[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const value = (await src.load(loadCtx())).value as Value;
+      assert.deepEqual(value, { server: { hosts: ['a', 'b'] } }, `load ${i + 1}`);
+      for (const earlier of results) assert.notEqual(value.server, earlier.server);
+      value.server.hosts.push('mutated');
+      results.push(value);
+    }
+  });
+
+  test('expands ${VAR} again on every load', async (t) => {
+    const dir = await tempDir(t);
+    const path = await put(dir, 'c.yaml', 'url: "http://${RK_MEMO_HOST}/"\n');
+    const src = fileSource(path, { env: true });
+    t.after(() => delete process.env.RK_MEMO_HOST);
+    process.env.RK_MEMO_HOST = 'one';
+    assert.deepEqual((await src.load(loadCtx())).value, { url: 'http://one/' });
+    process.env.RK_MEMO_HOST = 'two';
+    assert.deepEqual((await src.load(loadCtx())).value, { url: 'http://two/' });
+  });
+
+  test('new bytes of the same size are parsed again, and going back to old bytes gives the old value', async (t) => {
+    const dir = await tempDir(t);
+    const path = await put(dir, 'c.yaml', 'x: 1\n');
+    const src = fileSource(path);
+    assert.deepEqual((await src.load(loadCtx())).value, { x: 1 });
+    await put(dir, 'c.yaml', 'x: 2\n');
+    assert.deepEqual((await src.load(loadCtx())).value, { x: 2 });
+    await put(dir, 'c.yaml', 'x: 1\n');
+    assert.deepEqual((await src.load(loadCtx())).value, { x: 1 });
+  });
+
+  test('a file broken after a good load fails; the good bytes again load', async (t) => {
+    const dir = await tempDir(t);
+    const path = await put(dir, 'c.yaml', 'x: 1\n');
+    const src = fileSource(path);
+    await src.load(loadCtx());
+    await put(dir, 'c.yaml', 'x: [1\n');
+    assert.match(await failure(src.load(loadCtx())), /c\.yaml:\d+:\d+/);
+    await put(dir, 'c.yaml', 'x: 1\n');
+    assert.deepEqual((await src.load(loadCtx())).value, { x: 1 });
+  });
+});
