@@ -1,12 +1,30 @@
 // The edit scripts every change-detection benchmark replays, the same
 // syscalls for every contender: how editors, tools and Kubernetes actually
 // change a config file.
-import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** open(O_TRUNC) + write + close: `echo > file`, most tools, vim with backupcopy=yes minus the backup. */
 export function inPlaceWrite(file: string, text: string): void {
   writeFileSync(file, text);
+}
+
+/**
+ * A slow writer: truncate, then the text in `chunks` writes `spacingMs`
+ * apart, then close (a template renderer flushing as it goes, a copy over a
+ * slow disk). Until the close, the file holds a prefix of the new text.
+ */
+export async function chunkedWrite(file: string, text: string, chunks: number, spacingMs: number): Promise<void> {
+  const fd = openSync(file, 'w');
+  try {
+    const size = Math.ceil(text.length / chunks);
+    for (let i = 0; i < chunks; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, spacingMs));
+      writeSync(fd, text.slice(i * size, (i + 1) * size));
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Write a temp file next to it, rename it over (editors' "atomic save", `sed -i`, config management). */

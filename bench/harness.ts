@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CdfPlot } from './plot.js';
 
 export interface BenchRow {
   /** What was measured, e.g. "pass median (10 KB YAML, zod, 20 hooks)". */
@@ -25,12 +26,16 @@ export interface BenchSeries {
   name: string;
   unit: string;
   samples: number[];
+  /** Attempts the samples are out of (the rest never happened: missed edits). Default: samples.length. */
+  total?: number;
 }
 
 export interface BenchReport {
   rows: BenchRow[];
   series?: BenchSeries[];
   notes?: string[];
+  /** A CDF plot run.ts writes after a full run (never after --quick), `file` relative to the repository root. */
+  plot?: { file: string; plot: CdfPlot };
 }
 
 export interface BenchContext {
@@ -81,4 +86,15 @@ export function round(n: number, digits = 3): number {
 /** Runs the GC when node was started with --expose-gc. */
 export function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Polls `fn` every 2 ms until it returns something truthy; throws after `ms`. */
+export async function until<T>(fn: () => T | null | undefined | false, what: string, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }

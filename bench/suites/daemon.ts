@@ -3,65 +3,20 @@
 //   `nginx -t && nginx -s reload` an operator would run; verify reported apart;
 // - start-to-socket-ready of the built CLI bundle (dist/cli.js) vs `node -e 0`;
 // - idle RSS of the running daemon.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sendAdminCommand } from '../../src/admin/client.js';
-import { childrenOf, isRunning } from '../../src/daemon/targets/proc.js';
-import { freePort } from '../../test/integration/helpers.js';
-import { median, percentile, round, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cliBundle = join(root, 'dist', 'cli.js');
+import { childrenOf } from '../../src/daemon/targets/proc.js';
+import { ensureCliBundle, spawnDaemon, type Daemon } from '../daemon-process.js';
+import { median, percentile, round, until, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
+import { nginxMissing, startBenchNginx } from '../nginx.js';
 
 function timeProcess(cmd: string, args: string[]): number {
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { stdio: 'ignore' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
   return performance.now() - t0;
-}
-
-async function until<T>(fn: () => T | null | undefined | false, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-interface Daemon {
-  proc: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  stop(): Promise<void>;
-}
-
-function spawnDaemon(config: string): Daemon {
-  const proc = spawn(process.execPath, [cliBundle, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Array<Record<string, unknown>> = [];
-  let buf = '';
-  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
-    buf += c;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      try {
-        lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      } catch {
-        // not JSON
-      }
-      buf = buf.slice(nl + 1);
-    }
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  return {
-    proc,
-    lines,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** Spawn → first `status` reply on the socket, in ms. */
@@ -135,39 +90,15 @@ async function startupAndRss(ctx: BenchContext, rows: BenchRow[], notes: string[
 }
 
 async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
-  if (spawnSync('nginx', ['-v']).status !== 0) {
-    notes.push('nginx not installed: reload comparison skipped');
+  const missing = nginxMissing();
+  if (missing) {
+    notes.push(`${missing}: reload comparison skipped`);
     if (process.env.CI === 'true') throw new Error('nginx is required for the daemon bench under CI');
     return;
   }
-  const prefix = ctx.tmp('daemon-nginx');
-  mkdirSync(join(prefix, 'tmp'));
-  const conf = join(prefix, 'nginx.conf');
-  const port = await freePort();
-  const isRoot = process.getuid?.() === 0;
-  writeFileSync(
-    conf,
-    `${isRoot ? 'user root;\n' : ''}worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log notice;
-events { worker_connections 64; }
-http {
-    access_log off;
-${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp_path ${prefix}/tmp/${k};`).join('\n')}
-    server { listen 127.0.0.1:${port}; location / { return 200 "bench"; } }
-}
-`,
-  );
-  const base = ['-p', `${prefix}/`, '-c', conf];
-  execFileSync('nginx', [...base, '-e', join(prefix, 'error.log')], { stdio: 'ignore' });
-  const master = await until(() => {
-    try {
-      const pid = Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8'));
-      return pid > 0 && childrenOf(pid).length > 0 ? pid : null;
-    } catch {
-      return null;
-    }
-  }, 'nginx to start');
+  const nginx = await startBenchNginx(ctx.tmp('daemon-nginx'));
+  const { prefix, conf, master } = nginx;
+  const base = nginx.args;
 
   const dir = ctx.tmp('daemon-nginx-rk');
   const socket = join(dir, 'admin.sock');
@@ -237,12 +168,7 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `    ${k}_temp
     );
   } finally {
     await daemon.stop();
-    try {
-      process.kill(master, 'SIGQUIT');
-    } catch {
-      // gone
-    }
-    await until(() => !isRunning(master), 'nginx to stop', 10_000).catch(() => {});
+    await nginx.stop();
   }
 }
 
@@ -250,10 +176,7 @@ export const daemonSuite: BenchSuite = {
   name: 'daemon',
   description: '`reload nginx` vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS',
   async run(ctx): Promise<BenchReport> {
-    if (!existsSync(cliBundle)) {
-      ctx.log('dist/cli.js missing: building it (npm run build)');
-      execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit', cwd: root });
-    }
+    ensureCliBundle(ctx.log);
     const rows: BenchRow[] = [];
     const notes: string[] = [];
     await nginxReload(ctx, rows, notes);

@@ -7,5 +7,6 @@ import { daemonSuite } from './daemon.js';
 import { watchSuite } from './watch.js';
 import { integritySuite } from './integrity.js';
 import { hooksSuite } from './hooks.js';
+import { e2eSuite } from './e2e.js';
 
-export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite, integritySuite, hooksSuite];
+export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite, e2eSuite, integritySuite, hooksSuite];
