@@ -51,6 +51,12 @@ export interface BenchSuite {
   run(ctx: BenchContext): Promise<BenchReport>;
 }
 
+/** Temp directories not yet removed: an interrupted run (Ctrl-C, see children.ts) removes them on exit. */
+const liveDirs = new Set<string>();
+process.on('exit', () => {
+  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+});
+
 export function makeContext(quick: boolean, suite: string): BenchContext & { cleanup(): void } {
   const dirs: string[] = [];
   return {
@@ -58,13 +64,17 @@ export function makeContext(quick: boolean, suite: string): BenchContext & { cle
     tmp(prefix = suite) {
       const d = mkdtempSync(join(tmpdir(), `rk-bench-${prefix}-`));
       dirs.push(d);
+      liveDirs.add(d);
       return d;
     },
     log(msg) {
       process.stderr.write(`  [${suite}] ${msg}\n`);
     },
     cleanup() {
-      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+      for (const d of dirs) {
+        rmSync(d, { recursive: true, force: true });
+        liveDirs.delete(d);
+      }
     },
   };
 }

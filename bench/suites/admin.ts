@@ -169,8 +169,8 @@ export const adminSuite: BenchSuite = {
     await reloader.start();
     const procs = 2;
     const clients = 64;
-    const warmMs = ctx.quick ? 500 : 1000;
-    const durMs = ctx.quick ? 1500 : 5000;
+    const warmMs = ctx.quick ? 300 : 1000;
+    const durMs = ctx.quick ? 1000 : 5000;
     const rows: BenchRow[] = [];
     const notes: string[] = [];
     try {

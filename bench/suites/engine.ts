@@ -111,7 +111,7 @@ export const engineSuite: BenchSuite = {
     if (results.length !== n + 1) throw new Error('not every request resolved');
 
     // Heap growth over many passes (needs --expose-gc for a meaningful figure).
-    const heapPasses = ctx.quick ? 2000 : 10_000;
+    const heapPasses = ctx.quick ? 1000 : 10_000;
     const heapUnit = new Unit<unknown>({ name: 'heap', source: fileSource(file), schema, hooks: noopHooks(20) });
     await heapUnit.start();
     for (let i = 0; i < 200; i += 1) await heapUnit.reload('api');

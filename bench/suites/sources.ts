@@ -39,7 +39,7 @@ export const sourcesSuite: BenchSuite = {
   description: 'fileSource load of a ~10 KB config per format, and a 20-fragment dirSource, against readFile + parse',
   async run(bench) {
     const dir = bench.tmp();
-    const iterations = bench.quick ? 200 : 1000;
+    const iterations = bench.quick ? 100 : 1000;
     const value = config();
     const files = {
       yaml: [join(dir, 'c.yaml'), stringifyYaml(value), (t: string) => parseYaml(t)],

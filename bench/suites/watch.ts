@@ -327,7 +327,7 @@ export const watchSuite: BenchSuite = {
   name: 'watch',
   description: 'change detection: change-to-apply latency and passes per edit vs a naive fs.watch (and chokidar@4 when installed)',
   async run(ctx) {
-    const edits = ctx.quick ? 40 : 200;
+    const edits = ctx.quick ? 20 : 200;
     const cmUpdates = ctx.quick ? 3 : 10;
     const loadBefore = loadavg()[0]!;
     const chokidar = await loadChokidar();
