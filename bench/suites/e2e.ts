@@ -42,7 +42,7 @@ const CHUNK_SPACING_MS = 20;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** site.conf for version `v` (~1.5 KB: a server block with some locations). */
+/** site.conf for version `v` (~2.1 KB: a server block with some locations). */
 function siteConf(port: number, v: number): string {
   const lines = [`# site.conf, version ${v}`, 'server {', `    listen 127.0.0.1:${port};`, `    location / { default_type text/plain; return 200 "v${v}"; }`];
   for (let i = 0; i < 24; i++) lines.push(`    location /api/${i} { default_type text/plain; return 200 "route ${i}, version ${v}"; }`);
