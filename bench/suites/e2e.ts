@@ -75,7 +75,7 @@ const plainFile =
     return { file, write: (t) => write(file, t) };
   };
 
-export const scripts: EditScript[] = [
+const scripts: EditScript[] = [
   { key: 'in-place', title: 'in-place write', writes: 1, edits: (q) => (q ? 4 : 30), layout: plainFile(inPlaceWrite) },
   { key: 'atomic', title: 'atomic save (temp + rename)', writes: 1, edits: (q) => (q ? 4 : 30), layout: plainFile(atomicSave) },
   { key: 'vim-no', title: 'vim, backupcopy=no', writes: 1, edits: (q) => (q ? 2 : 8), layout: plainFile(vimBackupcopyNo) },
@@ -197,7 +197,7 @@ function reloadkitContender(scope: 'dir' | 'file'): Contender {
   };
 }
 
-export const contenders: Contender[] = [
+const contenders: Contender[] = [
   reloadkitContender('dir'),
   reloadkitContender('file'),
   {
@@ -241,7 +241,7 @@ async function servedAt(port: number, want: string, deadlineMs: number): Promise
   return null;
 }
 
-export async function runOne(ctx: BenchContext, script: EditScript, contender: Contender): Promise<ScriptRun> {
+async function runOne(ctx: BenchContext, script: EditScript, contender: Contender): Promise<ScriptRun> {
   const dir = ctx.tmp('e2e');
   const confDir = join(dir, 'conf');
   mkdirSync(confDir);
