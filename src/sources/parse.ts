@@ -4,11 +4,11 @@
 // the offending line may hold a secret.
 import { isUtf8 } from 'node:buffer';
 import { extname } from 'node:path';
-import { LineCounter, parseDocument, visit } from 'yaml';
+import { isAlias, isCollection, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { errorMessage, LoadError } from '../engine/errors.js';
 import { isPlainObject } from '../engine/paths.js';
-import { findJsonError } from './json.js';
+import { findJsonError, MAX_JSON_DEPTH } from './json.js';
 
 export const CONFIG_FORMATS = ['yaml', 'json', 'toml'] as const;
 export type ConfigFormat = (typeof CONFIG_FORMATS)[number];
@@ -96,6 +96,7 @@ const YAML_MESSAGES: Record<string, string> = {
 function yamlMessage(code: string, message: string): string {
   const fixed = YAML_MESSAGES[code];
   if (fixed) return fixed;
+  if (message.startsWith('Maximum call stack size exceeded')) return 'nested too deeply';
   if (message.startsWith('Block scalar header includes extra characters')) {
     return 'block scalar header (| or >) followed by extra characters';
   }
@@ -103,31 +104,156 @@ function yamlMessage(code: string, message: string): string {
   return first.length > 200 ? `${first.slice(0, 200)}…` : first;
 }
 
+const OPEN_FLOW = new Set(['[', '{']);
+const CLOSE_FLOW = new Set([']', '}']);
+// Lexer tokens that are not source text (yaml's CST.BOM, DOCUMENT, FLOW_END, SCALAR).
+const NOT_SOURCE = new Set(['\u{FEFF}', '\x02', '\x18', '\x1f']);
+
+/**
+ * Offset of the first flow collection (`[`, `{`) nested deeper than the
+ * JSON limit, or -1. The parser builds its whole tree (about 1 KB per level)
+ * before anything can refuse it: a 16 MiB file of `[` took 4 GB and killed
+ * the process. The lexer is exact about quotes and comments but costs time,
+ * so it only runs when there are enough brackets to go that deep.
+ */
+function tooDeepFlowAt(text: string): number {
+  let brackets = 0;
+  for (let i = 0; i < text.length && brackets <= MAX_JSON_DEPTH; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) brackets += 1;
+  }
+  if (brackets <= MAX_JSON_DEPTH) return -1;
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (OPEN_FLOW.has(token)) {
+      depth += 1;
+      if (depth > MAX_JSON_DEPTH) return offset;
+    } else if (CLOSE_FLOW.has(token)) {
+      depth -= 1;
+    }
+    if (!NOT_SOURCE.has(token)) offset += token.length;
+  }
+  return -1;
+}
+
+/** Anchors plus aliases a document may have: yaml resolves each alias by a scan of them all (quadratic). */
+export const MAX_YAML_ALIAS_NODES = 10_000;
+/** Entries a document with aliases may expand to: its size in bytes, and at least this. */
+const MIN_EXPANSION_BUDGET = 1_000_000;
+
+interface YamlInspection {
+  /** Offset of the first key that repeats an earlier key of its mapping, or -1. */
+  duplicateAt: number;
+  /** Anchors plus aliases. */
+  aliasNodes: number;
+  /** Entries once every alias (and merge) is expanded; Infinity past the budget or for a cycle. */
+  expanded: number;
+}
+
+/**
+ * One walk over the parsed document, before anything is built from it:
+ *
+ * - Duplicate keys, with one Set per mapping. yaml's own check (`uniqueKeys`)
+ *   compares each key with every earlier one: a 1 MB mapping took 14 s to
+ *   parse, 16 MiB about an hour. Keys are strings (`stringKeys`), so equal
+ *   values are equal keys.
+ * - The size the document expands to, each alias or `<<` merge counting its
+ *   anchor's size again (memoized, so this is linear). yaml's maxAliasCount
+ *   stops "billion laughs" but allows 99 aliases of one huge mapping (an
+ *   800 KB file became 5 million entries, 450 MB; merges are copied by yaml
+ *   itself), and its alias lookup is quadratic in the number of anchors and
+ *   aliases (16 000 aliases: 5 s), hence both limits.
+ */
+function inspectYaml(doc: Document, budget: number): YamlInspection {
+  let duplicateAt = -1;
+  let aliasNodes = 0;
+  const anchors = new Map<string, unknown>();
+  const sizes = new Map<unknown, number>();
+  const open = new Set<unknown>();
+  const size = (node: unknown): number => {
+    if (node === null || typeof node !== 'object') return 1;
+    if (isAlias(node)) {
+      aliasNodes += 1;
+      const target = anchors.get(node.source);
+      if (target === undefined) return 1; // unresolved: toJS reports it with its position
+      if (open.has(target)) return Infinity; // an alias inside its own anchor: endless
+      return sizes.get(target) ?? 1;
+    }
+    const anchored = (isScalar(node) || isCollection(node)) && typeof node.anchor === 'string';
+    if (anchored) {
+      aliasNodes += 1;
+      anchors.set(node.anchor!, node);
+      open.add(node);
+    }
+    let n = 1;
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        if (isScalar(pair.key)) {
+          if (seen.has(pair.key.value) && duplicateAt < 0) duplicateAt = pair.key.range?.[0] ?? 0;
+          seen.add(pair.key.value);
+        }
+        n += size(pair.key) + size(pair.value);
+        if (n > budget) break;
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) {
+        n += size(item);
+        if (n > budget) break;
+      }
+    }
+    if (anchored) {
+      open.delete(node);
+      sizes.set(node, n);
+    }
+    return n;
+  };
+  const total = size(doc.contents);
+  return { duplicateAt, aliasNodes, expanded: total > budget ? Infinity : total };
+}
+
 function parseYaml(file: string, text: string): unknown {
   const lines = new LineCounter();
+  const deep = tooDeepFlowAt(text);
+  if (deep >= 0) {
+    const { line, col } = lineCol(text, deep);
+    throw positioned(file, line, col, `nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   const doc = parseDocument(text, {
     lineCounter: lines,
     prettyErrors: false, // no code frame in messages
-    uniqueKeys: true,
+    uniqueKeys: false, // checked below, in linear time
     stringKeys: true, // `? [a, b]: x` is an error, not a stringified key
     resolveKnownTags: false, // no !!binary Buffers, !!set Sets or !!timestamp Dates
     merge: true, // `<<: *defaults`, as operators write it
   });
   // Unknown tags (`!include`, `!secret`) would silently become strings.
-  const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
+  let problem: { pos: [number, number]; code: string; message: string } | undefined =
+    doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
+  // The first problem in the file, as yaml would have reported a duplicate key among its errors.
+  const inspected = inspectYaml(doc, Math.max(MIN_EXPANSION_BUDGET, text.length));
+  const duplicate = inspected.duplicateAt;
+  if (duplicate >= 0 && (problem === undefined || duplicate < problem.pos[0])) {
+    problem = { pos: [duplicate, duplicate], code: 'DUPLICATE_KEY', message: 'duplicate key' };
+  }
   if (problem) {
     const { line, col } = lines.linePos(problem.pos[0]);
     throw positioned(file, line, col, yamlMessage(problem.code, problem.message));
   }
   if (doc.contents === null) throw new LoadError(`${file}: file is empty (only comments)`);
+  if (inspected.aliasNodes > MAX_YAML_ALIAS_NODES) {
+    throw new LoadError(`${file}: more than ${MAX_YAML_ALIAS_NODES} YAML anchors and aliases; refused`);
+  }
+  if (inspected.expanded === Infinity) {
+    throw new LoadError(`${file}: YAML aliases expand too much (possible "billion laughs" document); refused`);
+  }
   try {
-    // The default alias limit (maxAliasCount 100) refuses "billion laughs" documents.
-    return doc.toJS();
+    // Expansion is bounded above, so yaml's own per-anchor alias limit (100) is not
+    // needed: it refused a config with 100 `<<: *defaults` merges.
+    return doc.toJS({ maxAliasCount: -1 });
   } catch (err) {
     const message = errorMessage(err);
-    if (message.startsWith('Excessive alias count')) {
-      throw new LoadError(`${file}: YAML aliases expand too much (possible "billion laughs" document); refused`);
-    }
     const unresolved = /^Unresolved alias.*: (.+)$/.exec(message);
     if (unresolved) {
       let at = -1;

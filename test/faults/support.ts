@@ -234,6 +234,20 @@ export function memoryOf(pid: number): Memory {
 
 export const MiB = 1024;
 
+/**
+ * Runs `fn` and returns how far the process's resident set peaked above
+ * where it was when `fn` started (KiB). The peak (VmHWM) is reset first
+ * through /proc/PID/clear_refs (root, or the process's owner), so the
+ * reading is this step's own peak, not start-up's.
+ */
+export async function peakGrowth<T>(pid: number, fn: () => Promise<T>): Promise<{ value: T; peakKb: number; before: Memory; after: Memory }> {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const before = memoryOf(pid);
+  const value = await fn();
+  const after = memoryOf(pid);
+  return { value, peakKb: after.hwmKb - before.rssKb, before, after };
+}
+
 // ---- tmpfs -----------------------------------------------------------------
 
 /**
