@@ -174,7 +174,10 @@ interface DirWatch {
 }
 
 interface Burst {
+  /** A 'change' event named no entry: an in-place write somewhere, no fast path. */
   sawChange: boolean;
+  /** Paths named by 'change' (in-place write) events. */
+  written: Set<string>;
   dirty: Set<string>;
   dirtyDirs: Set<string>;
   /** Fast path: the first look at each path a 'rename' named. */
@@ -343,14 +346,15 @@ class DirectoryWatcher implements Watcher {
   private record(event: DirEvent, targets: readonly string[], dir: string, path: string | null): void {
     let b = this.burst;
     if (!b) {
-      b = this.burst = { sawChange: false, dirty: new Set(), dirtyDirs: new Set(), looks: new Map() };
+      b = this.burst = { sawChange: false, written: new Set(), dirty: new Set(), dirtyDirs: new Set(), looks: new Map() };
       this.maxTimer = setTimeout(() => this.fire('watch'), this.maxWaitMs);
       this.maxTimer.unref();
     }
     if (path === null) b.dirtyDirs.add(dir);
     else b.dirty.add(path);
     if (event === 'change') {
-      b.sawChange = true;
+      if (path === null) b.sawChange = true;
+      for (const t of targets) b.written.add(t);
     } else if (!b.sawChange) {
       for (const t of targets) b.looks.set(t, statKey(t));
       if (this.probeTimer) clearTimeout(this.probeTimer);
@@ -363,7 +367,12 @@ class DirectoryWatcher implements Watcher {
     this.quietTimer.unref();
   }
 
-  /** Fast path: fires at once when every path the burst named was replaced whole and is settled. */
+  /**
+   * Fast path: fires at once when every path the burst named was replaced
+   * whole and is settled. A path written in place that is gone again was a
+   * temp file renamed away (an atomic save inside a watched directory): its
+   * writes and its name do not hold the burst back; one still there does.
+   */
   private async probe(b: Burst): Promise<void> {
     if (b !== this.burst || b.sawChange || this.closed) return;
     if (performance.now() - this.lastFastAt < this.debounceMs) return;
@@ -373,12 +382,18 @@ class DirectoryWatcher implements Watcher {
       const second = await statKey(target);
       // Newer events for this burst: their own probe decides.
       if (b !== this.burst || b.sawChange || b.looks.get(target) !== look) return;
+      // Gone: a temp file renamed away, or a deletion (the quiet period's check reports it).
+      if (second === null && b.written.has(target)) continue;
       if (!first || !second || first.key !== second.key) return;
       const committed = this.committedKeys.get(target);
       if (committed === second.key) continue; // named but untouched (e.g. an old ..data dir removed)
       if (!second.isFile || second.size === 0n) return;
       if (committed !== undefined && committed !== 'missing' && idOfKey(committed) === second.id) return; // same inode: written in place
       replaced = true;
+    }
+    // Last, so 'change' events that came in meanwhile count too.
+    for (const p of [...b.written]) {
+      if ((await statKey(p)) !== null || b !== this.burst) return;
     }
     if (replaced) {
       this.lastFastAt = performance.now();

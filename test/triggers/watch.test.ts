@@ -68,6 +68,27 @@ test('fast path: a replaced file is reported without waiting for the quiet perio
   assert.equal(rec.changes.length, 1, 'an in-place write waits for the quiet period');
 });
 
+test('fast path in a watched directory: the temp file of an atomic save, renamed away, does not hold it back', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.conf');
+  await writeFile(file, 'v: 1\n');
+  const rec = await startRecorder(t, [{ path: dir }], { debounceMs: 60_000, maxWaitMs: 120_000 }, readNow(file));
+  // The temp file is created and written inside the watched directory, then renamed over.
+  await atomicSave(file, 'v: 2\n');
+  await waitFor(() => rec.changes.length === 1, 'the fast path to report the atomic save');
+  assert.equal(rec.changes[0]!.seen, 'v: 2\n');
+  assert.deepEqual(rec.changes[0]!.paths, [join(dir, 'app.conf')]);
+});
+
+test('no fast path in a watched directory for a file created and written in place (it may be half-written)', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'app.conf'), 'v: 1\n');
+  const rec = await startRecorder(t, [{ path: dir }], { debounceMs: 60_000, maxWaitMs: 120_000 });
+  await writeFile(join(dir, 'new.conf'), 'n: 1\n');
+  await sleep(1000);
+  assert.equal(rec.changes.length, 0, 'a file created and written in place waits for the quiet period');
+});
+
 const vimSequences = [
   ['no (rename to file~, write a new file)', vimSaveBackupcopyNo],
   ['yes (copy to file~, truncate and write in place)', vimSaveBackupcopyYes],
