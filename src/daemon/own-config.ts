@@ -1,8 +1,8 @@
 // The daemon's own config as a source for the `reloadkit` unit: the YAML
 // file parsed and validated with line-numbered errors (or the built-in
 // `--nginx` config), with flag/env overrides applied on top.
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { errorMessage } from '../engine/errors.js';
+import { readConfigBytes } from '../sources/read.js';
 import type { ConfigSource, LoadContext, LoadedConfig } from '../types.js';
 import { ConfigError, nginxZeroConfig, parseConfigText, type ConfigOverrides } from './config.js';
 
@@ -21,18 +21,19 @@ export function ownConfigSource(path: string | null, overrides: ConfigOverrides)
     verifiesSignatures: true,
     async load(ctx: LoadContext): Promise<LoadedConfig> {
       let bytes: Buffer;
+      let sha256: string;
       try {
-        bytes = await readFile(path);
+        // Sized by fstat before reading (a 20 MiB file is refused unread; a
+        // sparse 1.5 GiB one was read whole), and never read half-written.
+        ({ bytes, sha256 } = await readConfigBytes(path, { maxBytes: MAX_CONFIG_BYTES, signal: ctx.signal }));
       } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-        throw new ConfigError(path, [`${path}: cannot read the config file: ${why}`]);
+        const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+        const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : null;
+        throw new ConfigError(path, [why === null ? errorMessage(err) : `${path}: cannot read the config file: ${why}`]);
       }
-      if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, [`${path}: larger than ${MAX_CONFIG_BYTES} bytes`]);
       // The signature (when required) covers exactly the bytes that are parsed.
       if (ctx.verify) await ctx.verify(path, bytes);
       const value = parseConfigText(bytes.toString('utf8'), path, overrides);
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
       return { value, files: [{ path, sha256, size: bytes.length }] };
     },
     watchSpecs: () => [{ path }],
