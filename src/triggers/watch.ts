@@ -33,7 +33,8 @@
 // - Timing: a burst of events is checked after `debounceMs` of quiet, or
 //   `maxWaitMs` after its first event under constant writes. Fast path: when
 //   every event of a burst is a 'rename' (inotify CREATE/MOVED/DELETE; an
-//   in-place write gives 'change' = MODIFY) and each path it names now is a
+//   in-place write gives 'change' = MODIFY) — 'change' events on a path gone
+//   by the settle check (a temp file renamed away) aside — and each path it names now is a
 //   different, non-empty file whose inode, size, mtime and ctime are the same
 //   on two looks `settleMs` (10 ms) apart, the file was replaced whole (an
 //   editor's atomic save, a `..data` swap) and is checked at once. A file
