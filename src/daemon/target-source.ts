@@ -4,6 +4,7 @@
 // of a watched file changes, or a file appears or disappears.
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { errorMessage, LoadError } from '../engine/errors.js';
 import { SIGNATURE_SUFFIX } from '../integrity/signature.js';
 import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
 import { hashFile, walkTree } from '../triggers/watch-paths.js';
@@ -56,15 +57,28 @@ export async function watchSpecsFor(paths: readonly string[], options: { signatu
  * themselves are content, not signed). A failed check throws: the load fails.
  */
 async function contentHash(path: string, real: string, size: number, verify: LoadContext['verify']): Promise<string | null> {
-  if (!verify || path.endsWith(SIGNATURE_SUFFIX)) return hashFile(real, size).catch(() => null);
+  if (!verify || path.endsWith(SIGNATURE_SUFFIX)) return hashFile(real, size).catch((err: unknown) => unreadable(path, err));
   let bytes: Buffer;
   try {
     bytes = await readFile(real);
-  } catch {
-    return null;
+  } catch (err) {
+    return unreadable(path, err);
   }
   await verify(path, bytes);
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * A file that vanished between the walk and the read is missing (null); one
+ * the daemon may not read fails the load. Counting it as missing ran the
+ * target's reload for content the daemon could not see, and again when the
+ * mode was fixed.
+ */
+function unreadable(path: string, err: unknown): null {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+  if (code === 'EACCES' || code === 'EPERM') throw new LoadError(`${path}: permission denied`, { cause: err });
+  throw new LoadError(`${path}: cannot read (${code ?? errorMessage(err)})`, { cause: err });
 }
 
 async function hashOne(path: string, out: Record<string, string>, files: SourceFile[], verify: LoadContext['verify']): Promise<void> {
