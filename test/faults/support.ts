@@ -253,10 +253,11 @@ export async function peakGrowth<T>(pid: number, fn: () => Promise<T>): Promise<
 /**
  * Mounts a tmpfs of `sizeKiB` at a fresh directory (root only), unmounted at
  * cleanup; null when this machine cannot mount (not root, or a container
- * without CAP_SYS_ADMIN).
+ * without CAP_SYS_ADMIN) or RELOADKIT_FAULTS_NO_MOUNT=1.
  */
 export function mountTmpfs(sizeKiB: number, mode = '0755'): string | null {
-  if (!isRoot) return null;
+  // RELOADKIT_FAULTS_NO_MOUNT=1 runs the fallbacks that machines without mount use.
+  if (!isRoot || process.env.RELOADKIT_FAULTS_NO_MOUNT === '1') return null;
   const dir = tempDir('rk-fault-mnt-');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=${mode}`, 'tmpfs', dir], { stdio: 'pipe' });
