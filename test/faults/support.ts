@@ -3,7 +3,7 @@
 // for permission faults (root bypasses file modes), memory readings from
 // /proc, tiny tmpfs mounts, and one cleanup that every file registers with
 // `after(cleanup)` so no process, mount or temp dir outlives a failed test.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +91,14 @@ export function unprivileged(): Creds {
   if (!isRoot) return {};
   const uid = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim());
+  // The checkout (node_modules, src, dist) must be readable by that user, e.g. not under a 0700 /root.
+  const probe = spawnSync(process.execPath, ['-e', 'require("fs").accessSync(process.argv[1], 4)', join(ROOT, 'package.json')], { uid, gid, encoding: 'utf8' });
+  if (probe.status !== 0) {
+    throw new Error(
+      `these tests run processes as nobody (root bypasses file modes), but nobody cannot run node on ${ROOT}: ` +
+        `make the checkout and its parent directories world-readable (chmod o+rx) ${probe.error?.message ?? probe.stderr.trim().split('\n')[0] ?? ''}`,
+    );
+  }
   return { uid, gid };
 }
 
