@@ -2,7 +2,8 @@
 // file:line:column) and, with --targets, runs each target's check (e.g.
 // `nginx -t`) without reloading anything.
 import { resolve } from 'node:path';
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile } from '../daemon/config.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, type DaemonConfig } from '../daemon/config.js';
+import { ownConfigSource } from '../daemon/own-config.js';
 import { noopLogger } from '../engine/logger.js';
 import { err, EXIT, out, parse } from './common.js';
 
@@ -29,9 +30,10 @@ export async function validateCommand(argv: readonly string[]): Promise<number> 
     return EXIT.OK;
   }
   const file = resolve(values.config ?? (process.env.RELOADKIT_CONFIG || DEFAULT_CONFIG_PATH));
-  let config;
+  let config: DaemonConfig;
   try {
-    config = loadConfigFile(file);
+    // The daemon's own loader: the same size limit and consistent read as `run`.
+    config = (await ownConfigSource(file, {}).load({ signal: new AbortController().signal })).value as DaemonConfig;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err(e.problems.join('\n'));

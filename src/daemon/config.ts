@@ -1,7 +1,6 @@
 // The daemon's config file (SPEC §3): YAML validated by a zod schema, with
 // every error reported at its line and column, and normalized into the
 // shape the daemon runs on (durations in ms, paths absolute, defaults filled).
-import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
@@ -423,19 +422,6 @@ export function parseConfigText(text: string, file: string, overrides: ConfigOve
     throw new ConfigError(file, problems);
   }
   return normalizeConfig(parsed.data, dirname(resolve(file)), overrides);
-}
-
-/** Reads and parses a config file (see parseConfigText). */
-export function loadConfigFile(file: string, overrides: ConfigOverrides = {}): DaemonConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new ConfigError(file, [`${file}: cannot read the config file: ${why}`]);
-  }
-  return parseConfigText(text, file, overrides);
 }
 
 /** The `--nginx` zero-config mode: one target using the system nginx (SPEC §3). */

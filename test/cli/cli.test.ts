@@ -1,7 +1,7 @@
 // The CLI as a user runs it (a real process): help, version, usage errors,
 // `validate` with and without --targets, and the human output formats.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -90,6 +90,19 @@ describe('reloadkit CLI', () => {
     r = await cli(['validate', '-c', bad]);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, `${bad}:4:13: targets.x.reload: Invalid input: expected array, received string\n`);
+  });
+
+  it('validate: a missing file and a file over 16 MiB are refused with a clear message (the oversize one unread)', async () => {
+    let r = await cli(['validate', '-c', join(tmp, 'absent.yaml')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /absent\.yaml: cannot read the config file: no such file\n$/);
+    const huge = join(tmp, 'huge.yaml');
+    // Sparse: 20 MiB by size, nothing written; refused by its size before any read.
+    writeFileSync(huge, '');
+    truncateSync(huge, 20 * 1024 * 1024);
+    r = await cli(['validate', '-c', huge]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /huge\.yaml: file is 20 MiB \(20971520 bytes\), over the limit of 16 MiB/);
   });
 });
 

@@ -68,6 +68,10 @@ targets:
     const verified = d.lines.slice(from).find((l) => l.msg === 'nginx reload verified');
     assert.ok(verified && typeof verified.verify_ms === 'number' && typeof verified.reload_ms === 'number');
     await waitFor(async () => (await httpGet(nginx.port)).body === 'v2', 'v2 served');
+    // The old worker may still accept a connection until its graceful shutdown closes the
+    // listener; the next test asserts exact bodies, so wait until only the new worker is left.
+    const master = nginx.master()!;
+    await waitFor(() => childrenOf(master).length === 1, 'the old nginx worker gone');
   });
 
   it("a broken edit: validation_failed with nginx's message; nginx keeps serving the old content", async () => {
