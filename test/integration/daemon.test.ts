@@ -260,6 +260,61 @@ describe('reloadkit daemon (real process)', () => {
     assert.equal(await d.stop(), 0);
   });
 
+  it('HTTP admin: /status, /metrics and /metrics.json cover the daemon unit and its targets; POST /reload needs the token from token_file', async () => {
+    const dir = caseDir();
+    const token = 'tok-7f3a9c2e1b';
+    writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+    writeConfig(
+      dir,
+      'targets:\n  app:\n    kind: command\n    reload: ["true"]\n',
+      'admin:\n  socket: ./admin.sock\n  http: 127.0.0.1:0\n  http_reload: true\n  token_file: ./token\n',
+    );
+    const d = await run(dir);
+    const started = d.lines.find((l) => l.msg === 'reloadkit started')!;
+    assert.match(String(started.http), /^127\.0\.0\.1:\d+$/);
+    const base = `http://${String(started.http)}`;
+
+    const status = (await (await fetch(`${base}/status`)).json()) as { status: string; targets: number; units: Record<string, unknown> };
+    assert.equal(status.status, 'ok');
+    assert.equal(status.targets, 1);
+    assert.deepEqual(Object.keys(status.units).sort(), ['app', 'reloadkit']);
+
+    // Without the token, or with a wrong one: 401 and no pass.
+    const before = d.passes('app').length;
+    let res = await fetch(`${base}/reload`, { method: 'POST' });
+    assert.equal(res.status, 401);
+    res = await fetch(`${base}/reload`, { method: 'POST', headers: { authorization: 'Bearer wrong' } });
+    assert.equal(res.status, 401);
+    assert.equal(d.passes('app').length, before);
+
+    res = await fetch(`${base}/reload?unit=app`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(((await res.json()) as { status: string }).status, 'ok');
+    assert.equal(d.passes('app').length, before + 1);
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^reloadkit_reloads_total\{unit="app",status="full_success"\} 1$/m);
+    // Labels of every unit exist from the start (pre-created at 0).
+    assert.match(metrics, /^reloadkit_reloads_total\{unit="reloadkit",status="load_failed"\} 0$/m);
+    const json = (await (await fetch(`${base}/metrics.json`)).json()) as { reloads: number; failures: number };
+    assert.equal(json.reloads, 1);
+    assert.equal(json.failures, 0);
+    const last = (await (await fetch(`${base}/reload-status?unit=app`)).json()) as { status: string; unit: string };
+    assert.deepEqual([last.unit, last.status], ['app', 'full_success']);
+    // The token never appears in what the daemon logs.
+    assert.ok(!JSON.stringify(d.lines).includes(token));
+    assert.equal(await d.stop('SIGTERM'), 0);
+  });
+
+  it('a non-loopback --http is refused at start (exit 1) unless --http-allow-remote', async () => {
+    const dir = caseDir();
+    writeConfig(dir, 'targets: {}\n');
+    const r = await cli(['run', '-c', join(dir, 'reloadkit.yaml'), '--http', '0.0.0.0:0']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /refusing to serve the admin HTTP endpoints on 0\.0\.0\.0: not a loopback address/);
+    assert.equal(existsSync(join(dir, 'admin.sock')), false);
+  });
+
   it('an invalid config at start: exit 1, every problem with its line and column', async () => {
     const dir = caseDir();
     writeConfig(dir, 'log_level: loud\ntargets:\n  a:\n    kind: command\n    reload: []\n    retries: 3\n');
