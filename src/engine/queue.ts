@@ -70,10 +70,9 @@ export class PassQueue<R> {
       for (const w of slot.waiters) fn(w);
     };
     const done = this.runner(batch, controller.signal).then(
-      (result) => {
-        if (this.closed && controller.signal.aborted) settle((w) => w.reject(new ShutdownError()));
-        else settle((w) => w.resolve(result));
-      },
+      // The runner decides what an aborted pass means: one that committed anyway is
+      // a real reload and resolves; one that did not rejects (with a ShutdownError).
+      (result) => settle((w) => w.resolve(result)),
       (err: unknown) => settle((w) => w.reject(err)),
     );
     this.running = { slot, controller, done };

@@ -17,7 +17,7 @@ import {
   type SourceFile,
   type Trigger,
 } from '../types.js';
-import { errorMessage, LoadError, ReloadkitError } from './errors.js';
+import { errorMessage, LoadError, ReloadkitError, ShutdownError } from './errors.js';
 import { ms, runApplies, runChecks, runRollbacks, type HookRunEnv } from './hooks-run.js';
 import { noopLogger } from './logger.js';
 import { PassQueue, type Batch } from './queue.js';
@@ -414,8 +414,9 @@ export class Unit<T> {
       return result;
     };
 
-    // A pass cut short by close() is not a failed reload: its waiters get a shutdown error,
-    // and history, metrics and logs do not count it as one.
+    // A pass cut short by close() before it committed is not a failed reload: its waiters
+    // get a shutdown error, and history, metrics and logs do not count it as one. (A pass
+    // that committed anyway, its hooks having applied, is a real reload and is reported.)
     const record = (result: ReloadResult): ReloadResult =>
       signal.aborted && !COMMITTED_STATUSES.has(result.status) ? this.interrupted(result) : this.record(result);
 
@@ -491,10 +492,10 @@ export class Unit<T> {
     return record(finish(status, { ...common, outcomes, ...(error === undefined ? {} : { error }) }));
   }
 
-  private interrupted(result: ReloadResult): ReloadResult {
+  private interrupted(result: ReloadResult): never {
     this.logger.info({ unit: result.unit, trigger: result.trigger, duration_ms: result.duration_ms }, 'reload pass interrupted by shutdown');
     this.inFlight = null;
-    return result;
+    throw new ShutdownError();
   }
 
   private record(result: ReloadResult): ReloadResult {

@@ -206,8 +206,10 @@ describe('close', () => {
     const closing = r.close();
     gate.resolve();
     await assert.rejects(pending, ShutdownError);
-    await assert.rejects(running, ShutdownError);
+    // The running pass's hook finished despite the abort: the reload happened, and says so.
+    assert.equal((await running).status, 'full_success');
     await closing;
+    assert.equal(r.generation, 1);
   });
 });
 
@@ -234,6 +236,42 @@ describe('shutdown', () => {
     assert.deepEqual(r.history(), []);
     assert.deepEqual(seen, []);
     assert.equal(r.generation, 0);
+  });
+
+  test('a pass that committed while close() aborted it is reported as it ended, not as a shutdown', async () => {
+    const src = new MemorySource(base);
+    const committed: number[] = [];
+    const r = createReloader({
+      source: src,
+      schema,
+      applyTimeoutMs: 60_000,
+      hooks: [
+        { name: 'quick', apply: () => {} },
+        // Held until close() aborts it; fails because of the abort, after 'quick' applied.
+        { name: 'held', apply: (ctx) => new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))) },
+      ],
+    });
+    await r.start();
+    r.subscribe((c) => c, (_c, _o, res) => committed.push(res.generation));
+    src.set({ ...base, log_level: 'warn' });
+    const running = r.reload();
+    while (src.loads < 2) await new Promise((res) => setImmediate(res));
+    await new Promise((res) => setImmediate(res));
+    await r.close();
+    const result = await running;
+    assert.equal(result.status, 'partial_applied');
+    assert.deepEqual(
+      result.outcomes.map((o) => [o.name, o.status]),
+      [
+        ['quick', 'applied'],
+        ['held', 'failed'],
+      ],
+    );
+    // What the caller is told is what the reloader holds.
+    assert.equal(r.generation, 1);
+    assert.equal(r.current().log_level, 'warn');
+    assert.deepEqual(r.lastResult(), result);
+    assert.deepEqual(committed, [1]);
   });
 
   test('ready() reports not ready once close() has begun', async () => {
