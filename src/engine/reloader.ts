@@ -280,7 +280,9 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     async close() {
       if (state === 'closed' || state === 'closing') return;
       state = 'closing';
-      // A start still running finishes (or fails) before triggers are torn down.
+      // A start still running is aborted (a source that hangs must not hang close) and
+      // settles before triggers are torn down.
+      unit.abortStart();
       if (startPromise) await startPromise.catch(() => {});
       await stop(triggers.filter((t) => !t.closeLast));
       await unit.close();

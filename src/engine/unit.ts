@@ -291,11 +291,16 @@ export class Unit<T> {
     });
   }
 
+  /** Aborts a first load still running (its source sees `ctx.signal` abort); start() then rejects. */
+  abortStart(): void {
+    this.startAbort.abort(new ReloadkitError('ERR_CLOSED', 'closed during start'));
+  }
+
   /** Refuses new requests, answers pending ones with a shutdown error, aborts and awaits a running pass. */
   async close(): Promise<void> {
     if (this.closed) return this.queue.close();
     this.closed = true;
-    this.startAbort.abort(new ReloadkitError('ERR_CLOSED', 'closed during start'));
+    this.abortStart();
     await this.queue.close();
     // The last committed config reaches the disk before close() resolves.
     await this.persist?.flush();

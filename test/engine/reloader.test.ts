@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { createReloader, ShutdownError, type Hook } from '../../src/index.js';
+import { createReloader, ShutdownError, type Hook, type LoadContext, type LoadedConfig } from '../../src/index.js';
 import { deferred, MemorySource } from '../helpers/memory-source.js';
 
 const schema = z.object({
@@ -189,6 +189,29 @@ describe('close', () => {
     await r.close();
     await r.close();
     await assert.rejects(r.reload(), ShutdownError);
+  });
+
+  test('a started then closed reloader refuses reload() with a clear error', async () => {
+    const r = createReloader({ name: 'app', source: new MemorySource(base), schema });
+    await r.start();
+    await r.close();
+    await assert.rejects(r.reload(), (err: Error) => err instanceof ShutdownError && /unit "app" is closed; reload refused/.test(err.message));
+  });
+
+  test('close() during a start whose source hangs aborts the load: close resolves, start rejects', async () => {
+    const hanging = {
+      description: 'a source that never answers on its own',
+      // Honours the abort, as the built-in sources do; otherwise never settles.
+      load: (ctx: LoadContext) =>
+        new Promise<LoadedConfig>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
+    };
+    const r = createReloader({ source: hanging, schema });
+    const starting = r.start();
+    starting.catch(() => {});
+    await new Promise((res) => setImmediate(res));
+    await r.close();
+    await assert.rejects(starting, /closed during start/);
+    assert.equal(r.ready().ok, false);
   });
 
   test('a pending pass at close answers its waiters with a shutdown error', async () => {
