@@ -8,7 +8,7 @@ import type { PersistOptions } from '../integrity/persist.js';
 import { Redactor } from '../integrity/redact.js';
 import { createVerifier, withSignatureWatch, type SignatureOptions } from '../integrity/signature.js';
 import { checkSignals, onSignals, type SignalName } from '../triggers/signal.js';
-import { planWatchTrigger, startWatchTrigger, type WatchCounters } from '../triggers/watch-trigger.js';
+import { DeferredWatchCounters, planWatchTrigger, startWatchTrigger } from '../triggers/watch-trigger.js';
 import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../types.js';
 import { errorMessage, ReloadkitError, UnknownUnitError } from './errors.js';
 import { noopLogger } from './logger.js';
@@ -213,8 +213,8 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       const off = onSignals(signals, () => unit.enqueue('signal'));
       triggers.push({ name: 'signal', close: off });
     }
-    // Counted in the admin metrics once they exist (they start after the watcher).
-    let watchCounters: WatchCounters | null = null;
+    // Counted in the admin metrics; they start after the watcher, so counts wait for them.
+    const watchCounters = new DeferredWatchCounters();
     if (watchOptions) {
       const watch = await startWatchTrigger({
         unit: name,
@@ -233,7 +233,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       const { startAdminTriggers } = await import('../admin/wire.js');
       const admin = await startAdminTriggers({ socket: t.socket, http: t.http, registry: options.registry, host, unit, logger });
       triggers.push(...admin.triggers);
-      watchCounters = admin.metrics;
+      if (admin.metrics) watchCounters.attach(admin.metrics);
     }
   };
 

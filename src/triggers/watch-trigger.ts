@@ -16,6 +16,33 @@ export interface WatchCounters {
 }
 
 /**
+ * Counts until the real counters attach, then forwards to them, adding what
+ * it held: the admin metrics start after the watcher, and an inotify limit
+ * hit while the watcher starts must still show in `reloadkit_watch_errors_total`.
+ */
+export class DeferredWatchCounters implements WatchCounters {
+  private target: WatchCounters | null = null;
+  private events = 0;
+  private errors = 0;
+
+  watchEvent(): void {
+    if (this.target) this.target.watchEvent();
+    else this.events += 1;
+  }
+
+  watchError(): void {
+    if (this.target) this.target.watchError();
+    else this.errors += 1;
+  }
+
+  attach(target: WatchCounters): void {
+    this.target = target;
+    for (; this.events > 0; this.events -= 1) target.watchEvent();
+    for (; this.errors > 0; this.errors -= 1) target.watchError();
+  }
+}
+
+/**
  * Checks `triggers.watch` when createReloader is called, so bad input fails
  * early and clearly. Returns the options to watch with, or null when off.
  */

@@ -7,7 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { createReloader, dirSource, fileSource, type ConfigSource, type Hook } from '../../src/index.js';
-import { startWatchTrigger } from '../../src/triggers/watch-trigger.js';
+import { createReloadMetrics } from '../../src/admin/metrics.js';
+import { DeferredWatchCounters, startWatchTrigger } from '../../src/triggers/watch-trigger.js';
 import type { WatchFunction } from '../../src/triggers/watch.js';
 import { atomicSave, ConfigMapVolume, recordingLogger, sleep, tempDir, waitFor } from './watch-helpers.js';
 
@@ -164,4 +165,32 @@ test('the watch trigger reports polling (ENOSPC) through health() (what readines
   await writeFile(file, 'port: 2\n');
   await waitFor(() => requests.length === 1, 'a request from the polled directory');
   assert.deepEqual(requests, ['watch']);
+});
+
+test('an ENOSPC while the watcher starts is counted in reloadkit_watch_errors_total once the metrics attach (they start after the watcher)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, 'port: 1\n');
+  const enospc: WatchFunction = (d) => {
+    throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${d}'`), { code: 'ENOSPC' });
+  };
+  // As createReloader wires it: the counters exist before the metrics do.
+  const counters = new DeferredWatchCounters();
+  const handle = await startWatchTrigger({
+    unit: 'app',
+    source: fileSource(file),
+    options: { debounceMs: 20 },
+    logger: recordingLogger(),
+    enqueue: () => {},
+    counters: () => counters,
+    watcher: { watchFunction: enospc, pollMs: 30 },
+  });
+  t.after(() => handle.close());
+  const metrics = await createReloadMetrics({ defaultMetrics: false });
+  assert.match(await metrics.text(), /^reloadkit_watch_errors_total 0$/m);
+  counters.attach(metrics);
+  assert.match(await metrics.text(), /^reloadkit_watch_errors_total 1$/m);
+  // After attaching, counts go straight through.
+  counters.watchError();
+  assert.match(await metrics.text(), /^reloadkit_watch_errors_total 2$/m);
 });
