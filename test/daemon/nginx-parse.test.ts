@@ -15,11 +15,17 @@ include /etc/nginx/modules-enabled/*.conf;
 events { worker_connections 768; }
 http {
     error_log /var/log/nginx/http.log;
+    include conf.d/*.conf;
     server { pid_like "pid /nope;"; }
 }
 
-# configuration file /etc/nginx/modules-enabled/x.conf:
-pid /wrong.pid;
+# configuration file /etc/nginx/modules-enabled/50-mod.conf:
+load_module modules/x.so;
+error_log /var/log/nginx/modules.log;
+
+# configuration file /etc/nginx/conf.d/site.conf:
+error_log /var/log/nginx/site.log;
+server { listen 80; }
 `;
 
 describe('nginx config parsing', () => {
@@ -27,8 +33,33 @@ describe('nginx config parsing', () => {
     assert.deepEqual(tokenize('a "b c" {d;} # e\nf\'g;h\';'), ['a', 'b c', '{', 'd', ';', '}', 'f', 'g;h', ';']);
   });
 
-  it('reads pid and error_log from the main file, main context only', () => {
-    assert.deepEqual(mainDirectives(DUMP), { pid: '/run/nginx.pid', errorLogs: ['/var/log/nginx/error.log', 'stderr'] });
+  it('reads pid and error_log in the main context only: the main file and files it includes at its top level', () => {
+    // conf.d/site.conf is included inside http: its error_log is not the main one.
+    assert.deepEqual(mainDirectives(DUMP), {
+      pid: '/run/nginx.pid',
+      errorLogs: ['/var/log/nginx/error.log', 'stderr', '/var/log/nginx/modules.log'],
+    });
+  });
+
+  it('finds a pid kept in a file included by a relative path (under the main config directory), and survives include loops', () => {
+    const dump = [
+      '# configuration file /srv/ngx/nginx.conf:',
+      'include main-extra.conf;',
+      'include parts/[ab]?.conf;',
+      'events {}',
+      '',
+      '# configuration file /srv/ngx/main-extra.conf:',
+      'pid custom.pid;',
+      'include /srv/ngx/nginx.conf;',
+      '',
+      '# configuration file /srv/ngx/parts/a1.conf:',
+      'error_log logs/a1.log;',
+      '',
+      '# configuration file /srv/ngx/parts/c1.conf:',
+      'error_log logs/never.log;',
+      '',
+    ].join('\n');
+    assert.deepEqual(mainDirectives(dump), { pid: 'custom.pid', errorLogs: ['logs/a1.log'] });
   });
 
   it('parses build defaults from nginx -V', () => {

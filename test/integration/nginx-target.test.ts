@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StateStore } from '../../src/daemon/state.js';
@@ -120,5 +120,20 @@ describe('nginx target (real nginx)', { skip }, () => {
     assert.equal(r.status, 'validation_failed');
     assert.match(r.error ?? '', /command not found: "nginx-not-installed"/);
     await t.close();
+  });
+
+  it('a pid directive kept in a file the main config includes (relative path) is found: reload signalled and verified', async () => {
+    nginx.writeConfig('v-included-pid');
+    const pidLine = `pid ${nginx.pidfile};`;
+    const text = readFileSync(nginx.conf, 'utf8');
+    assert.ok(text.includes(pidLine));
+    writeFileSync(join(nginx.prefix, 'main-extra.conf'), `${pidLine}\n`);
+    writeFileSync(nginx.conf, text.replace(pidLine, 'include main-extra.conf;'));
+    const master = nginx.master()!;
+    const workersBefore = childrenOf(master);
+    const r = await target.reload('api');
+    assert.equal(r.status, 'full_success', r.error);
+    assert.ok(childrenOf(master).some((p) => !workersBefore.includes(p)), 'new workers under the same master');
+    await waitFor(async () => (await httpGet(nginx.port)).body === 'v-included-pid', 'the new content served');
   });
 });

@@ -7,7 +7,7 @@
 // be reported as success; on failure the new error-log lines say why.
 import { readFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { NginxTargetDef } from '../config.js';
 import { runChild, type RunResult } from './child.js';
 import { remaining, sleep, type TargetDriver, type TargetStep } from './driver.js';
@@ -63,36 +63,77 @@ export function tokenize(text: string): string[] {
   return out;
 }
 
+/** The files of an `nginx -T` dump, in the order nginx read them (the first is the main config). */
+function dumpFiles(dump: string): { path: string; text: string }[] {
+  // `nginx -T` prints each file after "# configuration file <path>:".
+  const marker = /^# configuration file (.+):$/gm;
+  const heads: { path: string; at: number; body: number }[] = [];
+  for (let m = marker.exec(dump); m !== null; m = marker.exec(dump)) heads.push({ path: m[1]!, at: m.index, body: m.index + m[0].length });
+  if (heads.length === 0) return [{ path: '', text: dump }];
+  return heads.map((h, k) => ({ path: h.path, text: dump.slice(h.body, heads[k + 1]?.at ?? dump.length) }));
+}
+
+/** A glob(3) pattern as nginx's `include` expands it (`*`, `?`, `[...]`; never across `/`). */
+function globRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i += 1) {
+    const c = pattern[i]!;
+    const close = c === '[' ? pattern.indexOf(']', i + 2) : -1;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (close > 0) {
+      const body = pattern.slice(i + 1, close);
+      const negate = body.startsWith('!') || body.startsWith('^');
+      re += `[${negate ? '^' : ''}${(negate ? body.slice(1) : body).replace(/\\/g, '\\\\')}]`;
+      i = close;
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
 /**
- * Main-context directives of the first file in an `nginx -T` dump (the
- * main config): `pid` and `error_log`. Nested blocks are skipped.
+ * Main-context directives of an `nginx -T` dump: `pid` and `error_log` at the
+ * top level of the main config and of every file it includes at the top
+ * level (a Debian-style `include /etc/nginx/modules-enabled/*.conf;` or a
+ * `pid` kept in an included file). Nested blocks are skipped. Relative
+ * include paths are under the main config's directory, as nginx reads them.
  */
 export function mainDirectives(dump: string): { pid?: string; errorLogs: string[] } {
-  // `nginx -T` prints each file after "# configuration file <path>:"; the first one is the main file.
-  const marker = /^# configuration file (.+):$/gm;
-  const starts: number[] = [];
-  for (let m = marker.exec(dump); m !== null; m = marker.exec(dump)) starts.push(m.index);
-  const main = starts.length === 0 ? dump : dump.slice(starts[0], starts[1] ?? dump.length);
-  const tokens = tokenize(main);
-  let depth = 0;
-  let stmt: string[] = [];
+  const files = dumpFiles(dump);
+  const confDir = files[0]!.path === '' ? '/' : dirname(files[0]!.path);
   let pid: string | undefined;
   const errorLogs: string[] = [];
-  for (const t of tokens) {
-    if (t === '{') {
-      depth += 1;
-      stmt = [];
-    } else if (t === '}') {
-      depth = Math.max(0, depth - 1);
-      stmt = [];
-    } else if (t === ';') {
-      if (depth === 0 && stmt[0] === 'pid' && stmt[1] !== undefined) pid = stmt[1];
-      if (depth === 0 && stmt[0] === 'error_log' && stmt[1] !== undefined) errorLogs.push(stmt[1]);
-      stmt = [];
-    } else {
-      stmt.push(t);
+  const seen = new Set<string>();
+  const scan = (file: { path: string; text: string }) => {
+    if (seen.has(file.path)) return;
+    seen.add(file.path);
+    let depth = 0;
+    let stmt: string[] = [];
+    for (const t of tokenize(file.text)) {
+      if (t === '{') {
+        depth += 1;
+        stmt = [];
+      } else if (t === '}') {
+        depth = Math.max(0, depth - 1);
+        stmt = [];
+      } else if (t === ';') {
+        const arg = stmt[1];
+        if (depth === 0 && arg !== undefined) {
+          if (stmt[0] === 'pid') pid = arg;
+          else if (stmt[0] === 'error_log') errorLogs.push(arg);
+          else if (stmt[0] === 'include') {
+            const pattern = isAbsolute(arg) ? arg : resolve(confDir, arg);
+            const match = /[*?[]/.test(pattern) ? globRegExp(pattern) : null;
+            for (const f of files) if (match ? match.test(f.path) : f.path === pattern) scan(f);
+          }
+        }
+        stmt = [];
+      } else {
+        stmt.push(t);
+      }
     }
-  }
+  };
+  scan(files[0]!);
   return { ...(pid === undefined ? {} : { pid }), errorLogs };
 }
 
