@@ -248,4 +248,45 @@ describe('docs/daemon.md', () => {
     const extra = [...documented].filter((k) => !keys.has(k)).sort();
     assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
   });
+
+  it('documents the defaults the daemon applies (a changed default fails here until the doc follows)', () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/daemon.md', import.meta.url)), 'utf8');
+    const start = doc.indexOf('## Config reference');
+    const section = doc.slice(start, doc.indexOf('\n## ', start + 5));
+    // key -> default cell; cells are split on unescaped pipes (the type column has `\|`).
+    const cells = new Map<string, string>();
+    for (const line of section.split('\n')) {
+      const cols = line.split(/(?<!\\)\|/).map((c) => c.trim());
+      const key = /^`([^`]+)`$/.exec(cols[1] ?? '')?.[1];
+      if (key !== undefined) cells.set(key, cols[3]!);
+    }
+    const c = parseConfigText(
+      'targets:\n  n: { kind: nginx }\n  c: { kind: command, reload: ["true"] }\n  h: { kind: http, url: "http://127.0.0.1:1/" }\n  s: { kind: signal, pid: 1234 }\n',
+      '/etc/reloadkit/reloadkit.yaml',
+    );
+    const t = c.targets as unknown as Record<string, Record<string, unknown>>;
+    const literal = (v: unknown) => `\`${String(v)}\``;
+    const duration = (cell: string) => parseDuration(cell.replace(/`/g, ''));
+    const expected: [string, string | number | null, string | number | null][] = [
+      ['log_level', cells.get('log_level')!, literal(c.log_level)],
+      ['admin.socket_mode', cells.get('admin.socket_mode')!, literal(`"0${c.admin.socket_mode.toString(8)}"`)],
+      ['admin.max_connections', cells.get('admin.max_connections')!, literal(c.admin.max_connections)],
+      ['admin.http', cells.get('admin.http')!, literal(c.admin.http)],
+      ['admin.http_reload', cells.get('admin.http_reload')!, literal(c.admin.http_reload)],
+      ['watch.debounce', duration(cells.get('watch.debounce')!), c.watch.debounce_ms],
+      ['watch.max_wait', duration(cells.get('watch.max_wait')!), c.watch.max_wait_ms],
+      ['watch.rescan', duration(cells.get('watch.rescan')!), c.watch.rescan_ms],
+      ['defaults.timeout', duration(cells.get('defaults.timeout')!), c.defaults.timeout_ms],
+      ['targets.NAME.timeout', cells.get('targets.NAME.timeout')!, literal('defaults.timeout')],
+      ['targets.NAME.timeout (value)', t.c!.timeout_ms as number, c.defaults.timeout_ms],
+      ['targets.NAME.reload_on_start', cells.get('targets.NAME.reload_on_start')!, literal(t.c!.reload_on_start)],
+      ['targets.NAME.binary', cells.get('targets.NAME.binary')!, literal(t.n!.binary)],
+      ['targets.NAME.method', cells.get('targets.NAME.method')!, literal(t.h!.method)],
+      ['targets.NAME.signal', cells.get('targets.NAME.signal')!, literal(t.s!.signal)],
+    ];
+    for (const [key, documented, actual] of expected) assert.equal(documented, actual, `docs/daemon.md default of ${key}`);
+    // nginx without a watch list watches /etc/nginx (no config, no prefix), as the doc says.
+    assert.deepEqual(t.n!.watch, ['/etc/nginx']);
+    assert.match(cells.get('targets.NAME.watch')!, /else `\/etc\/nginx`/);
+  });
 });
