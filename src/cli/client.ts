@@ -38,7 +38,12 @@ Options:
   --json         print the JSON reply as-is
   -h, --help     this help
 
-Exit codes: 0 the daemon answered; 2 usage error or the daemon cannot be reached.
+Exit codes:
+  0  the daemon answered with its status
+  1  the daemon answered, but with an error (e.g. shutting down) or a reply
+     that is not a status (an addition to SPEC §3, which names only 0 and 2)
+  2  usage error, or the daemon cannot be reached (the message names the
+     socket path and the reason)
 `;
 
 function oneLine(text: string): string {
@@ -193,16 +198,22 @@ export async function statusCommand(argv: readonly string[]): Promise<number> {
   const path = socketPath(values.socket);
   const line = await ask(path, 'status', 30_000);
   if (typeof line === 'number') return line;
+  // The same exit code with or without --json: 1 when the daemon answered but not with a status.
+  let reply: StatusShape | null = null;
+  try {
+    reply = JSON.parse(line) as StatusShape;
+  } catch {
+    // reported below
+  }
+  const ok = reply !== null && typeof reply === 'object' && reply.status === 'ok' && typeof reply.units === 'object' && reply.units !== null;
   if (values.json) {
     out(line);
-    return EXIT.OK;
+    return ok ? EXIT.OK : EXIT.FAIL;
   }
-  const reply = parseReply<StatusShape>(path, line);
-  if (reply === null) return EXIT.FAIL;
-  if (reply.status !== 'ok' || typeof reply.units !== 'object') {
-    err(`reloadkit: the daemon answered: ${line.slice(0, 500)}`);
+  if (!ok) {
+    err(reply === null ? `reloadkit: unexpected reply from ${path}: ${line.slice(0, 200)}` : `reloadkit: the daemon answered: ${line.slice(0, 500)}`);
     return EXIT.FAIL;
   }
-  out(formatStatus(reply));
+  out(formatStatus(reply!));
   return EXIT.OK;
 }

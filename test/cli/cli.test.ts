@@ -2,6 +2,7 @@
 // `validate` with and without --targets, and the human output formats.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -61,6 +62,47 @@ describe('reloadkit CLI', () => {
     const r = await cli(['status'], { RELOADKIT_SOCKET: sock });
     assert.equal(r.code, 2);
     assert.equal(r.stderr, `reloadkit: cannot reach the daemon: no admin socket at ${sock} (is reloadkit running?)\n`);
+  });
+
+  it('status exits 1 when the daemon answers with an error or a non-status reply (with and without --json), 0 on a status', async () => {
+    // A stand-in daemon: every connection gets the reply the test sets.
+    const sock = join(tmp, 'fake.sock');
+    let reply = '';
+    const srv = createServer((c) => {
+      c.on('error', () => {});
+      c.once('data', () => c.end(reply));
+    });
+    await new Promise<void>((r) => srv.listen(sock, r));
+    try {
+      reply = '{"status":"error","message":"shutting down"}\n';
+      let r = await cli(['status', '--socket', sock]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr, `reloadkit: the daemon answered: {"status":"error","message":"shutting down"}\n`);
+      r = await cli(['status', '--socket', sock, '--json']);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, '{"status":"error","message":"shutting down"}\n');
+
+      reply = 'ERROR: not a status\n';
+      r = await cli(['status', '--socket', sock]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^reloadkit: unexpected reply from .*fake\.sock: ERROR: not a status\n$/);
+      r = await cli(['status', '--socket', sock, '--json']);
+      assert.equal(r.code, 1);
+
+      reply = '{"status":"ok","uptime_secs":5,"targets":0,"units":{"reloadkit":{"generation":0,"last_result":null,"pending_restart":[]}}}\n';
+      r = await cli(['status', '--socket', sock]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^reloadkit: up 5s, 0 targets\n/);
+      r = await cli(['status', '--socket', sock, '--json']);
+      assert.equal(r.code, 0);
+    } finally {
+      srv.close();
+    }
+    // --help says so, as docs/daemon.md does.
+    const h = await cli(['status', '--help']);
+    assert.match(h.stdout, /\n  1  the daemon answered, but with an error/);
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/daemon.md', import.meta.url)), 'utf8');
+    assert.match(doc, /\| `status` \| the daemon answered with its status \| the daemon answered with an error/);
   });
 
   it('run with a missing config file exits 1 with a clear message', async () => {
