@@ -143,3 +143,179 @@ test('SIGHUP + file change + API call together: one pass answers them all and se
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(child.passes().length, 2);
 });
+
+// ---- SIGHUP with a broken or missing file (seed 003/004: "SIGHUP invalid/missing") ----
+// The child here also answers `state` with current(), generation and lastResult(), so
+// the tests can see that a refused pass kept the config in effect. It is written to the
+// test's temp dir and imports the sources by absolute URL.
+import { unlink } from 'node:fs/promises';
+
+const keepChildSource = (srcIndex: string, zodUrl: string) => `
+import { createInterface } from 'node:readline';
+import { createReloader, fileSource } from ${JSON.stringify(srcIndex)};
+import { z } from ${JSON.stringify(zodUrl)};
+const print = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, ...fields }) + '\\n');
+const line = (level) => (obj, msg) => print('log', { level, msg, ...obj });
+const logger = { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+const r = createReloader({
+  source: fileSource(process.argv[2]),
+  schema: z.object({ v: z.number().int(), label: z.string() }),
+  logger,
+  hooks: [{ name: 'record', apply: (_ctx, _old, next) => void print('apply', { v: next.v }) }],
+  triggers: { signal: true },
+});
+await r.start();
+print('ready', { config: r.current(), generation: r.generation });
+for await (const cmd of createInterface({ input: process.stdin })) {
+  if (cmd === 'state') print('state', { config: r.current(), generation: r.generation, last: r.lastResult() });
+  else if (cmd === 'close') { await r.close(); print('closed'); }
+}
+`;
+
+interface KeepLine {
+  event: string;
+  [k: string]: unknown;
+}
+
+async function startKeepChild(t: TestContext, dir: string, config: string) {
+  const script = join(dir, 'keep-child.mts');
+  const srcIndex = new URL('../../src/index.ts', import.meta.url).href;
+  await writeFile(script, keepChildSource(srcIndex, import.meta.resolve('zod')));
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, config], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: KeepLine[] = [];
+  let buf = '';
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        lines.push(JSON.parse(text) as KeepLine);
+      } catch {
+        lines.push({ event: 'stdout', text });
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  t.after(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
+  const next = async (pred: (l: KeepLine) => boolean, what: string, from = 0): Promise<KeepLine> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const hit = lines.slice(from).find(pred);
+      if (hit) return hit;
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`child exited before ${what}: ${JSON.stringify(lines)}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(lines)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const isPass = (l: KeepLine) => l.event === 'log' && l.msg === 'reload pass';
+  const child = {
+    proc,
+    lines,
+    exited,
+    next,
+    passes: () => lines.filter(isPass),
+    /** Sends SIGHUP and resolves with the pass it caused (the next pass line after it). */
+    async hup(what: string): Promise<KeepLine> {
+      const mark = lines.length;
+      proc.kill('SIGHUP');
+      return next(isPass, `a pass after SIGHUP (${what})`, mark);
+    },
+    /** current(), generation and lastResult() as the child sees them now. */
+    async state(): Promise<KeepLine> {
+      const mark = lines.length;
+      proc.stdin!.write('state\n');
+      return next((l) => l.event === 'state', 'the state reply', mark);
+    },
+    async close(): Promise<void> {
+      proc.stdin!.write('close\n');
+      await next((l) => l.event === 'closed', 'close');
+      proc.stdin!.end();
+      assert.deepEqual(await exited, { code: 0, signal: null });
+    },
+  };
+  const ready = await next((l) => l.event === 'ready', 'the child to start');
+  assert.deepEqual(ready.config, { v: 1, label: 'one' });
+  assert.equal(ready.generation, 0);
+  return child;
+}
+
+type KeepChild = Awaited<ReturnType<typeof startKeepChild>>;
+
+/** A refused SIGHUP pass: load_failed, nothing applied, and the child still runs on the old config. */
+async function assertRefused(child: KeepChild, pass: KeepLine, errorPattern: RegExp, config: unknown): Promise<void> {
+  assert.equal(pass.trigger, 'signal');
+  assert.equal(pass.status, 'load_failed', JSON.stringify(pass));
+  assert.equal(pass.generation, 0);
+  assert.match(String(pass.error), errorPattern);
+  assert.equal(pass.level, 'warn', 'a failed pass is logged as a warning');
+  const state = await child.state();
+  assert.deepEqual(state.config, config, 'current() is the config in effect before the SIGHUP');
+  assert.equal(state.generation, 0);
+  const last = state.last as { status: string; load_error?: string; generation: number };
+  assert.equal(last.status, 'load_failed');
+  assert.equal(last.generation, 0);
+  assert.match(last.load_error ?? '', errorPattern);
+  assert.equal(child.lines.filter((l) => l.event === 'apply').length, 0, 'no hook ran for a refused config');
+}
+
+test('SIGHUP with an invalid file (malformed JSON, then a schema error): load_failed naming the file, old config kept; the fix commits', async (t) => {
+  const dir = await tempDir(t);
+  const config = join(dir, 'app.json');
+  await writeFile(config, '{"v": 1, "label": "one"}');
+  const child = await startKeepChild(t, dir, config);
+  const esc = config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  await writeFile(config, '{"v": 2, "label": "two",\n');
+  // Malformed: the message names the file and where (file:line:col).
+  await assertRefused(child, await child.hup('malformed JSON'), new RegExp(`${esc}:\\d+:\\d+`), { v: 1, label: 'one' });
+
+  await writeFile(config, '{"v": "two", "label": "two"}');
+  // Parses, but the schema refuses it: the message names the file and the field.
+  await assertRefused(child, await child.hup('schema error'), new RegExp(`^${esc}: schema validation failed: .*\\bv: `), { v: 1, label: 'one' });
+
+  await writeFile(config, '{"v": 3, "label": "three"}');
+  const fixed = await child.hup('fixed file');
+  assert.equal(fixed.status, 'full_success', JSON.stringify(fixed));
+  assert.equal(fixed.trigger, 'signal');
+  assert.equal(fixed.generation, 1, 'the refused passes did not count as generations');
+  assert.deepEqual([...(fixed.changed as string[])].sort(), ['label', 'v'], 'changed is against the config kept in effect');
+  const state = await child.state();
+  assert.deepEqual(state.config, { v: 3, label: 'three' });
+  assert.equal(state.generation, 1);
+  assert.deepEqual(
+    child.lines.filter((l) => l.event === 'apply').map((l) => l.v),
+    [3],
+  );
+  assert.equal(child.passes().length, 3);
+  await child.close();
+});
+
+test('SIGHUP with the file missing: load_failed "file not found" naming the path, old config kept; the file back commits', async (t) => {
+  const dir = await tempDir(t);
+  const config = join(dir, 'app.json');
+  await writeFile(config, '{"v": 1, "label": "one"}');
+  const child = await startKeepChild(t, dir, config);
+  const esc = config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  await unlink(config);
+  await assertRefused(child, await child.hup('missing file'), new RegExp(`^${esc}: file not found$`), { v: 1, label: 'one' });
+  // Still missing: a second SIGHUP is refused the same way and the process still runs.
+  await assertRefused(child, await child.hup('still missing'), new RegExp(`^${esc}: file not found$`), { v: 1, label: 'one' });
+
+  await writeFile(config, '{"v": 4, "label": "four"}');
+  const back = await child.hup('file back');
+  assert.equal(back.status, 'full_success', JSON.stringify(back));
+  assert.equal(back.generation, 1);
+  const state = await child.state();
+  assert.deepEqual(state.config, { v: 4, label: 'four' });
+  assert.equal(state.generation, 1);
+  assert.equal((state.last as { status: string }).status, 'full_success');
+  await child.close();
+});
