@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { createReloader, ShutdownError, type Hook, type LoadContext, type LoadedConfig } from '../../src/index.js';
+import { createReloader, onChange, ShutdownError, type Hook, type LoadContext, type LoadedConfig } from '../../src/index.js';
 import { deferred, MemorySource } from '../helpers/memory-source.js';
 
 const schema = z.object({
@@ -365,6 +365,53 @@ describe('restart-required', () => {
     assert.equal(r.generation, 0);
     await r.close();
   });
+
+  // The nbu_exporter seed's serverChanged (host or port differ): each case starts from the
+  // same boot config, { host: 127.0.0.1 (the schema's default), port: 8080 }.
+  const serverCases: Array<{ name: string; server: Record<string, unknown>; restart: string[] }> = [
+    { name: 'same server, another setting changed', server: { port: 8080 }, restart: [] },
+    { name: 'same server, the default host now written out', server: { host: '127.0.0.1', port: 8080 }, restart: [] },
+    { name: 'host changed', server: { host: '0.0.0.0', port: 8080 }, restart: ['server.host'] },
+    { name: 'port changed', server: { port: 9090 }, restart: ['server.port'] },
+    { name: 'host and port changed', server: { host: '::', port: 9090 }, restart: ['server.host', 'server.port'] },
+  ];
+  for (const c of serverCases) {
+    test(`server changed? ${c.name}: requires_restart ${JSON.stringify(c.restart)}, onChange('server') ${c.restart.length > 0 ? 'called once' : 'not called'}`, async () => {
+      const src = new MemorySource({ ...base, server: { port: 8080 } });
+      const calls: Array<{ next: unknown; prev: unknown }> = [];
+      const r = createReloader({
+        source: src,
+        schema,
+        restartRequired: { paths: ['server.host', 'server.port'] },
+        hooks: [onChange('server', (next, prev) => void calls.push({ next, prev }))],
+      });
+      await r.start();
+      src.set({ ...base, log_level: 'debug', server: c.server });
+      const res = await r.reload();
+      assert.equal(res.status, 'full_success', res.error);
+      assert.equal(res.generation, 1);
+      assert.deepEqual(res.requires_restart, c.restart);
+      assert.deepEqual(r.pendingRestart(), c.restart);
+      const hook = res.outcomes.find((o) => o.name === 'on-change:server');
+      assert.equal(hook?.status, c.restart.length > 0 ? 'applied' : 'skipped');
+      if (c.restart.length === 0) {
+        assert.deepEqual(calls, []);
+        assert.deepEqual(res.changed, ['log_level']);
+      } else {
+        assert.deepEqual(calls, [{ next: { host: '127.0.0.1', port: 8080, ...c.server }, prev: { host: '127.0.0.1', port: 8080 } }]);
+        assert.deepEqual([...res.changed].sort(), ['log_level', ...c.restart].sort());
+      }
+      // Policy warn: the snapshot holds the new server even when a restart is needed.
+      assert.deepEqual(r.current().server, { host: '127.0.0.1', port: 8080, ...c.server });
+      // The same content again (an explicit reload): the server slice did not change from
+      // the config in effect, so onChange does not fire again; the restart stays pending.
+      const again = await r.reload();
+      assert.deepEqual(again.requires_restart, c.restart);
+      assert.equal(again.outcomes.find((o) => o.name === 'on-change:server')?.status, 'skipped');
+      assert.equal(calls.length, c.restart.length > 0 ? 1 : 0);
+      await r.close();
+    });
+  }
 });
 
 describe('rollback policy', () => {
