@@ -27,7 +27,11 @@ export interface AdminHost {
    * ShutdownError when it cannot run.
    */
   reload(unit: string | undefined, trigger: Trigger): Promise<Record<string, ReloadResult>>;
-  /** Queues the same without waiting (the `RELOAD` text command); throws when it cannot be queued. */
+  /**
+   * Queues the same without waiting (the `RELOAD [unit]` text command);
+   * throws UnknownUnitError for an unknown unit, or another error when it
+   * cannot be queued (shutting down).
+   */
   enqueue(unit: string | undefined, trigger: Trigger): void;
   ready(): Readiness;
 }

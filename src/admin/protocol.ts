@@ -14,8 +14,8 @@ export const MAX_ECHO_CHARS = 32;
 export type AdminCommand =
   | { kind: 'status' }
   | { kind: 'reload'; unit?: string }
-  /** The Go daemon's text protocol: `OK` once queued. */
-  | { kind: 'reload-text' }
+  /** The Go daemon's text protocol: `OK` once queued (`RELOAD <unit>`: that unit only, an addition to SPEC §4). */
+  | { kind: 'reload-text'; unit?: string }
   | { kind: 'invalid' }
   | { kind: 'unknown'; word: string };
 
@@ -50,6 +50,7 @@ export function parseRequest(line: Uint8Array | string): AdminCommand {
   if (verb === 'reload' && words.length === 1) return { kind: 'reload' };
   if (verb === 'reload' && words.length === 2) return { kind: 'reload', unit: words[1]! };
   if (verb === 'RELOAD' && words.length === 1) return { kind: 'reload-text' };
+  if (verb === 'RELOAD' && words.length === 2) return { kind: 'reload-text', unit: words[1]! };
   // A known verb with the wrong arguments is named with them, so the reply says what was not understood.
   const known = verb === 'status' || verb === 'reload' || verb === 'RELOAD';
   return { kind: 'unknown', word: sanitizeWord(known ? trimmed : verb) };

@@ -362,7 +362,7 @@ class SocketHandle implements AdminSocketHandle {
         case 'status':
           return replyLine(statusReply(host));
         case 'reload-text':
-          host.enqueue(undefined, 'socket');
+          host.enqueue(cmd.unit, 'socket');
           return TEXT_OK;
       }
     } catch (err) {

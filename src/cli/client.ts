@@ -15,8 +15,10 @@ Options:
                      /run/reloadkit/admin.sock as root, else
                      $XDG_RUNTIME_DIR/reloadkit/admin.sock)
   --json             print the JSON reply as-is
-  --no-wait          only queue the reload of every unit (the text command
-                     RELOAD); prints "queued" once the daemon accepted it
+  --no-wait          only queue the reload (of every unit, or of UNIT) and
+                     do not wait for the result (the text command RELOAD
+                     [UNIT]); prints "reload queued for …" once the daemon
+                     queued the pass or joined one already pending
   --timeout SECONDS  how long to wait for the results (default 600)
   -h, --help         this help
 
@@ -106,22 +108,22 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
   }
   const unit = positionals[0];
   if (unit !== undefined && !/^[\x21-\x7e]{1,128}$/.test(unit)) throw new UsageError(`invalid unit name ${JSON.stringify(unit)}`);
-  if (values['no-wait'] && unit !== undefined) {
-    throw new UsageError('--no-wait queues the reload of every unit (the RELOAD text command); it cannot be combined with a UNIT');
-  }
   const timeoutS = values.timeout === undefined ? 600 : Number(values.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
   const path = socketPath(values.socket);
 
   if (values['no-wait']) {
-    const reply = await ask(path, 'RELOAD', timeoutS * 1000);
+    // The text command: `RELOAD` (every unit, SPEC §4) or `RELOAD <unit>` (one unit, our addition).
+    const reply = await ask(path, unit === undefined ? 'RELOAD' : `RELOAD ${unit}`, timeoutS * 1000);
     if (typeof reply === 'number') return reply;
-    if (reply.trim() === 'OK') {
-      out(values.json ? JSON.stringify({ status: 'ok', queued: true }) : 'reload queued for every unit');
+    const text = reply.trim();
+    if (text === 'OK') {
+      if (values.json) out(JSON.stringify({ status: 'ok', queued: true, ...(unit === undefined ? {} : { unit }) }));
+      else out(unit === undefined ? 'reload queued for every unit' : `reload queued for ${unit}`);
       return EXIT.OK;
     }
-    err(`reloadkit: the daemon refused: ${reply.trim()}`);
-    return EXIT.FAIL;
+    err(`reloadkit: the daemon refused: ${text}`);
+    return text.startsWith('ERROR: unknown unit:') ? EXIT.USAGE : EXIT.FAIL;
   }
 
   const line = await ask(path, unit === undefined ? 'reload' : `reload ${unit}`, timeoutS * 1000);

@@ -11,6 +11,8 @@ test('parseRequest: commands, case, arguments, whitespace', () => {
   assert.deepEqual(parseRequest('reload'), { kind: 'reload' });
   assert.deepEqual(parseRequest(' reload  nginx \r'), { kind: 'reload', unit: 'nginx' });
   assert.deepEqual(parseRequest('RELOAD'), { kind: 'reload-text' });
+  assert.deepEqual(parseRequest(' RELOAD  nginx \r'), { kind: 'reload-text', unit: 'nginx' });
+  assert.deepEqual(parseRequest('RELOAD a b'), { kind: 'unknown', word: 'RELOAD a b' });
   assert.deepEqual(parseRequest(''), { kind: 'invalid' });
   assert.deepEqual(parseRequest(' \t\r'), { kind: 'invalid' });
   assert.deepEqual(parseRequest(Buffer.from([0xff])), { kind: 'invalid' });

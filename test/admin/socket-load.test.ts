@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
+import { sanitizeWord } from '../../src/admin/protocol.js';
 import { gateHook, rawExchange, startApp, until } from './support.js';
 
 async function socketRequests(registry: Registry): Promise<number> {
@@ -58,7 +59,7 @@ test('1,000 concurrent clients mixing status and reload: one JSON line each, at 
 test('random byte strings never crash the server and always get exactly one reply line', { timeout: 300_000 }, async () => {
   const app = await startApp();
   try {
-    const interesting = fc.constantFrom('status', 'reload', 'reload app', 'RELOAD', 'reload x', '', ' ', '\r', '\n', '\0', '\u00ff');
+    const interesting = fc.constantFrom('status', 'reload', 'reload app', 'RELOAD', 'RELOAD app', 'RELOAD x', 'reload x', '', ' ', '\r', '\n', '\0', '\u00ff');
     const payload = fc.oneof(
       fc.uint8Array({ maxLength: 300 }),
       fc.array(fc.oneof(interesting, fc.string({ maxLength: 20 })), { maxLength: 4 }).map((parts) => Buffer.from(parts.join(''), 'utf8')),
@@ -79,6 +80,12 @@ test('random byte strings never crash the server and always get exactly one repl
         }
         if (line.length <= 4096 && decoded?.trim() === 'RELOAD') {
           assert.equal(text, 'OK\n');
+          return;
+        }
+        const words = line.length <= 4096 ? (decoded?.trim().split(/\s+/) ?? []) : [];
+        if (words.length === 2 && words[0] === 'RELOAD') {
+          // RELOAD <unit>: the text protocol too; the unit is `app` or unknown.
+          assert.equal(text, words[1] === 'app' ? 'OK\n' : `ERROR: unknown unit: ${sanitizeWord(words[1]!)}\n`);
           return;
         }
         assert.equal(text.indexOf('\n'), text.length - 1, `one line: ${JSON.stringify(text)}`);

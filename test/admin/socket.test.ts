@@ -66,6 +66,22 @@ describe('SPEC §4 table', () => {
     assert.equal(app.r.lastResult()!.trigger, 'socket');
   });
 
+  test('RELOAD <unit> (an addition to SPEC §4): OK once that unit\'s pass is queued; an unknown unit is ERROR: unknown unit, sanitised', async () => {
+    const gen = app.r.generation;
+    app.write('port: 8081\nlevel: info\n');
+    assert.equal((await rawExchange(app.socketPath, 'RELOAD app\n')).text, 'OK\n');
+    await until(() => app.r.generation === gen + 1, 'the queued pass of app');
+    assert.equal(app.r.lastResult()!.trigger, 'socket');
+    assert.deepEqual(app.r.current(), { port: 8081, level: 'info' });
+
+    assert.equal((await rawExchange(app.socketPath, 'RELOAD nope\n')).text, 'ERROR: unknown unit: nope\n');
+    assert.equal((await rawExchange(app.socketPath, `RELOAD ${'y'.repeat(100)}\n`)).text, `ERROR: unknown unit: ${'y'.repeat(32)}\n`);
+    assert.equal((await rawExchange(app.socketPath, 'RELOAD n\u00e9\u0007\n')).text, 'ERROR: unknown unit: n??\n');
+    // An unknown unit queues nothing.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(app.r.generation, gen + 1);
+  });
+
   test('empty line, blank line and bare newline → invalid input', async () => {
     for (const payload of ['\n', '   \n', '\r\n', '\t\n']) {
       assert.equal((await rawExchange(app.socketPath, payload)).text, INVALID, JSON.stringify(payload));
@@ -99,7 +115,7 @@ describe('SPEC §4 table', () => {
     const cases: [string, string][] = [
       ['hello', 'hello'],
       ['Status', 'Status'],
-      ['RELOAD now', 'RELOAD now'],
+      ['RELOAD now please', 'RELOAD now please'],
       ['ok', 'ok'],
       ['status please', 'status please'],
       ['reload a b', 'reload a b'],

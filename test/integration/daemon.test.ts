@@ -94,9 +94,6 @@ describe('reloadkit daemon (real process)', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cannot reach the daemon: no admin socket at .*nothing-here\.sock/);
 
-    r = await cli(['reload', 'ok', '--no-wait', ...sock]);
-    assert.equal(r.code, 2);
-
     r = await cli(['status', ...sock]);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^reloadkit: up \d+s, 3 targets\n/);
@@ -341,6 +338,39 @@ describe('reloadkit daemon (real process)', () => {
     assert.equal(started.level, 'info'); // env beat the file's warn (the line would be hidden at warn)
     assert.equal(existsSync(join(dir, 'env.sock')), false);
     assert.equal(existsSync(join(dir, 'file.sock')), false);
+    assert.equal(await d.stop(), 0);
+  });
+
+  it('reload UNIT --no-wait: exit 0 "queued", then a pass of that unit only; an unknown unit exits 2', async () => {
+    const dir = caseDir();
+    writeConfig(
+      dir,
+      'targets:\n  a:\n    kind: command\n    reload: [sh, -c, "echo a >> a.log"]\n  b:\n    kind: command\n    reload: [sh, -c, "echo b >> b.log"]\n',
+    );
+    const d = await run(dir);
+    const from = d.lines.length;
+    let r = await cli(['reload', 'a', '--no-wait', '--socket', d.socket]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'reload queued for a\n');
+    const pass = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'a', 'the queued pass of a', from);
+    assert.equal(pass.trigger, 'socket');
+    assert.equal(pass.status, 'full_success');
+    assert.equal(readFileSync(join(dir, 'a.log'), 'utf8'), 'a\n');
+    // Only that unit: give any stray pass time to show up.
+    await new Promise((res) => setTimeout(res, 500));
+    assert.deepEqual(
+      d.lines.slice(from).filter((l) => l.msg === 'reload pass').map((l) => l.unit),
+      ['a'],
+    );
+    assert.equal(existsSync(join(dir, 'b.log')), false);
+
+    r = await cli(['reload', 'nope', '--no-wait', '--json', '--socket', d.socket]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'reloadkit: the daemon refused: ERROR: unknown unit: nope\n');
+    r = await cli(['reload', 'b', '--no-wait', '--json', '--socket', d.socket]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { status: 'ok', queued: true, unit: 'b' });
+    await waitFor(() => existsSync(join(dir, 'b.log')), 'the queued pass of b');
     assert.equal(await d.stop(), 0);
   });
 });
