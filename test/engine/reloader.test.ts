@@ -64,6 +64,56 @@ describe('start', () => {
   });
 });
 
+describe('start twice', () => {
+  test('two concurrent start() calls: one load, both resolve, generation 0, one signal listener', async () => {
+    const src = new MemorySource(base);
+    const gate = deferred();
+    src.gate = gate.promise; // holds the first load until both calls are in
+    const before = process.listenerCount('SIGHUP');
+    const r = createReloader({ source: src, schema, triggers: { signal: true } });
+    try {
+      let settled = 0;
+      const a = r.start().then(() => void (settled += 1));
+      const b = r.start().then(() => void (settled += 1));
+      await new Promise((res) => setImmediate(res));
+      assert.equal(src.loads, 1, 'the second call did not start a load of its own');
+      assert.equal(settled, 0, 'neither resolved while the load is held');
+      src.gate = null;
+      gate.resolve();
+      await Promise.all([a, b]);
+      assert.equal(settled, 2);
+      assert.equal(src.loads, 1);
+      assert.equal(r.generation, 0);
+      assert.equal(r.lastResult(), null);
+      assert.deepEqual(r.history(), []);
+      assert.equal(r.current().server.port, 8080);
+      assert.equal(process.listenerCount('SIGHUP'), before + 1, 'triggers started once');
+    } finally {
+      await r.close();
+    }
+    assert.equal(process.listenerCount('SIGHUP'), before);
+  });
+
+  test('start() again after it resolved: resolves, no second load, nothing changes', async () => {
+    const src = new MemorySource(base);
+    const log: string[] = [];
+    const r = createReloader({ source: src, schema, hooks: [recordingHook('h', log)] });
+    await r.start();
+    const first = r.current();
+    src.set({ ...base, server: { port: 1 } }); // a second load would see this
+    await r.start();
+    assert.equal(src.loads, 1);
+    assert.equal(r.generation, 0);
+    assert.equal(r.current(), first, 'the same snapshot object');
+    assert.equal(r.current().server.port, 8080);
+    assert.equal(r.lastResult(), null);
+    assert.deepEqual(log, []);
+    // A reload afterwards is generation 1, not 2: neither start() call counted as a pass.
+    assert.equal((await r.reload()).generation, 1);
+    await r.close();
+  });
+});
+
 describe('statuses', () => {
   test('full success moves generation 1 then 2; skipped counts as success', async () => {
     const src = new MemorySource(base);
