@@ -106,15 +106,16 @@ describe('reloadkit daemon (real process)', () => {
     const dir = caseDir();
     const port = await freePort();
     writeConfig(dir, `targets:\n  web:\n    kind: http\n    url: http://127.0.0.1:${port}/-/reload\n    timeout: 30s\n`);
-    const d = await run(dir);
+    const d = await run(dir, ['--log-level', 'debug']);
     let hits = 0;
     const srv = createServer((req, res) => {
       hits += req.method === 'POST' ? 1 : 0;
       res.end('ok');
     });
     const pending = cli(['reload', 'web', '--socket', d.socket]);
-    // The daemon has been refused at least once by now (it tries right away); then the service comes up.
-    await new Promise((r) => setTimeout(r, 500));
+    // Refused first (nothing listens yet): the daemon says it retries; then the service comes up.
+    const retry = await d.waitForLine((l) => l.msg === 'http target not reachable; retrying' && l.target === 'web', 'a refused attempt');
+    assert.equal(retry.code, 'ECONNREFUSED');
     await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
     try {
       const r = await pending;

@@ -63,6 +63,7 @@ export function httpDriver(def: Pick<HttpTargetDef, 'url' | 'method'>): TargetDr
           const e = err as NodeJS.ErrnoException;
           if (step.signal.aborted) throw new Error(`${label}: stopped (${e.message})`);
           if (e.code !== undefined && RETRYABLE.has(e.code) && remaining(deadline) > delay) {
+            step.logger.debug({ target: step.name, attempt: attempts, code: e.code, retry_in_ms: delay }, 'http target not reachable; retrying');
             await sleep(delay, step.signal);
             delay = Math.min(delay * 2, 1000);
             continue;
