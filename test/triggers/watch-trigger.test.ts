@@ -194,3 +194,45 @@ test('an ENOSPC while the watcher starts is counted in reloadkit_watch_errors_to
   counters.watchError();
   assert.match(await metrics.text(), /^reloadkit_watch_errors_total 2$/m);
 });
+
+// Appended: an import here is hoisted like the ones at the top.
+import { unlink } from 'node:fs/promises';
+
+test('dirSource: a fragment deleted while watched is exactly one watch pass; changed names its keys and they are gone', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, '10-base.yaml'), 'port: 1\ndb:\n  host: db1\n');
+  await writeFile(join(dir, '20-extra.yaml'), 'extra: on\ndb:\n  pool: 5\n');
+  const fragSchema = z.object({
+    port: z.number(),
+    extra: z.string().optional(),
+    db: z.object({ host: z.string(), pool: z.number().optional() }),
+  });
+  const seen: Array<Record<string, unknown>> = [];
+  const r = createReloader({
+    source: dirSource(dir),
+    schema: fragSchema,
+    hooks: [{ name: 'record', apply: (_ctx, _old, next) => void seen.push(structuredClone(next) as Record<string, unknown>) }],
+    triggers: { watch: true },
+  });
+  t.after(() => r.close());
+  await r.start();
+  assert.deepEqual(r.current(), { port: 1, extra: 'on', db: { host: 'db1', pool: 5 } });
+  await unlink(join(dir, '20-extra.yaml'));
+  await waitFor(() => r.history().length >= 1, 'a pass after the fragment was deleted');
+  await sleep(400); // the quiet period (100 ms) and then some: no second pass follows
+  const passes = r.history();
+  assert.equal(passes.length, 1, JSON.stringify(passes));
+  const res = passes[0]!;
+  assert.equal(res.trigger, 'watch');
+  assert.equal(res.status, 'full_success', res.error);
+  assert.equal(res.generation, 1);
+  assert.deepEqual([...res.changed].sort(), ['db.pool', 'extra']);
+  const now = r.current();
+  assert.deepEqual(now, { port: 1, db: { host: 'db1' } });
+  assert.ok(!Object.hasOwn(now, 'extra') && !Object.hasOwn(now.db, 'pool'), 'the removed keys are gone, not left as undefined');
+  assert.deepEqual(seen, [{ port: 1, db: { host: 'db1' } }]);
+  // Recreating the fragment is a change again.
+  await writeFile(join(dir, '20-extra.yaml'), 'extra: back\n');
+  await waitFor(() => r.current().extra === 'back', 'the recreated fragment');
+  assert.equal(r.history().length, 2);
+});
