@@ -625,6 +625,98 @@ describe('snapshots', () => {
     await r.close();
   });
 
+  test('100 readers during concurrent reloads of changing (sometimes refused) contents: only committed, consistent, never-mutated snapshots', async () => {
+    // The source always writes a, b, items and label together from one n; n < 0 fails the
+    // schema and a multiple of 7 is refused by a check, so neither may ever be seen.
+    const consistentSchema = z.object({
+      a: z.number().int().nonnegative(),
+      b: z.number().int(),
+      items: z.array(z.number()),
+      label: z.string(),
+      nested: z.object({ n: z.number() }),
+    });
+    type C = z.infer<typeof consistentSchema>;
+    const content = (n: number) => ({ a: n, b: n, items: [n, n, n, n], label: `n${n}`, nested: { n } });
+    const src = new MemorySource(content(1));
+    // Every config object that was handed to the hooks, i.e. that passed validation and checks.
+    const validated = new Set<unknown>();
+    const r = createReloader({
+      source: src,
+      schema: consistentSchema,
+      historySize: 10_000,
+      hooks: [
+        {
+          name: 'no-sevens',
+          check: (_old, next: C) => {
+            if (next.a % 7 === 0) throw new Error(`${next.a} is refused`);
+          },
+          apply: async (_ctx, _old, next: C) => {
+            validated.add(next);
+            await new Promise((res) => setImmediate(res)); // readers run while the pass is in its apply
+          },
+        },
+      ],
+    });
+    await r.start();
+    validated.add(r.current());
+
+    const firstSeen = new Map<object, string>(); // snapshot → its JSON when first seen
+    const problems: string[] = [];
+    let stop = false;
+    let reads = 0;
+    const reader = async (): Promise<void> => {
+      let lastGeneration = 0;
+      while (!stop) {
+        const generation = r.generation;
+        const c = r.current();
+        if (generation < lastGeneration) problems.push(`generation went back: ${lastGeneration} -> ${generation}`);
+        lastGeneration = generation;
+        if (!validated.has(c)) problems.push(`a snapshot that was never validated: ${JSON.stringify(c)}`);
+        if (!(c.a === c.b && c.items.length === 4 && c.items.every((x) => x === c.a) && c.label === `n${c.a}` && c.nested.n === c.a)) {
+          problems.push(`inconsistent snapshot: ${JSON.stringify(c)}`);
+        }
+        if (c.a < 0 || c.a % 7 === 0) problems.push(`a refused config is in effect: ${JSON.stringify(c)}`);
+        if (!firstSeen.has(c)) firstSeen.set(c, JSON.stringify(c));
+        reads += 1;
+        await new Promise((res) => setImmediate(res));
+      }
+    };
+    const readers = Array.from({ length: 100 }, () => reader());
+
+    // 20 clients, 15 requests each, none waiting for the others: writes land while passes run.
+    let n = 1;
+    const clients = Array.from({ length: 20 }, async (_, client) => {
+      const results = [];
+      for (let i = 0; i < 15; i += 1) {
+        await new Promise((res) => setTimeout(res, (client + i) % 4));
+        const v = (n += 1);
+        src.set(content(v % 11 === 0 ? -v : v)); // some fail the schema
+        results.push(await r.reload());
+      }
+      return results;
+    });
+    const results = (await Promise.all(clients)).flat();
+    stop = true;
+    await Promise.all(readers);
+
+    assert.deepEqual(problems.slice(0, 5), []);
+    // The refusals really happened, and so did commits.
+    const statuses = new Set(r.history().map((h) => h.status));
+    for (const s of ['full_success', 'load_failed', 'validation_failed']) assert.ok(statuses.has(s as never), `no ${s} pass: ${[...statuses].join(', ')}`);
+    assert.equal(results.length, 300);
+    assert.ok(r.history().length < 300, 'concurrent requests were coalesced');
+    assert.equal(r.generation, r.history().filter((h) => h.status === 'full_success').length);
+    assert.ok(firstSeen.size > 10, `readers saw only ${firstSeen.size} distinct snapshots`);
+    assert.ok(reads > 1000, `only ${reads} reads`);
+    // No snapshot a reader saw was changed afterwards, and all are frozen all the way down.
+    for (const [snap, json] of firstSeen) {
+      assert.equal(JSON.stringify(snap), json);
+      const c = snap as C;
+      assert.ok(Object.isFrozen(c) && Object.isFrozen(c.items) && Object.isFrozen(c.nested));
+    }
+    await r.close();
+  });
+
   test('a second identical reload reports no changed paths', async () => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema });
