@@ -2,9 +2,10 @@
 // the reply printed for humans (or as JSON), exit codes per SPEC §3.
 import { AdminClientError, sendAdminCommand } from '../admin/client.js';
 import type { ReloadResult } from '../types.js';
-import { err, EXIT, out, parse, socketPath, UsageError } from './common.js';
+import { ClientConfigError, DEFAULT_CONFIG_FILE, err, EXIT, findSocket, out, parse, UsageError, type SocketChoice } from './common.js';
 
-export const RELOAD_HELP = `Usage: reloadkit reload [UNIT] [--socket PATH] [--json] [--no-wait] [--timeout SECONDS]
+export const RELOAD_HELP = `Usage: reloadkit reload [UNIT] [--socket PATH | -c FILE] [--json] [--no-wait]
+                        [--timeout SECONDS]
 
 Asks the running daemon to reload every unit (its own config "reloadkit"
 first, then every target in parallel), or only UNIT, and waits for the
@@ -12,8 +13,13 @@ results. Prints one line per unit, or the daemon's JSON reply with --json.
 
 Options:
   --socket PATH      admin socket (default: $RELOADKIT_SOCKET, else
+                     admin.socket of the config file, else
                      /run/reloadkit/admin.sock as root, else
                      $XDG_RUNTIME_DIR/reloadkit/admin.sock)
+  -c, --config FILE  daemon config to read admin.socket from, when neither
+                     --socket nor $RELOADKIT_SOCKET is given (default:
+                     $RELOADKIT_CONFIG, else ${DEFAULT_CONFIG_FILE} if it
+                     exists); relative paths resolve against its directory
   --json             print the JSON reply as-is
   --no-wait          only queue the reload (of every unit, or of UNIT) and
                      do not wait for the result (the text command RELOAD
@@ -30,15 +36,18 @@ Exit codes:
      names the socket path and the reason)
 `;
 
-export const STATUS_HELP = `Usage: reloadkit status [--socket PATH] [--json]
+export const STATUS_HELP = `Usage: reloadkit status [--socket PATH | -c FILE] [--json]
 
 Shows every unit of the running daemon: generation, last reload, changes
 waiting for a restart.
 
 Options:
-  --socket PATH  admin socket (see reloadkit reload --help)
-  --json         print the JSON reply as-is
-  -h, --help     this help
+  --socket PATH      admin socket (default: $RELOADKIT_SOCKET, else
+                     admin.socket of the config file, else the built-in
+                     default; see reloadkit reload --help)
+  -c, --config FILE  daemon config to read admin.socket from (as for reload)
+  --json             print the JSON reply as-is
+  -h, --help         this help
 
 Exit codes:
   0  the daemon answered with its status
@@ -70,13 +79,25 @@ interface ReplyShape {
   results?: Record<string, ReloadResult>;
 }
 
-/** Sends one line; the reply, or exit code 2 (printed) when the daemon cannot be reached. */
-async function ask(path: string, line: string, timeoutMs: number): Promise<string | number> {
+/** The socket per SPEC §3's precedence, or exit code 2 (printed) when the config file cannot tell. */
+async function locate(values: { socket?: string | undefined; config?: string | undefined }): Promise<SocketChoice | number> {
   try {
-    return await sendAdminCommand(path, line, { timeoutMs });
+    return await findSocket(values);
+  } catch (e) {
+    if (!(e instanceof ClientConfigError)) throw e;
+    err(`reloadkit: ${e.message}`);
+    return EXIT.USAGE;
+  }
+}
+
+/** Sends one line; the reply, or exit code 2 (printed) when the daemon cannot be reached. */
+async function ask(where: SocketChoice, line: string, timeoutMs: number): Promise<string | number> {
+  try {
+    return await sendAdminCommand(where.path, line, { timeoutMs });
   } catch (e) {
     if (!(e instanceof AdminClientError)) throw e;
-    err(`reloadkit: cannot reach the daemon: ${e.message}`);
+    const from = where.from === 'file' ? `; the path is admin.socket of ${where.file}` : '';
+    err(`reloadkit: cannot reach the daemon: ${e.message}${from}`);
     return EXIT.USAGE;
   }
 }
@@ -96,6 +117,7 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
     argv,
     {
       socket: { type: 'string' },
+      config: { type: 'string', short: 'c' },
       json: { type: 'boolean' },
       'no-wait': { type: 'boolean' },
       timeout: { type: 'string' },
@@ -110,11 +132,13 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
   if (unit !== undefined && !/^[\x21-\x7e]{1,128}$/.test(unit)) throw new UsageError(`invalid unit name ${JSON.stringify(unit)}`);
   const timeoutS = values.timeout === undefined ? 600 : Number(values.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
-  const path = socketPath(values.socket);
+  const where = await locate(values);
+  if (typeof where === 'number') return where;
+  const path = where.path;
 
   if (values['no-wait']) {
     // The text command: `RELOAD` (every unit, SPEC §4) or `RELOAD <unit>` (one unit, our addition).
-    const reply = await ask(path, unit === undefined ? 'RELOAD' : `RELOAD ${unit}`, timeoutS * 1000);
+    const reply = await ask(where, unit === undefined ? 'RELOAD' : `RELOAD ${unit}`, timeoutS * 1000);
     if (typeof reply === 'number') return reply;
     const text = reply.trim();
     if (text === 'OK') {
@@ -126,7 +150,7 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
     return text.startsWith('ERROR: unknown unit:') ? EXIT.USAGE : EXIT.FAIL;
   }
 
-  const line = await ask(path, unit === undefined ? 'reload' : `reload ${unit}`, timeoutS * 1000);
+  const line = await ask(where, unit === undefined ? 'reload' : `reload ${unit}`, timeoutS * 1000);
   if (typeof line === 'number') return line;
   const reply = parseReply<ReplyShape>(path, line);
   if (reply === null) return EXIT.FAIL;
@@ -192,13 +216,15 @@ export function formatStatus(s: StatusShape, now = Date.now()): string {
 }
 
 export async function statusCommand(argv: readonly string[]): Promise<number> {
-  const { values } = parse(argv, { socket: { type: 'string' }, json: { type: 'boolean' } }, 0);
+  const { values } = parse(argv, { socket: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, 0);
   if (values.help) {
     out(STATUS_HELP);
     return EXIT.OK;
   }
-  const path = socketPath(values.socket);
-  const line = await ask(path, 'status', 30_000);
+  const where = await locate(values);
+  if (typeof where === 'number') return where;
+  const path = where.path;
+  const line = await ask(where, 'status', 30_000);
   if (typeof line === 'number') return line;
   // The same exit code with or without --json: 1 when the daemon answered but not with a status.
   let reply: StatusShape | null = null;

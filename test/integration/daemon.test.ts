@@ -374,4 +374,43 @@ describe('reloadkit daemon (real process)', () => {
     await waitFor(() => existsSync(join(dir, 'b.log')), 'the queued pass of b');
     assert.equal(await d.stop(), 0);
   });
+
+  it('reload and status find the socket by flag > RELOADKIT_SOCKET > admin.socket of -c/RELOADKIT_CONFIG (relative to the file) > default', async () => {
+    const dir = caseDir();
+    // admin.socket: ./admin.sock — relative to the file's directory, not the CLI's working directory (the repo root).
+    const file = writeConfig(dir, 'targets:\n  a:\n    kind: command\n    reload: ["true"]\n');
+    const d = await run(dir);
+    const nowhere = join(dir, 'nowhere.sock');
+
+    // file > default
+    let r = await cli(['status', '-c', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^reloadkit: up \d+s, 1 target\n/);
+    r = await cli(['reload', 'a'], { RELOADKIT_CONFIG: file });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^a: full_success/);
+    r = await cli(['reload', 'a', '--no-wait', '--config', file]);
+    assert.equal(r.code, 0, r.stderr);
+
+    // env > file
+    r = await cli(['status', '-c', file], { RELOADKIT_SOCKET: nowhere });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `reloadkit: cannot reach the daemon: no admin socket at ${nowhere} (is reloadkit running?)\n`);
+
+    // flag > env
+    r = await cli(['status', '--socket', d.socket, '-c', join(dir, 'absent.yaml')], { RELOADKIT_SOCKET: nowhere });
+    assert.equal(r.code, 0, r.stderr);
+
+    // A file whose admin.socket nothing serves: the error says where the path came from.
+    const other = join(dir, 'other.yaml');
+    writeFileSync(other, 'admin:\n  socket: ./nowhere.sock\ntargets: {}\n');
+    r = await cli(['reload', '-c', other]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `reloadkit: cannot reach the daemon: no admin socket at ${nowhere} (is reloadkit running?); the path is admin.socket of ${other}\n`);
+    // A named file that does not exist is an error (exit 2), never a silent fallback.
+    r = await cli(['status', '-c', join(dir, 'absent.yaml')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot read the config file .*absent\.yaml for admin\.socket: no such file/);
+    assert.equal(await d.stop(), 0);
+  });
 });
