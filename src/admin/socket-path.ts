@@ -14,7 +14,7 @@
 // inspected there where nobody else can swap it; a socket with the expected
 // identity is unlinked, anything else is put back with link() (or rename()
 // for a directory). A symlink or non-socket at the path is never deleted.
-import { lstat, link, mkdtemp, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, link, mkdir, mkdtemp, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -197,6 +197,44 @@ export async function removeLeftoverDirs(finalPath: string): Promise<number> {
     }
   }
   return removed;
+}
+
+export type DefaultDirOutcome = { ok: true; created: boolean } | { ok: false; reason: string };
+
+/**
+ * Makes sure the directory of the *built-in default* socket path exists and
+ * is safe to use (`/run/reloadkit` as root, `$XDG_RUNTIME_DIR/reloadkit` or
+ * `$TMPDIR/reloadkit-<uid>` otherwise): created with mode 0700 when missing
+ * (its parent is never created); an existing one is used only if it is a
+ * real directory (not a symlink) owned by this user and not world-writable —
+ * it is never chmod-ed. In a shared /tmp, another user can create
+ * `reloadkit-<uid>` first; that directory is refused, not used.
+ */
+export async function ensureDefaultSocketDir(dir: string): Promise<DefaultDirOutcome> {
+  let created = false;
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    created = true;
+  } catch (err) {
+    const code = codeOf(err);
+    if (code !== 'EEXIST') return { ok: false, reason: `cannot create ${dir} (${code ?? errorMessage(err)})` };
+  }
+  let st: Stats;
+  try {
+    st = await lstat(dir);
+  } catch (err) {
+    return { ok: false, reason: `cannot inspect ${dir} (${codeOf(err) ?? errorMessage(err)})` };
+  }
+  if (!st.isDirectory()) return { ok: false, reason: `${dir} is ${describeKind(st)}, not a directory` };
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return { ok: false, reason: `${dir} is owned by uid ${st.uid}, not by this user (uid ${uid})` };
+  if (created) {
+    // Ours and brand new: the umask may have taken bits off 0700 (never added any).
+    if ((st.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
+    return { ok: true, created };
+  }
+  if (st.mode & 0o002) return { ok: false, reason: `${dir} is world-writable (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})` };
+  return { ok: true, created };
 }
 
 /** A group name or id → gid. Names are looked up in /etc/group. */

@@ -3,7 +3,8 @@
 // (`triggers.socket`) and the daemon. File-system lifecycle: socket-path.ts.
 import { chmod, chown } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { defaultSocketPath } from '../daemon/paths.js';
 import { errorMessage, ReloadkitError } from '../engine/errors.js';
 import { noopLogger } from '../engine/logger.js';
 import type { Logger } from '../types.js';
@@ -23,6 +24,7 @@ import {
 } from './protocol.js';
 import {
   codeOf,
+  ensureDefaultSocketDir,
   inspectPath,
   MAX_SOCKET_PATH,
   PrivateDir,
@@ -110,6 +112,17 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
   if (mode & 0o007) logger.warn({ socket: path, mode: mode.toString(8) }, 'admin socket mode lets every local user send commands');
 
   const without = (state: 'in_use' | 'blocked' | 'failed', reason: string) => new SocketHandle(path, state, null, reason);
+
+  // The built-in default path (the daemon's, when no flag, variable or file names one):
+  // its directory is ours to create. A path an operator gave never gets its parent created.
+  if (path === resolvePath(defaultSocketPath())) {
+    const dirState = await ensureDefaultSocketDir(dirname(path));
+    if (!dirState.ok) {
+      logger.error({ socket: path, reason: dirState.reason }, 'the default admin socket directory is not safe to use; running without the admin socket');
+      return without('failed', dirState.reason);
+    }
+    if (dirState.created) logger.info({ socket: path, dir: dirname(path) }, 'created the admin socket directory (0700)');
+  }
 
   // What is at the path already? Never follow a symlink, never delete a non-socket.
   const existing = await inspectPath(path);

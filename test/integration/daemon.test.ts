@@ -2,7 +2,7 @@
 // and signals: exit codes, target failures, timeouts without orphans, its
 // own config reloaded live, restarts that reload nothing, graceful shutdown.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -412,5 +412,49 @@ describe('reloadkit daemon (real process)', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cannot read the config file .*absent\.yaml for admin\.socket: no such file/);
     assert.equal(await d.stop(), 0);
+  });
+
+  it('run --nginx creates the default socket directory ($XDG_RUNTIME_DIR/reloadkit, 0700) and serves there; a world-writable one is refused, not used', async () => {
+    // The default is /run/reloadkit as root: as root the daemon runs as nobody, so the per-user default applies.
+    const root = process.getuid?.() === 0;
+    const user = root ? { uid: 65534, gid: 65534 } : {};
+    const base = mkdtempSync(join(tmpdir(), 'rk-xdg-'));
+    chmodSync(base, 0o755);
+    const xdg = join(base, 'xdg');
+    const stateHome = join(base, 'state');
+    for (const d of [xdg, stateHome]) {
+      mkdirSync(d, { mode: 0o700 });
+      if (root) chownSync(d, 65534, 65534);
+    }
+    const dir = join(xdg, 'reloadkit');
+    const socket = join(dir, 'admin.sock');
+    const start = () => startDaemon({ args: ['--nginx', '--http', ''], socket, env: { XDG_RUNTIME_DIR: xdg, XDG_STATE_HOME: stateHome }, ...user });
+    try {
+      let d = await start();
+      running.add(d);
+      assert.equal(d.lines.find((l) => l.msg === 'reloadkit started')!.socket, socket, d.stderr());
+      assert.ok(d.lines.some((l) => l.msg === 'created the admin socket directory (0700)'));
+      const st = statSync(dir);
+      assert.equal(st.mode & 0o7777, 0o700);
+      assert.equal(st.uid, root ? 65534 : process.getuid!());
+      const r = await cli(['status', '--socket', socket]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\nnginx +0 /);
+      assert.equal(await d.stop(), 0);
+
+      // World-writable (someone loosened it): logged and refused; the daemon runs without the socket and leaves the mode alone.
+      chmodSync(dir, 0o777);
+      d = await start();
+      running.add(d);
+      assert.equal(d.lines.find((l) => l.msg === 'reloadkit started')!.socket, '');
+      const refused = d.lines.find((l) => l.msg === 'the default admin socket directory is not safe to use; running without the admin socket');
+      assert.ok(refused, JSON.stringify(d.lines));
+      assert.equal(refused.reason, `${dir} is world-writable (mode 0777)`);
+      assert.equal(statSync(dir).mode & 0o7777, 0o777);
+      assert.equal(existsSync(socket), false);
+      assert.equal(await d.stop(), 0);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
