@@ -1,0 +1,116 @@
+// Partial writes through the whole library path, with the DEFAULT watch timings
+// (quiet period 100 ms, max wait 1 s): createReloader + fileSource + triggers.watch: true.
+// The schema requires a final `complete: true`, so a pass that read a half-written file
+// would end load_failed (schema) and show in history().
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { createReloader, fileSource, type ReloadResult } from '../../src/index.js';
+import { sleep, tempDir, waitFor } from './watch-helpers.js';
+
+const KEYS = 8;
+const keyShape = Object.fromEntries(Array.from({ length: KEYS }, (_, i) => [`key${i}`, z.string()])) as Record<`key${number}`, z.ZodString>;
+const schema = z.object({ version: z.number().int(), ...keyShape, complete: z.literal(true) });
+
+/** What the file of `version` holds once complete. */
+function expected(version: number): z.infer<typeof schema> {
+  const keys = Object.fromEntries(Array.from({ length: KEYS }, (_, i) => [`key${i}`, `value-${version}-${i}`]));
+  return { version, ...keys, complete: true };
+}
+
+/** The file as several chunks: `version` first, then the keys, `complete: true` in the last one. */
+function chunksOf(version: number): string[] {
+  const lines = [`version: ${version}\n`, ...Array.from({ length: KEYS }, (_, i) => `key${i}: value-${version}-${i}\n`)];
+  const chunks: string[] = [];
+  for (let i = 0; i < lines.length; i += 2) chunks.push(lines.slice(i, i + 2).join(''));
+  chunks[chunks.length - 1] += 'complete: true\n';
+  return chunks;
+}
+
+/**
+ * Another process opens the file in place, truncates it, and writes `chunks` with
+ * `pauseMs` between them. Resolves with the measured gaps between writes (ms).
+ */
+function slowWriter(path: string, chunks: string[], pauseMs: number): Promise<number[]> {
+  const script = `
+    const fs = require('node:fs');
+    const [path, chunksJson, pause] = process.argv.slice(1);
+    const chunks = JSON.parse(chunksJson);
+    const fd = fs.openSync(path, 'r+');
+    fs.ftruncateSync(fd, 0);
+    const at = [performance.now()];
+    let i = 0;
+    const next = () => {
+      fs.writeSync(fd, chunks[i++]);
+      at.push(performance.now());
+      if (i < chunks.length) { setTimeout(next, Number(pause)); return; }
+      fs.closeSync(fd);
+      process.stdout.write(JSON.stringify(at.slice(1).map((t, k) => Math.round(t - at[k]))));
+    };
+    setTimeout(next, Number(pause));
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, path, JSON.stringify(chunks), String(pauseMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`writer exited ${code}`))));
+  });
+}
+
+const failedPasses = (history: readonly ReloadResult[]) =>
+  history.filter((r) => r.status !== 'full_success' && r.status !== 'unchanged').map((r) => `${r.status}: ${r.load_error ?? r.error ?? ''}`);
+
+test('default timings: truncate + chunked slow writes (30 ms apart) from another process are never loaded half-written', async (t) => {
+  const dir = await tempDir(t, 'reloadkit-partial-');
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, chunksOf(0).join(''));
+  const r = createReloader({ source: fileSource(file), schema, historySize: 1000, triggers: { watch: true } });
+  t.after(() => r.close());
+  await r.start();
+  const gaps: number[][] = [];
+  for (let v = 1; v <= 3; v += 1) {
+    gaps.push(await slowWriter(file, chunksOf(v), 30));
+    await waitFor(() => r.current().version === v, `version ${v} in effect`);
+  }
+  await sleep(400); // the quiet period and then some: nothing else follows
+  const history = r.history();
+  t.diagnostic(`writer gaps (ms): ${JSON.stringify(gaps)}; ${history.length} passes`);
+  // If this fails with schema errors, check the writer's gaps: the quiet period (100 ms)
+  // only covers pauses shorter than itself.
+  assert.deepEqual(failedPasses(history), [], `writer gaps (ms): ${JSON.stringify(gaps)}`);
+  assert.ok(gaps.flat().length >= 15, 'the writes really were chunked');
+  assert.ok(history.every((h) => h.trigger === 'watch'));
+  // One pass per complete version (a pass is never taken between chunks).
+  assert.equal(history.length, 3, JSON.stringify(history.map((h) => [h.status, h.changed.length])));
+  assert.deepEqual(r.current(), expected(3));
+  assert.equal(r.generation, 3);
+});
+
+test('default timings: 1,000 complete in-place writes in ~2 s: no failed pass, a bounded number of passes, the last content in effect', async (t) => {
+  const dir = await tempDir(t, 'reloadkit-partial-');
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, chunksOf(0).join(''));
+  const r = createReloader({ source: fileSource(file), schema, historySize: 1000, triggers: { watch: true } });
+  t.after(() => r.close());
+  await r.start();
+  const t0 = Date.now();
+  for (let i = 1; i <= 1000; i += 1) {
+    await writeFile(file, chunksOf(i).join('')); // truncate + one write: complete, in place
+    const due = t0 + i * 2; // spread over about 2 s
+    if (Date.now() < due) await sleep(due - Date.now());
+  }
+  const elapsed = Date.now() - t0;
+  await waitFor(() => r.current().version === 1000, 'the last write in effect');
+  await sleep(400);
+  const history = r.history();
+  t.diagnostic(`${history.length} passes (${history.map((h) => h.status).join(', ')}) for 1,000 writes in ${elapsed} ms`);
+  assert.deepEqual(failedPasses(history), []);
+  assert.ok(history.length >= 2, `only ${history.length} passes: the max wait (1 s) should have fired during ${elapsed} ms of writes`);
+  assert.ok(history.length <= 30, `${history.length} passes for 1,000 writes in ${elapsed} ms`);
+  assert.equal(r.lastResult()!.status, 'full_success');
+  assert.deepEqual(r.current(), expected(1000));
+});
