@@ -111,6 +111,8 @@ test('default timings: 1,000 complete in-place writes in ~2 s: no failed pass, a
   assert.deepEqual(failedPasses(history), []);
   assert.ok(history.length >= 2, `only ${history.length} passes: the max wait (1 s) should have fired during ${elapsed} ms of writes`);
   assert.ok(history.length <= 30, `${history.length} passes for 1,000 writes in ${elapsed} ms`);
-  assert.equal(r.lastResult()!.status, 'full_success');
+  // The last pass may be `unchanged`: a pass started by the max wait can only get a
+  // consistent read once the writes pause, and may then already read the last version.
+  assert.ok(history.some((h) => h.status === 'full_success'));
   assert.deepEqual(r.current(), expected(1000));
 });
