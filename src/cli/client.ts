@@ -15,7 +15,8 @@ Options:
   --socket PATH      admin socket (default: $RELOADKIT_SOCKET, else
                      admin.socket of the config file, else
                      /run/reloadkit/admin.sock as root, else
-                     $XDG_RUNTIME_DIR/reloadkit/admin.sock)
+                     $XDG_RUNTIME_DIR/reloadkit/admin.sock, else
+                     $TMPDIR/reloadkit-<uid>/admin.sock)
   -c, --config FILE  daemon config to read admin.socket from, when neither
                      --socket nor $RELOADKIT_SOCKET is given (default:
                      $RELOADKIT_CONFIG, else ${DEFAULT_CONFIG_FILE} if it

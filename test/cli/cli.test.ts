@@ -35,6 +35,26 @@ describe('reloadkit CLI', () => {
     }
   });
 
+  it('reload --help lists the same socket fallbacks, in the same order, as the precedence table of docs/daemon.md', async () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/daemon.md', import.meta.url)), 'utf8');
+    const row = /^\| admin socket \|(.*)\|\s*$/m.exec(doc);
+    assert.ok(row, 'the admin socket row of the precedence table');
+    const cells = row[1]!.split('|').map((c) => c.trim());
+    const [, env, file, defaults] = cells as [string, string, string, string];
+    const quoted = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    const expected = [...quoted(env).map((v) => `$${v}`), ...quoted(file), ...quoted(defaults)];
+    assert.deepEqual(expected.slice(-3), ['/run/reloadkit/admin.sock', '$XDG_RUNTIME_DIR/reloadkit/admin.sock', '$TMPDIR/reloadkit-<uid>/admin.sock']);
+    const help = (await cli(['reload', '--help'])).stdout.replace(/\s+/g, ' ');
+    const socketHelp = /--socket PATH admin socket \(default: (.*?)\) -c, --config/.exec(help)?.[1];
+    assert.ok(socketHelp, help);
+    let at = -1;
+    for (const item of expected) {
+      const i = socketHelp.indexOf(item, at + 1);
+      assert.ok(i > at, `reload --help names ${item} after the previous fallback: ${socketHelp}`);
+      at = i;
+    }
+  });
+
   it('usage errors exit 2 with a pointer to --help', async () => {
     let r = await cli([]);
     assert.equal(r.code, 2);

@@ -457,4 +457,30 @@ describe('reloadkit daemon (real process)', () => {
       rmSync(base, { recursive: true, force: true });
     }
   });
+
+  it('walkthrough step 2: after a refused edit, restoring the last applied content is an unchanged pass (nothing checked or reloaded)', async () => {
+    const dir = caseDir();
+    writeFileSync(join(dir, 'site.conf'), 'version 2\n');
+    writeConfig(
+      dir,
+      'watch:\n  debounce: 50ms\ntargets:\n  web:\n    kind: command\n    check: [sh, -c, "echo checked >> checks.log; ! grep -q bogus site.conf"]\n    reload: [sh, -c, "echo x >> reloads.log"]\n    watch: [site.conf]\n',
+    );
+    const d = await run(dir, ['--log-level', 'debug']);
+    const last = async () => (JSON.parse(await d.send('status')) as { units: Record<string, { generation: number; last_result: { status: string } | null }> }).units.web!;
+
+    writeFileSync(join(dir, 'site.conf'), 'version 2\nbogus;\n');
+    const refused = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web', 'the refused pass');
+    assert.equal(refused.status, 'validation_failed');
+    const checks = readFileSync(join(dir, 'checks.log'), 'utf8');
+
+    writeFileSync(join(dir, 'site.conf'), 'version 2\n');
+    const restored = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web' && l !== refused, 'the pass after the line is removed');
+    assert.equal(restored.status, 'unchanged');
+    assert.equal(restored.level, 'debug');
+    assert.equal((await last()).last_result!.status, 'unchanged');
+    assert.equal((await last()).generation, 0);
+    assert.equal(readFileSync(join(dir, 'checks.log'), 'utf8'), checks, 'no check ran');
+    assert.equal(existsSync(join(dir, 'reloads.log')), false, 'nothing was reloaded');
+    assert.equal(await d.stop(), 0);
+  });
 });
