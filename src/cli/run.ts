@@ -30,8 +30,10 @@ Options:
   -h, --help           this help
 
 Precedence: flags, then environment variables, then the file, then defaults.
-Exit codes: 0 after a graceful shutdown; 1 the daemon could not start (the
-message says why: config errors come with file:line:column); 2 usage error.
+Exit codes: 0 after a graceful shutdown (also when SIGTERM/SIGINT arrives
+during start-up: loading stops, what started is shut down); 1 the daemon
+could not start (the message says why: config errors come with
+file:line:column); 2 usage error.
 `;
 
 /** How long a shutdown may take before the process exits anyway. */
@@ -78,7 +80,12 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
 
   // Signals first: SIGHUP's default action would kill us during start-up.
+  // SIGTERM/SIGINT during start-up abort it (`startAbort`): the daemon stops
+  // accepting admin connections, stops loading targets, shuts down what did
+  // start, and we exit 0 — a requested stop, as systemd expects, however far
+  // start-up got.
   let daemon: Daemon | null = null;
+  const startAbort = new AbortController();
   let stopRequested = false;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => {
@@ -92,7 +99,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       process.exit(EXIT.FAIL);
     }, SHUTDOWN_DEADLINE_MS).unref();
     if (daemon) void daemon.shutdown().then(resolveStopped);
-    void signal;
+    else startAbort.abort(new Error(`${signal} during start-up`));
   };
   const onHup = () => daemon?.reloadAll('signal');
   process.on('SIGHUP', onHup);
@@ -107,6 +114,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       httpAllowRemote: values['http-allow-remote'] ?? false,
       logger,
       onAdminReady: () => void logger.ready(),
+      signal: startAbort.signal,
     });
   } catch (e) {
     if (!(e instanceof DaemonStartError)) throw e;
@@ -115,6 +123,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     await logger.ready();
     return EXIT.FAIL;
   }
+  // Aborted start-up: start() resolved with the daemon already shut down; shutdown() returns that same promise.
   if (stopRequested) void daemon.shutdown().then(resolveStopped);
   await stopped;
   await logger.ready();

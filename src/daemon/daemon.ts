@@ -34,6 +34,14 @@ export interface DaemonOptions {
   logger: DaemonLogger;
   /** Called once the admin socket is up (or known to be unavailable): the CLI finishes loading its logger then. */
   onAdminReady?: () => void;
+  /**
+   * A stop requested during start (SIGTERM/SIGINT before start() returned).
+   * Aborting it stops accepting admin connections at once and stops loading
+   * targets (the one being hashed gives up mid-walk); start() then runs the
+   * normal shutdown on what did start and resolves with the stopped daemon
+   * (`startAborted`): a requested stop, not a start failure.
+   */
+  signal?: AbortSignal;
 }
 
 /** Thrown when the daemon cannot start; the message is for the operator. */
@@ -62,6 +70,8 @@ export class Daemon {
   private http: AdminHttpHandle | null = null;
   private metrics: ReloadMetrics | null = null;
   private closing: Promise<void> | null = null;
+  /** A stop was requested during start (DaemonOptions.signal). */
+  private aborted = false;
   private keepAlive: NodeJS.Timeout | null = null;
   private markTargetsReady!: () => void;
   /** Resolves once the targets of the initial config are loaded (the socket is up before). */
@@ -86,17 +96,58 @@ export class Daemon {
     };
   }
 
-  /** Loads the config and starts everything; rejects with DaemonStartError (nothing left running). */
+  /**
+   * Loads the config and starts everything; rejects with DaemonStartError
+   * (nothing left running). When `opts.signal` aborts first, resolves once
+   * the partly started daemon is shut down (SPEC §3 order; `startAborted`).
+   */
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const d = new Daemon(opts);
+    const onAbort = () => d.abortStart();
+    if (opts.signal?.aborted) d.abortStart();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await d.init();
     } catch (err) {
-      await d.shutdown().catch(() => {});
-      if (err instanceof DaemonStartError) throw err;
-      throw new DaemonStartError(errorMessage(err), { cause: err });
+      // After an abort, errors are the abort's own (a load cut short): the stop was asked for.
+      if (!d.aborted) {
+        await d.shutdown().catch(() => {});
+        if (err instanceof DaemonStartError) throw err;
+        throw new DaemonStartError(errorMessage(err), { cause: err });
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
     }
+    if (d.aborted) await d.shutdown();
     return d;
+  }
+
+  /** True when a stop requested during start cut it short (the daemon is then shut down). */
+  get startAborted(): boolean {
+    return this.aborted;
+  }
+
+  /**
+   * A stop during start: stop accepting admin connections now (SPEC §3's
+   * first step; the socket opens before the targets load), and abort the
+   * loads in flight. init() stops at its next step; start() shuts down.
+   */
+  private abortStart(): void {
+    if (this.aborted || this.closing) return;
+    this.aborted = true;
+    const loaded = [...this.targets.values()].filter((t) => t.unit.started).length;
+    this.logger.info(
+      { unit: DAEMON_UNIT, targets_loaded: loaded, targets: this.self?.started ? Object.keys(this.config.targets).length : null },
+      'stop requested during start; shutting down',
+    );
+    void this.socket?.stopAccepting().catch(() => {});
+    this.self?.abortStart();
+    for (const t of this.targets.values()) t.abortStart();
+  }
+
+  /** init()'s check between steps: throws once a stop was requested during start. */
+  private checkAborted(): void {
+    if (this.aborted) throw new ShutdownError();
   }
 
   get config(): DaemonConfig {
@@ -152,10 +203,12 @@ export class Daemon {
       const msg = errorMessage(err).replace(/^reloadkit: cannot load [^:]+: /, '');
       throw new DaemonStartError(msg, { cause: err });
     }
+    this.checkAborted();
     const config = this.config;
     this.logger.level = config.log_level;
     this.state = new StateStore(config.state_dir);
     const token = await this.readToken(config);
+    this.checkAborted();
 
     // Admin socket first: it is what `reloadkit reload` and systemd talk to.
     // Requests that need the targets wait until they are loaded (`targetsReady`).
@@ -168,17 +221,22 @@ export class Daemon {
         host: this.host,
         logger: this.logger,
       });
+      // Aborted while it opened: stop accepting now, as abortStart() would have.
+      if (this.aborted) void this.socket.stopAccepting().catch(() => {});
     }
     this.opts.onAdminReady?.();
 
     // Targets: load their content now; passes wait until they can be reported.
+    // A stop requested meanwhile ends the loading (the target being hashed gives up at once).
     const decisions = new Map<string, string>();
     try {
       for (const [name, def] of Object.entries(config.targets)) {
+        this.checkAborted();
         const t = new Target(name, def, { logger: this.logger, state: this.state });
         this.targets.set(name, t);
         decisions.set(name, await t.start());
       }
+      this.checkAborted();
     } finally {
       this.markTargetsReady();
     }
@@ -203,9 +261,14 @@ export class Daemon {
       this.keepAlive = setInterval(() => {}, 1 << 30);
     }
 
+    this.checkAborted();
     const timings = this.timings(config);
     if (this.opts.configPath !== null) await this.startWatcher(DAEMON_UNIT, this.ownWatchSpecs(this.opts.configPath), this.self, timings);
-    for (const t of this.targets.values()) await this.startTargetWatcher(t, timings);
+    for (const t of this.targets.values()) {
+      this.checkAborted();
+      await this.startTargetWatcher(t, timings);
+    }
+    this.checkAborted();
 
     for (const [name, decision] of decisions) {
       if (decision === 'reload') this.targets.get(name)!.unit.enqueue('start');
@@ -239,7 +302,7 @@ export class Daemon {
   // ---- watchers ---------------------------------------------------------
 
   private async startWatcher(key: string, specs: WatchSpec[], unit: { enqueue(trigger: Trigger): void }, timings: WatchTimingsMs): Promise<void> {
-    if (specs.length === 0 || this.closing) return;
+    if (specs.length === 0 || this.closing || this.aborted) return;
     const { createWatcher } = await import('../triggers/watch.js');
     try {
       const w = await createWatcher(specs, {
@@ -255,7 +318,7 @@ export class Daemon {
           this.logger.warn({ unit: key, err: errorMessage(err) }, 'watch error; polling instead');
         },
       });
-      if (this.closing) {
+      if (this.closing || this.aborted) {
         await w.close();
         return;
       }
@@ -335,6 +398,8 @@ export class Daemon {
   private async reload(unit: string | undefined, trigger: Trigger): Promise<Record<string, ReloadResult>> {
     if (this.closing) throw new ShutdownError();
     await this.targetsReady;
+    // A stop during start releases the waiters too: they get the shutdown error, no pass.
+    if (this.closing || this.aborted) throw new ShutdownError();
     if (unit === DAEMON_UNIT) return { [DAEMON_UNIT]: await this.self.reload(trigger) };
     if (unit !== undefined) {
       const t = this.targets.get(unit);

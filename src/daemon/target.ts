@@ -3,7 +3,7 @@
 // (reload + verify as ONE step: a reload that verification rejects is
 // `apply_failed`, never `partial_applied`). The definition can be swapped
 // live; each pass uses the definition that was current when it started.
-import { errorMessage } from '../engine/errors.js';
+import { errorMessage, ReloadkitError } from '../engine/errors.js';
 import { keyFileVerifier } from '../integrity/signature.js';
 import { Unit } from '../engine/unit.js';
 import { configHash } from '../engine/snapshot.js';
@@ -49,6 +49,8 @@ export class Target {
    * graceful stop does not cut it off (leaving a stale hash and a temp file).
    */
   private stateWrites: Promise<void> = Promise.resolve();
+  /** Aborted by abortStart() and close(): the start load and recheck() give up at once. */
+  private readonly stopping = new AbortController();
 
   constructor(name: string, def: TargetDef, opts: TargetOptions) {
     this.name = name;
@@ -64,7 +66,9 @@ export class Target {
       verifiesSignatures: true,
       load: async (ctx: Parameters<typeof inner.load>[0]) => {
         const definition = this.current;
-        const loaded = await inner.load(ctx);
+        // The walk does not look at ctx.signal: an abort (close, a stop during
+        // start) must not wait until 20 000 files are hashed.
+        const loaded = await abortable(inner.load(ctx), ctx.signal);
         this.byCandidate.set(loaded.value as object, definition);
         return loaded;
       },
@@ -149,8 +153,9 @@ export class Target {
    * initial load and the watcher's first look; if so, queue a pass.
    */
   async recheck(): Promise<void> {
-    if (this.unit.isClosed) return;
-    const loaded = await this.source.load({ signal: new AbortController().signal });
+    if (this.unit.isClosed || this.stopping.signal.aborted) return;
+    const signal = this.stopping.signal;
+    const loaded = await abortable(this.source.load({ signal }), signal);
     if (configHash(loaded.value) !== this.unit.current().hash) this.unit.enqueue('watch');
   }
 
@@ -158,8 +163,42 @@ export class Target {
     return this.unit.reload(trigger);
   }
 
+  /**
+   * A stop during daemon start: the first load (start()) and a recheck()
+   * still running reject at once instead of hashing every file first.
+   */
+  abortStart(): void {
+    this.stopping.abort(new ReloadkitError('ERR_CLOSED', `target "${this.name}": stopped during start`));
+    this.unit.abortStart();
+  }
+
   async close(): Promise<void> {
+    this.stopping.abort(new ReloadkitError('ERR_CLOSED', `target "${this.name}" is closed`));
     await this.unit.close();
     await this.stateWrites;
   }
+}
+
+/**
+ * `work`, or a rejection as soon as `signal` aborts (with its reason). The
+ * work itself goes on in the background; its outcome is then ignored.
+ */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => {}); // a rejection after the abort is nobody's to handle
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
