@@ -122,6 +122,11 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
     const verify: number[] = [];
     const rawPair = `nginx ${base.join(' ')} -t 2>/dev/null && nginx ${base.join(' ')} -s reload`;
     const cliArgs = [cliBundle, 'reload', 'nginx', '--socket', socket];
+    // A native client started from scratch, as the raw pair's processes are: the
+    // same line over the same socket, without a Node start. Optional (socat).
+    const hasSocat = spawnSync('socat', ['-V'], { stdio: 'ignore' }).error === undefined;
+    const socatArgs = ['-c', `echo 'reload nginx' | socat - UNIX-CONNECT:${socket} | grep -q '"status":"ok"'`];
+    const socatRuns: number[] = [];
     // Settle: the reload just sent has replaced the worker (a new one runs,
     // the old ones are gone) before the next one starts. `nginx -s reload`
     // returns before the master even started, so "one worker" alone is not enough.
@@ -147,6 +152,11 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
       cliRuns.push(timeProcess(process.execPath, cliArgs));
       await settle(kids);
       nodeRuns.push(timeProcess(process.execPath, ['-e', '0']));
+      if (hasSocat) {
+        kids = childrenOf(master);
+        socatRuns.push(timeProcess('sh', socatArgs));
+        await settle(kids);
+      }
       kids = childrenOf(master);
       const from = daemon.lines.length;
       const t0 = performance.now();
@@ -183,6 +193,21 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
       baselineName: 'raw',
       ratio: round((cliMed - nodeMed) / rawMed, 2),
     });
+    if (hasSocat) {
+      const socatMed = median(socatRuns);
+      rows.push({
+        metric: '`reload nginx` over the socket from a native client process (sh -c "echo | socat"; check, reload, verify), median',
+        value: round(socatMed, 1),
+        unit: 'ms',
+        baseline: round(rawMed, 1),
+        baselineName: 'sh -c "nginx -t && nginx -s reload"',
+        ratio: round(socatMed / rawMed, 2),
+        goal: '<= 1.25x',
+        pass: socatMed / rawMed <= 1.25,
+      });
+    } else {
+      rows.push({ metric: '`reload nginx` from a native client process: skipped (socat is not installed: apt-get install socat)', value: 0, unit: '' });
+    }
     rows.push({
       metric: '`reload nginx` line in-process over the socket (the bench\'s own client, no process start), median',
       value: round(rkMed, 1),
