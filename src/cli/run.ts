@@ -21,7 +21,8 @@ Options:
                        not together with -c
   --socket PATH        admin socket ("" disables; default: $RELOADKIT_SOCKET,
                        else admin.socket, else /run/reloadkit/admin.sock as
-                       root, $XDG_RUNTIME_DIR/reloadkit/admin.sock otherwise)
+                       root, else $XDG_RUNTIME_DIR/reloadkit/admin.sock, else
+                       $TMPDIR/reloadkit-<uid>/admin.sock)
   --http ADDR          HTTP endpoints host:port ("" disables; default:
                        $RELOADKIT_HTTP, else admin.http, else 127.0.0.1:9111)
   --http-allow-remote  allow a non-loopback --http address

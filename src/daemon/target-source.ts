@@ -81,7 +81,13 @@ function unreadable(path: string, err: unknown): null {
   throw new LoadError(`${path}: cannot read (${code ?? errorMessage(err)})`, { cause: err });
 }
 
-async function hashOne(path: string, out: Record<string, string>, files: SourceFile[], verify: LoadContext['verify']): Promise<void> {
+async function hashOne(
+  path: string,
+  out: Record<string, string>,
+  files: SourceFile[],
+  verify: LoadContext['verify'],
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const st = await stat(path).catch(() => null);
   if (st === null) {
     out[path] = MISSING;
@@ -96,6 +102,8 @@ async function hashOne(path: string, out: Record<string, string>, files: SourceF
   if (!st.isDirectory()) return;
   const tree = await walkTree(path, true, countsInWatchedDir);
   for (const f of tree.files) {
+    // A tree of 20,000 files takes seconds: a stop (shutdown, or a stop during start) ends the walk here.
+    signal?.throwIfAborted();
     if (f.kind !== 'file' || f.real === null) continue;
     const fst = await stat(f.real).catch(() => null);
     if (fst === null || !fst.isFile()) continue;
@@ -117,7 +125,7 @@ export function targetSource(name: string, watch: () => readonly string[]): Conf
     async load(ctx?: LoadContext): Promise<LoadedConfig> {
       const out: Record<string, string> = {};
       const files: SourceFile[] = [];
-      for (const path of watch()) await hashOne(path, out, files, ctx?.verify);
+      for (const path of watch()) await hashOne(path, out, files, ctx?.verify, ctx?.signal);
       const sorted: Record<string, string> = {};
       for (const k of Object.keys(out).sort()) sorted[k] = out[k]!;
       const value: TargetContent = { files: sorted };
