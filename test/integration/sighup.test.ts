@@ -3,7 +3,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,8 +31,9 @@ async function tempDir(t: TestContext): Promise<string> {
   return dir;
 }
 
-async function startChild(t: TestContext, config: string, opts: { watch?: boolean; hold?: boolean } = {}): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', fixture, config, JSON.stringify(opts)], {
+/** A tsx child whose stdout is JSON lines (one event each); killed when the test ends. */
+function spawnChild(t: TestContext, args: string[]): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines: Line[] = [];
@@ -74,6 +75,11 @@ async function startChild(t: TestContext, config: string, opts: { watch?: boolea
     },
     passes: () => lines.filter((l) => l.event === 'log' && l.msg === 'reload pass'),
   };
+  return child;
+}
+
+async function startChild(t: TestContext, config: string, opts: { watch?: boolean; hold?: boolean } = {}): Promise<Child> {
+  const child = spawnChild(t, [fixture, config, JSON.stringify(opts)]);
   await child.next((l) => l.event === 'ready', 'the child to start');
   return child;
 }
@@ -148,7 +154,6 @@ test('SIGHUP + file change + API call together: one pass answers them all and se
 // The child here also answers `state` with current(), generation and lastResult(), so
 // the tests can see that a refused pass kept the config in effect. It is written to the
 // test's temp dir and imports the sources by absolute URL.
-import { unlink } from 'node:fs/promises';
 
 const keepChildSource = (srcIndex: string, zodUrl: string) => `
 import { createInterface } from 'node:readline';
@@ -172,49 +177,12 @@ for await (const cmd of createInterface({ input: process.stdin })) {
 }
 `;
 
-interface KeepLine {
-  event: string;
-  [k: string]: unknown;
-}
-
 async function startKeepChild(t: TestContext, dir: string, config: string) {
   const script = join(dir, 'keep-child.mts');
   const srcIndex = new URL('../../src/index.ts', import.meta.url).href;
   await writeFile(script, keepChildSource(srcIndex, import.meta.resolve('zod')));
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, config], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines: KeepLine[] = [];
-  let buf = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stdout!.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const text = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(text) as KeepLine);
-      } catch {
-        lines.push({ event: 'stdout', text });
-      }
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  t.after(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  });
-  const next = async (pred: (l: KeepLine) => boolean, what: string, from = 0): Promise<KeepLine> => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const hit = lines.slice(from).find(pred);
-      if (hit) return hit;
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`child exited before ${what}: ${JSON.stringify(lines)}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(lines)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-  const isPass = (l: KeepLine) => l.event === 'log' && l.msg === 'reload pass';
+  const { proc, lines, exited, next } = spawnChild(t, [script, config]);
+  const isPass = (l: Line) => l.event === 'log' && l.msg === 'reload pass';
   const child = {
     proc,
     lines,
@@ -222,13 +190,13 @@ async function startKeepChild(t: TestContext, dir: string, config: string) {
     next,
     passes: () => lines.filter(isPass),
     /** Sends SIGHUP and resolves with the pass it caused (the next pass line after it). */
-    async hup(what: string): Promise<KeepLine> {
+    async hup(what: string): Promise<Line> {
       const mark = lines.length;
       proc.kill('SIGHUP');
       return next(isPass, `a pass after SIGHUP (${what})`, mark);
     },
     /** current(), generation and lastResult() as the child sees them now. */
-    async state(): Promise<KeepLine> {
+    async state(): Promise<Line> {
       const mark = lines.length;
       proc.stdin!.write('state\n');
       return next((l) => l.event === 'state', 'the state reply', mark);
@@ -249,7 +217,7 @@ async function startKeepChild(t: TestContext, dir: string, config: string) {
 type KeepChild = Awaited<ReturnType<typeof startKeepChild>>;
 
 /** A refused SIGHUP pass: load_failed, nothing applied, and the child still runs on the old config. */
-async function assertRefused(child: KeepChild, pass: KeepLine, errorPattern: RegExp, config: unknown): Promise<void> {
+async function assertRefused(child: KeepChild, pass: Line, errorPattern: RegExp, config: unknown): Promise<void> {
   assert.equal(pass.trigger, 'signal');
   assert.equal(pass.status, 'load_failed', JSON.stringify(pass));
   assert.equal(pass.generation, 0);
