@@ -66,8 +66,8 @@ export class Target {
       verifiesSignatures: true,
       load: async (ctx: Parameters<typeof inner.load>[0]) => {
         const definition = this.current;
-        // The walk does not look at ctx.signal: an abort (close, a stop during
-        // start) must not wait until 20 000 files are hashed.
+        // An abort (close, a stop during start) answers at once; the walk
+        // itself stops at its next file (target-source.ts checks ctx.signal).
         const loaded = await abortable(inner.load(ctx), ctx.signal);
         this.byCandidate.set(loaded.value as object, definition);
         return loaded;
@@ -181,7 +181,8 @@ export class Target {
 
 /**
  * `work`, or a rejection as soon as `signal` aborts (with its reason). The
- * work itself goes on in the background; its outcome is then ignored.
+ * work goes on in the background until it notices the signal itself (a
+ * directory listing in progress does not); its outcome is then ignored.
  */
 function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
