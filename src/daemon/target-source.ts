@@ -3,6 +3,7 @@
 // path → SHA-256. The unit's content hash then changes exactly when a byte
 // of a watched file changes, or a file appears or disappears.
 import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { errorMessage, LoadError } from '../engine/errors.js';
 import { SIGNATURE_SUFFIX } from '../integrity/signature.js';
@@ -81,6 +82,35 @@ function unreadable(path: string, err: unknown): null {
   throw new LoadError(`${path}: cannot read (${code ?? errorMessage(err)})`, { cause: err });
 }
 
+/**
+ * Small files in a watched tree are hashed with synchronous reads, in slices
+ * that yield to the event loop: through the thread pool each file costs five
+ * round trips (~0.35 ms: stat, open, fstat, read, close), so a 10 000-file
+ * tree took 3.4 s per pass; read synchronously it takes ~0.2 s.
+ */
+const SYNC_MAX_FILE = 256 * 1024;
+const SLICE_FILES = 256;
+const SLICE_BYTES = 4 * 1024 * 1024;
+
+type SyncHash = { sha256: string; size: number } | 'not-a-file' | 'large';
+
+/**
+ * One file's hash by synchronous reads. Opened non-blocking and checked with
+ * fstat first, so a FIFO swapped in after the walk can never block the loop.
+ */
+function hashSmallSync(real: string): SyncHash {
+  const fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return 'not-a-file';
+    if (st.size > SYNC_MAX_FILE) return 'large';
+    const bytes = readFileSync(fd);
+    return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function hashOne(
   path: string,
   out: Record<string, string>,
@@ -101,10 +131,35 @@ async function hashOne(
   }
   if (!st.isDirectory()) return;
   const tree = await walkTree(path, true, countsInWatchedDir);
+  let sliceFiles = 0;
+  let sliceBytes = 0;
   for (const f of tree.files) {
-    // A tree of 20,000 files takes seconds: a stop (shutdown, or a stop during start) ends the walk here.
+    // A stop (shutdown, or a stop during start) ends a long walk here.
     signal?.throwIfAborted();
     if (f.kind !== 'file' || f.real === null) continue;
+    if (!verify) {
+      if (sliceFiles >= SLICE_FILES || sliceBytes >= SLICE_BYTES) {
+        await new Promise((resolve) => setImmediate(resolve));
+        signal?.throwIfAborted();
+        sliceFiles = 0;
+        sliceBytes = 0;
+      }
+      let quick: SyncHash;
+      try {
+        quick = hashSmallSync(f.real);
+      } catch (err) {
+        unreadable(f.path, err); // throws unless the file vanished since the walk
+        continue;
+      }
+      if (quick === 'not-a-file') continue;
+      if (quick !== 'large') {
+        sliceFiles += 1;
+        sliceBytes += quick.size;
+        out[f.path] = quick.sha256;
+        files.push({ path: f.path, sha256: quick.sha256, size: quick.size });
+        continue;
+      }
+    }
     const fst = await stat(f.real).catch(() => null);
     if (fst === null || !fst.isFile()) continue;
     const sha256 = await contentHash(f.path, f.real, fst.size, verify);
@@ -114,8 +169,14 @@ async function hashOne(
   }
 }
 
-/** A source over a watch list that can change (the daemon swaps a target's definition live). */
-export function targetSource(name: string, watch: () => readonly string[]): ConfigSource {
+/**
+ * A source over a watch list that can change (the daemon swaps a target's
+ * definition live). `signed` says whether the current definition requires
+ * signatures: the unit always hands a verifier over (the key can appear with
+ * a live change), and only when it will check something are the files read
+ * whole for it (the fast path hashes small files synchronously).
+ */
+export function targetSource(name: string, watch: () => readonly string[], signed: () => boolean = () => true): ConfigSource {
   return {
     get description() {
       return `the watch list of target "${name}"`;
@@ -125,7 +186,8 @@ export function targetSource(name: string, watch: () => readonly string[]): Conf
     async load(ctx?: LoadContext): Promise<LoadedConfig> {
       const out: Record<string, string> = {};
       const files: SourceFile[] = [];
-      for (const path of watch()) await hashOne(path, out, files, ctx?.verify, ctx?.signal);
+      const verify = signed() ? ctx?.verify : undefined;
+      for (const path of watch()) await hashOne(path, out, files, verify, ctx?.signal);
       const sorted: Record<string, string> = {};
       for (const k of Object.keys(out).sort()) sorted[k] = out[k]!;
       const value: TargetContent = { files: sorted };

@@ -57,7 +57,11 @@ export class Target {
     this.current = { def, driver: createDriver(def) };
     this.logger = opts.logger;
     this.state = opts.state;
-    const inner = targetSource(name, () => this.current.def.watch);
+    const inner = targetSource(
+      name,
+      () => this.current.def.watch,
+      () => this.current.def.signature !== undefined,
+    );
     this.source = inner;
     const source = {
       get description() {

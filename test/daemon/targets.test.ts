@@ -2,7 +2,8 @@
 // HTTP servers: statuses per SPEC §3 (failed check → validation_failed and no
 // reload; failed reload → apply_failed), state-dir decisions at start (§8).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import type { TargetDef } from '../../src/daemon/config.js';
 import { StateStore } from '../../src/daemon/state.js';
 import { Target } from '../../src/daemon/target.js';
-import { countsInWatchedDir } from '../../src/daemon/target-source.js';
+import { countsInWatchedDir, targetSource, type TargetContent } from '../../src/daemon/target-source.js';
 import { waitForChildren } from '../../src/daemon/targets/child.js';
 import { httpDriver } from '../../src/daemon/targets/http.js';
 import { isRunning } from '../../src/daemon/targets/proc.js';
@@ -305,5 +306,51 @@ describe('http target', () => {
     } finally {
       srv.close();
     }
+  });
+});
+
+describe('target content hashing (watched trees)', () => {
+  const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+  it('the synchronous fast path and the read-for-signatures path give the same hashes (state files stay valid)', async () => {
+    const dir = join(tmp, `tree-${++seq}`);
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'a.conf'), 'a 1;\n');
+    writeFileSync(join(dir, 'sub', 'b.conf'), 'b 2;\n');
+    writeFileSync(join(dir, 'empty.conf'), '');
+    // Over the fast path's per-file size: hashed by the streaming path instead.
+    const big = Buffer.alloc(300 * 1024, 'x');
+    writeFileSync(join(dir, 'sub', 'big.conf'), big);
+    // A FIFO in the tree is not content; a non-blocking open means it can never hang the loop.
+    execFileSync('mkfifo', [join(dir, 'sub', 'pipe')]);
+    const signal = new AbortController().signal;
+    const verified: string[] = [];
+    const fast = await targetSource('t', () => [dir], () => false).load({ signal, verify: () => void verified.push('called') });
+    const read = await targetSource('t', () => [dir], () => true).load({ signal, verify: (path) => void verified.push(path) });
+    assert.deepEqual(verified.filter((v) => v === 'called'), [], 'unsigned: the verifier is not asked');
+    assert.equal(verified.length, 4, 'signed: every file is handed to the verifier');
+    const expected = {
+      [join(dir, 'a.conf')]: sha('a 1;\n'),
+      [join(dir, 'empty.conf')]: sha(''),
+      [join(dir, 'sub', 'b.conf')]: sha('b 2;\n'),
+      [join(dir, 'sub', 'big.conf')]: sha(big),
+    };
+    assert.deepEqual((fast.value as TargetContent).files, expected);
+    assert.deepEqual((read.value as TargetContent).files, expected);
+    assert.deepEqual(
+      fast.files.map((f) => [f.path, f.size]).sort(),
+      read.files.map((f) => [f.path, f.size]).sort(),
+    );
+  });
+
+  // An unreadable file on the fast path: test/faults/permission-denied.test.ts (the daemon runs as nobody there).
+
+  it('an aborted load stops walking the tree', async () => {
+    const dir = join(tmp, `tree-${++seq}`);
+    mkdirSync(dir);
+    for (let i = 0; i < 600; i += 1) writeFileSync(join(dir, `f${i}.conf`), `${i}\n`);
+    const ac = new AbortController();
+    ac.abort(new Error('stop now'));
+    await assert.rejects(targetSource('t', () => [dir], () => false).load({ signal: ac.signal }), /stop now/);
   });
 });

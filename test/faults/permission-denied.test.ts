@@ -82,6 +82,37 @@ describe('permission denied on a config file', () => {
     assert.equal(await d.stop('SIGTERM'), 0);
   });
 
+  it("daemon: an unreadable file inside a watched directory → load_failed naming it, no reload; readable again → reloaded once", async () => {
+    const { dir, socket, args } = daemonDir(
+      'rk-fault-perm-tree-',
+      {},
+      '  app:\n    kind: command\n    reload: [sh, -c, "echo x >> app.reloads"]\n    watch: [conf.d]\n',
+      'watch:\n  debounce: 50ms\n',
+      creds,
+    );
+    mkdirSync(join(dir, 'conf.d'));
+    writeFileSync(join(dir, 'conf.d', 'a.conf'), 'a v1\n');
+    writeFileSync(join(dir, 'conf.d', 'b.conf'), 'b v1\n');
+    chownTree(dir, creds);
+    const b = join(dir, 'conf.d', 'b.conf');
+    const reloads = () => (existsSync(join(dir, 'app.reloads')) ? readFileSync(join(dir, 'app.reloads'), 'utf8') : '');
+    const d = await startBuiltDaemon({ args, socket, ...creds });
+
+    writeFileSync(b, 'b v2\n');
+    chmodSync(b, 0o000);
+    let r = (await reloadOver(d, 'app')).reply.results!.app!;
+    assert.equal(r.status, 'load_failed', JSON.stringify(r));
+    assert.equal(r.load_error, `${b}: permission denied`);
+    assert.equal(reloads(), '', 'no reload for content the daemon cannot read');
+
+    chmodSync(b, 0o644);
+    r = (await reloadOver(d, 'app')).reply.results!.app!;
+    assert.equal(r.status, 'full_success', JSON.stringify(r));
+    assert.equal(r.generation, 1);
+    assert.equal(reloads(), 'x\n');
+    assert.equal(await d.stop('SIGTERM'), 0);
+  });
+
   it("daemon: its own config unreadable → load_failed naming it, the targets stay; readable again → applies", async () => {
     const targets = '  a:\n    kind: command\n    reload: ["true"]\n';
     const { dir, socket, args } = daemonDir('rk-fault-perm-daemon-', {}, targets, '', creds);
