@@ -2,7 +2,7 @@
 // (quiet period 100 ms, max wait 1 s): createReloader + fileSource + triggers.watch: true.
 // The schema requires a final `complete: true`, so a pass that read a half-written file
 // would end load_failed (schema) and show in history().
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -61,16 +61,22 @@ function slowWriter(path: string, chunks: string[], pauseMs: number): Promise<nu
   });
 }
 
-const failedPasses = (history: readonly ReloadResult[]) =>
-  history.filter((r) => r.status !== 'full_success' && r.status !== 'unchanged').map((r) => `${r.status}: ${r.load_error ?? r.error ?? ''}`);
-
-test('default timings: truncate + chunked slow writes (20 ms apart) from another process are never loaded half-written', async (t) => {
+/** Version 0 on disk, and a started reloader over it with the default watch timings. */
+async function startWatched(t: TestContext) {
   const dir = await tempDir(t, 'reloadkit-partial-');
   const file = join(dir, 'app.yaml');
   await writeFile(file, chunksOf(0).join(''));
   const r = createReloader({ source: fileSource(file), schema, historySize: 1000, triggers: { watch: true } });
   t.after(() => r.close());
   await r.start();
+  return { file, r };
+}
+
+const failedPasses = (history: readonly ReloadResult[]) =>
+  history.filter((r) => r.status !== 'full_success' && r.status !== 'unchanged').map((r) => `${r.status}: ${r.load_error ?? r.error ?? ''}`);
+
+test('default timings: truncate + chunked slow writes (20 ms apart) from another process are never loaded half-written', async (t) => {
+  const { file, r } = await startWatched(t);
   const gaps: number[][] = [];
   for (let v = 1; v <= 3; v += 1) {
     // 20 ms: slow, yet with 80 ms of slack under the quiet period for a loaded CI machine.
@@ -92,12 +98,7 @@ test('default timings: truncate + chunked slow writes (20 ms apart) from another
 });
 
 test('default timings: 1,000 complete in-place writes in ~2 s: no failed pass, a bounded number of passes, the last content in effect', async (t) => {
-  const dir = await tempDir(t, 'reloadkit-partial-');
-  const file = join(dir, 'app.yaml');
-  await writeFile(file, chunksOf(0).join(''));
-  const r = createReloader({ source: fileSource(file), schema, historySize: 1000, triggers: { watch: true } });
-  t.after(() => r.close());
-  await r.start();
+  const { file, r } = await startWatched(t);
   const t0 = Date.now();
   for (let i = 1; i <= 1000; i += 1) {
     await writeFile(file, chunksOf(i).join('')); // truncate + one write: complete, in place
