@@ -2,7 +2,8 @@
 // The CLI is bundled separately (see below) once src/cli exists, so the
 // daemon starts fast without resolving hundreds of module files.
 import { execFileSync } from 'node:child_process';
-import { rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -14,7 +15,7 @@ execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 
 });
 if (existsSync(`${root}src/cli/main.ts`)) {
   const { build } = await import('esbuild');
-  await build({
+  const result = await build({
     // Split: dist/cli.js is small and each command loads only its own chunks
     // (`status` never parses zod, yaml or pino; `run` loads prom-client only
     // after its socket is up), which is what keeps start-up near `node -e 0`.
@@ -30,31 +31,61 @@ if (existsSync(`${root}src/cli/main.ts`)) {
     sourcemap: true,
     // Keep the ESM bundle able to require() CommonJS dependencies.
     banner: { js: "import { createRequire as __rkCreateRequire } from 'node:module'; const require = __rkCreateRequire(import.meta.url);" },
-    plugins: [cjsNamedExports(['prom-client', 'pino'])],
+    plugins: [cjsNamedExports()],
+    metafile: true,
     logLevel: 'warning',
   });
+  // Which chunk holds which module: the tests use it to check that a command
+  // loads only the chunks it needs (written outside the package's files).
+  mkdirSync(`${root}node_modules/.cache/reloadkit`, { recursive: true });
+  writeFileSync(`${root}node_modules/.cache/reloadkit/cli-meta.json`, JSON.stringify(result.metafile));
 }
 
 /**
  * A CommonJS package loaded with `await import()` ends up in a chunk of its
  * own that esbuild can only give a default export; code written for Node
- * (which offers the named exports too) would then find them undefined. This
- * serves those packages through a small ESM module that re-exports every
- * name the package exports, enumerated at build time.
+ * (which offers the named exports too) would then find them undefined
+ * (`TypeError: x is not a function` in the built CLI only). Every bare import
+ * that resolves to a CommonJS file is therefore served through a small ESM
+ * module that re-exports each name the package exports, enumerated at build
+ * time. Deciding by the resolved file (not a list of package names) keeps a
+ * new CommonJS dependency from breaking the bundle silently.
  */
-function cjsNamedExports(packages) {
+function cjsNamedExports() {
   const requireFromRoot = createRequire(`${root}package.json`);
-  const filter = new RegExp(`^(${packages.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`);
   return {
     name: 'cjs-named-exports',
     setup(b) {
-      b.onResolve({ filter }, (args) => (args.namespace === 'cjs-named-exports' ? undefined : { path: args.path, namespace: 'cjs-named-exports' }));
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        // Only ESM imports: a require() inside a CommonJS package must keep getting module.exports itself.
+        if (args.kind !== 'dynamic-import' && args.kind !== 'import-statement') return undefined;
+        if (args.namespace === 'cjs-named-exports' || args.pluginData === 'cjs-inner' || args.path.startsWith('node:')) return undefined;
+        const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'cjs-inner' });
+        if (resolved.errors.length > 0 || resolved.external || !isCommonJs(resolved.path)) return undefined;
+        return { path: args.path, namespace: 'cjs-named-exports' };
+      });
       b.onLoad({ filter: /.*/, namespace: 'cjs-named-exports' }, (args) => {
         const names = Object.keys(requireFromRoot(args.path)).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
         const spec = JSON.stringify(args.path);
-        return { contents: `import m from ${spec};\nexport default m;\nexport const { ${names.join(', ')} } = m;\n`, resolveDir: root };
+        const named = names.length > 0 ? `export const { ${names.join(', ')} } = m;\n` : '';
+        return { contents: `import m from ${spec};\nexport default m;\n${named}`, resolveDir: root };
       });
     },
   };
+}
+
+/** A file is CommonJS when it ends in .cjs, or .js under a package.json without "type": "module". */
+function isCommonJs(file) {
+  if (file.endsWith('.cjs')) return true;
+  if (file.endsWith('.mjs') || !file.endsWith('.js')) return false;
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      const type = JSON.parse(readFileSync(pkg, 'utf8')).type;
+      // Nested package.json files without a name only set the type for their folder.
+      return type !== 'module';
+    }
+  }
+  return true;
 }
 console.log('build: dist/ ready');

@@ -4,11 +4,13 @@
 // report and node's summary, and fails when a test failed or none ran.
 //
 // Usage: npm test [-- <substring> ...]   (only files whose path contains a substring)
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
+import { staleBuildReason } from './helpers/cli-entry.js';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
@@ -35,6 +37,16 @@ const files = collect(root)
 if (files.length === 0) {
   console.error(`test/run.ts: no test files matched ${JSON.stringify(filters)}`);
   process.exit(1);
+}
+
+// The CLI tests run the built bundle, as users do: build it first when it is
+// missing or older than the sources (CI has just built it, so nothing runs).
+if (process.env.RELOADKIT_TEST_CLI !== 'source') {
+  const stale = staleBuildReason();
+  if (stale) {
+    console.log(`test/run.ts: ${stale}; running npm run build first`);
+    execFileSync(process.execPath, [join(root, '..', 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  }
 }
 
 const concurrency = Number(process.env.RELOADKIT_TEST_CONCURRENCY ?? 4);

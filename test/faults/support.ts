@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRunning } from '../../src/daemon/targets/proc.js';
+import { cliEntry } from '../helpers/cli-entry.js';
 import { ROOT, startDaemon, type DaemonHandle, type StartOptions } from '../integration/daemon-process.js';
 import { waitFor } from '../integration/helpers.js';
 import type { HostOptions } from './fixtures/library-host.js';
@@ -104,45 +105,9 @@ export function unprivileged(): Creds {
 
 // ---- the built CLI ---------------------------------------------------------
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-let cliEntry: readonly string[] | null = null;
-
-/**
- * Node arguments that run the built CLI bundle (`node dist/cli.js`), the
- * program operators run. CI builds before testing, so there a missing or
- * stale bundle is an error; elsewhere (a source edit not built yet) the
- * tests fall back to the source through tsx, loudly.
- */
-export function builtCli(): readonly string[] {
-  if (cliEntry) return cliEntry;
-  // A bundle built elsewhere (e.g. a private build while dist/ is shared and stale).
-  const given = process.env.RELOADKIT_FAULTS_CLI;
-  if (given) return (cliEntry = [given]);
-  const cli = join(ROOT, 'dist', 'cli.js');
-  const built = existsSync(cli) ? statSync(cli).mtimeMs : 0;
-  const stale = built === 0 || newestMtime(join(ROOT, 'src')) > built;
-  if (!stale) {
-    cliEntry = [cli];
-  } else {
-    const why = built === 0 ? 'dist/cli.js is missing' : 'dist/cli.js is older than src/';
-    if (process.env.CI === 'true') throw new Error(`${why}: run \`npm run build\` before the fault suite`);
-    process.stderr.write(`\n!!! fault suite: ${why}; running the daemon from source (tsx) instead of the built CLI\n\n`);
-    cliEntry = ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')];
-  }
-  return cliEntry;
-}
-
 /** The daemon from the built CLI, tracked for cleanup. */
 export async function startBuiltDaemon(o: Omit<StartOptions, 'entry'>): Promise<DaemonHandle> {
-  const d = await startDaemon({ ...o, entry: builtCli() });
+  const d = await startDaemon({ ...o, entry: cliEntry() });
   track(d);
   return d;
 }

@@ -1,12 +1,12 @@
-// The real daemon as a child process (`node --import tsx src/cli/main.ts run`),
+// The real daemon as a child process (`node dist/cli.js run`, the built CLI),
 // with its JSON log lines collected, and the real CLI for reload/status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { sendAdminCommand } from '../../src/admin/client.js';
 import { waitFor } from './helpers.js';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+import { cliEntry, ROOT } from '../helpers/cli-entry.js';
+
+export { ROOT };
 
 /** The test's environment without RELOADKIT_* (so the daemon sees only what a test sets), plus `extra`. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -38,7 +38,7 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Wait for the "reloadkit started" line (default true). */
   waitStarted?: boolean;
-  /** Node arguments before `run` (default: the source through tsx), e.g. `['dist/cli.js']` for the built CLI. */
+  /** Node arguments before `run` (default: the built CLI, see helpers/cli-entry.ts), e.g. a library host fixture through tsx. */
   entry?: readonly string[];
   /** Run the daemon as this user and group (tests that need file permissions to apply; root bypasses them). */
   uid?: number;
@@ -46,7 +46,7 @@ export interface StartOptions {
 }
 
 export async function startDaemon(o: StartOptions): Promise<DaemonHandle> {
-  const proc = spawn(process.execPath, [...(o.entry ?? ['--import', 'tsx', MAIN]), 'run', ...o.args], {
+  const proc = spawn(process.execPath, [...(o.entry ?? cliEntry()), 'run', ...o.args], {
     cwd: ROOT,
     env: cleanEnv(o.env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,10 +111,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the CLI (`node --import tsx src/cli/main.ts ...args`) to completion. */
+/** Runs the CLI (`node dist/cli.js ...args`) to completion. */
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const p = spawn(process.execPath, [...cliEntry(), ...args], {
       cwd: ROOT,
       env: cleanEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -102,9 +102,28 @@ await r.close();
     });
   });
 
-  test('the installed bin runs', async () => {
-    const { stdout } = await sh(join(project, 'node_modules/.bin/reloadkit'), ['--version'], project, 30_000);
+  test('the installed bin runs: --version, and every command that reads a config file (yaml loaded from the bundle)', async () => {
+    const bin = join(project, 'node_modules/.bin/reloadkit');
+    const { stdout } = await sh(bin, ['--version'], project, 30_000);
     assert.match(stdout, new RegExp(pkg.version.replaceAll('.', '\\.')));
+    const sock = join(project, 'nobody.sock');
+    const file = join(project, 'reloadkit.yaml');
+    await writeFile(file, `admin:\n  socket: ${sock}\ntargets:\n  app:\n    kind: command\n    reload: ["true"]\n    watch: [${project}]\n`);
+    const { stdout: valid } = await sh(bin, ['validate', '-c', file], project, 30_000);
+    assert.match(valid, /ok/i);
+    // No daemon runs: the clear "cannot reach" (exit 2), never a crash while reading the file.
+    for (const [args, env] of [
+      [['status', '-c', file], {}],
+      [['reload', '-c', file], {}],
+      [['status'], { RELOADKIT_CONFIG: file }],
+    ] as [string[], NodeJS.ProcessEnv][]) {
+      const r = await run(bin, args, { cwd: project, env: { ...process.env, ...env } }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code?: number; stderr?: string }) => ({ code: e.code ?? -1, stderr: e.stderr ?? '' }),
+      );
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`cannot reach the daemon: no admin socket at ${sock}`), args.join(' '));
+    }
   });
 
   test('types resolve for an ESM TypeScript consumer (NodeNext and bundler resolution)', async () => {
