@@ -1,5 +1,5 @@
 // reloadkit's public API (SPEC §7). One barrel; heavy optional parts load lazily.
-export { createReloader } from './engine/reloader.js';
+export { createReloader } from './library/reloader.js';
 export type {
   Reloader,
   ReloaderOptions,
@@ -7,7 +7,7 @@ export type {
   WatchTriggerOptions,
   SocketTriggerOptions,
   HttpTriggerOptions,
-} from './engine/reloader.js';
+} from './library/reloader.js';
 export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
 export type {
   FileSourceOptions,
@@ -22,8 +22,8 @@ export type { Readiness } from './admin/host.js';
 export type { PersistOptions } from './integrity/persist.js';
 export type { SignatureOptions } from './integrity/signature.js';
 export type { RestartPolicy } from './engine/restart.js';
-export { ReloadkitError, ShutdownError, LoadError, UnknownUnitError } from './engine/errors.js';
-export { RELOAD_STATUSES, TRIGGERS } from './types.js';
+export { ReloadkitError, ShutdownError, LoadError, UnknownUnitError } from './shared/errors.js';
+export { RELOAD_STATUSES, TRIGGERS } from './shared/types.js';
 export type {
   ReloadResult,
   ReloadStatus,
@@ -40,7 +40,7 @@ export type {
   LoadedConfig,
   SourceFile,
   WatchSpec,
-} from './types.js';
+} from './shared/types.js';
 export { logLevelHook, tlsHook, onChange, validLevels } from './hooks/index.js';
 export type {
   LevelLogger,

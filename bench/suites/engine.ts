@@ -7,7 +7,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { fileSource } from '../../src/sources/index.js';
 import { Unit } from '../../src/engine/unit.js';
-import type { Hook } from '../../src/types.js';
+import type { Hook } from '../../src/shared/types.js';
 import { gc, median, percentile, round, type BenchSuite } from '../harness.js';
 
 const schema = z.object({

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { pino } from 'pino';
 import { logLevelHook, onChange, tlsHook } from '../../src/hooks/index.js';
-import type { Hook, HookContext } from '../../src/types.js';
+import type { Hook, HookContext } from '../../src/shared/types.js';
 import { median, round, type BenchRow, type BenchSuite } from '../harness.js';
 
 const ctx = { signal: new AbortController().signal, logger: pino({ level: 'silent' }), unit: 'bench', trigger: 'api' } as HookContext;

@@ -9,13 +9,13 @@ import { stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { fileSource } from '../../src/sources/index.js';
 import { Unit } from '../../src/engine/unit.js';
-import { configHash } from '../../src/engine/snapshot.js';
 import { writeFileAtomic } from '../../src/integrity/atomic-write.js';
 import { keygen, signFile } from '../../src/integrity/keys.js';
 import { PERSIST_FILE_MODE, serializePersisted } from '../../src/integrity/persist.js';
-import { redactingLogger, Redactor } from '../../src/integrity/redact.js';
+import { redactingLogger, Redactor } from '../../src/engine/redact.js';
 import { createVerifier } from '../../src/integrity/signature.js';
 import { median, percentile, round, type BenchSuite } from '../harness.js';
+import { configHash } from '../../src/shared/hash.js';
 
 const schema = z.object({
   service: z.object({ name: z.string(), port: z.number().int() }),

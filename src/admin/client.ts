@@ -1,22 +1,12 @@
 // A minimal admin-socket client for the CLI (`reloadkit reload`, `reloadkit
 // status`): one line out, one line back, with errors that say what is wrong.
 import { connect } from 'node:net';
-import { ReloadkitError } from '../engine/errors.js';
-import { codeOf } from './socket-path.js';
+import { ReloadkitError, AdminClientError } from '../shared/errors.js';
+import { errnoCode } from '../shared/errno.js';
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 120_000;
 /** Replies larger than this are cut off (a status of many units is a few KiB). */
 const MAX_REPLY_BYTES = 16 * 1024 * 1024;
-
-export class AdminClientError extends ReloadkitError {
-  /** ENOENT, ECONNREFUSED, EACCES, ETIMEDOUT, ECLOSED, ENOTSOCK, ETOOBIG or the system code. */
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super('ERR_ADMIN_CLIENT', message);
-    this.name = 'AdminClientError';
-    this.reason = reason;
-  }
-}
 
 export interface SendOptions {
   /** Whole exchange deadline (default 120 s: a `reload` waits for the real result). */
@@ -64,7 +54,7 @@ export function sendAdminCommand(socketPath: string, line: string, options: Send
 }
 
 function describe(path: string, err: Error): AdminClientError {
-  const code = codeOf(err) ?? 'EIO';
+  const code = errnoCode(err) ?? 'EIO';
   switch (code) {
     case 'ENOENT':
       return new AdminClientError(code, `no admin socket at ${path} (is reloadkit running?)`);

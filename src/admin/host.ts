@@ -1,6 +1,6 @@
 // What the admin surfaces (socket, HTTP, metrics) need from whoever serves
 // them: the library's single reloader, or the daemon with its many units.
-import type { ReloadResult, Trigger } from '../types.js';
+import type { ReloadResult, Trigger } from '../shared/types.js';
 
 export interface AdminUnitView {
   readonly name: string;

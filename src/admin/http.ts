@@ -4,9 +4,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { errorMessage, ReloadkitError } from '../engine/errors.js';
-import { noopLogger } from '../engine/logger.js';
-import type { Logger, ReloadResult } from '../types.js';
+import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { noopLogger } from '../shared/logger.js';
+import type { Logger, ReloadResult } from '../shared/types.js';
 import type { AdminHost } from './host.js';
 import type { ReloadMetrics } from './metrics.js';
 import { errorReply, hostErrorMessage, reloadReply, sanitizeWord, statusReply } from './protocol.js';

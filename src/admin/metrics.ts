@@ -3,7 +3,7 @@
 // costs ~75 ms of startup, which users without metrics should not pay.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { UnitObserver } from '../engine/unit.js';
-import { OK_STATUSES, RELOAD_STATUSES, TRIGGERS, type ReloadResult, type Trigger } from '../types.js';
+import { OK_STATUSES, RELOAD_STATUSES, TRIGGERS, type ReloadResult, type Trigger } from '../shared/types.js';
 
 /** What metrics need from a unit (the engine's Unit satisfies it). */
 export interface ObservableUnit {

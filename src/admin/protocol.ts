@@ -2,8 +2,8 @@
 // line in, one command out; results in, the exact reply text out. The socket
 // server and the HTTP endpoints both format their JSON here, so a `reload`
 // answers the same over either.
-import { ReloadkitError, ShutdownError, UnknownUnitError } from '../engine/errors.js';
-import { OK_STATUSES, type ReloadResult } from '../types.js';
+import { ReloadkitError, ShutdownError, UnknownUnitError } from '../shared/errors.js';
+import { OK_STATUSES, type ReloadResult } from '../shared/types.js';
 import type { AdminHost } from './host.js';
 
 /** Longest request line accepted, newline excluded (SPEC §4). */

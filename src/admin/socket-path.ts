@@ -18,7 +18,8 @@ import { chmod, lstat, link, mkdir, mkdtemp, readdir, readFile, rename, rmdir, u
 import type { Stats } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { errorMessage, ReloadkitError } from '../engine/errors.js';
+import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { errnoCode } from '../shared/errno.js';
 
 /** Prefix of the private directories; `reloadkit-` so an operator knows whose they are. */
 export const PRIVATE_DIR_PREFIX = '.reloadkit-';
@@ -52,8 +53,8 @@ export async function inspectPath(path: string): Promise<PathState> {
   try {
     st = await lstat(path);
   } catch (err) {
-    if (codeOf(err) === 'ENOENT') return { kind: 'absent' };
-    return { kind: 'unreadable', reason: codeOf(err) ?? errorMessage(err) };
+    if (errnoCode(err) === 'ENOENT') return { kind: 'absent' };
+    return { kind: 'unreadable', reason: errnoCode(err) ?? errorMessage(err) };
   }
   if (st.isSocket()) return { kind: 'socket', id: { dev: st.dev, ino: st.ino } };
   return { kind: 'not-socket', what: describeKind(st) };
@@ -76,7 +77,7 @@ export function probeSocket(path: string, timeoutMs = 1000): Promise<ProbeResult
     }
     sock.once('connect', () => done('live'));
     sock.once('error', (err) => {
-      const code = codeOf(err);
+      const code = errnoCode(err);
       if (code === 'ECONNREFUSED') done('stale');
       else if (code === 'ENOENT') done('gone');
       else if (code === 'EAGAIN') done('live');
@@ -135,7 +136,7 @@ export class PrivateDir {
     try {
       await rename(this.finalPath, held);
     } catch (err) {
-      if (codeOf(err) === 'ENOENT') return 'gone';
+      if (errnoCode(err) === 'ENOENT') return 'gone';
       throw err;
     }
     const st = await lstat(held);
@@ -152,7 +153,7 @@ export class PrivateDir {
       }
       return 'restored';
     } catch (err) {
-      return { stranded: `${held} (${codeOf(err) ?? errorMessage(err)})` };
+      return { stranded: `${held} (${errnoCode(err) ?? errorMessage(err)})` };
     }
   }
 
@@ -216,14 +217,14 @@ export async function ensureDefaultSocketDir(dir: string): Promise<DefaultDirOut
     await mkdir(dir, { mode: 0o700 });
     created = true;
   } catch (err) {
-    const code = codeOf(err);
+    const code = errnoCode(err);
     if (code !== 'EEXIST') return { ok: false, reason: `cannot create ${dir} (${code ?? errorMessage(err)})` };
   }
   let st: Stats;
   try {
     st = await lstat(dir);
   } catch (err) {
-    return { ok: false, reason: `cannot inspect ${dir} (${codeOf(err) ?? errorMessage(err)})` };
+    return { ok: false, reason: `cannot inspect ${dir} (${errnoCode(err) ?? errorMessage(err)})` };
   }
   if (!st.isDirectory()) return { ok: false, reason: `${dir} is ${describeKind(st)}, not a directory` };
   const uid = process.getuid?.();
@@ -257,7 +258,3 @@ export async function resolveGroup(group: string | number): Promise<number> {
   throw new ReloadkitError('ERR_OPTIONS', `socket group "${group}" does not exist`);
 }
 
-export function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}

@@ -4,10 +4,10 @@
 import { chmod, chown } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { defaultSocketPath } from '../daemon/paths.js';
-import { errorMessage, ReloadkitError } from '../engine/errors.js';
-import { noopLogger } from '../engine/logger.js';
-import type { Logger } from '../types.js';
+import { defaultSocketPath } from '../shared/defaults.js';
+import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { noopLogger } from '../shared/logger.js';
+import type { Logger } from '../shared/types.js';
 import type { AdminHost } from './host.js';
 import {
   errorReply,
@@ -23,7 +23,7 @@ import {
   type AdminCommand,
 } from './protocol.js';
 import {
-  codeOf,
+  
   ensureDefaultSocketDir,
   inspectPath,
   MAX_SOCKET_PATH,
@@ -33,6 +33,7 @@ import {
   resolveGroup,
   type FileIdentity,
 } from './socket-path.js';
+import { errnoCode } from '../shared/errno.js';
 
 export const DEFAULT_SOCKET_MODE = 0o600;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -154,12 +155,12 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
     dir = await PrivateDir.create(path);
   } catch (err) {
     if (err instanceof ReloadkitError) throw err;
-    logger.error({ socket: path, reason: codeOf(err) ?? errorMessage(err) }, 'cannot create the admin socket; running without it');
-    return without('failed', `cannot create the socket (${codeOf(err) ?? errorMessage(err)})`);
+    logger.error({ socket: path, reason: errnoCode(err) ?? errorMessage(err) }, 'cannot create the admin socket; running without it');
+    return without('failed', `cannot create the socket (${errnoCode(err) ?? errorMessage(err)})`);
   }
 
   if (stale) {
-    const outcome = await dir.quarantineRemove(stale).catch((err: unknown) => ({ stranded: codeOf(err) ?? errorMessage(err) }));
+    const outcome = await dir.quarantineRemove(stale).catch((err: unknown) => ({ stranded: errnoCode(err) ?? errorMessage(err) }));
     if (outcome === 'removed') logger.info({ socket: path }, 'removed a stale admin socket');
     else if (outcome === 'restored') {
       logger.error({ socket: path }, 'the admin socket path changed while it was being checked; leaving it alone and running without the admin socket');
@@ -189,7 +190,7 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
     if (gid !== undefined) await chown(dir.listenPath, -1, gid);
     handle.published(await dir.publish());
   } catch (err) {
-    const code = codeOf(err);
+    const code = errnoCode(err);
     server.close();
     await dir.dispose();
     if (code === 'EEXIST') {

@@ -1,8 +1,10 @@
 // `reloadkit reload` and `reloadkit status`: one line to the admin socket,
 // the reply printed for humans (or as JSON), exit codes per SPEC §3.
-import { AdminClientError, sendAdminCommand } from '../admin/client.js';
-import type { ReloadResult } from '../types.js';
-import { ClientConfigError, DEFAULT_CONFIG_FILE, err, EXIT, findSocket, out, parse, UsageError, type SocketChoice } from './common.js';
+import { sendAdminCommand } from '../admin/client.js';
+import type { ReloadResult } from '../shared/types.js';
+import { err, EXIT, findSocket, out, parse, type SocketChoice } from './common.js';
+import { AdminClientError, ClientConfigError, UsageError } from '../shared/errors.js';
+import { DEFAULT_CONFIG_PATH } from '../shared/defaults.js';
 
 export const RELOAD_HELP = `Usage: reloadkit reload [UNIT] [--socket PATH | -c FILE] [--json] [--no-wait]
                         [--timeout SECONDS]
@@ -19,7 +21,7 @@ Options:
                      $TMPDIR/reloadkit-<uid>/admin.sock)
   -c, --config FILE  daemon config to read admin.socket from, when neither
                      --socket nor $RELOADKIT_SOCKET is given (default:
-                     $RELOADKIT_CONFIG, else ${DEFAULT_CONFIG_FILE} if it
+                     $RELOADKIT_CONFIG, else ${DEFAULT_CONFIG_PATH} if it
                      exists); relative paths resolve against its directory
   --json             print the JSON reply as-is
   --no-wait          only queue the reload (of every unit, or of UNIT) and

@@ -4,14 +4,9 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { defaultSocketPath } from '../daemon/paths.js';
+import { DEFAULT_CONFIG_PATH, defaultSocketPath } from '../shared/defaults.js';
+import { UsageError, ClientConfigError } from '../shared/errors.js';
 
-/**
- * The daemon's default config file. The same as `DEFAULT_CONFIG_PATH` in
- * daemon/config.ts (a test keeps them equal); repeated here so that
- * `status`/`reload` can look for the file without loading zod and yaml.
- */
-export const DEFAULT_CONFIG_FILE = '/etc/reloadkit/reloadkit.yaml';
 
 /** SPEC §3: 0 success, 1 a reload/check failed, 2 usage error or daemon unreachable. */
 export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const;
@@ -21,14 +16,6 @@ export type CommandRun = (argv: readonly string[]) => Promise<number>;
 export interface Command {
   summary: string;
   load(): Promise<CommandRun>;
-}
-
-/** Bad flags or arguments: printed with a pointer to --help, exit 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -58,14 +45,6 @@ export interface SocketChoice {
   file?: string;
 }
 
-/** The config file could not give the admin socket: exit 2, like an unreachable daemon. */
-export class ClientConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ClientConfigError';
-  }
-}
-
 /**
  * Admin socket for `reload`/`status`: `--socket`, else RELOADKIT_SOCKET,
  * else `admin.socket` of the config file (`-c`, else RELOADKIT_CONFIG, else
@@ -77,7 +56,7 @@ export class ClientConfigError extends Error {
 export async function findSocket(
   flags: { socket?: string | undefined; config?: string | undefined },
   env: NodeJS.ProcessEnv = process.env,
-  defaultConfig: string = DEFAULT_CONFIG_FILE,
+  defaultConfig: string = DEFAULT_CONFIG_PATH,
 ): Promise<SocketChoice> {
   if (flags.socket !== undefined) {
     if (flags.socket === '') throw new UsageError('--socket needs a path (an empty path disables the socket of `run`; there is nothing to connect to)');

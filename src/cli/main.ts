@@ -2,7 +2,8 @@
 // loads each command on demand, so `reloadkit status` does not pay for zod,
 // yaml, pino or prom-client, and `reloadkit run` loads them only as needed.
 import pkg from '../../package.json' with { type: 'json' };
-import { EXIT, UsageError, type Command } from './common.js';
+import { EXIT, type Command } from './common.js';
+import { UsageError } from '../shared/errors.js';
 
 /** Every subcommand. */
 export const COMMANDS: Record<string, Command> = {
@@ -10,8 +11,8 @@ export const COMMANDS: Record<string, Command> = {
   reload: { summary: 'reload every unit (or one) through the daemon and wait for the results', load: async () => (await import('./client.js')).reloadCommand },
   status: { summary: 'show every unit and its last reload', load: async () => (await import('./client.js')).statusCommand },
   validate: { summary: 'check a daemon config file (and, with --targets, each target)', load: async () => (await import('./validate.js')).validateCommand },
-  keygen: { summary: 'create an Ed25519 key pair for signed configs', load: async () => (await import('../integrity/cli.js')).keygenCommand },
-  sign: { summary: 'sign config files (writes FILE.sig)', load: async () => (await import('../integrity/cli.js')).signCommand },
+  keygen: { summary: 'create an Ed25519 key pair for signed configs', load: async () => (await import('./keys.js')).keygenCommand },
+  sign: { summary: 'sign config files (writes FILE.sig)', load: async () => (await import('./keys.js')).signCommand },
 };
 
 export function mainHelp(): string {

@@ -1,10 +1,12 @@
 // `reloadkit run`: starts the daemon, wires SIGHUP (reload everything) and
 // SIGTERM/SIGINT (graceful shutdown, exit 0).
 import { resolve } from 'node:path';
-import { DEFAULT_CONFIG_PATH, isHttpAddress, LOG_LEVELS, type ConfigOverrides, type LogLevel } from '../daemon/config.js';
-import { Daemon, DaemonStartError } from '../daemon/daemon.js';
+import { isHttpAddress, LOG_LEVELS, type ConfigOverrides, type LogLevel } from '../daemon/config.js';
+import { Daemon } from '../daemon/daemon.js';
 import { DaemonLog } from '../daemon/log.js';
-import { err, EXIT, out, parse, UsageError } from './common.js';
+import { err, EXIT, out, parse } from './common.js';
+import { DaemonStartError, UsageError } from '../shared/errors.js';
+import { DEFAULT_CONFIG_PATH } from '../shared/defaults.js';
 
 export const RUN_HELP = `Usage: reloadkit run [-c FILE] [--nginx] [--socket PATH] [--http ADDR]
                      [--http-allow-remote] [--log-level LEVEL]

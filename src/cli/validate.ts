@@ -2,10 +2,12 @@
 // file:line:column) and, with --targets, runs each target's check (e.g.
 // `nginx -t`) without reloading anything.
 import { resolve } from 'node:path';
-import { ConfigError, DEFAULT_CONFIG_PATH, type DaemonConfig } from '../daemon/config.js';
+import { type DaemonConfig } from '../daemon/config.js';
 import { ownConfigSource } from '../daemon/own-config.js';
-import { noopLogger } from '../engine/logger.js';
+import { noopLogger } from '../shared/logger.js';
 import { err, EXIT, out, parse } from './common.js';
+import { ConfigError } from '../shared/errors.js';
+import { DEFAULT_CONFIG_PATH } from '../shared/defaults.js';
 
 export const VALIDATE_HELP = `Usage: reloadkit validate [-c FILE] [--targets]
 

@@ -6,7 +6,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import { defaultSocketPath, defaultStateDir } from './paths.js';
+import { defaultSocketPath, defaultStateDir, WATCH_DEFAULTS } from '../shared/defaults.js';
+import { ConfigError } from '../shared/errors.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -18,7 +19,6 @@ export type TargetKind = (typeof TARGET_KINDS)[number];
 export const DAEMON_UNIT = 'reloadkit';
 
 export const DEFAULT_HTTP = '127.0.0.1:9111';
-export const DEFAULT_CONFIG_PATH = '/etc/reloadkit/reloadkit.yaml';
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 // zod/mini ships without messages; the English ones, once.
@@ -313,9 +313,9 @@ export function normalizeConfig(raw: RawConfig, baseDir: string, overrides: Conf
       ...(a.token_file === undefined ? {} : { token_file: abs(a.token_file) }),
     },
     watch: {
-      debounce_ms: raw.watch?.debounce ?? 100,
-      max_wait_ms: raw.watch?.max_wait ?? 1000,
-      rescan_ms: raw.watch?.rescan ?? 30_000,
+      debounce_ms: raw.watch?.debounce ?? WATCH_DEFAULTS.debounceMs,
+      max_wait_ms: raw.watch?.max_wait ?? WATCH_DEFAULTS.maxWaitMs,
+      rescan_ms: raw.watch?.rescan ?? WATCH_DEFAULTS.rescanMs,
     },
     defaults: { timeout_ms: timeout },
     targets,
@@ -323,16 +323,6 @@ export function normalizeConfig(raw: RawConfig, baseDir: string, overrides: Conf
 }
 
 // ---- parsing with positions -------------------------------------------
-
-/** A config that cannot be used; the message lists every problem with its file:line:col. */
-export class ConfigError extends Error {
-  readonly problems: string[];
-  constructor(file: string, problems: string[]) {
-    super(problems.length === 1 ? problems[0]! : `${file}: ${problems.length} problems:\n  ${problems.join('\n  ')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
 
 function formatPath(path: readonly PropertyKey[]): string {
   let out = '';

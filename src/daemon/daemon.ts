@@ -6,17 +6,17 @@ import type { AdminHost, AdminUnitView, Readiness } from '../admin/host.js';
 import type { AdminHttpHandle } from '../admin/http.js';
 import type { ReloadMetrics } from '../admin/metrics.js';
 import { startAdminSocket, type AdminSocketHandle } from '../admin/socket.js';
-import { errorMessage, ReloadkitError, ShutdownError, UnknownUnitError } from '../engine/errors.js';
+import { errorMessage, ReloadkitError, ShutdownError, UnknownUnitError, DaemonStartError } from '../shared/errors.js';
 import { deepEqual } from '../engine/snapshot.js';
 import { Unit } from '../engine/unit.js';
 import type { Watcher, WatchTrigger } from '../triggers/watch.js';
-import { OK_STATUSES, type Hook, type Logger, type ReloadResult, type Trigger, type WatchSpec } from '../types.js';
+import { OK_STATUSES, type Hook, type Logger, type ReloadResult, type Trigger, type WatchSpec } from '../shared/types.js';
 import { DAEMON_RESTART_PATHS, DAEMON_UNIT, type ConfigOverrides, type DaemonConfig, type LogLevel, type TargetDef } from './config.js';
 import { ownConfigSource } from './own-config.js';
 import { StateStore } from './state.js';
 import { Target } from './target.js';
 import { watchSpecsFor } from './target-source.js';
-import { ownConfigVerifier } from '../integrity/daemon-signatures.js';
+import { ownConfigVerifier } from './own-signature.js';
 import { waitForChildren } from './targets/child.js';
 
 /** The subset of a pino logger the daemon uses: levels plus a settable `level`. */
@@ -42,14 +42,6 @@ export interface DaemonOptions {
    * (`startAborted`): a requested stop, not a start failure.
    */
   signal?: AbortSignal;
-}
-
-/** Thrown when the daemon cannot start; the message is for the operator. */
-export class DaemonStartError extends ReloadkitError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_DAEMON_START', message, options);
-    this.name = 'DaemonStartError';
-  }
 }
 
 interface WatchTimingsMs {

@@ -1,10 +1,10 @@
 // The daemon's own config as a source for the `reloadkit` unit: the YAML
 // file parsed and validated with line-numbered errors (or the built-in
 // `--nginx` config), with flag/env overrides applied on top.
-import { errorMessage } from '../engine/errors.js';
+import { errorMessage, ConfigError } from '../shared/errors.js';
 import { readConfigBytes } from '../sources/read.js';
-import type { ConfigSource, LoadContext, LoadedConfig } from '../types.js';
-import { ConfigError, nginxZeroConfig, parseConfigText, type ConfigOverrides } from './config.js';
+import type { ConfigSource, LoadContext, LoadedConfig } from '../shared/types.js';
+import { nginxZeroConfig, parseConfigText, type ConfigOverrides } from './config.js';
 
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 

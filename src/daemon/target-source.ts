@@ -2,13 +2,13 @@
 // walks the watch list (files, directories recursively) and returns a map of
 // path → SHA-256. The unit's content hash then changes exactly when a byte
 // of a watched file changes, or a file appears or disappears.
-import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { errorMessage, LoadError } from '../engine/errors.js';
+import { errorMessage, LoadError } from '../shared/errors.js';
 import { SIGNATURE_SUFFIX } from '../integrity/signature.js';
-import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
+import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../shared/types.js';
 import { hashFile, walkTree } from '../triggers/watch-paths.js';
+import { sha256Hex } from '../shared/hash.js';
 
 /** What a target unit holds as its config: hashes, never contents. */
 export interface TargetContent {
@@ -66,7 +66,7 @@ async function contentHash(path: string, real: string, size: number, verify: Loa
     return unreadable(path, err);
   }
   await verify(path, bytes);
-  return createHash('sha256').update(bytes).digest('hex');
+  return sha256Hex(bytes);
 }
 
 /**
@@ -105,7 +105,7 @@ function hashSmallSync(real: string): SyncHash {
     if (!st.isFile()) return 'not-a-file';
     if (st.size > SYNC_MAX_FILE) return 'large';
     const bytes = readFileSync(fd);
-    return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+    return { sha256: sha256Hex(bytes), size: bytes.length };
   } finally {
     closeSync(fd);
   }

@@ -3,16 +3,17 @@
 // (reload + verify as ONE step: a reload that verification rejects is
 // `apply_failed`, never `partial_applied`). The definition can be swapped
 // live; each pass uses the definition that was current when it started.
-import { errorMessage, ReloadkitError } from '../engine/errors.js';
+import { errorMessage, ReloadkitError } from '../shared/errors.js';
 import { keyFileVerifier } from '../integrity/signature.js';
 import { Unit } from '../engine/unit.js';
-import { configHash } from '../engine/snapshot.js';
-import { COMMITTED_STATUSES, type ConfigSource, type Hook, type HookContext, type Logger, type Trigger } from '../types.js';
+import { COMMITTED_STATUSES, type ConfigSource, type Hook, type HookContext, type Logger, type Trigger } from '../shared/types.js';
 import type { TargetDef } from './config.js';
 import type { StateStore } from './state.js';
 import { targetSource, type TargetContent } from './target-source.js';
 import { DEFAULT_KILL_GRACE_MS } from './targets/child.js';
 import { createDriver, type TargetDriver } from './targets/index.js';
+import { configHash } from '../shared/hash.js';
+import { abortable } from '../shared/abort.js';
 
 interface Definition {
   def: TargetDef;
@@ -181,29 +182,4 @@ export class Target {
     await this.unit.close();
     await this.stateWrites;
   }
-}
-
-/**
- * `work`, or a rejection as soon as `signal` aborts (with its reason). The
- * work goes on in the background until it notices the signal itself (a
- * directory listing in progress does not); its outcome is then ignored.
- */
-function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  work.catch(() => {}); // a rejection after the abort is nobody's to handle
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err as Error);
-      },
-    );
-  });
 }

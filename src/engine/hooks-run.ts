@@ -1,8 +1,9 @@
 // Running hooks: every check collects its error, every apply runs under its
 // own timeout with an AbortSignal, and nothing a hook does (throw, reject,
 // hang, return 'failed') escapes as anything but a `failed` outcome.
-import type { ApplyReturn, Hook, HookContext, HookOutcome, Logger, Trigger } from '../types.js';
-import { errorMessage } from './errors.js';
+import type { ApplyReturn, Hook, HookContext, HookOutcome, Logger, Trigger } from '../shared/types.js';
+import { errorMessage } from '../shared/errors.js';
+import { runBounded } from '../shared/abort.js';
 
 export interface HookRunEnv {
   unit: string;
@@ -11,40 +12,6 @@ export interface HookRunEnv {
   /** Aborted when the reloader closes. */
   signal: AbortSignal;
   defaultTimeoutMs: number;
-}
-
-class HookTimeout extends Error {}
-
-/** Runs fn with a fresh AbortSignal that fires at the timeout or when `parent` aborts. */
-export async function runBounded<T>(
-  what: string,
-  timeoutMs: number,
-  parent: AbortSignal,
-  fn: (signal: AbortSignal) => T | Promise<T>,
-): Promise<T> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new HookTimeout(`${what} timed out after ${timeoutMs} ms`);
-      controller.abort(err);
-      reject(err);
-    }, timeoutMs);
-    onAbort = () => {
-      const reason: unknown = parent.reason;
-      controller.abort(reason);
-      reject(reason instanceof Error ? reason : new Error(`${what} aborted`));
-    };
-    if (parent.aborted) onAbort();
-    else parent.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([Promise.resolve().then(() => fn(controller.signal)), guard]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) parent.removeEventListener('abort', onAbort);
-  }
 }
 
 function ctxFor(env: HookRunEnv, signal: AbortSignal): HookContext {

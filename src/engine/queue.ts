@@ -1,8 +1,8 @@
 // Serial coalescing queue: per unit at most one pass runs and at most one is
 // pending. A request joins the pending pass if there is one, so every request
 // is answered by the first pass that starts after it arrived.
-import { ShutdownError } from './errors.js';
-import type { Trigger } from '../types.js';
+import { ShutdownError } from '../shared/errors.js';
+import type { Trigger } from '../shared/types.js';
 
 export interface PassRequest {
   trigger: Trigger;

@@ -1,6 +1,6 @@
 // Restart-required detection: concrete paths matching declared patterns whose
 // value differs between the boot config and a candidate.
-import { child, childSegments, formatPath, parsePattern, type PathSegment, type PatternSegment } from './paths.js';
+import { child, childSegments, formatPath, parsePattern, type PathSegment, type PatternSegment } from '../shared/paths.js';
 import { deepEqual } from './snapshot.js';
 
 export type RestartPolicy = 'warn' | 'reject';

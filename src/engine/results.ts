@@ -1,4 +1,4 @@
-import type { ReloadResult } from '../types.js';
+import type { ReloadResult } from '../shared/types.js';
 
 /** Bounded ring of the most recent results, oldest first. */
 export class ResultHistory {

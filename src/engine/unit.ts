@@ -3,8 +3,7 @@
 // createReloader and each daemon target are units.
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { PersistStore, readPersisted, type PersistOptions } from '../integrity/persist.js';
-import { Redactor, redactingLogger } from '../integrity/redact.js';
-import { findSignatureError } from '../integrity/signature.js';
+import { Redactor, redactingLogger } from './redact.js';
 import {
   COMMITTED_STATUSES,
   type ConfigSource,
@@ -16,15 +15,16 @@ import {
   type ReloadStatus,
   type SourceFile,
   type Trigger,
-} from '../types.js';
-import { errorMessage, LoadError, ReloadkitError, ShutdownError } from './errors.js';
+} from '../shared/types.js';
+import { errorMessage, LoadError, ReloadkitError, ShutdownError, findSignatureError } from '../shared/errors.js';
 import { ms, runApplies, runChecks, runRollbacks, type HookRunEnv } from './hooks-run.js';
-import { noopLogger } from './logger.js';
+import { noopLogger } from '../shared/logger.js';
 import { PassQueue, type Batch } from './queue.js';
 import { ResultHistory } from './results.js';
 import { RestartMatcher, type RestartPolicy } from './restart.js';
-import { changedPaths, configHash, deepEqual, deepFreeze } from './snapshot.js';
+import { changedPaths, deepEqual, deepFreeze } from './snapshot.js';
 import { validateWithSchema } from './validate.js';
+import { configHash } from '../shared/hash.js';
 
 export type ApplyFailurePolicy = 'keep-partial' | 'rollback';
 

@@ -1,7 +1,7 @@
 // Validation through any Standard Schema validator (zod, valibot, arktype…).
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { redactIssueMessage, type Redactor } from '../integrity/redact.js';
-import { formatPath, type PathSegment } from './paths.js';
+import { redactIssueMessage, type Redactor } from './redact.js';
+import { formatPath, type PathSegment } from '../shared/paths.js';
 
 export type ValidationOutcome = { ok: true; value: unknown } | { ok: false; message: string };
 

@@ -1,7 +1,7 @@
 // logLevelHook: the config's log level becomes the pino logger's level.
 // check refuses a level pino does not know (listing the ones it does);
 // apply sets `logger.level`, skipped when the logger already has it.
-import type { Hook } from '../types.js';
+import type { Hook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 
 /** What the hook needs of a logger; any pino logger (or child) has it. */

@@ -2,7 +2,7 @@
 // flush a cache when the upstream address changes (the nbu_exporter seed's
 // serverChanged case). Equal slices (deep comparison) give `skipped`.
 import { deepEqual } from '../engine/snapshot.js';
-import type { ApplyReturn, Hook, HookContext } from '../types.js';
+import type { ApplyReturn, Hook, HookContext } from '../shared/types.js';
 import { selection, type ConfigWith } from './select.js';
 
 export type OnChangeFn<V> = (next: V, prev: V, ctx: HookContext) => ApplyReturn | Promise<ApplyReturn>;

@@ -10,10 +10,10 @@
 // reloader's `Hook<Config>` exactly when the config has a string at
 // `log.level`; a typo or a wrong value type is a compile error at the call.
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ReloadkitError } from '../engine/errors.js';
-import { child, parsePattern, type PathSegment } from '../engine/paths.js';
-import type { Reloader } from '../engine/reloader.js';
-import type { DeepReadonly } from '../types.js';
+import { ReloadkitError } from '../shared/errors.js';
+import { child, parsePattern, type PathSegment } from '../shared/paths.js';
+import type { Reloader } from '../library/reloader.js';
+import type { DeepReadonly } from '../shared/types.js';
 
 /** The config type of a schema or a reloader, deep-readonly as hooks and `current()` see it. */
 export type ConfigOf<X> =

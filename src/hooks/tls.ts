@@ -11,13 +11,14 @@
 // reload with an identical config must still pick the new files up. The
 // hook remembers a hash of the pair in effect and skips only when the
 // bytes it just loaded hash the same.
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { errorMessage, ReloadkitError } from '../engine/errors.js';
-import type { Hook } from '../types.js';
+import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import type { Hook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
+import { sha256Hex } from '../shared/hash.js';
 
 /** What the hook needs of a server; `https.Server`, `tls.Server` and `http2` secure servers have it. */
 export interface SecureContextTarget {
@@ -122,7 +123,7 @@ async function loadPair(certSel: Selection, keySel: Selection, config: unknown, 
   } catch (err) {
     throw new Error(`certificate ${cert.from} and key ${key.from} do not make a TLS context: ${errorMessage(err)}`);
   }
-  const hash = createHash('sha256').update(cert.bytes).update('\0').update(key.bytes).digest('hex');
+  const hash = sha256Hex(Buffer.concat([cert.bytes, Buffer.from([0]), key.bytes]));
   return { ...pair, hash };
 }
 

@@ -10,49 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ReloadkitError } from '../engine/errors.js';
+import { ReloadkitError, AtomicWriteError } from '../shared/errors.js';
+import { describeErrno, errnoCode } from '../shared/errno.js';
 
-/** A write that did not happen (or, for `durable: false`, may not survive a power loss). */
-export class AtomicWriteError extends ReloadkitError {
-  readonly path: string;
-  /** errno code of the underlying failure, e.g. ENOSPC, EROFS. */
-  readonly errno: string | undefined;
-  /** True when `path` was replaced but the directory fsync failed. */
-  readonly replaced: boolean;
-  constructor(path: string, message: string, errno: string | undefined, replaced: boolean, cause?: unknown) {
-    super('ERR_WRITE', message, { cause });
-    this.name = 'AtomicWriteError';
-    this.path = path;
-    this.errno = errno;
-    this.replaced = replaced;
-  }
-}
-
-const REASONS: Record<string, string> = {
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'a parent path is not a directory',
-  EISDIR: 'the path is a directory',
-  EIO: 'I/O error',
-  EMFILE: 'too many open files',
-  ENFILE: 'too many open files',
-};
-
-function errnoOf(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-export function describeErrno(err: unknown): string {
-  const code = errnoOf(err);
-  if (code === undefined) return err instanceof Error ? err.message : String(err);
-  const reason = REASONS[code];
-  return reason ? `${reason} (${code})` : code;
-}
 
 const TEMP_SUFFIX = '.tmp';
 
@@ -72,7 +32,7 @@ export async function fsyncDirectory(dir: string): Promise<void> {
     fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
     await fh.sync();
   } catch (err) {
-    const code = errnoOf(err);
+    const code = errnoCode(err);
     if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
   } finally {
     await fh?.close().catch(() => {});
@@ -106,7 +66,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   } catch (err) {
     await fh?.close().catch(() => {});
     if (created) await unlink(tmp).catch(() => {});
-    throw new AtomicWriteError(path, `cannot write ${path}: ${describeErrno(err)}`, errnoOf(err), false, err);
+    throw new AtomicWriteError(path, `cannot write ${path}: ${describeErrno(err)}`, errnoCode(err), false, err);
   }
   try {
     await fsyncDirectory(dirname(path));
@@ -114,7 +74,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     throw new AtomicWriteError(
       path,
       `wrote ${path} but could not fsync its directory (${describeErrno(err)}); the new file may not survive a power loss`,
-      errnoOf(err),
+      errnoCode(err),
       true,
       err,
     );
@@ -159,6 +119,6 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     // EPERM: alive, owned by someone else.
-    return errnoOf(err) !== 'ESRCH';
+    return errnoCode(err) !== 'ESRCH';
   }
 }

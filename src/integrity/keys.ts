@@ -5,9 +5,10 @@ import { constants } from 'node:fs';
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { lstat, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ReloadkitError } from '../engine/errors.js';
-import { describeErrno, fsyncDirectory, writeFileAtomic } from './atomic-write.js';
+import { ReloadkitError } from '../shared/errors.js';
+import { fsyncDirectory, writeFileAtomic } from './atomic-write.js';
 import { SIGNATURE_SUFFIX } from './signature.js';
+import { describeErrno } from '../shared/errno.js';
 
 export const PRIVATE_KEY_FILE = 'reloadkit.key';
 export const PUBLIC_KEY_FILE = 'reloadkit.pub';

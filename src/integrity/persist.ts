@@ -10,10 +10,11 @@
 // reading it back refuses a file that others could have written.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Logger } from '../types.js';
-import { errorMessage } from '../engine/errors.js';
-import { canonicalJson, configHash } from '../engine/snapshot.js';
-import { describeErrno, removeStaleTemps, writeFileAtomic } from './atomic-write.js';
+import type { Logger } from '../shared/types.js';
+import { errorMessage } from '../shared/errors.js';
+import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
+import { canonicalJson, configHash } from '../shared/hash.js';
+import { describeErrno } from '../shared/errno.js';
 
 export interface PersistOptions {
   /** Where the last known good config is written (JSON). */

@@ -9,9 +9,9 @@
 import { constants, readFileSync } from 'node:fs';
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { LoadError, ReloadkitError } from '../engine/errors.js';
+import { LoadError, ReloadkitError, SignatureError, type SignatureFailureReason } from '../shared/errors.js';
 import { readInto } from '../sources/read.js';
-import type { ConfigSource, WatchSpec } from '../types.js';
+import type { ConfigSource, WatchSpec } from '../shared/types.js';
 
 /** The library's `signature` option. */
 export type SignatureOptions = { publicKey: string | KeyObject } | { publicKeyFile: string };
@@ -21,35 +21,6 @@ const SIGNATURE_BYTES = 64;
 /** Base64 of 64 bytes is 88 characters; anything much larger is not a signature file. */
 const MAX_SIG_FILE_BYTES = 1024;
 const BASE64_SIG = /^[A-Za-z0-9+/]{86}==$/;
-
-/** Why a file did not verify; the text after "<file>: " in the load error. */
-export type SignatureFailureReason =
-  | 'missing signature'
-  | 'bad signature'
-  | 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)'
-  | `cannot read signature: ${string}`;
-
-/** A file whose signature is missing or does not verify. */
-export class SignatureError extends LoadError {
-  readonly file: string;
-  readonly reason: SignatureFailureReason;
-  constructor(file: string, reason: SignatureFailureReason) {
-    super(`signature verification failed: ${file}: ${reason}`);
-    this.name = 'SignatureError';
-    this.file = file;
-    this.reason = reason;
-  }
-}
-
-/** Finds a SignatureError in an error or its `cause` chain (sources may wrap it). */
-export function findSignatureError(err: unknown): SignatureError | null {
-  let cur: unknown = err;
-  for (let depth = 0; depth < 8 && cur; depth++) {
-    if (cur instanceof SignatureError) return cur;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return null;
-}
 
 function optionsError(message: string): ReloadkitError {
   return new ReloadkitError('ERR_OPTIONS', message);

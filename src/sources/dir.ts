@@ -8,15 +8,15 @@
 // starts over (bounded, ~2 s), so a load never mixes two states of the set.
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { LoadError } from '../engine/errors.js';
-import { isPlainObject } from '../engine/paths.js';
-import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../types.js';
+import { LoadError, FileNotFoundError } from '../shared/errors.js';
+import { isPlainObject } from '../shared/paths.js';
+import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../shared/types.js';
 import { compileGlob } from './glob.js';
 import { loadConfigFile, type ParseMemo } from './load-file.js';
 import { defineOwn, type EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
 import { formatFromPath } from './parse.js';
-import { FileNotFoundError, pause, throwIfAborted } from './read.js';
+import { pause, throwIfAborted } from './read.js';
 
 export const DEFAULT_FRAGMENT_PATTERN = '*.{yaml,yml,json,toml}';
 

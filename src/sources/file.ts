@@ -1,7 +1,7 @@
 // fileSource: one YAML, JSON or TOML file.
 import { resolve } from 'node:path';
-import { ReloadkitError } from '../engine/errors.js';
-import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../types.js';
+import { ReloadkitError } from '../shared/errors.js';
+import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
 import { loadConfigFile, type ParseMemo } from './load-file.js';
 import type { EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';

@@ -3,7 +3,7 @@
 // As in a shell, a wildcard never matches a leading dot, so `.swp` files,
 // `..data` and other dotfiles stay out unless the pattern starts with `.`.
 // (node:path's matchesGlob is experimental on Node 20, hence our own.)
-import { ReloadkitError } from '../engine/errors.js';
+import { ReloadkitError } from '../shared/errors.js';
 
 const SPECIAL = /[.+^$()|\\]/;
 

@@ -1,7 +1,7 @@
 // One file from disk to a config value: read (bounded, consistent) → verify
 // the exact bytes → decode → parse → normalize/expand. Used by fileSource and
 // by dirSource for each fragment.
-import type { LoadContext, SourceFile } from '../types.js';
+import type { LoadContext, SourceFile } from '../shared/types.js';
 import { normalizeValue, type EnvOption } from './normalize.js';
 import { decodeText, parseConfigText, type ConfigFormat } from './parse.js';
 import { readConfigBytes, throwIfAborted } from './read.js';

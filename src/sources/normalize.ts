@@ -11,8 +11,8 @@
 //   $NAME, lone `$`    literal; only the braced form expands
 // Expanded text is never expanded again. A malformed `${…` is an error rather
 // than silently left in place.
-import { LoadError } from '../engine/errors.js';
-import { formatPath, isPlainObject, type PathSegment } from '../engine/paths.js';
+import { LoadError } from '../shared/errors.js';
+import { formatPath, isPlainObject, type PathSegment } from '../shared/paths.js';
 
 /** `true` reads process.env at each load; a record is used as given (undefined = unset). */
 export type EnvOption = boolean | Readonly<Record<string, string | undefined>>;

@@ -1,5 +1,5 @@
 // Checks of source options at construction, so a typo fails at startup.
-import { ReloadkitError } from '../engine/errors.js';
+import { ReloadkitError } from '../shared/errors.js';
 import type { EnvOption } from './normalize.js';
 
 function invalid(message: string): never {

@@ -6,8 +6,8 @@ import { isUtf8 } from 'node:buffer';
 import { extname } from 'node:path';
 import { isAlias, isCollection, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { errorMessage, LoadError } from '../engine/errors.js';
-import { isPlainObject } from '../engine/paths.js';
+import { errorMessage, LoadError } from '../shared/errors.js';
+import { isPlainObject } from '../shared/paths.js';
 import { findJsonError, MAX_JSON_DEPTH } from './json.js';
 
 export const CONFIG_FORMATS = ['yaml', 'json', 'toml'] as const;

@@ -21,11 +21,12 @@
 // What no reader can detect: a writer that pauses in the middle of writing
 // a file in several chunks. Writers should write a temp file and rename it;
 // the watch trigger's quiet period and the next pass cover the rest.
-import { createHash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LoadError } from '../engine/errors.js';
+import { LoadError, FileNotFoundError } from '../shared/errors.js';
+import { sha256Hex as sha256 } from '../shared/hash.js';
+import { errnoCode } from '../shared/errno.js';
 
 export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -49,14 +50,6 @@ export interface FileBytes {
   sha256: string;
 }
 
-/** The file (or a path component) does not exist. dirSource re-lists on it. */
-export class FileNotFoundError extends LoadError {
-  constructor(path: string, options?: { cause?: unknown }) {
-    super(`${path}: file not found`, options);
-    this.name = 'FileNotFoundError';
-  }
-}
-
 interface Attempt {
   bytes: Buffer;
   stat: BigIntStats;
@@ -72,10 +65,6 @@ function sameStat(a: BigIntStats, b: BigIntStats): boolean {
 function isRacy(st: BigIntStats): boolean {
   // Negative when ctime is in the future (clock skew): also racy.
   return Date.now() - Number(st.ctimeMs) < RACY_WINDOW_MS;
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function formatBytes(n: number): string {
@@ -94,11 +83,6 @@ export function formatBytes(n: number): string {
 
 function tooLarge(path: string, size: number, max: number): LoadError {
   return new LoadError(`${path}: file is ${formatBytes(size)}, over the limit of ${formatBytes(max)}`);
-}
-
-function errnoCode(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 function openError(path: string, err: unknown): LoadError {

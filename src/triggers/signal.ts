@@ -3,7 +3,7 @@
 // close, which also restores the signal's default action when it was the
 // last listener.
 import { constants } from 'node:os';
-import { ReloadkitError } from '../engine/errors.js';
+import { ReloadkitError } from '../shared/errors.js';
 
 export type SignalName = NodeJS.Signals;
 

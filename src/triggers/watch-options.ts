@@ -1,6 +1,6 @@
 // Timing options of the watcher, their defaults and validation. Kept apart
 // from watch.ts so createReloader can check them without loading the watcher.
-import { ReloadkitError } from '../engine/errors.js';
+import { ReloadkitError } from '../shared/errors.js';
 
 export interface WatchTimings {
   /** Quiet period that ends a burst of events (default 100 ms). */

@@ -45,9 +45,9 @@
 import { watch as nodeFsWatch } from 'node:fs';
 import { lstat, stat } from 'node:fs/promises';
 import { basename, relative, resolve } from 'node:path';
-import { ReloadkitError, errorMessage } from '../engine/errors.js';
-import { noopLogger } from '../engine/logger.js';
-import type { Logger, WatchSpec } from '../types.js';
+import { ReloadkitError, errorMessage } from '../shared/errors.js';
+import { noopLogger } from '../shared/logger.js';
+import type { Logger, WatchSpec } from '../shared/types.js';
 import { watchTimings } from './watch-options.js';
 import { PollingDir, type DirEvent, type DirEventListener, type DirHandle } from './watch-poll.js';
 import {

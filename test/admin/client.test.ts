@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { linkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { AdminClientError, sendAdminCommand } from '../../src/admin/client.js';
+import { sendAdminCommand } from '../../src/admin/client.js';
 import { startApp, tempDir } from './support.js';
+import { AdminClientError } from '../../src/shared/errors.js';
 
 test('sends one line and returns the reply line', async () => {
   const app = await startApp();

@@ -6,7 +6,7 @@ import { unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { isLoopback, parseHttpAddress, startAdminHttp } from '../../src/admin/http.js';
 import { createReloadMetrics } from '../../src/admin/metrics.js';
-import type { HttpTriggerOptions } from '../../src/engine/reloader.js';
+import type { HttpTriggerOptions } from '../../src/library/reloader.js';
 import { parseExposition, sampleValue } from './prom-text.js';
 import { command, startApp, stubHost, type AppFixture } from './support.js';
 

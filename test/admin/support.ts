@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { createReloader, type Hook, type Logger, type Reloader } from '../../src/index.js';
 import { fileSource } from '../../src/sources/index.js';
-import type { HttpTriggerOptions, SocketTriggerOptions } from '../../src/engine/reloader.js';
+import type { HttpTriggerOptions, SocketTriggerOptions } from '../../src/library/reloader.js';
 import type { AdminHost } from '../../src/admin/host.js';
 
 /** A fresh temp directory (short path: socket paths are limited to 107 bytes), removed by the returned cleanup. */

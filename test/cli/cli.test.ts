@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatStatus, summarize } from '../../src/cli/client.js';
-import type { ReloadResult } from '../../src/types.js';
+import type { ReloadResult } from '../../src/shared/types.js';
 import { cli } from '../integration/daemon-process.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rk-cli-'));

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { ClientConfigError, DEFAULT_CONFIG_FILE, findSocket, UsageError } from '../../src/cli/common.js';
-import { DEFAULT_CONFIG_PATH } from '../../src/daemon/config.js';
-import { defaultSocketPath } from '../../src/daemon/paths.js';
+import { findSocket } from '../../src/cli/common.js';
+import { defaultSocketPath } from '../../src/shared/defaults.js';
 import { cliEntry, ROOT } from '../helpers/cli-entry.js';
+import { ClientConfigError, UsageError } from '../../src/shared/errors.js';
 
 // Written by the build: which chunk of dist/ holds which module.
 const CLI_META = join(ROOT, 'node_modules', '.cache', 'reloadkit', 'cli-meta.json');
@@ -87,10 +87,6 @@ describe('client socket precedence: flag > RELOADKIT_SOCKET > admin.socket of th
     await assert.rejects(findSocket({ socket: '' }, env(), missingDefault), UsageError);
     // The flag is not checked against a file it does not need.
     assert.equal((await findSocket({ socket: '/run/x.sock', config: missing }, env(), missingDefault)).path, '/run/x.sock');
-  });
-
-  it('the default config file is the daemon\'s', () => {
-    assert.equal(DEFAULT_CONFIG_FILE, DEFAULT_CONFIG_PATH);
   });
 });
 

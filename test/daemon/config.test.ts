@@ -4,15 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  ConfigError,
-  daemonConfigSchema,
-  nginxZeroConfig,
-  parseConfigText,
-  parseDuration,
-  type DaemonConfig,
-} from '../../src/daemon/config.js';
-import { defaultSocketPath, defaultStateDir } from '../../src/daemon/paths.js';
+import { daemonConfigSchema, nginxZeroConfig, parseConfigText, parseDuration, type DaemonConfig } from '../../src/daemon/config.js';
+import { defaultSocketPath, defaultStateDir } from '../../src/shared/defaults.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 function problems(text: string): string[] {
   try {

@@ -17,7 +17,7 @@ import { waitForChildren } from '../../src/daemon/targets/child.js';
 import { httpDriver } from '../../src/daemon/targets/http.js';
 import { isRunning } from '../../src/daemon/targets/proc.js';
 import { signalDriver } from '../../src/daemon/targets/signal.js';
-import { noopLogger } from '../../src/engine/logger.js';
+import { noopLogger } from '../../src/shared/logger.js';
 import { freePort, waitFor } from '../integration/helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rk-targets-'));

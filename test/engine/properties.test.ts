@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { z } from 'zod';
 import { Unit } from '../../src/engine/unit.js';
-import { COMMITTED_STATUSES, type ReloadResult, type Trigger } from '../../src/types.js';
-import type { ConfigSource, LoadedConfig } from '../../src/types.js';
+import { COMMITTED_STATUSES, type ReloadResult, type Trigger } from '../../src/shared/types.js';
+import type { ConfigSource, LoadedConfig } from '../../src/shared/types.js';
 
 const schema = z.object({ v: z.number().int().nonnegative() });
 

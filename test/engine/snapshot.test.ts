@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { canonicalJson, changedPaths, configHash, deepEqual, deepFreeze } from '../../src/engine/snapshot.js';
-import { formatPath, parsePattern } from '../../src/engine/paths.js';
+import { changedPaths, deepEqual, deepFreeze } from '../../src/engine/snapshot.js';
+import { formatPath, parsePattern } from '../../src/shared/paths.js';
 import { RestartMatcher } from '../../src/engine/restart.js';
+import { canonicalJson, configHash } from '../../src/shared/hash.js';
 
 describe('deepFreeze', () => {
   test('freezes nested objects and arrays so writes throw in strict mode', () => {

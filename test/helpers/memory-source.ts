@@ -1,5 +1,5 @@
 // An in-memory ConfigSource for unit tests of engine logic (pure logic, no I/O).
-import type { ConfigSource, LoadContext, LoadedConfig } from '../../src/types.js';
+import type { ConfigSource, LoadContext, LoadedConfig } from '../../src/shared/types.js';
 
 export class MemorySource implements ConfigSource {
   readonly description = 'memory';

@@ -10,7 +10,7 @@ import { StateStore } from '../../src/daemon/state.js';
 import { Target } from '../../src/daemon/target.js';
 import { waitForChildren } from '../../src/daemon/targets/child.js';
 import { childrenOf, isRunning } from '../../src/daemon/targets/proc.js';
-import { noopLogger } from '../../src/engine/logger.js';
+import { noopLogger } from '../../src/shared/logger.js';
 import { freePort, httpGet, nginxOrSkip, startTestNginx, waitFor, type TestNginx } from './helpers.js';
 
 const skip = nginxOrSkip();

@@ -11,10 +11,10 @@ import type { TargetDef } from '../../src/daemon/config.js';
 import { StateStore } from '../../src/daemon/state.js';
 import { Target } from '../../src/daemon/target.js';
 import { watchSpecsFor } from '../../src/daemon/target-source.js';
-import { ownConfigVerifier, peekSignatureKey } from '../../src/integrity/daemon-signatures.js';
+import { ownConfigVerifier, peekSignatureKey } from '../../src/daemon/own-signature.js';
 import { keygen, signFile } from '../../src/integrity/keys.js';
-import { SignatureError } from '../../src/integrity/signature.js';
 import { capturedLogger, tempDir } from './support.js';
+import { SignatureError } from '../../src/shared/errors.js';
 
 describe('daemon target with signature.public_key', () => {
   test('every watched file (single files and directory trees) must verify before the check and reload run', async (t) => {

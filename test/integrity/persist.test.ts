@@ -13,10 +13,10 @@ import { build, stop } from 'esbuild';
 import { z } from 'zod';
 import { createReloader, type Hook } from '../../src/index.js';
 import { fileSource } from '../../src/sources/index.js';
-import { noopLogger } from '../../src/engine/logger.js';
-import { configHash } from '../../src/engine/snapshot.js';
+import { noopLogger } from '../../src/shared/logger.js';
 import { parsePersisted, PersistStore, readPersisted, serializePersisted } from '../../src/integrity/persist.js';
 import { capturedLogger, freePort, tempDir, until } from './support.js';
+import { configHash } from '../../src/shared/hash.js';
 
 const schema = z.object({
   port: z.number().int(),

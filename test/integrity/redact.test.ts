@@ -17,7 +17,7 @@ import {
   redactLogFields,
   redactUrlCredentials,
   Redactor,
-} from '../../src/integrity/redact.js';
+} from '../../src/engine/redact.js';
 import { capturedLogger, freePort, tempDir } from './support.js';
 
 describe('Redactor', () => {

@@ -11,8 +11,9 @@ import { createReloader, type ConfigSource } from '../../src/index.js';
 import { dirSource, fileSource } from '../../src/sources/index.js';
 import { Unit } from '../../src/engine/unit.js';
 import { keygen, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, signFile, signatureFor } from '../../src/integrity/keys.js';
-import { createVerifier, decodeSignature, SignatureError } from '../../src/integrity/signature.js';
+import { createVerifier, decodeSignature } from '../../src/integrity/signature.js';
 import { capturedLogger, tempDir, until } from './support.js';
+import { SignatureError } from '../../src/shared/errors.js';
 
 const schema = z.object({ port: z.number().int(), name: z.string() });
 

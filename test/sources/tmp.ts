@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import type { LoadContext, LoadedConfig } from '../../src/types.js';
+import type { LoadContext, LoadedConfig } from '../../src/shared/types.js';
 
 /** A fresh temp dir, removed when the test ends. */
 export async function tempDir(t: TestContext): Promise<string> {

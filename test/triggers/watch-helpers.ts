@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { createWatcher, type Watcher, type WatcherOptions, type WatchTrigger } from '../../src/triggers/watch.js';
-import type { Logger, WatchSpec } from '../../src/types.js';
+import type { Logger, WatchSpec } from '../../src/shared/types.js';
 
 export async function tempDir(t: TestContext, prefix = 'reloadkit-watch-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));

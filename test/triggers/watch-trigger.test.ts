@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { createReloader, dirSource, fileSource, type ConfigSource, type Hook } from '../../src/index.js';
 import { createReloadMetrics } from '../../src/admin/metrics.js';
-import { DeferredWatchCounters, startWatchTrigger } from '../../src/triggers/watch-trigger.js';
+import { DeferredWatchCounters, startWatchTrigger } from '../../src/runtime/watch.js';
 import type { WatchFunction } from '../../src/triggers/watch.js';
 import { atomicSave, ConfigMapVolume, recordingLogger, sleep, tempDir, waitFor } from './watch-helpers.js';
 

@@ -3,6 +3,7 @@
 // after a grace period), with stdout/stderr captured up to a cap.
 import type { spawn as spawnFn } from 'node:child_process';
 import { groupMembers } from './proc.js';
+import { sleep } from '../../shared/abort.js';
 
 /** Bytes of stdout/stderr kept per stream (the tail, unless `stdoutHead`). */
 export const OUTPUT_CAP = 64 * 1024;
@@ -131,7 +132,7 @@ async function reapGroup(pgid: number, graceMs: number): Promise<void> {
   let delay = 5;
   while (groupAlive(pgid)) {
     if (Date.now() >= killAt) killGroup(pgid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, delay));
+    await sleep(delay);
     delay = Math.min(delay * 2, 50);
   }
 }

@@ -1,7 +1,7 @@
 // What every target kind implements: an optional check (validation without
 // side effects) and an apply that reloads AND confirms the reload, as one
 // step, within a deadline, stopping when the signal aborts.
-import type { Logger } from '../../types.js';
+import type { Logger } from '../../shared/types.js';
 
 export interface TargetStep {
   /** Target name, for messages. */
@@ -25,22 +25,4 @@ export interface TargetDriver {
 /** Milliseconds left before `deadline` (performance.now() based), at least 1. */
 export function remaining(deadline: number): number {
   return Math.max(1, Math.round(deadline - performance.now()));
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -3,7 +3,8 @@
 // the timeout; every other failure is reported at once.
 import type { IncomingMessage } from 'node:http';
 import type { HttpTargetDef } from '../config.js';
-import { remaining, sleep, type TargetDriver, type TargetStep } from './driver.js';
+import { remaining, type TargetDriver, type TargetStep } from './driver.js';
+import { sleep } from '../../shared/abort.js';
 
 const BODY_CAP = 4096;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EAI_AGAIN']);

@@ -10,10 +10,11 @@ import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { NginxTargetDef } from '../config.js';
 import { runChild, type RunResult } from './child.js';
-import { remaining, sleep, type TargetDriver, type TargetStep } from './driver.js';
+import { remaining, type TargetDriver, type TargetStep } from './driver.js';
+import { sleep } from '../../shared/abort.js';
 import { childrenOf, hasProcfs, isRunning } from './proc.js';
 import { readPidfile } from './signal.js';
-import { errorMessage } from '../../engine/errors.js';
+import { errorMessage } from '../../shared/errors.js';
 
 /** Where this nginx keeps its pid and error log, as the running config says. */
 export interface NginxPaths {

@@ -2,12 +2,12 @@
 // createReloader, as trigger handles in the order SPEC §3 stops them.
 // Imported lazily by reloader.ts: none of this loads unless asked for.
 import type { Registry } from 'prom-client';
-import type { HttpTriggerOptions, SocketTriggerOptions, TriggerHandle } from '../engine/reloader.js';
-import type { Logger } from '../types.js';
-import type { AdminHost } from './host.js';
-import { startAdminHttp } from './http.js';
-import { createReloadMetrics, type ObservableUnit, type ReloadMetrics } from './metrics.js';
-import { startAdminSocket } from './socket.js';
+import type { HttpTriggerOptions, SocketTriggerOptions, TriggerHandle } from '../library/reloader.js';
+import type { Logger } from '../shared/types.js';
+import type { AdminHost } from '../admin/host.js';
+import { startAdminHttp } from '../admin/http.js';
+import { createReloadMetrics, type ObservableUnit, type ReloadMetrics } from '../admin/metrics.js';
+import { startAdminSocket } from '../admin/socket.js';
 
 export interface AdminTriggerOptions {
   socket?: string | SocketTriggerOptions | undefined;

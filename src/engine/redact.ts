@@ -1,8 +1,8 @@
 // Redaction: values under keys that look secret never leave the process in
 // logs, results, status or errors. Structured values are redacted by key;
 // free text (error messages) by replacing every known secret value.
-import { isPlainObject } from '../engine/paths.js';
-import type { Logger } from '../types.js';
+import { isPlainObject } from '../shared/paths.js';
+import type { Logger } from '../shared/types.js';
 
 export const REDACTED = '[REDACTED]';
 

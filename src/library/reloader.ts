@@ -5,16 +5,16 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Registry } from 'prom-client';
 import type { AdminHost, Readiness } from '../admin/host.js';
 import type { PersistOptions } from '../integrity/persist.js';
-import { Redactor } from '../integrity/redact.js';
+import { Redactor } from '../engine/redact.js';
 import { createVerifier, withSignatureWatch, type SignatureOptions } from '../integrity/signature.js';
 import { checkSignals, onSignals, type SignalName } from '../triggers/signal.js';
-import { DeferredWatchCounters, planWatchTrigger, startWatchTrigger } from '../triggers/watch-trigger.js';
-import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../types.js';
-import { errorMessage, ReloadkitError, UnknownUnitError } from './errors.js';
-import { noopLogger } from './logger.js';
-import type { RestartPolicy } from './restart.js';
-import { Unit, type ApplyFailurePolicy } from './unit.js';
-import type { ConfigSource } from '../types.js';
+import { DeferredWatchCounters, planWatchTrigger, startWatchTrigger } from '../runtime/watch.js';
+import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../shared/types.js';
+import { errorMessage, ReloadkitError, UnknownUnitError } from '../shared/errors.js';
+import { noopLogger } from '../shared/logger.js';
+import type { RestartPolicy } from '../engine/restart.js';
+import { Unit, type ApplyFailurePolicy } from '../engine/unit.js';
+import type { ConfigSource } from '../shared/types.js';
 
 export interface WatchTriggerOptions {
   /** Quiet period that coalesces a burst of events (default 100 ms). */
@@ -230,7 +230,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     // Admin surfaces last, so the socket is the first trigger closed (SPEC §3).
     // Loaded only when asked for: `import 'reloadkit'` stays light.
     if (t.socket || t.http || options.registry) {
-      const { startAdminTriggers } = await import('../admin/wire.js');
+      const { startAdminTriggers } = await import('../runtime/admin.js');
       const admin = await startAdminTriggers({ socket: t.socket, http: t.http, registry: options.registry, host, unit, logger });
       triggers.push(...admin.triggers);
       if (admin.metrics) watchCounters.attach(admin.metrics);

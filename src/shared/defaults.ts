@@ -1,6 +1,6 @@
-// Default locations of the admin socket, the state directory and the config
-// file: system paths when running as root, per-user paths (XDG) otherwise.
-// Kept free of heavy imports: the CLI's `status`/`reload` use it.
+// Defaults declared once: where the daemon's config file, admin socket and
+// state live (system paths as root, per-user XDG paths otherwise) and the
+// watcher's timings. Kept free of heavy imports: `status`/`reload` use it.
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,3 +23,9 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'reloadkit');
   return join(homedir(), '.local', 'state', 'reloadkit');
 }
+
+/** The daemon's config file when neither -c nor RELOADKIT_CONFIG names one. */
+export const DEFAULT_CONFIG_PATH = '/etc/reloadkit/reloadkit.yaml';
+
+/** Watcher timings: quiet period of a burst, longest wait under constant writes, full rescan period. */
+export const WATCH_DEFAULTS = { debounceMs: 100, maxWaitMs: 1000, rescanMs: 30_000 } as const;

@@ -1,9 +1,9 @@
 // `reloadkit keygen --out DIR` and `reloadkit sign --key FILE CONFIG...`
 // (SPEC §3, §8). Registered in src/cli/main.ts; the work is in keys.ts.
 import { resolve } from 'node:path';
-import { err, EXIT, out, parse, UsageError } from '../cli/common.js';
-import { errorMessage } from '../engine/errors.js';
-import { keygen, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, signFile } from './keys.js';
+import { err, EXIT, out, parse } from './common.js';
+import { errorMessage, UsageError } from '../shared/errors.js';
+import { keygen, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, signFile } from '../integrity/keys.js';
 
 export const KEYGEN_HELP = `Usage: reloadkit keygen --out DIR
 

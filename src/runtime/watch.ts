@@ -2,12 +2,12 @@
 // sends 'watch' / 'rescan' requests through the unit's queue; the unit then
 // records `unchanged` (no hook runs) when the parsed config is the same.
 // The watcher itself loads lazily, only when watching is asked for.
-import type { TriggerHandle, WatchTriggerOptions } from '../engine/reloader.js';
-import { ReloadkitError } from '../engine/errors.js';
-import type { ConfigSource, Logger, SourceFile } from '../types.js';
-import { hashFile } from './watch-paths.js';
-import { watchTimings } from './watch-options.js';
-import type { WatcherOptions, WatchTrigger } from './watch.js';
+import type { TriggerHandle, WatchTriggerOptions } from '../library/reloader.js';
+import { ReloadkitError } from '../shared/errors.js';
+import type { ConfigSource, Logger, SourceFile } from '../shared/types.js';
+import { hashFile } from '../triggers/watch-paths.js';
+import { watchTimings } from '../triggers/watch-options.js';
+import type { WatcherOptions, WatchTrigger } from '../triggers/watch.js';
 
 /** Where the watcher counts events and errors (the metrics of SPEC §5), once there are metrics. */
 export interface WatchCounters {
@@ -76,7 +76,7 @@ export interface StartWatchOptions {
 }
 
 export async function startWatchTrigger(o: StartWatchOptions): Promise<TriggerHandle> {
-  const { createWatcher } = await import('./watch.js');
+  const { createWatcher } = await import('../triggers/watch.js');
   const specs = o.source.watchSpecs?.() ?? [];
   if (specs.length === 0) o.logger.warn({ unit: o.unit, source: o.source.description }, 'triggers.watch: the source lists nothing to watch');
   const watcher = await createWatcher(specs, {

@@ -6,7 +6,7 @@
 // with it.
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { keyFileVerifier, type Verifier } from './signature.js';
+import { keyFileVerifier, type Verifier } from '../integrity/signature.js';
 
 /** `signature.public_key` of a daemon config's bytes, resolved against the file's directory; undefined if absent or unreadable. */
 export function peekSignatureKey(bytes: Uint8Array, configPath: string): string | undefined {
