@@ -4,7 +4,6 @@
 import { chmod, chown } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { defaultSocketPath } from '../shared/defaults.js';
 import { errorMessage, ReloadkitError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import type { Logger } from '../shared/types.js';
@@ -53,6 +52,12 @@ export interface AdminSocketOptions {
   maxConnections?: number;
   /** Deadline for the request line (default 5000 ms). */
   readTimeoutMs?: number;
+  /**
+   * Create the socket's directory (0700) when it is missing, refusing one
+   * that is not safely ours. For a built-in default location only: a path an
+   * operator gave never gets its parent created.
+   */
+  createDirectory?: boolean;
   host: AdminHost;
   logger?: Logger;
 }
@@ -114,9 +119,7 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
 
   const without = (state: 'in_use' | 'blocked' | 'failed', reason: string) => new SocketHandle(path, state, null, reason);
 
-  // The built-in default path (the daemon's, when no flag, variable or file names one):
-  // its directory is ours to create. A path an operator gave never gets its parent created.
-  if (path === resolvePath(defaultSocketPath())) {
+  if (options.createDirectory) {
     const dirState = await ensureDefaultSocketDir(dirname(path));
     if (!dirState.ok) {
       logger.error({ socket: path, reason: dirState.reason }, 'the default admin socket directory is not safe to use; running without the admin socket');

@@ -12,7 +12,6 @@ import type { StateStore } from './state.js';
 import { targetSource, type TargetContent } from './target-source.js';
 import { DEFAULT_KILL_GRACE_MS } from './targets/child.js';
 import { createDriver, type TargetDriver } from './targets/index.js';
-import { configHash } from '../shared/hash.js';
 import { abortable } from '../shared/abort.js';
 
 interface Definition {
@@ -43,15 +42,12 @@ export class Target {
   private readonly byCandidate = new WeakMap<object, Definition>();
   private readonly logger: Logger;
   private readonly state: StateStore;
-  private readonly source: ConfigSource;
   /**
    * State writes, one after the other: two in flight could land in either
    * order (the older hash winning), and close() waits for the last one, so a
    * graceful stop does not cut it off (leaving a stale hash and a temp file).
    */
   private stateWrites: Promise<void> = Promise.resolve();
-  /** Aborted by abortStart() and close(): the start load and recheck() give up at once. */
-  private readonly stopping = new AbortController();
 
   constructor(name: string, def: TargetDef, opts: TargetOptions) {
     this.name = name;
@@ -63,7 +59,6 @@ export class Target {
       () => this.current.def.watch,
       () => this.current.def.signature !== undefined,
     );
-    this.source = inner;
     const source = {
       get description() {
         return inner.description;
@@ -153,17 +148,6 @@ export class Target {
     return 'current';
   }
 
-  /**
-   * After its watcher started: the content may have changed between the
-   * initial load and the watcher's first look; if so, queue a pass.
-   */
-  async recheck(): Promise<void> {
-    if (this.unit.isClosed || this.stopping.signal.aborted) return;
-    const signal = this.stopping.signal;
-    const loaded = await abortable(this.source.load({ signal }), signal);
-    if (configHash(loaded.value) !== this.unit.current().hash) this.unit.enqueue('watch');
-  }
-
   reload(trigger: Trigger) {
     return this.unit.reload(trigger);
   }
@@ -173,12 +157,10 @@ export class Target {
    * still running reject at once instead of hashing every file first.
    */
   abortStart(): void {
-    this.stopping.abort(new ReloadkitError('ERR_CLOSED', `target "${this.name}": stopped during start`));
     this.unit.abortStart();
   }
 
   async close(): Promise<void> {
-    this.stopping.abort(new ReloadkitError('ERR_CLOSED', `target "${this.name}" is closed`));
     await this.unit.close();
     await this.stateWrites;
   }

@@ -1,15 +1,16 @@
-// Last known good config (SPEC §6, §8): after start() and after every
-// committed pass the validated config is written as
+// Last known good config: after start() and after every committed pass the
+// validated config is written as
 //   {"generation":N,"config_hash":"…","saved_at":"RFC3339","config":{…}}
 // atomically (see atomic-write.ts), mode 0600. It is only ever written from a
-// committed snapshot, so an unvalidated config never reaches it (the Nexus
-// seed wrote its compiled file before validating).
+// committed snapshot, so an unvalidated config never reaches it (writing
+// before validating would let a broken config become the fallback).
 //
 // The file holds the real config, secrets included: it must, to be usable.
 // Mode 0600 and a directory only the service user can write protect it, and
 // reading it back refuses a file that others could have written.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import type { FallbackConfig, UnitExtension } from '../engine/plugins.js';
 import type { Logger } from '../shared/types.js';
 import { errorMessage } from '../shared/errors.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.js';
@@ -131,9 +132,9 @@ export interface PersistStatus {
  */
 export class PersistStore {
   readonly path: string;
-  private readonly logger: Logger;
-  private readonly unit: string;
-  private readonly onFailure: ((error: string) => void) | undefined;
+  private logger: Logger;
+  private unit: string;
+  private onFailure: ((error: string) => void) | undefined;
   private pending: PersistableSnapshot | null = null;
   private running: Promise<void> | null = null;
   private cleaned = false;
@@ -147,10 +148,21 @@ export class PersistStore {
     this.state = { path: options.path, saves: 0, failures: 0, lastError: null, lastSavedGeneration: null };
   }
 
+  /** Reports to a unit: its name and (redacting) logger, failures to its observers. */
+  attachTo(unit: string, logger: Logger, onFailure: (error: string) => void): void {
+    this.unit = unit;
+    this.logger = logger;
+    this.onFailure = onFailure;
+  }
+
   status(): PersistStatus {
     return { ...this.state };
   }
 
+  /** Logged when the file cannot serve as the start fallback. */
+  warnUnusable(reason: string, loadError: string): void {
+    this.logger.warn({ unit: this.unit, path: this.path, reason, load_error: loadError }, 'no usable last known good config');
+  }
   /** Queues a snapshot to be written; returns at once. */
   save(snapshot: PersistableSnapshot): void {
     this.pending = snapshot;
@@ -196,4 +208,36 @@ export class PersistStore {
       }
     }
   }
+}
+
+/**
+ * The last-known-good extension of a unit: writes each committed config
+ * (not one the unit started from the file itself), offers the file as the
+ * start fallback when `fallback` is set, and flushes at close.
+ */
+export function lastKnownGood(options: PersistOptions, logger: Logger): UnitExtension & { readonly store: PersistStore } {
+  const store = new PersistStore({ path: options.path, unit: '', logger });
+  return {
+    store,
+    attach: (ctx) => store.attachTo(ctx.unit, ctx.logger, (error) => ctx.notify((o) => o.persistFailure?.(ctx.unit, error))),
+    ...(options.fallback ? { fallback: (loadError: string) => persistedFallback(store, loadError) } : {}),
+    // A fallback start keeps the persisted file as it is: it is already that config, with its own saved_at.
+    committed: (snapshot, { fromFallback }) => {
+      if (!fromFallback) store.save(snapshot);
+    },
+    close: () => store.flush(),
+  };
+}
+
+/** The persisted file as a start config, if it can be trusted and parsed. */
+async function persistedFallback(store: PersistStore, loadError: string): Promise<FallbackConfig | null> {
+  const read = await readPersisted(store.path);
+  if (!read.ok) {
+    store.warnUnusable(read.reason, loadError);
+    return null;
+  }
+  return {
+    value: read.persisted.config,
+    description: `last known good config from ${read.persisted.saved_at} (${store.path}, generation ${read.persisted.generation})`,
+  };
 }

@@ -1,50 +1,24 @@
-// createReloader: the library's public face. A Unit at the centre, with its
-// triggers (signal, watch, socket, HTTP) started around it and stopped in
-// the order of SPEC §3: admin connections, watchers, the running pass, HTTP.
+// createReloader: the library's public face. A Unit at the centre, served
+// by the same runtime the daemon uses (runtime/runtime.ts): signal, watch,
+// admin socket and HTTP around it, stopped in order (admin connections,
+// watchers, the running pass, HTTP last).
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Registry } from 'prom-client';
-import type { AdminHost, Readiness } from '../admin/host.js';
-import type { PersistOptions } from '../integrity/persist.js';
+import type { Readiness } from '../admin/host.js';
 import { Redactor } from '../engine/redact.js';
-import { createVerifier, withSignatureWatch, type SignatureOptions } from '../integrity/signature.js';
-import { checkSignals, onSignals, type SignalName } from '../triggers/signal.js';
-import { DeferredWatchCounters, planWatchTrigger, startWatchTrigger } from '../runtime/watch.js';
-import type { DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../shared/types.js';
-import { errorMessage, ReloadkitError, UnknownUnitError } from '../shared/errors.js';
-import { noopLogger } from '../shared/logger.js';
 import type { RestartPolicy } from '../engine/restart.js';
 import { Unit, type ApplyFailurePolicy } from '../engine/unit.js';
-import type { ConfigSource } from '../shared/types.js';
+import { lastKnownGood, type PersistOptions } from '../integrity/persist.js';
+import { createVerifier, withSignatureWatch, type SignatureOptions } from '../integrity/signature.js';
+import type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
+import { Runtime } from '../runtime/runtime.js';
+import { planWatchTrigger } from '../runtime/watch.js';
+import { ReloadkitError } from '../shared/errors.js';
+import { noopLogger } from '../shared/logger.js';
+import type { ConfigSource, DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../shared/types.js';
+import { checkSignals, onSignals, type SignalName } from '../triggers/signal.js';
 
-export interface WatchTriggerOptions {
-  /** Quiet period that coalesces a burst of events (default 100 ms). */
-  debounceMs?: number;
-  /** Longest a pass waits under constant writes (default 1000 ms). */
-  maxWaitMs?: number;
-  /** Periodic full rescan (default 30 000 ms; 0 disables). */
-  rescanMs?: number;
-}
-
-export interface SocketTriggerOptions {
-  path: string;
-  /** File mode of the socket (default 0o600), set before the socket is reachable. */
-  mode?: number;
-  /** Group (name or id) to own the socket, e.g. with mode 0o660. */
-  group?: string | number;
-  /** Concurrent connections served (default 1024); excess ones get an error reply. */
-  maxConnections?: number;
-}
-
-export interface HttpTriggerOptions {
-  /** `host:port`, e.g. `127.0.0.1:9111`. */
-  address: string;
-  /** Allow POST /reload (default false). */
-  reload?: boolean;
-  /** Bearer token POST /reload requires. */
-  token?: string;
-  /** Allow a non-loopback address (default false). */
-  allowRemote?: boolean;
-}
+export type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 
 export interface TriggerOptions {
   /** Signal(s) that request a reload; `true` means SIGHUP. */
@@ -111,19 +85,17 @@ export interface Reloader<T> {
   close(): Promise<void>;
 }
 
-/** A started trigger: stopped on close, and asked whether it still works. */
-export interface TriggerHandle {
-  readonly name: string;
-  close(): Promise<void> | void;
-  health?(): { ok: boolean; reason?: string };
-  /** Closed after the unit (HTTP: it reports until the very end). */
-  closeLast?: boolean;
-}
-
 function normalizeSignals(opt: TriggerOptions['signal']): SignalName[] {
   if (opt === undefined || opt === false) return [];
   if (opt === true) return ['SIGHUP'];
   return typeof opt === 'string' ? [opt] : [...opt];
+}
+
+function checkPersist(persist: PersistOptions | undefined): void {
+  if (persist === undefined) return;
+  const p = persist as Partial<PersistOptions> | null;
+  if (!p || typeof p.path !== 'string' || p.path === '') throw new ReloadkitError('ERR_OPTIONS', 'persist.path: expected a file path');
+  if (p.fallback !== undefined && typeof p.fallback !== 'boolean') throw new ReloadkitError('ERR_OPTIONS', 'persist.fallback: expected a boolean');
 }
 
 export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reloader<T> {
@@ -135,12 +107,10 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
   // With signatures, the watcher also watches each file's `.sig`.
   const source = options.signature === undefined ? options.source : withSignatureWatch(options.source);
   const watchOptions = planWatchTrigger(source, options.triggers?.watch);
-  checkSignals(normalizeSignals(options.triggers?.signal));
-  if (options.persist !== undefined) {
-    const p = options.persist as Partial<PersistOptions> | null;
-    if (!p || typeof p.path !== 'string' || p.path === '') throw new ReloadkitError('ERR_OPTIONS', 'persist.path: expected a file path');
-    if (p.fallback !== undefined && typeof p.fallback !== 'boolean') throw new ReloadkitError('ERR_OPTIONS', 'persist.fallback: expected a boolean');
-  }
+  const signals = normalizeSignals(options.triggers?.signal);
+  checkSignals(signals);
+  checkPersist(options.persist);
+  const persist = options.persist === undefined ? null : lastKnownGood(options.persist, noopLogger);
   const unit = new Unit<DeepReadonly<T>>({
     name,
     source,
@@ -153,98 +123,24 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     logger: options.logger ?? noopLogger,
     redactor: Redactor.fromOptions(options.redact),
     ...(options.signature === undefined ? {} : { verify: createVerifier(options.signature) }),
-    persist: options.persist,
+    ...(persist === null ? {} : { extensions: [persist] }),
   });
   // Every line the reloader and its triggers write goes through the unit's redaction.
-  const logger = unit.logger;
-  const startedAt = Date.now();
-  // Stopped in reverse start order, except `closeLast` ones (HTTP) which outlive the unit.
-  const triggers: TriggerHandle[] = [];
+  const runtime = new Runtime({ logger: unit.logger, targetCount: () => 1 });
+  runtime.add({ unit: unit as Unit<unknown>, ...(persist === null ? {} : { persistStatus: () => persist.store.status() }) });
   let state: 'new' | 'starting' | 'started' | 'closing' | 'closed' = 'new';
   let startPromise: Promise<void> | null = null;
 
-  const host: AdminHost = {
-    startedAt,
-    targetCount: () => 1,
-    units: () => [
-      {
-        name,
-        get generation() {
-          return unit.generation;
-        },
-        lastResult: () => unit.lastResult(),
-        pendingRestart: () => unit.pendingRestart(),
-      },
-    ],
-    reload: async (u, trigger) => {
-      if (u !== undefined && u !== name) throw new UnknownUnitError(u);
-      return { [name]: await unit.reload(trigger) };
-    },
-    enqueue: (u, trigger) => {
-      if (u !== undefined && u !== name) throw new UnknownUnitError(u);
-      if (unit.isClosed) throw new ReloadkitError('ERR_CLOSED', 'shutting down');
-      unit.enqueue(trigger);
-    },
-    ready: () => readiness(),
-  };
-
-  const readiness = (): Readiness => {
-    const reasons: string[] = [];
-    // While shutting down (HTTP answers until the very end) a load balancer must see "not ready".
-    if (state === 'closing' || state === 'closed') reasons.push(`${name}: shutting down`);
-    else if (!unit.started) reasons.push(`${name}: initial config not loaded`);
-    const degraded = unit.degradedReason();
-    if (degraded !== null) reasons.push(`${name}: ${degraded}`);
-    for (const t of triggers) {
-      const h = t.health?.();
-      if (h && !h.ok) reasons.push(`${t.name}: ${h.reason ?? 'not working'}`);
-    }
-    const last = unit.lastResult();
-    if (last && last.status !== 'full_success' && last.status !== 'unchanged') {
-      reasons.push(`${name}: last reload ${last.status}${last.error ? `: ${last.error}` : ''}`);
-    }
-    return { ok: reasons.length === 0, reasons };
-  };
-
   const startTriggers = async (): Promise<void> => {
     const t = options.triggers ?? {};
-    const signals = normalizeSignals(t.signal);
-    if (signals.length > 0) {
-      const off = onSignals(signals, () => unit.enqueue('signal'));
-      triggers.push({ name: 'signal', close: off });
-    }
-    // Counted in the admin metrics; they start after the watcher, so counts wait for them.
-    const watchCounters = new DeferredWatchCounters();
-    if (watchOptions) {
-      const watch = await startWatchTrigger({
-        unit: name,
-        source,
-        options: watchOptions,
-        logger,
-        enqueue: (trigger) => unit.enqueue(trigger),
-        initialFiles: unit.current().files,
-        counters: () => watchCounters,
-      });
-      triggers.push(watch);
-    }
-    // Admin surfaces last, so the socket is the first trigger closed (SPEC §3).
-    // Loaded only when asked for: `import 'reloadkit'` stays light.
-    if (t.socket || t.http || options.registry) {
-      const { startAdminTriggers } = await import('../runtime/admin.js');
-      const admin = await startAdminTriggers({ socket: t.socket, http: t.http, registry: options.registry, host, unit, logger });
-      triggers.push(...admin.triggers);
-      if (admin.metrics) watchCounters.attach(admin.metrics);
-    }
-  };
-
-  const stop = async (list: TriggerHandle[]) => {
-    for (const t of list.reverse()) {
-      try {
-        await t.close();
-      } catch (err) {
-        logger.error({ unit: name, trigger: t.name, err: errorMessage(err) }, 'closing trigger failed');
-      }
-    }
+    if (signals.length > 0) runtime.addTrigger({ name: 'signal', close: onSignals(signals, () => unit.enqueue('signal')) });
+    if (watchOptions) await runtime.watch(name, source.watchSpecs?.() ?? [], watchOptions);
+    // Admin surfaces last; each loads only when asked for, so `import 'reloadkit'` stays light.
+    const socket = typeof t.socket === 'string' ? { path: t.socket } : t.socket;
+    if (socket && socket.path !== '') await runtime.startSocket(socket);
+    const http = typeof t.http === 'string' ? { address: t.http } : t.http;
+    if (http && http.address !== '') await runtime.startHttp(http, options.registry);
+    else if (options.registry) await runtime.startMetrics(options.registry);
   };
 
   const reloader: Reloader<T> = {
@@ -260,10 +156,11 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
           await startTriggers();
         } catch (err) {
           // A failed start leaves nothing behind: no signal handler, watcher or socket keeps the process alive.
-          await stop(triggers.splice(0));
+          await runtime.close(() => unit.close());
           throw err;
         }
-        state = 'started';
+        // close() may have begun while the triggers started: it owns the state then.
+        if (state === 'starting') state = 'started';
       })();
       return startPromise;
     },
@@ -276,7 +173,12 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     pendingRestart: () => unit.pendingRestart(),
     subscribe: (select, fn) => unit.subscribe(select, fn),
     reload: (opts) => unit.reload(opts?.trigger ?? 'api'),
-    ready: readiness,
+    ready() {
+      const r = runtime.ready();
+      // While close() runs (HTTP answers until the very end) a load balancer must see "not ready".
+      if ((state === 'closing' || state === 'closed') && !r.reasons.includes('shutting down')) return { ok: false, reasons: ['shutting down', ...r.reasons] };
+      return r;
+    },
     async close() {
       if (state === 'closed' || state === 'closing') return;
       state = 'closing';
@@ -284,10 +186,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       // settles before triggers are torn down.
       unit.abortStart();
       if (startPromise) await startPromise.catch(() => {});
-      await stop(triggers.filter((t) => !t.closeLast));
-      await unit.close();
-      await stop(triggers.filter((t) => t.closeLast));
-      triggers.length = 0;
+      await runtime.close(() => unit.close());
       state = 'closed';
     },
   };

@@ -1,15 +1,12 @@
-// `triggers.watch` of createReloader: watches the source's watchSpecs() and
-// sends 'watch' / 'rescan' requests through the unit's queue; the unit then
-// records `unchanged` (no hook runs) when the parsed config is the same.
-// The watcher itself loads lazily, only when watching is asked for.
-import type { TriggerHandle, WatchTriggerOptions } from '../library/reloader.js';
-import { ReloadkitError } from '../shared/errors.js';
-import type { ConfigSource, Logger, SourceFile } from '../shared/types.js';
-import { hashFile } from '../triggers/watch-paths.js';
+// Watching a unit's files, for the library (`triggers.watch`: the source's
+// watchSpecs()) and the daemon (each target's watch list) alike.
+import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import type { ConfigSource, Logger, WatchSpec } from '../shared/types.js';
+import type { TriggerHandle, WatchTriggerOptions } from './options.js';
 import { watchTimings } from '../triggers/watch-options.js';
 import type { WatcherOptions, WatchTrigger } from '../triggers/watch.js';
 
-/** Where the watcher counts events and errors (the metrics of SPEC §5), once there are metrics. */
+/** Where the watcher counts events and errors (reloadkit_watch_events_total, reloadkit_watch_errors_total). */
 export interface WatchCounters {
   watchEvent(): void;
   watchError(): void;
@@ -63,47 +60,42 @@ export function planWatchTrigger(source: ConfigSource, opt: boolean | WatchTrigg
 }
 
 export interface StartWatchOptions {
+  /** The unit's name, for log lines. */
   unit: string;
-  source: ConfigSource;
-  options: WatchTriggerOptions;
+  specs: readonly WatchSpec[];
+  timings: WatchTriggerOptions;
   logger: Logger;
   enqueue(trigger: WatchTrigger): void;
-  /** The files the initial load read: a change between that load and the watcher's first look still starts a pass. */
-  initialFiles?: readonly SourceFile[];
-  counters?: () => WatchCounters | null;
+  /** Asked once the watcher runs: did the content change since the first load? (see Unit.recheck) */
+  recheck?(): Promise<void>;
+  counters?: WatchCounters;
   /** Lower-level watcher settings (the daemon's poll interval; tests inject fs.watch failures). */
   watcher?: Pick<WatcherOptions, 'settleMs' | 'pollMs' | 'watchFunction'>;
 }
 
-export async function startWatchTrigger(o: StartWatchOptions): Promise<TriggerHandle> {
+/**
+ * Watches `specs` for one unit: a real change sends a `watch` (or `rescan`)
+ * request through the unit's queue, where an unchanged config is recorded as
+ * `unchanged` and runs no hook. The watcher module loads only when asked for.
+ */
+export async function startWatchTrigger(o: StartWatchOptions): Promise<TriggerHandle & { setSpecs(specs: readonly WatchSpec[]): Promise<void> }> {
   const { createWatcher } = await import('../triggers/watch.js');
-  const specs = o.source.watchSpecs?.() ?? [];
-  if (specs.length === 0) o.logger.warn({ unit: o.unit, source: o.source.description }, 'triggers.watch: the source lists nothing to watch');
-  const watcher = await createWatcher(specs, {
-    ...o.options,
+  if (o.specs.length === 0) o.logger.warn({ unit: o.unit }, 'nothing to watch');
+  const watcher = await createWatcher(o.specs, {
+    ...o.timings,
     ...o.watcher,
     logger: o.logger,
     onChange: (trigger, paths) => {
       o.logger.debug({ unit: o.unit, trigger, paths }, 'watched files changed');
       o.enqueue(trigger);
     },
-    onEvent: () => o.counters?.()?.watchEvent(),
-    onError: () => o.counters?.()?.watchError(),
+    onEvent: () => o.counters?.watchEvent(),
+    onError: (err) => {
+      o.counters?.watchError();
+      o.logger.warn({ unit: o.unit, err: errorMessage(err) }, 'watch error; polling instead');
+    },
   });
-  if (o.initialFiles && (await changedSince(o.initialFiles))) {
-    o.logger.debug({ unit: o.unit }, 'watched files changed during start');
-    o.enqueue('watch');
-  }
-  return { name: 'watch', close: () => watcher.close(), health: () => watcher.health() };
-}
-
-async function changedSince(files: readonly SourceFile[]): Promise<boolean> {
-  for (const f of files) {
-    try {
-      if ((await hashFile(f.path, f.size)) !== f.sha256) return true;
-    } catch {
-      return true; // unreadable now: the pass reports why
-    }
-  }
-  return false;
+  // A change between the first load and the watcher's first look still starts a pass.
+  await o.recheck?.().catch(() => {});
+  return { name: 'watch', close: () => watcher.close(), health: () => watcher.health(), setSpecs: (specs) => watcher.setSpecs(specs) };
 }

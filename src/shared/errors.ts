@@ -52,9 +52,12 @@ export class ShutdownError extends ReloadkitError {
 
 /** Failure to read, parse, verify or validate a config. */
 export class LoadError extends ReloadkitError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** What failed and where, without the unit and source the message starts with (when it does). */
+  readonly detail: string;
+  constructor(message: string, options?: { cause?: unknown; detail?: string }) {
     super('ERR_LOAD', message, options);
     this.name = 'LoadError';
+    this.detail = options?.detail ?? message;
   }
 }
 

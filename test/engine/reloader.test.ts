@@ -264,6 +264,36 @@ describe('close', () => {
     assert.equal(r.ready().ok, false);
   });
 
+  test('close() while the triggers are still starting: not ready from the moment close() begins, and a second close() is a no-op', async () => {
+    // The second load is the watcher's recheck, which runs while start() sets up triggers: hold it there.
+    const src = new MemorySource(base);
+    const secondLoad = deferred();
+    const release = deferred();
+    const source = {
+      description: src.description,
+      watchSpecs: () => [],
+      load: async (ctx: LoadContext) => {
+        if (src.loads === 1) {
+          secondLoad.resolve();
+          await release.promise;
+        }
+        return src.load(ctx);
+      },
+    };
+    const r = createReloader({ source, schema, triggers: { watch: true } });
+    const starting = r.start();
+    await secondLoad.promise;
+    const closing = r.close();
+    assert.equal(r.ready().ok, false, 'ready() must not say ok once close() began');
+    release.resolve();
+    await starting;
+    // start() has finished; close() is still tearing down: still not ready, and close() again is safe.
+    assert.deepEqual(r.ready().reasons.slice(0, 1), ['shutting down']);
+    await Promise.all([closing, r.close()]);
+    assert.equal(r.ready().ok, false);
+    await assert.rejects(r.reload(), ShutdownError);
+  });
+
   test('a pending pass at close answers its waiters with a shutdown error', async () => {
     const src = new MemorySource(base);
     const gate = deferred();

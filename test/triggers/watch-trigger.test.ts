@@ -151,11 +151,11 @@ test('the watch trigger reports polling (ENOSPC) through health() (what readines
   let errors = 0;
   const handle = await startWatchTrigger({
     unit: 'app',
-    source: fileSource(file),
-    options: { debounceMs: 20 },
+    specs: fileSource(file).watchSpecs(),
+    timings: { debounceMs: 20 },
     logger: recordingLogger(),
     enqueue: (trigger) => void requests.push(trigger),
-    counters: () => ({ watchEvent() {}, watchError: () => void (errors += 1) }),
+    counters: { watchEvent() {}, watchError: () => void (errors += 1) },
     watcher: { watchFunction: enospc, pollMs: 30 },
   });
   t.after(() => handle.close());
@@ -178,11 +178,11 @@ test('an ENOSPC while the watcher starts is counted in reloadkit_watch_errors_to
   const counters = new DeferredWatchCounters();
   const handle = await startWatchTrigger({
     unit: 'app',
-    source: fileSource(file),
-    options: { debounceMs: 20 },
+    specs: fileSource(file).watchSpecs(),
+    timings: { debounceMs: 20 },
     logger: recordingLogger(),
     enqueue: () => {},
-    counters: () => counters,
+    counters,
     watcher: { watchFunction: enospc, pollMs: 30 },
   });
   t.after(() => handle.close());

@@ -1,0 +1,78 @@
+// The load step of a pass (and of start): read the source with signature
+// checks, validate with the schema, freeze, hash. Nothing here changes the
+// unit; the result is a candidate the pass accepts or refuses.
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { errorMessage, findSignatureError, LoadError } from '../shared/errors.js';
+import { configHash } from '../shared/hash.js';
+import type { ConfigSource, LoadContext, Logger, SourceFile } from '../shared/types.js';
+import type { Redactor } from './redact.js';
+import { deepFreeze } from './snapshot.js';
+import { validateWithSchema } from './validate.js';
+
+export type Candidate =
+  | { ok: true; value: unknown; raw: unknown; hash: string; files: SourceFile[] }
+  | { ok: false; message: string; raw: unknown };
+
+export interface LoadEnv {
+  unit: string;
+  source: ConfigSource;
+  schema?: StandardSchemaV1 | undefined;
+  redactor: Redactor;
+  logger: Logger;
+  /** Signature check handed to the source for every file it parses. */
+  verify?: LoadContext['verify'];
+  /** A file's signature was missing or bad: counted by the caller's observers. */
+  onSignatureFailure(file: string, reason: string): void;
+}
+
+/** Reads, verifies and validates the source; never throws. */
+export async function loadCandidate(env: LoadEnv, signal: AbortSignal): Promise<Candidate> {
+  // The first signature failure of this load: its message becomes the load error
+  // whatever the source wraps it in, and it is counted and logged once.
+  let sigFailure: Error | null = null;
+  const verify = env.verify;
+  const ctx: LoadContext = { signal };
+  if (verify) {
+    ctx.verify = async (path, bytes) => {
+      try {
+        await verify(path, bytes);
+      } catch (err) {
+        if (!sigFailure) {
+          const sigErr = findSignatureError(err);
+          sigFailure = sigErr ?? new LoadError(`signature verification failed: ${path}: ${errorMessage(err)}`);
+          const reason = sigErr?.reason ?? errorMessage(err);
+          env.logger.error({ event: 'security', unit: env.unit, file: path, reason }, 'signature verification failed');
+          env.onSignatureFailure(path, reason);
+        }
+        throw err;
+      }
+    };
+  }
+  let loaded;
+  try {
+    loaded = await env.source.load(ctx);
+  } catch (err) {
+    return { ok: false, message: errorMessage(sigFailure ?? err), raw: undefined };
+  }
+  if (sigFailure) {
+    // A source that swallowed the verification error must not get its content accepted.
+    return { ok: false, message: errorMessage(sigFailure), raw: undefined };
+  }
+  // Schema issues name fields; the prefix says which source they are in.
+  return candidateFrom(env, loaded.value, loaded.files, `${env.source.description}: `);
+}
+
+/** Validates, freezes and hashes a value (a loaded config, or a fallback). */
+export async function candidateFrom(env: Pick<LoadEnv, 'schema' | 'redactor'>, raw: unknown, files: SourceFile[], where = ''): Promise<Candidate> {
+  let value = raw;
+  try {
+    if (env.schema) {
+      const v = await validateWithSchema(env.schema, raw, env.redactor);
+      if (!v.ok) return { ok: false, message: where + v.message, raw };
+      value = v.value;
+    }
+    return { ok: true, value: deepFreeze(value), raw, hash: configHash(value), files };
+  } catch (err) {
+    return { ok: false, message: errorMessage(err), raw };
+  }
+}
