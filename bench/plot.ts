@@ -4,7 +4,7 @@
 // edits it applied at all.
 import { percentile } from './harness.js';
 
-export interface CdfLine {
+interface CdfLine {
   name: string;
   /** Latencies of the applied edits, in ms. */
   samples: number[];

@@ -51,7 +51,9 @@ for (const [name, rep] of Object.entries(results)) {
     console.log(`| ${name} | ${r.metric} | ${fmt(r.value)} | ${r.unit} | ${base} | ${fmt(r.ratio)} | ${r.goal ?? ''} | ${met} |`);
   }
   for (const n of rep.notes ?? []) console.log(`|   | note: ${n} | | | | | | |`);
-  console.log(`|   | ${rep.duration_s.toFixed(1)} s; load average (1/5/15 min) ${rep.loadavg_before.join(' / ')} before, ${rep.loadavg_after.join(' / ')} after | | | | | | |`);
+  console.log(
+    `|   | ${rep.duration_s.toFixed(1)} s; load average (1/5/15 min) ${rep.loadavg_before.join(' / ')} before, ${rep.loadavg_after.join(' / ')} after | | | | | | |`,
+  );
 }
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
@@ -70,10 +72,22 @@ for (const rep of Object.values(results)) {
 
 const outDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(outDir, { recursive: true });
-const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', mem_gib: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
+const machine = {
+  cpus: cpus().length,
+  cpu_model: cpus()[0]?.model ?? 'unknown',
+  mem_gib: Math.round(totalmem() / 2 ** 30),
+  kernel: release(),
+  node: process.version,
+};
 writeFileSync(
   `${outDir}latest.json`,
-  JSON.stringify({ date: new Date().toISOString(), quick, machine, total_s: (Date.now() - t0) / 1000, loadavg_start: loadAtStart, loadavg_end: load(), results }, null, 2),
+  JSON.stringify(
+    { date: new Date().toISOString(), quick, machine, total_s: (Date.now() - t0) / 1000, loadavg_start: loadAtStart, loadavg_end: load(), results },
+    null,
+    2,
+  ),
 );
 for (const p of plots) console.log(`wrote ${p}`);
-console.log(`\nwrote bench/results/latest.json (${((Date.now() - t0) / 1000).toFixed(1)} s, quick=${quick}; load average ${loadAtStart.join(' / ')} at the start, ${load().join(' / ')} at the end)`);
+console.log(
+  `\nwrote bench/results/latest.json (${((Date.now() - t0) / 1000).toFixed(1)} s, quick=${quick}; load average ${loadAtStart.join(' / ')} at the start, ${load().join(' / ')} at the end)`,
+);

@@ -1,28 +1,15 @@
-// reloadkit's public API (SPEC §7). One barrel; heavy optional parts load lazily.
+// reloadkit's public API. One barrel; heavy optional parts load lazily.
 export { createReloader } from './library/reloader.js';
-export type {
-  Reloader,
-  ReloaderOptions,
-  TriggerOptions,
-  WatchTriggerOptions,
-  SocketTriggerOptions,
-  HttpTriggerOptions,
-} from './library/reloader.js';
+export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions, WatchTriggerOptions, SocketTriggerOptions, HttpTriggerOptions } from './library/reloader.js';
 export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
-export type {
-  FileSourceOptions,
-  FileConfigSource,
-  DirSourceOptions,
-  DirConfigSource,
-  ConfigFormat,
-  EnvOption,
-} from './sources/index.js';
+export type { FileSourceOptions, FileConfigSource, DirSourceOptions, DirConfigSource, ConfigFormat, EnvOption } from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';
 export type { Readiness } from './admin/host.js';
 export type { PersistOptions } from './integrity/persist.js';
 export type { SignatureOptions } from './integrity/signature.js';
 export type { RestartPolicy } from './engine/restart.js';
-export { ReloadkitError, ShutdownError, LoadError, UnknownUnitError } from './shared/errors.js';
+export { ERROR_CODES, ReloadkitError, OptionsError, LoadError, FileNotFoundError, SignatureError, ShutdownError, UnknownUnitError } from './shared/errors.js';
+export type { ErrorCode, SignatureFailureReason } from './shared/errors.js';
 export { RELOAD_STATUSES, TRIGGERS } from './shared/types.js';
 export type {
   ReloadResult,
@@ -52,7 +39,6 @@ export type {
   TlsPair,
   OnChangeFn,
   OnChangeOptions,
-  ConfigOf,
   ConfigWith,
   Selector,
 } from './hooks/index.js';

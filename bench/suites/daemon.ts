@@ -88,7 +88,13 @@ async function startupAndRss(ctx: BenchContext, rows: BenchRow[], notes: string[
     goal: '<= 2.0x',
     pass: ratio <= 2.0,
   });
-  rows.push({ metric: 'start to socket-ready, p90', value: round(percentile(daemonRuns, 90), 1), unit: 'ms', baseline: round(percentile(nodeRuns, 90), 1), baselineName: 'node -e 0 p90' });
+  rows.push({
+    metric: 'start to socket-ready, p90',
+    value: round(percentile(daemonRuns, 90), 1),
+    unit: 'ms',
+    baseline: round(percentile(nodeRuns, 90), 1),
+    baselineName: 'node -e 0 p90',
+  });
   const idle = Math.max(...rss);
   rows.push({ metric: 'idle RSS (after start, 1 s idle; max of samples)', value: round(idle, 1), unit: 'MB', goal: '<= 70 MB', pass: idle <= 70 });
   notes.push(`startup: ${runs} runs each, interleaved; socket-ready = first "status" reply over the admin socket`);
@@ -131,10 +137,14 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
     // the old ones are gone) before the next one starts. `nginx -s reload`
     // returns before the master even started, so "one worker" alone is not enough.
     const settle = (before: number[]) =>
-      until(() => {
-        const kids = childrenOf(master);
-        return kids.length === 1 && !before.includes(kids[0]!);
-      }, 'the reload to replace the nginx worker', 30_000);
+      until(
+        () => {
+          const kids = childrenOf(master);
+          return kids.length === 1 && !before.includes(kids[0]!);
+        },
+        'the reload to replace the nginx worker',
+        30_000,
+      );
     // Warm-up (page cache, `nginx -V` memo in the daemon).
     let kids = childrenOf(master);
     await sendAdminCommand(socket, 'reload nginx');
@@ -183,8 +193,16 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
       ...(judged ? { goal: '<= 1.25x', pass: ms / rawMed <= 1.25 } : {}),
     });
     // The goal row: the command the issue names against the raw pair, both as processes an operator starts.
-    rows.push(vsRaw('`reloadkit reload nginx`, CLI process (node dist/cli.js reload nginx --socket; Node start + nginx -T, SIGHUP, verify), median', cliMed, true));
-    rows.push({ metric: '  CLI process, p90', value: round(percentile(cliRuns, 90), 1), unit: 'ms', baseline: round(percentile(raw, 90), 1), baselineName: 'raw p90' });
+    rows.push(
+      vsRaw('`reloadkit reload nginx`, CLI process (node dist/cli.js reload nginx --socket; Node start + nginx -T, SIGHUP, verify), median', cliMed, true),
+    );
+    rows.push({
+      metric: '  CLI process, p90',
+      value: round(percentile(cliRuns, 90), 1),
+      unit: 'ms',
+      baseline: round(percentile(raw, 90), 1),
+      baselineName: 'raw p90',
+    });
     rows.push({ metric: '  of which Node start: node -e 0 (spawn to exit, same rounds), median', value: round(nodeMed, 1), unit: 'ms' });
     rows.push({
       metric: '  CLI process minus node -e 0, median',
@@ -211,7 +229,13 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
       baselineName: 'raw',
       ratio: round((rkMed - verifyMed) / rawMed, 2),
     });
-    rows.push({ metric: '  in-process, p90', value: round(percentile(rk, 90), 1), unit: 'ms', baseline: round(percentile(raw, 90), 1), baselineName: 'raw p90' });
+    rows.push({
+      metric: '  in-process, p90',
+      value: round(percentile(rk, 90), 1),
+      unit: 'ms',
+      baseline: round(percentile(raw, 90), 1),
+      baselineName: 'raw p90',
+    });
     notes.push(
       `nginx reload: ${runs} rounds of raw pair, CLI process, in-process socket line (and node -e 0), interleaved, old workers settled between reloads; the raw pair returns as soon as \`nginx -s reload\` sent the signal, reloadkit returns once the new workers run (verify); the CLI row pays a Node start (node -e 0 row); the raw pair's sh and two nginx processes are native programs with no runtime to start`,
     );
@@ -223,7 +247,8 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
 
 export const daemonSuite: BenchSuite = {
   name: 'daemon',
-  description: '`reloadkit reload nginx` (CLI process, and the socket line in-process) vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS',
+  description:
+    '`reloadkit reload nginx` (CLI process, and the socket line in-process) vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS',
   async run(ctx): Promise<BenchReport> {
     ensureCliBundle(ctx.log);
     const rows: BenchRow[] = [];

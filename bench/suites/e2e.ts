@@ -210,7 +210,8 @@ const contenders: Contender[] = [
   },
   {
     name: 'inotifywait loop',
-    missing: () => (spawnSync('inotifywait', ['--help'], { stdio: 'ignore' }).error === undefined ? null : 'inotifywait is not installed (apt-get install inotify-tools)'),
+    missing: () =>
+      spawnSync('inotifywait', ['--help'], { stdio: 'ignore' }).error === undefined ? null : 'inotifywait is not installed (apt-get install inotify-tools)',
     async start({ nginx, confDir }) {
       const { child, output } = await startBaseline('bash', [join(baselines, 'inotifywait-loop.sh'), confDir, ...nginx.args], 'Watches established.');
       return { failedChecks: () => countIn(output, 'test failed'), stop: () => child.stop('SIGKILL') };
@@ -325,7 +326,8 @@ export const e2eSuite: BenchSuite = {
     for (const script of scripts) {
       const byContender = results.get(script.key)!;
       const p = (r: ScriptRun, q: number) => round(percentile(r.latencies, q), 1);
-      for (const [name, r] of byContender) series.push({ name: `${name} ${script.key}`, unit: 'ms', samples: r.latencies.map((x) => round(x, 2)), total: r.edits });
+      for (const [name, r] of byContender)
+        series.push({ name: `${name} ${script.key}`, unit: 'ms', samples: r.latencies.map((x) => round(x, 2)), total: r.edits });
       for (const [ours, theirs] of pairs) {
         const rk = byContender.get(ours);
         const r = byContender.get(theirs);

@@ -25,7 +25,27 @@ async function timeEach(iterations: number, fn: (i: number) => unknown): Promise
 function makeCert(dir: string, name: string): { cert: string; key: string } {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -101,12 +121,22 @@ export const hooksSuite: BenchSuite = {
     // ---- dotted paths vs selectors -----------------------------------------
     const logger = pino({ level: 'info' }, { write: () => {} });
     const configs = [0, 1].map((i) => ({ log: { level: 'info' }, upstream: { url: `http://u${i}` }, deep: { a: { b: { c: { d: i } } } } }));
-    const viaPaths: Hook<unknown>[] = [logLevelHook(logger, 'log.level'), onChange('upstream.url', () => {}), onChange('deep.a.b.c.d', () => {})] as Hook<unknown>[];
+    const viaPaths: Hook<unknown>[] = [
+      logLevelHook(logger, 'log.level'),
+      onChange('upstream.url', () => {}),
+      onChange('deep.a.b.c.d', () => {}),
+    ] as Hook<unknown>[];
     type C = (typeof configs)[number];
     const viaSelectors: Hook<C>[] = [
       logLevelHook(logger, (c: C) => c.log.level),
-      onChange((c: C) => c.upstream.url, () => {}),
-      onChange((c: C) => c.deep.a.b.c.d, () => {}),
+      onChange(
+        (c: C) => c.upstream.url,
+        () => {},
+      ),
+      onChange(
+        (c: C) => c.deep.a.b.c.d,
+        () => {},
+      ),
     ];
     const passes = bench.quick ? 20_000 : 200_000;
     const runHooks = async (hooks: Hook<unknown>[]) => {

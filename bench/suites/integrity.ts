@@ -62,10 +62,7 @@ export const integritySuite: BenchSuite = {
     // 1. A pass with and without the signature check (same bytes, same schema).
     const verify = createVerifier({ publicKeyFile: keys.publicKey });
     const [plain, signed] = await interleavedPasses(
-      [
-        new Unit<unknown>({ name: 'plain', source: fileSource(file), schema }),
-        new Unit<unknown>({ name: 'signed', source: fileSource(file), schema, verify }),
-      ],
+      [new Unit<unknown>({ name: 'plain', source: fileSource(file), schema }), new Unit<unknown>({ name: 'signed', source: fileSource(file), schema, verify })],
       iterations,
     );
     const plainMs = median(plain!);

@@ -38,7 +38,9 @@ const server = createServer((req, res) => {
     let banner = '(no banner published yet)';
     try {
       banner = readFileSync(join(dir, 'public', 'banner.txt'), 'utf8');
-    } catch {}
+    } catch {
+      // Not published yet: the placeholder stays.
+    }
     res.end(`${banner.trimEnd()}\n`);
     return;
   }

@@ -1,7 +1,7 @@
 // A minimal admin-socket client for the CLI (`reloadkit reload`, `reloadkit
 // status`): one line out, one line back, with errors that say what is wrong.
 import { connect } from 'node:net';
-import { ReloadkitError, AdminClientError } from '../shared/errors.js';
+import { AdminClientError } from '../shared/errors.js';
 import { errnoCode } from '../shared/errno.js';
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 120_000;

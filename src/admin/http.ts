@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { errorMessage, OptionsError, ReloadkitError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import type { Logger, ReloadResult } from '../shared/types.js';
 import type { AdminHost } from './host.js';
@@ -43,7 +43,7 @@ export function parseHttpAddress(address: string): { host: string; port: number 
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(address) ?? /^([^:[\]]*):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) {
-    throw new ReloadkitError('ERR_OPTIONS', `HTTP address must be host:port (e.g. 127.0.0.1:9111 or [::1]:9111), got "${address}"`);
+    throw new OptionsError(`HTTP address must be host:port (e.g. 127.0.0.1:9111 or [::1]:9111), got "${address}"`);
   }
   return { host: m[1]!, port };
 }
@@ -78,7 +78,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     );
   }
   if (options.token !== undefined && (typeof options.token !== 'string' || options.token.trim() === '')) {
-    throw new ReloadkitError('ERR_OPTIONS', 'the HTTP reload token must be a non-empty string');
+    throw new OptionsError('the HTTP reload token must be a non-empty string');
   }
   const { host, metrics } = options;
   const tokenDigest = options.token === undefined ? null : sha256(options.token.trim());

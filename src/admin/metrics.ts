@@ -65,8 +65,7 @@ export async function createReloadMetrics(options: ReloadMetricsOptions = {}): P
   if (!set) {
     const registers = [registry];
     const unit = ['unit'] as const;
-    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
-      new prom.Counter<L>({ name, help, labelNames, registers });
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new prom.Counter<L>({ name, help, labelNames, registers });
     const gauge = (name: string, help: string) => new prom.Gauge({ name, help, labelNames: unit, registers });
     set = {
       requests: counter('reloadkit_reload_requests_total', 'Reload requests received, by unit and trigger (coalesced ones included).', ['unit', 'trigger']),
@@ -167,7 +166,16 @@ export class ReloadMetrics {
     const m = this.m;
     for (const trigger of TRIGGERS) m.requests.remove({ unit: name, trigger });
     for (const status of RELOAD_STATUSES) m.reloads.remove({ unit: name, status });
-    for (const metric of [m.coalesced, m.signatureFailures, m.persistFailures, m.duration, m.lastSuccessful, m.lastSuccessTimestamp, m.generation, m.pendingRestart]) {
+    for (const metric of [
+      m.coalesced,
+      m.signatureFailures,
+      m.persistFailures,
+      m.duration,
+      m.lastSuccessful,
+      m.lastSuccessTimestamp,
+      m.generation,
+      m.pendingRestart,
+    ]) {
       metric.remove({ unit: name });
     }
   }

@@ -9,7 +9,7 @@ import type { AdminHost } from './host.js';
 /** Longest request line accepted, newline excluded (SPEC §4). */
 export const MAX_LINE_BYTES = 4096;
 /** Longest client-supplied word echoed back in an error reply. */
-export const MAX_ECHO_CHARS = 32;
+const MAX_ECHO_CHARS = 32;
 
 export type AdminCommand =
   | { kind: 'status' }
@@ -69,7 +69,7 @@ export function sanitizeWord(text: string): string {
 
 // ---- replies ---------------------------------------------------------------
 
-export interface UnitStatus {
+interface UnitStatus {
   generation: number;
   last_result: ReloadResult | null;
   pending_restart: readonly string[];
@@ -88,7 +88,7 @@ export interface ErrorReply {
   results?: Record<string, ReloadResult>;
 }
 
-export interface ReloadOkReply {
+interface ReloadOkReply {
   status: 'ok';
   results: Record<string, ReloadResult>;
 }

@@ -18,7 +18,7 @@ import { chmod, lstat, link, mkdir, mkdtemp, readdir, readFile, rename, rmdir, u
 import type { Stats } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { errorMessage, OptionsError, ReloadkitError } from '../shared/errors.js';
 import { errnoCode } from '../shared/errno.js';
 
 /** Prefix of the private directories; `reloadkit-` so an operator knows whose they are. */
@@ -33,12 +33,9 @@ export interface FileIdentity {
 }
 
 export type PathState =
-  | { kind: 'absent' }
-  | { kind: 'socket'; id: FileIdentity }
-  | { kind: 'not-socket'; what: string }
-  | { kind: 'unreadable'; reason: string };
+  { kind: 'absent' } | { kind: 'socket'; id: FileIdentity } | { kind: 'not-socket'; what: string } | { kind: 'unreadable'; reason: string };
 
-export function describeKind(st: Stats): string {
+function describeKind(st: Stats): string {
   if (st.isSymbolicLink()) return 'a symbolic link';
   if (st.isDirectory()) return 'a directory';
   if (st.isFile()) return 'a regular file';
@@ -86,7 +83,7 @@ export function probeSocket(path: string, timeoutMs = 1000): Promise<ProbeResult
   });
 }
 
-export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+function sameFile(a: FileIdentity, b: FileIdentity): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
 
@@ -241,7 +238,7 @@ export async function ensureDefaultSocketDir(dir: string): Promise<DefaultDirOut
 /** A group name or id → gid. Names are looked up in /etc/group. */
 export async function resolveGroup(group: string | number): Promise<number> {
   if (typeof group === 'number') {
-    if (!Number.isInteger(group) || group < 0) throw new ReloadkitError('ERR_OPTIONS', `socket group must be a name or a non-negative id`);
+    if (!Number.isInteger(group) || group < 0) throw new OptionsError(`socket group must be a name or a non-negative id`);
     return group;
   }
   if (/^\d+$/.test(group)) return Number(group);
@@ -255,6 +252,5 @@ export async function resolveGroup(group: string | number): Promise<number> {
     const [name, , gid] = line.split(':');
     if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
-  throw new ReloadkitError('ERR_OPTIONS', `socket group "${group}" does not exist`);
+  throw new OptionsError(`socket group "${group}" does not exist`);
 }
-

@@ -4,7 +4,7 @@
 import { chmod, chown } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { errorMessage, OptionsError, ReloadkitError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import type { Logger } from '../shared/types.js';
 import type { AdminHost } from './host.js';
@@ -22,7 +22,6 @@ import {
   type AdminCommand,
 } from './protocol.js';
 import {
-  
   ensureDefaultSocketDir,
   inspectPath,
   MAX_SOCKET_PATH,
@@ -34,10 +33,10 @@ import {
 } from './socket-path.js';
 import { errnoCode } from '../shared/errno.js';
 
-export const DEFAULT_SOCKET_MODE = 0o600;
-export const DEFAULT_MAX_CONNECTIONS = 1024;
+const DEFAULT_SOCKET_MODE = 0o600;
+const DEFAULT_MAX_CONNECTIONS = 1024;
 /** A client that sends nothing, or no newline, is answered `invalid input` after this (SPEC §4). */
-export const DEFAULT_READ_TIMEOUT_MS = 5000;
+const DEFAULT_READ_TIMEOUT_MS = 5000;
 const INVALID_LINE = replyLine(INVALID_INPUT);
 const TOO_MANY_LINE = replyLine(errorReply('too many connections'));
 
@@ -62,7 +61,7 @@ export interface AdminSocketOptions {
   logger?: Logger;
 }
 
-export type AdminSocketState =
+type AdminSocketState =
   /** `path: ""`. */
   | 'disabled'
   | 'listening'
@@ -101,18 +100,18 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
   const logger = options.logger ?? noopLogger;
   const mode = options.mode ?? DEFAULT_SOCKET_MODE;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
-    throw new ReloadkitError('ERR_OPTIONS', `socket mode must be an octal permission like 0o600, got ${String(options.mode)}`);
+    throw new OptionsError(`socket mode must be an octal permission like 0o600, got ${String(options.mode)}`);
   }
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
-    throw new ReloadkitError('ERR_OPTIONS', `socket maxConnections must be a positive integer, got ${String(options.maxConnections)}`);
+    throw new OptionsError(`socket maxConnections must be a positive integer, got ${String(options.maxConnections)}`);
   }
   const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
-  if (typeof options.path !== 'string') throw new ReloadkitError('ERR_OPTIONS', 'socket path must be a string ("" disables it)');
+  if (typeof options.path !== 'string') throw new OptionsError('socket path must be a string ("" disables it)');
   if (options.path === '') return new SocketHandle('', 'disabled', null);
   const path = resolvePath(options.path);
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-    throw new ReloadkitError('ERR_OPTIONS', `admin socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket path can hold`);
+    throw new OptionsError(`admin socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket path can hold`);
   }
   const gid = options.group === undefined ? undefined : await resolveGroup(options.group);
   if (mode & 0o007) logger.warn({ socket: path, mode: mode.toString(8) }, 'admin socket mode lets every local user send commands');
@@ -132,7 +131,10 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
   const existing = await inspectPath(path);
   let stale: FileIdentity | null = null;
   if (existing.kind === 'not-socket') {
-    logger.error({ socket: path, found: existing.what }, 'admin socket path is taken by something that is not a socket; leaving it alone and running without the admin socket');
+    logger.error(
+      { socket: path, found: existing.what },
+      'admin socket path is taken by something that is not a socket; leaving it alone and running without the admin socket',
+    );
     return without('blocked', `${existing.what} is at the socket path`);
   }
   if (existing.kind === 'unreadable') {
@@ -146,7 +148,10 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
       return without('in_use', 'another process answers on the socket path');
     }
     if (typeof probe === 'object') {
-      logger.error({ socket: path, reason: probe.unknown }, 'cannot tell whether the socket at the admin socket path is in use; leaving it alone and running without the admin socket');
+      logger.error(
+        { socket: path, reason: probe.unknown },
+        'cannot tell whether the socket at the admin socket path is in use; leaving it alone and running without the admin socket',
+      );
       return without('blocked', `cannot probe the socket at the path (${probe.unknown})`);
     }
     if (probe === 'stale') stale = existing.id;
@@ -197,7 +202,10 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
     server.close();
     await dir.dispose();
     if (code === 'EEXIST') {
-      logger.error({ socket: path }, 'something appeared at the admin socket path while the socket was being created; leaving it alone and running without the admin socket');
+      logger.error(
+        { socket: path },
+        'something appeared at the admin socket path while the socket was being created; leaving it alone and running without the admin socket',
+      );
       return without('blocked', 'the socket path was taken while the socket was being created');
     }
     logger.error({ socket: path, reason: code ?? errorMessage(err) }, 'cannot create the admin socket; running without it');

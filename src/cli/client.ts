@@ -134,7 +134,8 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
   const unit = positionals[0];
   if (unit !== undefined && !/^[\x21-\x7e]{1,128}$/.test(unit)) throw new UsageError(`invalid unit name ${JSON.stringify(unit)}`);
   const timeoutS = values.timeout === undefined ? 600 : Number(values.timeout);
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+    throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
   const where = await locate(values);
   if (typeof where === 'number') return where;
   const path = where.path;

@@ -7,11 +7,10 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH, defaultSocketPath } from '../shared/defaults.js';
 import { UsageError, ClientConfigError } from '../shared/errors.js';
 
-
 /** SPEC §3: 0 success, 1 a reload/check failed, 2 usage error or daemon unreachable. */
 export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const;
 
-export type CommandRun = (argv: readonly string[]) => Promise<number>;
+type CommandRun = (argv: readonly string[]) => Promise<number>;
 
 export interface Command {
   summary: string;
@@ -100,7 +99,8 @@ async function socketFromConfigFile(file: string): Promise<string> {
     text = (await readConfigBytes(file, { maxBytes: MAX_CONFIG_BYTES })).bytes.toString('utf8');
   } catch (err) {
     const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message.replace(`${file}: `, '');
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message.replace(`${file}: `, '');
     throw new ClientConfigError(`cannot read the config file ${file} for admin.socket: ${why} (${hint})`);
   }
   const doc = parseDocument(text, { uniqueKeys: true });
@@ -117,7 +117,8 @@ async function socketFromConfigFile(file: string): Promise<string> {
   }
   // The daemon's own normalization, applied to this one key.
   const path = normalizeConfig({ targets: {}, ...(socket === undefined ? {} : { admin: { socket } }) }, dirname(file)).admin.socket;
-  if (path === '') throw new ClientConfigError(`${file} disables the admin socket (admin.socket: ""); nothing to connect to (${hint} if the daemon runs with one)`);
+  if (path === '')
+    throw new ClientConfigError(`${file} disables the admin socket (admin.socket: ""); nothing to connect to (${hint} if the daemon runs with one)`);
   return path;
 }
 

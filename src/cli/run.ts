@@ -70,14 +70,18 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const http = values.http ?? (env.RELOADKIT_HTTP || undefined);
   if (http !== undefined) {
     if (http !== '' && !isHttpAddress(http)) {
-      throw new UsageError(`${values.http !== undefined ? '--http' : 'RELOADKIT_HTTP'}: expected host:port (e.g. 127.0.0.1:9111) or "", got ${JSON.stringify(http)}`);
+      throw new UsageError(
+        `${values.http !== undefined ? '--http' : 'RELOADKIT_HTTP'}: expected host:port (e.g. 127.0.0.1:9111) or "", got ${JSON.stringify(http)}`,
+      );
     }
     overrides.http = http;
   }
   const level = values['log-level'] ?? (env.RELOADKIT_LOG_LEVEL || undefined);
   if (level !== undefined) {
     if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-      throw new UsageError(`${values['log-level'] !== undefined ? '--log-level' : 'RELOADKIT_LOG_LEVEL'}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+      throw new UsageError(
+        `${values['log-level'] !== undefined ? '--log-level' : 'RELOADKIT_LOG_LEVEL'}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`,
+      );
     }
     overrides.log_level = level as LogLevel;
   }

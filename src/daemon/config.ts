@@ -12,14 +12,11 @@ import { ConfigError } from '../shared/errors.js';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const TARGET_KINDS = ['nginx', 'command', 'http', 'signal'] as const;
-export type TargetKind = (typeof TARGET_KINDS)[number];
-
 /** The daemon's own unit; no target may use the name. */
 export const DAEMON_UNIT = 'reloadkit';
 
-export const DEFAULT_HTTP = '127.0.0.1:9111';
-export const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_HTTP = '127.0.0.1:9111';
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 // zod/mini ships without messages; the English ones, once.
 z.config(en());
@@ -143,20 +140,16 @@ const signalTarget = z
     signal: z.optional(signalName),
     ...targetCommon,
   })
-  .check(
-    z.refine((t) => (t.pidfile === undefined) !== (t.pid === undefined), { message: 'a signal target needs exactly one of pidfile or pid' }),
-  );
+  .check(z.refine((t) => (t.pidfile === undefined) !== (t.pid === undefined), { message: 'a signal target needs exactly one of pidfile or pid' }));
 
 const targetSchema = z.discriminatedUnion('kind', [nginxTarget, commandTarget, httpTarget, signalTarget]);
 
 const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-const targetName = z
-  .string()
-  .check(
-    z.refine((name: string) => name !== DAEMON_UNIT, { message: `"${DAEMON_UNIT}" is the daemon's own unit; choose another target name` }),
-    z.refine((name: string) => TARGET_NAME.test(name), { message: "invalid target name: letters, digits, '_', '.', '-' (at most 64)" }),
-  );
+const targetName = z.string().check(
+  z.refine((name: string) => name !== DAEMON_UNIT, { message: `"${DAEMON_UNIT}" is the daemon's own unit; choose another target name` }),
+  z.refine((name: string) => TARGET_NAME.test(name), { message: "invalid target name: letters, digits, '_', '.', '-' (at most 64)" }),
+);
 
 /** The file format, exactly as written (before defaults and normalization). */
 export const daemonConfigSchema = z.strictObject({

@@ -16,7 +16,7 @@ export interface TargetContent {
   readonly files: Readonly<Record<string, string>>;
 }
 
-export const MISSING = 'missing';
+const MISSING = 'missing';
 
 /**
  * Files inside a watched directory that never count: editor scratch files

@@ -3,10 +3,10 @@
 // (reload + verify as ONE step: a reload that verification rejects is
 // `apply_failed`, never `partial_applied`). The definition can be swapped
 // live; each pass uses the definition that was current when it started.
-import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { errorMessage } from '../shared/errors.js';
 import { keyFileVerifier } from '../integrity/signature.js';
 import { Unit } from '../engine/unit.js';
-import { COMMITTED_STATUSES, type ConfigSource, type Hook, type HookContext, type Logger, type Trigger } from '../shared/types.js';
+import { COMMITTED_STATUSES, type Hook, type HookContext, type Logger, type Trigger } from '../shared/types.js';
 import type { TargetDef } from './config.js';
 import type { StateStore } from './state.js';
 import { targetSource, type TargetContent } from './target-source.js';
@@ -73,13 +73,13 @@ export class Target {
         return loaded;
       },
     };
-    const self = this;
+    const currentTimeout = () => this.current.def.timeout_ms;
     const hook: Hook<TargetContent> = {
       name,
       // A little above the target's own timeout, so the child runner's kill
       // (with its clear message) fires first; this is the safety net.
       get applyTimeoutMs() {
-        return self.current.def.timeout_ms + DEFAULT_KILL_GRACE_MS + 2000;
+        return currentTimeout() + DEFAULT_KILL_GRACE_MS + 2000;
       },
       check: async (_old, next, ctx) => {
         const d = this.definitionFor(next);

@@ -9,9 +9,7 @@ import type { Redactor } from './redact.js';
 import { deepFreeze } from './snapshot.js';
 import { validateWithSchema } from './validate.js';
 
-export type Candidate =
-  | { ok: true; value: unknown; raw: unknown; hash: string; files: SourceFile[] }
-  | { ok: false; message: string; raw: unknown };
+export type Candidate = { ok: true; value: unknown; raw: unknown; hash: string; files: SourceFile[] } | { ok: false; message: string; raw: unknown };
 
 export interface LoadEnv {
   unit: string;

@@ -54,7 +54,7 @@ export interface PassDecision<T> {
  * (nothing took effect); some applied → partial_applied, or a rollback
  * under policy rollback.
  */
-export function statusAfterApply(outcomes: readonly HookOutcome[], policy: ApplyFailurePolicy): 'full_success' | 'apply_failed' | 'partial_applied' | 'rollback' {
+function statusAfterApply(outcomes: readonly HookOutcome[], policy: ApplyFailurePolicy): 'full_success' | 'apply_failed' | 'partial_applied' | 'rollback' {
   const failed = outcomes.some((o) => o.status === 'failed');
   if (!failed) return 'full_success';
   if (!outcomes.some((o) => o.status === 'applied')) return 'apply_failed';

@@ -31,7 +31,7 @@ export interface UnitObserver<T = unknown> {
   persistFailure?(unit: string, error: string): void;
 }
 
-/** What a unit gives an extension when it is created. */
+/** What a unit gives an extension when it is created. @public */
 export interface ExtensionContext {
   readonly unit: string;
   /** The unit's logger: lines pass through its redaction. */

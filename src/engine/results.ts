@@ -1,11 +1,12 @@
 import type { ReloadResult } from '../shared/types.js';
+import { OptionsError } from '../shared/errors.js';
 
 /** Bounded ring of the most recent results, oldest first. */
 export class ResultHistory {
   private readonly items: ReloadResult[] = [];
 
   constructor(private readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`historySize must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new OptionsError(`historySize must be a positive integer, got ${String(capacity)}`);
   }
 
   push(result: ReloadResult): void {

@@ -4,7 +4,7 @@
 // the snapshot: it starts, commits, records and closes; everything around it
 // plugs in through observers and extensions (plugins.ts).
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { errorMessage, LoadError, ReloadkitError, ShutdownError } from '../shared/errors.js';
+import { errorMessage, LoadError, OptionsError, ReloadkitError, ShutdownError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import { COMMITTED_STATUSES, type ConfigSource, type Hook, type LoadContext, type Logger, type ReloadResult, type Trigger } from '../shared/types.js';
 import { ms } from './hooks-run.js';
@@ -19,7 +19,7 @@ import { ResultHistory } from './results.js';
 import { deepEqual } from './snapshot.js';
 
 export type { ApplyFailurePolicy } from './pass.js';
-export type { FallbackConfig, Snapshot, UnitExtension, UnitObserver } from './plugins.js';
+export type { Snapshot, UnitExtension, UnitObserver } from './plugins.js';
 
 export interface UnitOptions<T> {
   name: string;
@@ -46,7 +46,7 @@ interface Subscriber<T> {
   last: unknown;
 }
 
-export const DEFAULT_APPLY_TIMEOUT_MS = 10_000;
+const DEFAULT_APPLY_TIMEOUT_MS = 10_000;
 
 export class Unit<T> {
   readonly name: string;
@@ -82,14 +82,13 @@ export class Unit<T> {
     this.extensions = opts.extensions ?? [];
     const names = new Set<string>();
     for (const h of this.hooks) {
-      if (typeof h.apply !== 'function') throw new ReloadkitError('ERR_OPTIONS', `hook "${h.name}" has no apply function`);
-      if (names.has(h.name)) throw new ReloadkitError('ERR_OPTIONS', `two hooks are named "${h.name}"`);
+      if (typeof h.apply !== 'function') throw new OptionsError(`hook "${h.name}" has no apply function`);
+      if (names.has(h.name)) throw new OptionsError(`two hooks are named "${h.name}"`);
       names.add(h.name);
     }
-    this.restart = new RestartMatcher(opts.restartRequired?.paths ?? []);
+    this.restart = restartMatcher(opts.restartRequired?.paths);
     if (opts.verify && !opts.source.verifiesSignatures) {
-      throw new ReloadkitError(
-        'ERR_OPTIONS',
+      throw new OptionsError(
         `unit "${opts.name}": signatures are required but the source (${opts.source.description}) does not verify them; ` +
           'use fileSource/dirSource, or make a custom source call ctx.verify(path, bytes) on every file it parses and set verifiesSignatures: true',
       );
@@ -393,5 +392,18 @@ export class Unit<T> {
         this.logger.error({ unit: this.name, err: errorMessage(err) }, 'subscriber failed');
       }
     }
+  }
+}
+
+function restartMatcher(paths: readonly string[] | undefined): RestartMatcher {
+  if (paths === undefined) return new RestartMatcher([]);
+  if (!Array.isArray(paths)) throw new OptionsError(`restartRequired.paths must be an array of dotted paths, got ${typeof paths}`);
+  paths.forEach((p, i) => {
+    if (typeof p !== 'string') throw new OptionsError(`restartRequired.paths[${i}] must be a dotted path string, got ${typeof p}`);
+  });
+  try {
+    return new RestartMatcher(paths);
+  } catch (err) {
+    throw new OptionsError(`restartRequired.paths: ${errorMessage(err)}`, { cause: err });
   }
 }

@@ -1,13 +1,6 @@
 // Built-in hooks (SPEC §7): pino log level, TLS certificate rotation, and
 // onChange for "do this when that slice of the config changed".
 export { logLevelHook, validLevels, type LevelLogger, type LogLevelHookOptions } from './log-level.js';
-export {
-  tlsHook,
-  type SecureContextTarget,
-  type TlsHook,
-  type TlsHookPathOptions,
-  type TlsHookSelectorOptions,
-  type TlsPair,
-} from './tls.js';
+export { tlsHook, type SecureContextTarget, type TlsHook, type TlsHookPathOptions, type TlsHookSelectorOptions, type TlsPair } from './tls.js';
 export { onChange, type OnChangeFn, type OnChangeOptions } from './on-change.js';
-export type { ConfigOf, ConfigWith, Selector } from './select.js';
+export type { ConfigWith, Selector } from './select.js';

@@ -25,9 +25,7 @@ function levelAt(sel: Selection, config: unknown, logger: LevelLogger): string {
   const level = sel.pick(config);
   const where = sel.description === 'selector' ? 'the selector' : sel.description;
   if (typeof level !== 'string') {
-    throw new Error(
-      level === undefined ? `no log level at ${where}` : `log level at ${where} must be a string, got ${typeof level}`,
-    );
+    throw new Error(level === undefined ? `no log level at ${where}` : `log level at ${where} must be a string, got ${typeof level}`);
   }
   const valid = validLevels(logger);
   if (!valid.includes(level)) {
@@ -42,17 +40,9 @@ function levelAt(sel: Selection, config: unknown, logger: LevelLogger): string {
  * (`(c: Config) => c.log.level`). Child loggers created earlier keep their
  * own level: pass the logger whose level should follow the config.
  */
-export function logLevelHook<P extends string>(
-  logger: LevelLogger,
-  path: P,
-  options?: LogLevelHookOptions,
-): Hook<ConfigWith<P, string>>;
+export function logLevelHook<P extends string>(logger: LevelLogger, path: P, options?: LogLevelHookOptions): Hook<ConfigWith<P, string>>;
 export function logLevelHook<C>(logger: LevelLogger, select: (config: C) => string, options?: LogLevelHookOptions): Hook<C>;
-export function logLevelHook(
-  logger: LevelLogger,
-  path: string | ((config: never) => string),
-  options: LogLevelHookOptions = {},
-): Hook<unknown> {
+export function logLevelHook(logger: LevelLogger, path: string | ((config: never) => string), options: LogLevelHookOptions = {}): Hook<unknown> {
   const name = options.name ?? 'log-level';
   const sel = selection(`logLevelHook "${name}"`, path);
   // The level the last apply replaced; a unit runs one pass at a time, and

@@ -4,6 +4,7 @@
 import { deepEqual } from '../engine/snapshot.js';
 import type { ApplyReturn, Hook, HookContext } from '../shared/types.js';
 import { selection, type ConfigWith } from './select.js';
+import { OptionsError } from '../shared/errors.js';
 
 export type OnChangeFn<V> = (next: V, prev: V, ctx: HookContext) => ApplyReturn | Promise<ApplyReturn>;
 
@@ -25,14 +26,10 @@ let anonymous = 0;
  */
 export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<ConfigWith<P, V>>;
 export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<C>;
-export function onChange(
-  path: string | ((config: never) => unknown),
-  fn: OnChangeFn<unknown>,
-  options: OnChangeOptions<unknown> = {},
-): Hook<unknown> {
+export function onChange(path: string | ((config: never) => unknown), fn: OnChangeFn<unknown>, options: OnChangeOptions<unknown> = {}): Hook<unknown> {
   const name = options.name ?? (typeof path === 'string' ? `on-change:${path}` : `on-change-${(anonymous += 1)}`);
   const sel = selection(`onChange "${name}"`, path);
-  if (typeof fn !== 'function') throw new TypeError(`onChange "${name}": fn must be a function`);
+  if (typeof fn !== 'function') throw new OptionsError(`onChange "${name}": fn must be a function, got ${typeof fn}`);
   const slices = (old: unknown, next: unknown) => {
     const prev = sel.pick(old);
     const now = sel.pick(next);

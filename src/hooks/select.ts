@@ -9,19 +9,8 @@
 // Hook methods compare their parameters both ways, so that hook fits the
 // reloader's `Hook<Config>` exactly when the config has a string at
 // `log.level`; a typo or a wrong value type is a compile error at the call.
-import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ReloadkitError } from '../shared/errors.js';
+import { OptionsError } from '../shared/errors.js';
 import { child, parsePattern, type PathSegment } from '../shared/paths.js';
-import type { Reloader } from '../library/reloader.js';
-import type { DeepReadonly } from '../shared/types.js';
-
-/** The config type of a schema or a reloader, deep-readonly as hooks and `current()` see it. */
-export type ConfigOf<X> =
-  X extends Reloader<infer T>
-    ? DeepReadonly<T>
-    : X extends StandardSchemaV1<unknown, infer O>
-      ? DeepReadonly<O>
-      : never;
 
 type SplitDots<P extends string> = P extends `${infer Head}.${infer Rest}` ? [Head, ...SplitDots<Rest>] : [P];
 type SplitIndexes<S extends string> = S extends `${infer Key}[${string}]${infer Rest}`
@@ -29,9 +18,7 @@ type SplitIndexes<S extends string> = S extends `${infer Key}[${string}]${infer 
   : S extends ''
     ? []
     : [S];
-type Segments<Parts extends string[]> = Parts extends [infer H extends string, ...infer R extends string[]]
-  ? [...SplitIndexes<H>, ...Segments<R>]
-  : [];
+type Segments<Parts extends string[]> = Parts extends [infer H extends string, ...infer R extends string[]] ? [...SplitIndexes<H>, ...Segments<R>] : [];
 type Shape<S extends unknown[], V> = S extends [infer H, ...infer R]
   ? H extends number
     ? readonly Shape<R, V>[]
@@ -48,11 +35,7 @@ type Shape<S extends unknown[], V> = S extends [infer H, ...infer R]
  * `{ readonly backends: readonly { readonly url: string }[] }`.
  * A non-literal path or a quoted key (`labels["a.b"]`) gives `unknown` (not checked).
  */
-export type ConfigWith<P extends string, V> = string extends P
-  ? unknown
-  : P extends `${string}"${string}`
-    ? unknown
-    : Shape<Segments<SplitDots<P>>, V>;
+export type ConfigWith<P extends string, V> = string extends P ? unknown : P extends `${string}"${string}` ? unknown : Shape<Segments<SplitDots<P>>, V>;
 
 /** A function that picks a hook's value out of the config. */
 export type Selector<C, V> = (config: C) => V;
@@ -72,7 +55,7 @@ export function selection(what: string, pathOrSelector: string | ((config: never
     return { description: 'selector', pick: (config) => fn(config) };
   }
   if (typeof pathOrSelector !== 'string') {
-    throw new ReloadkitError('ERR_OPTIONS', `${what}: expected a dotted path or a selector function, got ${typeof pathOrSelector}`);
+    throw new OptionsError(`${what}: expected a dotted path or a selector function, got ${typeof pathOrSelector}`);
   }
   let segments: PathSegment[];
   try {
@@ -82,7 +65,7 @@ export function selection(what: string, pathOrSelector: string | ((config: never
       throw new Error('wildcards (*) select many values; a hook needs exactly one');
     });
   } catch (err) {
-    throw new ReloadkitError('ERR_OPTIONS', `${what}: bad path ${JSON.stringify(pathOrSelector)}: ${(err as Error).message}`);
+    throw new OptionsError(`${what}: bad path ${JSON.stringify(pathOrSelector)}: ${(err as Error).message}`, { cause: err });
   }
   return {
     description: pathOrSelector,

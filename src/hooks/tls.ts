@@ -15,7 +15,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { errorMessage, OptionsError } from '../shared/errors.js';
 import type { Hook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 import { sha256Hex } from '../shared/hash.js';
@@ -87,28 +87,25 @@ async function material(sel: Selection, label: string, config: unknown, baseDir:
   try {
     return { bytes: await readFile(file), from: file };
   } catch (err) {
-    throw new Error(`${where(sel, label)}: cannot read ${file}: ${errorMessage(err)}`);
+    throw new Error(`${where(sel, label)}: cannot read ${file}: ${errorMessage(err)}`, { cause: err });
   }
 }
 
 /** Loads the pair and proves it usable; throws one clear sentence otherwise. */
 async function loadPair(certSel: Selection, keySel: Selection, config: unknown, baseDir: string, passphrase?: string): Promise<LoadedPair> {
-  const [cert, key] = await Promise.all([
-    material(certSel, 'certificate', config, baseDir),
-    material(keySel, 'private key', config, baseDir),
-  ]);
+  const [cert, key] = await Promise.all([material(certSel, 'certificate', config, baseDir), material(keySel, 'private key', config, baseDir)]);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert.bytes);
   } catch (err) {
-    throw new Error(`certificate ${cert.from} does not load: ${errorMessage(err)}`);
+    throw new Error(`certificate ${cert.from} does not load: ${errorMessage(err)}`, { cause: err });
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(passphrase === undefined ? key.bytes : { key: key.bytes, passphrase });
   } catch (err) {
     // The message is OpenSSL's reason; it never contains key material.
-    throw new Error(`private key ${key.from} does not load: ${errorMessage(err)}`);
+    throw new Error(`private key ${key.from} does not load: ${errorMessage(err)}`, { cause: err });
   }
   if (!x509.checkPrivateKey(privateKey)) {
     throw new Error(`certificate ${cert.from} and private key ${key.from} do not match`);
@@ -121,7 +118,7 @@ async function loadPair(certSel: Selection, keySel: Selection, config: unknown, 
   try {
     createSecureContext(pair);
   } catch (err) {
-    throw new Error(`certificate ${cert.from} and key ${key.from} do not make a TLS context: ${errorMessage(err)}`);
+    throw new Error(`certificate ${cert.from} and key ${key.from} do not make a TLS context: ${errorMessage(err)}`, { cause: err });
   }
   const hash = sha256Hex(Buffer.concat([cert.bytes, Buffer.from([0]), key.bytes]));
   return { ...pair, hash };
@@ -138,13 +135,10 @@ export function tlsHook<PCert extends string, PKey extends string>(
   options: TlsHookPathOptions<PCert, PKey>,
 ): TlsHook<ConfigWith<PCert, string> & ConfigWith<PKey, string>>;
 export function tlsHook<C>(server: ServerRef, options: TlsHookSelectorOptions<C>): TlsHook<C>;
-export function tlsHook(
-  server: ServerRef,
-  options: TlsHookPathOptions<string, string> | TlsHookSelectorOptions<never>,
-): TlsHook<unknown> {
+export function tlsHook(server: ServerRef, options: TlsHookPathOptions<string, string> | TlsHookSelectorOptions<never>): TlsHook<unknown> {
   const name = options?.name ?? 'tls-certificate';
   if (typeof server !== 'function' && typeof server?.setSecureContext !== 'function') {
-    throw new ReloadkitError('ERR_OPTIONS', `tlsHook "${name}": server must have setSecureContext() (an https or tls server) or be a function returning one`);
+    throw new OptionsError(`tlsHook "${name}": server must have setSecureContext() (an https or tls server) or be a function returning one`);
   }
   const certSel = selection(`tlsHook "${name}" cert`, options.cert);
   const keySel = selection(`tlsHook "${name}" key`, options.key);

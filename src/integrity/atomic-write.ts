@@ -10,9 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ReloadkitError, AtomicWriteError } from '../shared/errors.js';
+import { AtomicWriteError } from '../shared/errors.js';
 import { describeErrno, errnoCode } from '../shared/errno.js';
-
 
 const TEMP_SUFFIX = '.tmp';
 

@@ -24,7 +24,7 @@ export interface PersistOptions {
   fallback?: boolean;
 }
 
-export interface PersistedConfig {
+interface PersistedConfig {
   generation: number;
   config_hash: string;
   saved_at: string;

@@ -9,7 +9,7 @@
 import { constants, readFileSync } from 'node:fs';
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { LoadError, ReloadkitError, SignatureError, type SignatureFailureReason } from '../shared/errors.js';
+import { OptionsError, type ReloadkitError, SignatureError, type SignatureFailureReason } from '../shared/errors.js';
 import { readInto } from '../sources/read.js';
 import type { ConfigSource, WatchSpec } from '../shared/types.js';
 
@@ -23,7 +23,7 @@ const MAX_SIG_FILE_BYTES = 1024;
 const BASE64_SIG = /^[A-Za-z0-9+/]{86}==$/;
 
 function optionsError(message: string): ReloadkitError {
-  return new ReloadkitError('ERR_OPTIONS', message);
+  return new OptionsError(message);
 }
 
 function ioReason(err: unknown): string {
@@ -45,7 +45,7 @@ function ioReason(err: unknown): string {
  * Turns PEM text or a KeyObject into an Ed25519 public KeyObject. A private
  * key is refused: a service should never hold the signing key.
  */
-export function parsePublicKey(key: string | KeyObject, what = 'signature.publicKey'): KeyObject {
+function parsePublicKey(key: string | KeyObject, what = 'signature.publicKey'): KeyObject {
   let pub: KeyObject;
   if (typeof key === 'string') {
     if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
@@ -71,7 +71,7 @@ export function parsePublicKey(key: string | KeyObject, what = 'signature.public
 }
 
 /** Reads and parses the public key of a `signature` option; throws ERR_OPTIONS with the reason. */
-export function loadPublicKey(options: SignatureOptions): KeyObject {
+function loadPublicKey(options: SignatureOptions): KeyObject {
   if (!options || typeof options !== 'object') throw optionsError('signature: expected { publicKey } or { publicKeyFile }');
   if ('publicKeyFile' in options && options.publicKeyFile !== undefined) {
     if (typeof options.publicKeyFile !== 'string' || options.publicKeyFile === '') {
@@ -92,7 +92,9 @@ export function loadPublicKey(options: SignatureOptions): KeyObject {
 /** Decodes a `.sig` file's content; null when it is not the base64 of 64 bytes. */
 export function decodeSignature(content: Uint8Array): Buffer | null {
   // A trailing newline (or CRLF) is allowed; nothing else around the base64.
-  const text = Buffer.from(content).toString('latin1').replace(/\r?\n$/, '');
+  const text = Buffer.from(content)
+    .toString('latin1')
+    .replace(/\r?\n$/, '');
   if (!BASE64_SIG.test(text)) return null;
   const sig = Buffer.from(text, 'base64');
   return sig.length === SIGNATURE_BYTES ? sig : null;
@@ -134,7 +136,7 @@ export function createVerifier(options: SignatureOptions): Verifier {
     if (typeof content === 'string') throw new SignatureError(path, content);
     const sig = decodeSignature(content);
     if (!sig) throw new SignatureError(path, 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)');
-    let ok = false;
+    let ok: boolean;
     try {
       ok = cryptoVerify(null, bytes, key, sig);
     } catch {

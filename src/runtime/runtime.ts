@@ -263,7 +263,14 @@ export class Runtime implements AdminHost {
         }
       };
       await step('stop accepting admin connections', () => this.socket?.stopAccepting());
-      await step('stop triggers', () => Promise.all(this.triggers.splice(0).reverse().map((t) => t.close())));
+      await step('stop triggers', () =>
+        Promise.all(
+          this.triggers
+            .splice(0)
+            .reverse()
+            .map(async (t) => t.close()),
+        ),
+      );
       await step('stop watchers', () => Promise.all([...this.watchers.keys()].map((k) => this.unwatch(k))));
       await step('close units', () => (closeUnits ? closeUnits() : Promise.all(this.list().map((u) => u.close()))));
       // A unit added while closing (the daemon's config changed) has a watcher too.

@@ -1,6 +1,6 @@
 // Watching a unit's files, for the library (`triggers.watch`: the source's
 // watchSpecs()) and the daemon (each target's watch list) alike.
-import { errorMessage, ReloadkitError } from '../shared/errors.js';
+import { errorMessage, OptionsError } from '../shared/errors.js';
 import type { ConfigSource, Logger, WatchSpec } from '../shared/types.js';
 import type { TriggerHandle, WatchTriggerOptions } from './options.js';
 import { watchTimings } from '../triggers/watch-options.js';
@@ -46,13 +46,10 @@ export class DeferredWatchCounters implements WatchCounters {
 export function planWatchTrigger(source: ConfigSource, opt: boolean | WatchTriggerOptions | undefined): WatchTriggerOptions | null {
   if (opt === undefined || opt === false) return null;
   if (opt !== true && (typeof opt !== 'object' || opt === null)) {
-    throw new ReloadkitError('ERR_OPTIONS', `triggers.watch must be true, false or { debounceMs, maxWaitMs, rescanMs }, got ${String(opt)}`);
+    throw new OptionsError(`triggers.watch must be true, false or { debounceMs, maxWaitMs, rescanMs }, got ${String(opt)}`);
   }
   if (typeof source.watchSpecs !== 'function') {
-    throw new ReloadkitError(
-      'ERR_OPTIONS',
-      `triggers.watch needs a source with watchSpecs() (fileSource and dirSource have it); ${source.description} has none`,
-    );
+    throw new OptionsError(`triggers.watch needs a source with watchSpecs() (fileSource and dirSource have it); ${source.description} has none`);
   }
   const options = opt === true ? {} : opt;
   watchTimings(options, ['debounceMs', 'maxWaitMs', 'rescanMs']);

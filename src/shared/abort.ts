@@ -46,15 +46,10 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined):
 }
 
 /** The error a deadline ends work with. */
-export class TimeoutError extends Error {}
+class TimeoutError extends Error {}
 
 /** Runs fn with a fresh AbortSignal that fires at the timeout or when `parent` aborts. */
-export async function runBounded<T>(
-  what: string,
-  timeoutMs: number,
-  parent: AbortSignal,
-  fn: (signal: AbortSignal) => T | Promise<T>,
-): Promise<T> {
+export async function runBounded<T>(what: string, timeoutMs: number, parent: AbortSignal, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;

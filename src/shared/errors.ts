@@ -71,10 +71,7 @@ export class FileNotFoundError extends LoadError {
 
 /** Why a file did not verify; the text after "<file>: " in the load error. */
 export type SignatureFailureReason =
-  | 'missing signature'
-  | 'bad signature'
-  | 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)'
-  | `cannot read signature: ${string}`;
+  'missing signature' | 'bad signature' | 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)' | `cannot read signature: ${string}`;
 
 /** A file whose signature is missing or does not verify. */
 export class SignatureError extends LoadError {

@@ -83,4 +83,3 @@ export function canonicalJson(value: unknown): string {
 export function configHash(value: unknown): string {
   return sha256Hex(canonicalJson(value));
 }
-

@@ -1,4 +1,5 @@
 // Dotted paths: `server.port`, `backends[0].url`, `labels["a.b"]`.
+import { OptionsError } from './errors.js';
 // Patterns add `*` (any key or index) and `[*]` (any index).
 
 export type PathSegment = string | number;
@@ -23,7 +24,7 @@ export function parsePattern(pattern: string): PatternSegment[] {
   let i = 0;
   const n = pattern.length;
   const fail = (why: string): never => {
-    throw new Error(`invalid path pattern ${JSON.stringify(pattern)}: ${why}`);
+    throw new OptionsError(`invalid path pattern ${JSON.stringify(pattern)}: ${why}`);
   };
   if (n === 0) fail('empty');
   while (i < n) {

@@ -3,15 +3,7 @@
 // contract of SPEC §1 and match the seed systems' replies.
 
 /** Every status a reload pass can end with (SPEC §1). */
-export const RELOAD_STATUSES = [
-  'full_success',
-  'partial_applied',
-  'apply_failed',
-  'rolled_back',
-  'validation_failed',
-  'load_failed',
-  'unchanged',
-] as const;
+export const RELOAD_STATUSES = ['full_success', 'partial_applied', 'apply_failed', 'rolled_back', 'validation_failed', 'load_failed', 'unchanged'] as const;
 export type ReloadStatus = (typeof RELOAD_STATUSES)[number];
 
 /** What started a pass (SPEC §8). */

@@ -41,7 +41,7 @@ export interface DirConfigSource extends ConfigSource {
 }
 
 /** Deep-merges `next` into `target` (both fresh copies owned by the load). */
-export function mergeInto(target: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
+function mergeInto(target: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
   for (const key of Object.keys(next)) {
     const before = Object.hasOwn(target, key) ? target[key] : undefined;
     const after = next[key];
@@ -94,7 +94,8 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
         const st = await stat(path);
         if (!st.isFile()) continue;
         const format = formatFromPath(name);
-        if (!format) throw new LoadError(`${path}: cannot tell the format from the extension; use .yaml, .yml, .json or .toml (or a pattern that matches only those)`);
+        if (!format)
+          throw new LoadError(`${path}: cannot tell the format from the extension; use .yaml, .yml, .json or .toml (or a pattern that matches only those)`);
         const loaded = await loadConfigFile(path, format, { env, maxBytes, memo }, ctx);
         mergeInto(merged, loaded.value);
         files.push(loaded.file);
@@ -109,7 +110,14 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
   /** A symlink whose target does not exist (not a fragment removed meanwhile). */
   const isDangling = async (path: string): Promise<boolean> => {
     const link = await lstat(path).catch(() => null);
-    return link !== null && link.isSymbolicLink() && (await stat(path).then(() => false, () => true));
+    return (
+      link !== null &&
+      link.isSymbolicLink() &&
+      (await stat(path).then(
+        () => false,
+        () => true,
+      ))
+    );
   };
 
   return {

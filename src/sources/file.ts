@@ -1,6 +1,6 @@
 // fileSource: one YAML, JSON or TOML file.
 import { resolve } from 'node:path';
-import { ReloadkitError } from '../shared/errors.js';
+import { OptionsError } from '../shared/errors.js';
 import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
 import { loadConfigFile, type ParseMemo } from './load-file.js';
 import type { EnvOption } from './normalize.js';
@@ -31,12 +31,12 @@ export function fileSource(path: string, options: FileSourceOptions = {}): FileC
   let format: ConfigFormat;
   if (options.format !== undefined) {
     if (!(CONFIG_FORMATS as readonly string[]).includes(options.format)) {
-      throw new ReloadkitError('ERR_OPTIONS', `fileSource: unknown format ${JSON.stringify(options.format)}; use yaml, json or toml`);
+      throw new OptionsError(`fileSource: unknown format ${JSON.stringify(options.format)}; use yaml, json or toml`);
     }
     format = options.format;
   } else {
     const byExtension = formatFromPath(abs);
-    if (!byExtension) throw new ReloadkitError('ERR_OPTIONS', `fileSource: cannot tell the format of ${abs}; ${UNKNOWN_FORMAT_HINT}`);
+    if (!byExtension) throw new OptionsError(`fileSource: cannot tell the format of ${abs}; ${UNKNOWN_FORMAT_HINT}`);
     format = byExtension;
   }
   const memo: ParseMemo = new Map();

@@ -3,12 +3,12 @@
 // As in a shell, a wildcard never matches a leading dot, so `.swp` files,
 // `..data` and other dotfiles stay out unless the pattern starts with `.`.
 // (node:path's matchesGlob is experimental on Node 20, hence our own.)
-import { ReloadkitError } from '../shared/errors.js';
+import { OptionsError } from '../shared/errors.js';
 
 const SPECIAL = /[.+^$()|\\]/;
 
 function invalid(pattern: string, why: string): never {
-  throw new ReloadkitError('ERR_OPTIONS', `invalid pattern ${JSON.stringify(pattern)}: ${why}`);
+  throw new OptionsError(`invalid pattern ${JSON.stringify(pattern)}: ${why}`);
 }
 
 export function compileGlob(pattern: string): (name: string) => boolean {

@@ -26,19 +26,13 @@ export interface LoadedFile {
   file: SourceFile;
 }
 
-export async function loadConfigFile(
-  path: string,
-  format: ConfigFormat,
-  options: FileLoadOptions,
-  ctx: LoadContext,
-): Promise<LoadedFile> {
+export async function loadConfigFile(path: string, format: ConfigFormat, options: FileLoadOptions, ctx: LoadContext): Promise<LoadedFile> {
   const { bytes, sha256 } = await readConfigBytes(path, { maxBytes: options.maxBytes, signal: ctx.signal });
   // The same buffer is verified and then parsed: no second read in between.
   if (ctx.verify) await ctx.verify(path, bytes);
   throwIfAborted(ctx.signal, path);
   const memo = options.memo?.get(path);
-  const parsed =
-    memo !== undefined && memo.sha256 === sha256 && memo.format === format ? memo.parsed : parseConfigText(path, decodeText(path, bytes), format);
+  const parsed = memo !== undefined && memo.sha256 === sha256 && memo.format === format ? memo.parsed : parseConfigText(path, decodeText(path, bytes), format);
   options.memo?.set(path, { sha256, format, parsed });
   const value = normalizeValue(path, parsed, options.env) as Record<string, unknown>;
   return { value, file: { path, sha256, size: bytes.length } };

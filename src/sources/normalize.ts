@@ -17,7 +17,7 @@ import { formatPath, isPlainObject, type PathSegment } from '../shared/paths.js'
 /** `true` reads process.env at each load; a record is used as given (undefined = unset). */
 export type EnvOption = boolean | Readonly<Record<string, string | undefined>>;
 
-export const MAX_DEPTH = 1000;
+const MAX_DEPTH = 1000;
 const MAX_LISTED_ISSUES = 10;
 const REFERENCE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?$/;
 
@@ -30,7 +30,7 @@ function lookupFor(env: EnvOption | undefined): Lookup | null {
 }
 
 /** Expands one string; problems are pushed to `issues` (without echoing the value). */
-export function expandString(s: string, lookup: Lookup, issues: string[], where: string): string {
+function expandString(s: string, lookup: Lookup, issues: string[], where: string): string {
   if (!s.includes('$')) return s;
   let out = '';
   let i = 0;

@@ -1,9 +1,9 @@
 // Checks of source options at construction, so a typo fails at startup.
-import { ReloadkitError } from '../shared/errors.js';
+import { OptionsError } from '../shared/errors.js';
 import type { EnvOption } from './normalize.js';
 
 function invalid(message: string): never {
-  throw new ReloadkitError('ERR_OPTIONS', message);
+  throw new OptionsError(message);
 }
 
 export function checkPath(what: string, path: unknown): string {

@@ -22,7 +22,7 @@ export function formatFromPath(path: string): ConfigFormat | undefined {
 export const UNKNOWN_FORMAT_HINT = 'use .yaml, .yml, .json or .toml, or set the `format` option';
 
 /** 1-based line and column (UTF-16 units, as editors and the parsers count) of an offset. */
-export function lineCol(text: string, offset: number): { line: number; col: number } {
+function lineCol(text: string, offset: number): { line: number; col: number } {
   let line = 1;
   let lineStart = 0;
   for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) {
@@ -138,7 +138,7 @@ function tooDeepFlowAt(text: string): number {
 }
 
 /** Anchors plus aliases a document may have: yaml resolves each alias by a scan of them all (quadratic). */
-export const MAX_YAML_ALIAS_NODES = 10_000;
+const MAX_YAML_ALIAS_NODES = 10_000;
 /** Entries a document with aliases may expand to: its size in bytes, and at least this. */
 const MIN_EXPANSION_BUDGET = 1_000_000;
 

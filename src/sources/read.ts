@@ -57,9 +57,7 @@ interface Attempt {
 }
 
 function sameStat(a: BigIntStats, b: BigIntStats): boolean {
-  return (
-    a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs
-  );
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
 function isRacy(st: BigIntStats): boolean {
@@ -67,7 +65,7 @@ function isRacy(st: BigIntStats): boolean {
   return Date.now() - Number(st.ctimeMs) < RACY_WINDOW_MS;
 }
 
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   if (n < 1024) return `${n} bytes`;
   let v = n;

@@ -3,7 +3,7 @@
 // close, which also restores the signal's default action when it was the
 // last listener.
 import { constants } from 'node:os';
-import { ReloadkitError } from '../shared/errors.js';
+import { OptionsError } from '../shared/errors.js';
 
 export type SignalName = NodeJS.Signals;
 
@@ -14,9 +14,9 @@ const UNCATCHABLE = new Set(['SIGKILL', 'SIGSTOP', 'SIGVTALRM', 'SIGPROF']);
 export function checkSignals(signals: readonly unknown[]): SignalName[] {
   for (const s of signals) {
     if (typeof s !== 'string' || !Object.hasOwn(constants.signals, s)) {
-      throw new ReloadkitError('ERR_OPTIONS', `triggers.signal: ${JSON.stringify(s)} is not a signal name (e.g. "SIGHUP", "SIGUSR2")`);
+      throw new OptionsError(`triggers.signal: ${JSON.stringify(s)} is not a signal name (e.g. "SIGHUP", "SIGUSR2")`);
     }
-    if (UNCATCHABLE.has(s)) throw new ReloadkitError('ERR_OPTIONS', `triggers.signal: ${s} cannot be used as a reload trigger`);
+    if (UNCATCHABLE.has(s)) throw new OptionsError(`triggers.signal: ${s} cannot be used as a reload trigger`);
   }
   return signals as SignalName[];
 }

@@ -1,6 +1,6 @@
 // Timing options of the watcher, their defaults and validation. Kept apart
 // from watch.ts so createReloader can check them without loading the watcher.
-import { ReloadkitError } from '../shared/errors.js';
+import { OptionsError } from '../shared/errors.js';
 
 export interface WatchTimings {
   /** Quiet period that ends a burst of events (default 100 ms). */
@@ -30,7 +30,7 @@ const MAX_MS = 2 ** 31 - 1;
 export function watchTimings(input: Partial<Record<keyof WatchTimings, unknown>>, allowed: readonly string[] = Object.keys(LIMITS)): WatchTimings {
   for (const k of Object.keys(input)) {
     if (!allowed.includes(k)) {
-      throw new ReloadkitError('ERR_OPTIONS', `unknown watch option "${k}" (known: ${allowed.join(', ')})`);
+      throw new OptionsError(`unknown watch option "${k}" (known: ${allowed.join(', ')})`);
     }
   }
   const out = {} as WatchTimings;
@@ -41,7 +41,7 @@ export function watchTimings(input: Partial<Record<keyof WatchTimings, unknown>>
       continue;
     }
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_MS) {
-      throw new ReloadkitError('ERR_OPTIONS', `watch option ${name} must be a number of milliseconds from ${min} to ${MAX_MS}, got ${String(value)}`);
+      throw new OptionsError(`watch option ${name} must be a number of milliseconds from ${min} to ${MAX_MS}, got ${String(value)}`);
     }
     out[name] = value;
   }

@@ -8,7 +8,7 @@ import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative } from 'node:path';
 
 /** A directory entry a resolution looked up: `dir` is a real path. */
-export interface Interest {
+interface Interest {
   dir: string;
   name: string;
 }
@@ -61,7 +61,11 @@ export async function resolveWatched(path: string): Promise<Resolution> {
       if (c === '' || c === '.') continue;
       if (c === '..') break;
       p = childOf(p, c);
-      if (!looked.has(p)) looked.set(p, lstat(p).catch((err: NodeJS.ErrnoException) => err));
+      if (!looked.has(p))
+        looked.set(
+          p,
+          lstat(p).catch((err: NodeJS.ErrnoException) => err),
+        );
     }
   };
   prefetch();
@@ -111,7 +115,7 @@ export async function resolveWatched(path: string): Promise<Resolution> {
   return { kind: 'dir', real: cur, interests };
 }
 
-export interface TreeFile {
+interface TreeFile {
   /** Path relative to the tree root, `/`-separated. */
   rel: string;
   /** The entry's path under the (real) root; events name it. */
@@ -135,11 +139,7 @@ export interface Tree {
  * `filter` accepts. Symlinked files are resolved (and their lookups
  * recorded); symlinked directories are not descended, which rules out loops.
  */
-export async function walkTree(
-  root: string,
-  recursive: boolean,
-  filter: ((rel: string) => boolean) | undefined,
-): Promise<Tree> {
+export async function walkTree(root: string, recursive: boolean, filter: ((rel: string) => boolean) | undefined): Promise<Tree> {
   const tree: Tree = { dirs: [], files: [] };
   const visit = async (dir: string): Promise<void> => {
     tree.dirs.push(dir);
@@ -198,7 +198,9 @@ const SMALL_FILE = 1 << 20;
 /** SHA-256 (hex) of a file's bytes; streams large files. */
 export async function hashFile(path: string, sizeHint: bigint | number = 0): Promise<string> {
   if (Number(sizeHint) <= SMALL_FILE) {
-    return createHash('sha256').update(await readFile(path)).digest('hex');
+    return createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
   }
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);

@@ -45,22 +45,12 @@
 import { watch as nodeFsWatch } from 'node:fs';
 import { lstat, stat } from 'node:fs/promises';
 import { basename, relative, resolve } from 'node:path';
-import { ReloadkitError, errorMessage } from '../shared/errors.js';
+import { errorMessage, OptionsError, ReloadkitError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import type { Logger, WatchSpec } from '../shared/types.js';
 import { watchTimings } from './watch-options.js';
 import { PollingDir, type DirEvent, type DirEventListener, type DirHandle } from './watch-poll.js';
-import {
-  childOf,
-  errorCode,
-  hashFile,
-  resolveWatched,
-  statKey,
-  walkTree,
-  type ResolvedKind,
-  type StatKey,
-  type Tree,
-} from './watch-paths.js';
+import { childOf, errorCode, hashFile, resolveWatched, statKey, walkTree, type ResolvedKind, type StatKey, type Tree } from './watch-paths.js';
 
 export type WatchTrigger = 'watch' | 'rescan';
 
@@ -95,7 +85,7 @@ export interface Watcher {
 }
 
 /** What fs.watch returns, as far as the watcher uses it. */
-export interface FsWatchHandle {
+interface FsWatchHandle {
   close(): void;
   on(event: 'error', listener: (err: Error) => void): unknown;
 }
@@ -117,13 +107,13 @@ export async function createWatcher(specs: readonly WatchSpec[], options: Watche
 }
 
 function checkSpecs(specs: readonly WatchSpec[]): void {
-  if (!Array.isArray(specs)) throw new ReloadkitError('ERR_OPTIONS', 'watch specs must be an array of { path }');
+  if (!Array.isArray(specs)) throw new OptionsError('watch specs must be an array of { path }');
   for (const s of specs) {
     if (!s || typeof s.path !== 'string' || s.path === '' || s.path.includes('\0')) {
-      throw new ReloadkitError('ERR_OPTIONS', `watch spec needs a non-empty path, got ${JSON.stringify(s?.path)}`);
+      throw new OptionsError(`watch spec needs a non-empty path, got ${JSON.stringify(s?.path)}`);
     }
     if (s.filter !== undefined && typeof s.filter !== 'function') {
-      throw new ReloadkitError('ERR_OPTIONS', `watch spec ${s.path}: filter must be a function`);
+      throw new OptionsError(`watch spec ${s.path}: filter must be a function`);
     }
   }
 }
@@ -237,7 +227,7 @@ class DirectoryWatcher implements Watcher {
   private closed = false;
 
   constructor(private readonly opts: WatcherOptions) {
-    if (!opts || typeof opts.onChange !== 'function') throw new ReloadkitError('ERR_OPTIONS', 'createWatcher needs an onChange function');
+    if (!opts || typeof opts.onChange !== 'function') throw new OptionsError('createWatcher needs an onChange function');
     const t = watchTimings({
       debounceMs: opts.debounceMs,
       maxWaitMs: opts.maxWaitMs,
@@ -586,7 +576,12 @@ class DirectoryWatcher implements Watcher {
   }
 
   private async poll(dw: DirWatch, code: string): Promise<DirHandle> {
-    const p = new PollingDir(dw.dir, () => dw.names, (event, name) => this.onDirEvent(dw, event, name), this.pollMs);
+    const p = new PollingDir(
+      dw.dir,
+      () => dw.names,
+      (event, name) => this.onDirEvent(dw, event, name),
+      this.pollMs,
+    );
     dw.pollReason = code;
     await p.start();
     return p;

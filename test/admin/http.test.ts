@@ -87,7 +87,10 @@ describe('read-only endpoints', () => {
       assert.equal(r.status, 503);
       const body = r.json() as { status: string; reasons: string[] };
       assert.equal(body.status, 'not_ready');
-      assert.ok(body.reasons.some((x) => x.includes('load_failed')), body.reasons.join(' | '));
+      assert.ok(
+        body.reasons.some((x) => x.includes('load_failed')),
+        body.reasons.join(' | '),
+      );
       app.write('port: 2\n');
       await app.r.reload();
       assert.equal((await get(`${app.base}/ready`)).status, 200);
@@ -177,7 +180,10 @@ describe('POST /reload', () => {
       const r = await get(`${app.base}/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
       assert.equal(r.status, 200);
       assert.equal(app.r.generation, 1);
-      assert.ok(app.logger.entries.every((e) => !JSON.stringify(e).includes(token)), 'the token is never logged');
+      assert.ok(
+        app.logger.entries.every((e) => !JSON.stringify(e).includes(token)),
+        'the token is never logged',
+      );
     } finally {
       await app.cleanup();
     }
@@ -219,7 +225,10 @@ describe('binding', () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as { port: number }).port;
-    await assert.rejects(startAdminHttp({ address: `127.0.0.1:${port}`, host, metrics }), /cannot serve the admin HTTP endpoints on 127\.0\.0\.1:\d+: address already in use/);
+    await assert.rejects(
+      startAdminHttp({ address: `127.0.0.1:${port}`, host, metrics }),
+      /cannot serve the admin HTTP endpoints on 127\.0\.0\.1:\d+: address already in use/,
+    );
     blocker.close();
     await assert.rejects(startAdminHttp({ address: '127.0.0.1:0', host, metrics, token: ' ' }), /non-empty/);
   });

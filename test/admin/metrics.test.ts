@@ -225,7 +225,7 @@ describe('ReloadMetrics API (for the daemon)', () => {
     await unit.close();
   });
 
-  test('watch and signature counters; detachUnit removes the unit\'s series and stops counting', async () => {
+  test("watch and signature counters; detachUnit removes the unit's series and stops counting", async () => {
     const metrics = await createReloadMetrics();
     const unit = new Unit<unknown>({ name: 'gone', source: new MemorySource({ a: 1 }) });
     await unit.start();

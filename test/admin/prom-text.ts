@@ -1,6 +1,6 @@
 // A strict checker for the Prometheus text exposition format (0.0.4): every
 // line must be HELP, TYPE, a comment, blank, or a well-formed sample.
-export interface Sample {
+interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;

@@ -66,7 +66,7 @@ describe('existing entries at the socket path', () => {
       const status = (await command(first.socketPath, 'status')) as { units: Record<string, unknown> };
       assert.deepEqual(Object.keys(status.units), ['app']);
       await second.r.close();
-      assert.equal(lstatSync(first.socketPath).ino, ino, 'the second instance left the first one\'s socket alone');
+      assert.equal(lstatSync(first.socketPath).ino, ino, "the second instance left the first one's socket alone");
       assert.equal((await command(first.socketPath, 'reload')).status, 'ok');
     } finally {
       await first.cleanup();
@@ -133,7 +133,10 @@ describe('existing entries at the socket path', () => {
         const before = lstatSync(path);
         writeFileSync(join(dir, 'config.yaml'), 'port: 1\n');
         const app = await startApp({ dir });
-        assert.ok(app.logger.at('error').some((e) => /not a socket/.test(e.msg)), 'an error is logged');
+        assert.ok(
+          app.logger.at('error').some((e) => /not a socket/.test(e.msg)),
+          'an error is logged',
+        );
         assert.equal((await app.r.reload()).status, 'full_success');
         await app.r.close();
         const now = lstatSync(path);
@@ -152,11 +155,7 @@ describe('existing entries at the socket path', () => {
       const path = join(dir, 'admin.sock');
       const pd = await PrivateDir.create(path);
       writeFileSync(join(dir, 'target'), 'keep me');
-      for (const make of [
-        () => writeFileSync(path, 'file'),
-        () => symlinkSync(join(dir, 'target'), path),
-        () => mkdirSync(path),
-      ]) {
+      for (const make of [() => writeFileSync(path, 'file'), () => symlinkSync(join(dir, 'target'), path), () => mkdirSync(path)]) {
         make();
         const ino = lstatSync(path).ino;
         assert.equal(await pd.quarantineRemove(null), 'restored');
@@ -217,8 +216,14 @@ describe('permissions', () => {
       const sock = await startAdminSocket({ path, host });
       assert.equal(lstatSync(path).mode & 0o777, 0o600);
       await until(() => seen.length > 0, 'the watcher to see the socket appear');
-      assert.ok(seen.every((m) => m === 0o600), `modes seen: ${seen.map((m) => m.toString(8))}`);
-      assert.ok(privateModes.every((m) => m === 0o700), `private dir modes: ${privateModes.map((m) => m.toString(8))}`);
+      assert.ok(
+        seen.every((m) => m === 0o600),
+        `modes seen: ${seen.map((m) => m.toString(8))}`,
+      );
+      assert.ok(
+        privateModes.every((m) => m === 0o700),
+        `private dir modes: ${privateModes.map((m) => m.toString(8))}`,
+      );
       await sock.close();
     } finally {
       watcher.close();
@@ -243,28 +248,32 @@ describe('permissions', () => {
     }
   });
 
-  test('another user cannot connect to a 0600 socket; a member of socket_group can with 0660', { skip: process.getuid?.() !== 0 ? 'needs root to run a client as another user' : false }, async () => {
-    const { dir, cleanup } = tempDir();
-    chmodSync(dir, 0o755);
-    const connectAs = (path: string) =>
-      new Promise<string>((resolve) => {
-        const script = `const s=require('net').connect(${JSON.stringify(path)});s.on('connect',()=>s.end('status\\n'));let d='';s.on('data',c=>d+=c);s.on('close',()=>process.stdout.write('REPLY '+d));s.on('error',e=>{process.stdout.write('ERR '+e.code);process.exit(0)})`;
-        const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-        child.on('close', () => resolve(out));
-      });
-    try {
-      const a = await startAdminSocket({ path: join(dir, 'a.sock'), host });
-      assert.equal(await connectAs(join(dir, 'a.sock')), 'ERR EACCES');
-      const b = await startAdminSocket({ path: join(dir, 'b.sock'), host, mode: 0o660, group: 65534 });
-      assert.match(await connectAs(join(dir, 'b.sock')), /^REPLY \{"status":"ok"/);
-      await a.close();
-      await b.close();
-    } finally {
-      cleanup();
-    }
-  });
+  test(
+    'another user cannot connect to a 0600 socket; a member of socket_group can with 0660',
+    { skip: process.getuid?.() !== 0 ? 'needs root to run a client as another user' : false },
+    async () => {
+      const { dir, cleanup } = tempDir();
+      chmodSync(dir, 0o755);
+      const connectAs = (path: string) =>
+        new Promise<string>((resolve) => {
+          const script = `const s=require('net').connect(${JSON.stringify(path)});s.on('connect',()=>s.end('status\\n'));let d='';s.on('data',c=>d+=c);s.on('close',()=>process.stdout.write('REPLY '+d));s.on('error',e=>{process.stdout.write('ERR '+e.code);process.exit(0)})`;
+          const child = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+          child.on('close', () => resolve(out));
+        });
+      try {
+        const a = await startAdminSocket({ path: join(dir, 'a.sock'), host });
+        assert.equal(await connectAs(join(dir, 'a.sock')), 'ERR EACCES');
+        const b = await startAdminSocket({ path: join(dir, 'b.sock'), host, mode: 0o660, group: 65534 });
+        assert.match(await connectAs(join(dir, 'b.sock')), /^REPLY \{"status":"ok"/);
+        await a.close();
+        await b.close();
+      } finally {
+        cleanup();
+      }
+    },
+  );
 });
 
 describe('limits and shutdown', () => {
@@ -273,10 +282,12 @@ describe('limits and shutdown', () => {
     const idle: Socket[] = [];
     try {
       for (let i = 0; i < 3; i++) {
-        idle.push(await new Promise<Socket>((resolve) => {
-          const s = connect({ path: app.socketPath }, () => resolve(s));
-          s.on('error', () => {});
-        }));
+        idle.push(
+          await new Promise<Socket>((resolve) => {
+            const s = connect({ path: app.socketPath }, () => resolve(s));
+            s.on('error', () => {});
+          }),
+        );
       }
       // Accepted in order: by the time the 4th is served the first three are counted.
       assert.equal((await rawExchange(app.socketPath, 'status\n')).text, '{"status":"error","message":"too many connections"}\n');

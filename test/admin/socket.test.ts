@@ -66,7 +66,7 @@ describe('SPEC §4 table', () => {
     assert.equal(app.r.lastResult()!.trigger, 'socket');
   });
 
-  test('RELOAD <unit> (an addition to SPEC §4): OK once that unit\'s pass is queued; an unknown unit is ERROR: unknown unit, sanitised', async () => {
+  test("RELOAD <unit> (an addition to SPEC §4): OK once that unit's pass is queued; an unknown unit is ERROR: unknown unit, sanitised", async () => {
     const gen = app.r.generation;
     app.write('port: 8081\nlevel: info\n');
     assert.equal((await rawExchange(app.socketPath, 'RELOAD app\n')).text, 'OK\n');
@@ -89,7 +89,12 @@ describe('SPEC §4 table', () => {
   });
 
   test('invalid UTF-8 → invalid input', async () => {
-    for (const bytes of [[0xff, 0xfe, 0x0a], [0x73, 0x74, 0xc3, 0x28, 0x0a], [0xed, 0xa0, 0x80, 0x0a], [0xc0, 0xaf, 0x0a]]) {
+    for (const bytes of [
+      [0xff, 0xfe, 0x0a],
+      [0x73, 0x74, 0xc3, 0x28, 0x0a],
+      [0xed, 0xa0, 0x80, 0x0a],
+      [0xc0, 0xaf, 0x0a],
+    ]) {
       assert.equal((await rawExchange(app.socketPath, Buffer.from(bytes))).text, INVALID, String(bytes));
     }
   });

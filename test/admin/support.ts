@@ -33,11 +33,7 @@ export interface ExchangeOptions {
 }
 
 /** Connects, sends raw bytes, and collects everything until the server closes. */
-export function rawExchange(
-  path: string,
-  payload: Uint8Array | string | null | (Uint8Array | string)[],
-  opts: ExchangeOptions = {},
-): Promise<Exchange> {
+export function rawExchange(path: string, payload: Uint8Array | string | null | (Uint8Array | string)[], opts: ExchangeOptions = {}): Promise<Exchange> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();

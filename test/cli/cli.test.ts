@@ -120,7 +120,7 @@ describe('reloadkit CLI', () => {
     }
     // --help says so, as docs/daemon.md does.
     const h = await cli(['status', '--help']);
-    assert.match(h.stdout, /\n  1  the daemon answered, but with an error/);
+    assert.match(h.stdout, /\n {2}1 {2}the daemon answered, but with an error/);
     const doc = readFileSync(fileURLToPath(new URL('../../docs/daemon.md', import.meta.url)), 'utf8');
     assert.match(doc, /\| `status` \| the daemon answered with its status \| the daemon answered with an error/);
   });

@@ -47,10 +47,13 @@ describe('client socket precedence: flag > RELOADKIT_SOCKET > admin.socket of th
     // No flag, no environment, no file: the built-in default.
     assert.deepEqual(await findSocket({}, env(), missingDefault), { path: defaultSocketPath(env()), from: 'default' });
     // An empty environment variable counts as unset.
-    assert.deepEqual(await findSocket({}, env({ RELOADKIT_SOCKET: '', RELOADKIT_CONFIG: '' }), missingDefault), { path: defaultSocketPath(env()), from: 'default' });
+    assert.deepEqual(await findSocket({}, env({ RELOADKIT_SOCKET: '', RELOADKIT_CONFIG: '' }), missingDefault), {
+      path: defaultSocketPath(env()),
+      from: 'default',
+    });
   });
 
-  it('a relative admin.socket resolves against the config file\'s directory (as the daemon does), not the working directory', async () => {
+  it("a relative admin.socket resolves against the config file's directory (as the daemon does), not the working directory", async () => {
     const file = config('admin:\n  socket: ./run/admin.sock\ntargets: {}\n');
     const r = await findSocket({ config: file }, env(), missingDefault);
     assert.equal(r.path, join(file, '..', 'run', 'admin.sock'));
@@ -70,7 +73,10 @@ describe('client socket precedence: flag > RELOADKIT_SOCKET > admin.socket of th
     const missing = join(tmp, 'absent.yaml');
     await assert.rejects(findSocket({ config: missing }, env(), missingDefault), (e: unknown) => {
       assert.ok(e instanceof ClientConfigError);
-      assert.match(e.message, new RegExp(`cannot read the config file ${missing} for admin\\.socket: no such file \\(pass --socket PATH or set RELOADKIT_SOCKET\\)`));
+      assert.match(
+        e.message,
+        new RegExp(`cannot read the config file ${missing} for admin\\.socket: no such file \\(pass --socket PATH or set RELOADKIT_SOCKET\\)`),
+      );
       return true;
     });
     await assert.rejects(findSocket({}, env({ RELOADKIT_CONFIG: missing }), missingDefault), ClientConfigError);
@@ -95,12 +101,20 @@ describe('the client stays light', () => {
   // loads chunks, so the build's metafile says which packages each holds.
   const hookDir = join(tmp, 'hook');
   mkdirSync(hookDir);
-  writeFileSync(join(hookDir, 'hook.mjs'), 'export async function resolve(s, c, next) {\n  const r = await next(s, c);\n  console.error(`LOADED ${r.url}`);\n  return r;\n}\n');
-  writeFileSync(join(hookDir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(hookDir, 'hook.mjs')).href)});\n`);
+  writeFileSync(
+    join(hookDir, 'hook.mjs'),
+    'export async function resolve(s, c, next) {\n  const r = await next(s, c);\n  console.error(`LOADED ${r.url}`);\n  return r;\n}\n',
+  );
+  writeFileSync(
+    join(hookDir, 'register.mjs'),
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(hookDir, 'hook.mjs')).href)});\n`,
+  );
 
   /** npm packages whose code the loaded modules hold (directly, or bundled into a dist/ chunk). */
   function loadedPackages(stderr: string): Set<string> {
-    const meta = existsSync(CLI_META) ? (JSON.parse(readFileSync(CLI_META, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> }) : { outputs: {} };
+    const meta = existsSync(CLI_META)
+      ? (JSON.parse(readFileSync(CLI_META, 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> })
+      : { outputs: {} };
     const pkgOf = (p: string) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(p)?.[1];
     const out = new Set<string>();
     for (const [, url] of stderr.matchAll(/^LOADED (file:\S+)$/gm)) {

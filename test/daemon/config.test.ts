@@ -97,7 +97,10 @@ targets:
 
 describe('daemon config: signatures', () => {
   it('signature.public_key (top level and per target) is accepted and resolved against the config directory', () => {
-    const c = parseConfigText('signature:\n  public_key: k.pub\ntargets:\n  a:\n    kind: http\n    url: http://x/\n    signature: { public_key: /etc/k2.pub }\n', '/srv/rk/rk.yaml');
+    const c = parseConfigText(
+      'signature:\n  public_key: k.pub\ntargets:\n  a:\n    kind: http\n    url: http://x/\n    signature: { public_key: /etc/k2.pub }\n',
+      '/srv/rk/rk.yaml',
+    );
     assert.deepEqual(c.signature, { public_key: '/srv/rk/k.pub' });
     assert.deepEqual(c.targets.a!.signature, { public_key: '/etc/k2.pub' });
     assert.match(problems('signature: { public_key: "" }\ntargets: {}\n').join('\n'), /signature\.public_key: must not be empty/);
@@ -173,7 +176,11 @@ targets:
     const c = parseConfigText('log_level: warn\nadmin:\n  socket: ""\n  http: ""\ntargets: {}\n', '/x/rk.yaml');
     assert.equal(c.admin.socket, '');
     assert.equal(c.admin.http, '');
-    const o = parseConfigText('log_level: warn\nadmin:\n  socket: a.sock\ntargets: {}\n', '/x/rk.yaml', { socket: '/run/b.sock', http: '127.0.0.1:1', log_level: 'debug' });
+    const o = parseConfigText('log_level: warn\nadmin:\n  socket: a.sock\ntargets: {}\n', '/x/rk.yaml', {
+      socket: '/run/b.sock',
+      http: '127.0.0.1:1',
+      log_level: 'debug',
+    });
     assert.equal(o.admin.socket, '/run/b.sock');
     assert.equal(o.admin.http, '127.0.0.1:1');
     assert.equal(o.log_level, 'debug');

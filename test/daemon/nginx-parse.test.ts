@@ -63,7 +63,8 @@ describe('nginx config parsing', () => {
   });
 
   it('parses build defaults from nginx -V', () => {
-    const v = 'nginx version: nginx/1.22.1\nconfigure arguments: --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf --error-log-path=/var/log/nginx/error.log --pid-path=/run/nginx.pid';
+    const v =
+      'nginx version: nginx/1.22.1\nconfigure arguments: --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf --error-log-path=/var/log/nginx/error.log --pid-path=/run/nginx.pid';
     assert.deepEqual(parseBuildInfo(v), { prefix: '/usr/share/nginx/', pidPath: '/run/nginx.pid', errorLogPath: '/var/log/nginx/error.log' });
     assert.deepEqual(parseBuildInfo('configure arguments:'), { prefix: '/usr/local/nginx/', pidPath: 'logs/nginx.pid', errorLogPath: 'logs/error.log' });
   });

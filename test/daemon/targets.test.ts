@@ -91,7 +91,10 @@ describe('command target', () => {
     assert.equal(readFileSync(marker, 'utf8'), 'reloaded\n');
     // The state write is asynchronous to the pass; poll for it.
     const stateFile = join(stateDir, 'targets', 'app.json');
-    await waitFor(() => (JSON.parse(readFileSync(stateFile, 'utf8')) as { config_hash: string }).config_hash === r.config_hash, 'the applied hash in the state file');
+    await waitFor(
+      () => (JSON.parse(readFileSync(stateFile, 'utf8')) as { config_hash: string }).config_hash === r.config_hash,
+      'the applied hash in the state file',
+    );
     assert.equal(statSync(stateFile).mode & 0o777, 0o600);
     await t.close();
   });
@@ -325,9 +328,21 @@ describe('target content hashing (watched trees)', () => {
     execFileSync('mkfifo', [join(dir, 'sub', 'pipe')]);
     const signal = new AbortController().signal;
     const verified: string[] = [];
-    const fast = await targetSource('t', () => [dir], () => false).load({ signal, verify: () => void verified.push('called') });
-    const read = await targetSource('t', () => [dir], () => true).load({ signal, verify: (path) => void verified.push(path) });
-    assert.deepEqual(verified.filter((v) => v === 'called'), [], 'unsigned: the verifier is not asked');
+    const fast = await targetSource(
+      't',
+      () => [dir],
+      () => false,
+    ).load({ signal, verify: () => void verified.push('called') });
+    const read = await targetSource(
+      't',
+      () => [dir],
+      () => true,
+    ).load({ signal, verify: (path) => void verified.push(path) });
+    assert.deepEqual(
+      verified.filter((v) => v === 'called'),
+      [],
+      'unsigned: the verifier is not asked',
+    );
     assert.equal(verified.length, 4, 'signed: every file is handed to the verifier');
     const expected = {
       [join(dir, 'a.conf')]: sha('a 1;\n'),
@@ -337,10 +352,7 @@ describe('target content hashing (watched trees)', () => {
     };
     assert.deepEqual((fast.value as TargetContent).files, expected);
     assert.deepEqual((read.value as TargetContent).files, expected);
-    assert.deepEqual(
-      fast.files.map((f) => [f.path, f.size]).sort(),
-      read.files.map((f) => [f.path, f.size]).sort(),
-    );
+    assert.deepEqual(fast.files.map((f) => [f.path, f.size]).sort(), read.files.map((f) => [f.path, f.size]).sort());
   });
 
   // An unreadable file on the fast path: test/faults/permission-denied.test.ts (the daemon runs as nobody there).
@@ -351,6 +363,13 @@ describe('target content hashing (watched trees)', () => {
     for (let i = 0; i < 600; i += 1) writeFileSync(join(dir, `f${i}.conf`), `${i}\n`);
     const ac = new AbortController();
     ac.abort(new Error('stop now'));
-    await assert.rejects(targetSource('t', () => [dir], () => false).load({ signal: ac.signal }), /stop now/);
+    await assert.rejects(
+      targetSource(
+        't',
+        () => [dir],
+        () => false,
+      ).load({ signal: ac.signal }),
+      /stop now/,
+    );
   });
 });

@@ -12,11 +12,7 @@ const schema = z.object({ v: z.number().int().nonnegative() });
 
 type Outcome = 'ok' | 'fail' | 'throw' | 'skip' | 'hang';
 
-type Step =
-  | { kind: 'write'; value: unknown }
-  | { kind: 'request'; trigger: Trigger }
-  | { kind: 'outcome'; outcome: Outcome }
-  | { kind: 'wait'; turns: number };
+type Step = { kind: 'write'; value: unknown } | { kind: 'request'; trigger: Trigger } | { kind: 'outcome'; outcome: Outcome } | { kind: 'wait'; turns: number };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc.record({
@@ -27,7 +23,10 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       fc.constant('not an object'),
     ),
   }),
-  { arbitrary: fc.record({ kind: fc.constant('request' as const), trigger: fc.constantFrom<Trigger>('api', 'watch', 'signal', 'socket', 'rescan') }), weight: 2 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('request' as const), trigger: fc.constantFrom<Trigger>('api', 'watch', 'signal', 'socket', 'rescan') }),
+    weight: 2,
+  },
   fc.record({ kind: fc.constant('outcome' as const), outcome: fc.constantFrom<Outcome>('ok', 'fail', 'throw', 'skip', 'hang') }),
   // Waits let passes start and end between the other steps (a pass takes a few turns).
   { arbitrary: fc.record({ kind: fc.constant('wait' as const), turns: fc.integer({ min: 0, max: 6 }) }), weight: 2 },
@@ -109,7 +108,8 @@ test('property: generation monotonic, passes serial, answers fresh, current() al
           generation = r.generation;
           if (!schema.safeParse(unit.current().config).success) problems.push(`invalid config in effect: ${JSON.stringify(unit.current().config)}`);
           const hang = r.outcomes.find((o) => o.name === 'hang');
-          if (hang?.status === 'failed' && !(hang.error ?? '').includes(`timed out after ${HANG_TIMEOUT_MS} ms`)) problems.push(`hang failed with ${hang.error}`);
+          if (hang?.status === 'failed' && !(hang.error ?? '').includes(`timed out after ${HANG_TIMEOUT_MS} ms`))
+            problems.push(`hang failed with ${hang.error}`);
           if (hang !== undefined && hang.status === 'applied') problems.push('the hung hook applied');
         },
       });

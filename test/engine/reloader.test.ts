@@ -125,7 +125,13 @@ describe('statuses', () => {
     assert.equal(r1.status, 'full_success');
     assert.equal(r1.generation, 1);
     assert.deepEqual(r1.changed, ['log_level']);
-    assert.deepEqual(r1.outcomes.map((o) => [o.name, o.status]), [['a', 'applied'], ['b', 'skipped']]);
+    assert.deepEqual(
+      r1.outcomes.map((o) => [o.name, o.status]),
+      [
+        ['a', 'applied'],
+        ['b', 'skipped'],
+      ],
+    );
     const r2 = await r.reload();
     assert.equal(r2.status, 'full_success');
     assert.equal(r2.generation, 2);
@@ -184,7 +190,10 @@ describe('statuses', () => {
     const res = await r.reload();
     assert.equal(res.status, 'validation_failed');
     assert.equal(res.generation, 0);
-    assert.deepEqual(res.outcomes.map((o) => o.name), ['x', 'y']);
+    assert.deepEqual(
+      res.outcomes.map((o) => o.name),
+      ['x', 'y'],
+    );
     assert.match(res.error!, /x says no.*y says no/);
     assert.deepEqual(log, []);
     await r.close();
@@ -252,8 +261,7 @@ describe('close', () => {
     const hanging = {
       description: 'a source that never answers on its own',
       // Honours the abort, as the built-in sources do; otherwise never settles.
-      load: (ctx: LoadContext) =>
-        new Promise<LoadedConfig>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
+      load: (ctx: LoadContext) => new Promise<LoadedConfig>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
     };
     const r = createReloader({ source: hanging, schema });
     const starting = r.start();
@@ -328,7 +336,10 @@ describe('shutdown', () => {
       hooks: [{ name: 'held', apply: (ctx) => new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))) }],
     });
     await r.start();
-    r.subscribe((c) => c, () => seen.push('committed'));
+    r.subscribe(
+      (c) => c,
+      () => seen.push('committed'),
+    );
     src.set({ ...base, log_level: 'warn' });
     const running = r.reload();
     while (src.loads < 2) await new Promise((res) => setImmediate(res));
@@ -355,7 +366,10 @@ describe('shutdown', () => {
       ],
     });
     await r.start();
-    r.subscribe((c) => c, (_c, _o, res) => committed.push(res.generation));
+    r.subscribe(
+      (c) => c,
+      (_c, _o, res) => committed.push(res.generation),
+    );
     src.set({ ...base, log_level: 'warn' });
     const running = r.reload();
     while (src.loads < 2) await new Promise((res) => setImmediate(res));
@@ -803,9 +817,25 @@ describe('results', () => {
     for (let i = 0; i < 5; i += 1) await r.reload();
     const h = r.history();
     assert.equal(h.length, 3);
-    assert.deepEqual(h.map((x) => x.generation), [3, 4, 5]);
+    assert.deepEqual(
+      h.map((x) => x.generation),
+      [3, 4, 5],
+    );
     const last = r.lastResult()!;
-    for (const key of ['unit', 'generation', 'status', 'trigger', 'outcomes', 'requires_restart', 'config_hash', 'changed', 'started_at', 'ended_at', 'duration_ms', 'coalesced']) {
+    for (const key of [
+      'unit',
+      'generation',
+      'status',
+      'trigger',
+      'outcomes',
+      'requires_restart',
+      'config_hash',
+      'changed',
+      'started_at',
+      'ended_at',
+      'duration_ms',
+      'coalesced',
+    ]) {
       assert.ok(key in last, `missing ${key}`);
     }
     assert.equal(last.unit, 'svc');

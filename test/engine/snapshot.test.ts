@@ -113,7 +113,10 @@ describe('RestartMatcher', () => {
     const next = {
       server: { listen: ':81', timeout: 9 },
       database: { host: 'db', pool: { size: 6 } },
-      backends: [{ name: 'b', url: 'http://a' }, { name: 'c', url: 'http://c' }],
+      backends: [
+        { name: 'b', url: 'http://a' },
+        { name: 'c', url: 'http://c' },
+      ],
     };
     assert.deepEqual(m.diff(boot, next), ['backends[1].url', 'database.pool', 'server.listen']);
   });

@@ -151,7 +151,7 @@ describe('disk full under the files reloadkit writes', () => {
     process.stdout.write(`# disk-full (${disk.what}), library persist: ${failures.length} failed saves logged for 11 commits, last good file intact\n`);
   });
 
-  it("daemon state dir: the applied hash cannot be recorded → clear error, reload done anyway; the restart reloads once more (fail-safe), then it is recorded", async () => {
+  it('daemon state dir: the applied hash cannot be recorded → clear error, reload done anyway; the restart reloads once more (fail-safe), then it is recorded', async () => {
     const disk = faultyDisk('rk-fault-disk-daemon-');
     const targets = '  app:\n    kind: command\n    reload: [sh, -c, "echo x >> app.reloads"]\n    watch: [app.conf]\n';
     const { dir, socket, args } = daemonDir('rk-fault-disk-daemon-', { 'app.conf': 'v1\n' }, targets, '', disk.creds);

@@ -32,7 +32,10 @@ const GOOD = 'name: good\nversion: 1\n';
 
 function laughs(): string {
   let text = 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';
-  for (let i = 1; i < 10; i += 1) text += `a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(',')}]\n`;
+  for (let i = 1; i < 10; i += 1)
+    text += `a${i}: &a${i} [${Array(9)
+      .fill(`*a${i - 1}`)
+      .join(',')}]\n`;
   return text; // 9^10 = 3.5 billion strings if expanded
 }
 
@@ -75,7 +78,11 @@ const yamlCases: Case[] = [
 
 const jsonCases: Case[] = [
   { name: 'random bytes', content: () => randomBytes(256 * 1024), error: /not valid UTF-8 text/ },
-  { name: 'arrays nested 8 million deep', content: () => `{"x": ${'['.repeat(8_000_000)}${']'.repeat(8_000_000)}}`, error: /:1:1006: nested deeper than 1000 levels/ },
+  {
+    name: 'arrays nested 8 million deep',
+    content: () => `{"x": ${'['.repeat(8_000_000)}${']'.repeat(8_000_000)}}`,
+    error: /:1:1006: nested deeper than 1000 levels/,
+  },
 ];
 
 /** What each case cost, for docs/RELIABILITY.md. */

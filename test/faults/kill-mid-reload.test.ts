@@ -12,7 +12,12 @@ import { cleanup, daemonDir, isRunning, killGroupAtCleanup, readPidFile, startBu
 
 after(cleanup);
 
-const lines = (path: string): string[] => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '') : []);
+const lines = (path: string): string[] =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
 
 /** Every state file parses and holds a SHA-256; temp files left behind are returned (not parsed). */
 function readState(dir: string): { hashes: Record<string, string>; temps: string[] } {
@@ -138,7 +143,10 @@ describe('kill -9 of the daemon in the middle of a reload', () => {
     const quietFrom = d.lines.length;
     await new Promise((r) => setTimeout(r, 3000));
     assert.deepEqual(
-      d.lines.slice(quietFrom).filter((l) => l.msg === 'reload pass').map((l) => `${l.unit}:${l.trigger}:${l.status}`),
+      d.lines
+        .slice(quietFrom)
+        .filter((l) => l.msg === 'reload pass')
+        .map((l) => `${l.unit}:${l.trigger}:${l.status}`),
       [],
       'no pass after the start pass',
     );
@@ -155,9 +163,7 @@ describe('kill -9 of the daemon in the middle of a reload', () => {
     assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { slow: 'current', quick: 'current', idle: 'current' });
     assert.equal(await d.stop('SIGTERM'), 0);
     assert.deepEqual(readState(dir).temps, []);
-    process.stdout.write(
-      `# kill-mid-reload: restart to "started" ${restartMs.toFixed(0)} ms; orphaned reload command survived the kill: ${orphanSurvived}\n`,
-    );
+    process.stdout.write(`# kill-mid-reload: restart to "started" ${restartMs.toFixed(0)} ms; orphaned reload command survived the kill: ${orphanSurvived}\n`);
   });
 
   it('SIGTERM right after a reload: the applied hash is on disk before exit, so the restart reloads nothing', async () => {
@@ -201,7 +207,11 @@ describe('kill -9 of the daemon in the middle of a reload', () => {
       startMs.push(performance.now() - t0);
       // Clean start: the socket (stale from the last kill) is ours and answers.
       assert.equal(JSON.parse(await d.send('status')).status, 'ok', `round ${round}: status`);
-      assert.equal(d.lines.some((l) => l.level === 'error'), false, `round ${round}: ${JSON.stringify(d.lines.filter((l) => l.level === 'error'))}`);
+      assert.equal(
+        d.lines.some((l) => l.level === 'error'),
+        false,
+        `round ${round}: ${JSON.stringify(d.lines.filter((l) => l.level === 'error'))}`,
+      );
       // Load: edits through the watcher and explicit reloads over the socket, until the kill.
       let running = true;
       const load = (async () => {

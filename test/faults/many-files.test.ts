@@ -39,7 +39,11 @@ describe('10 000 watched files', () => {
     const d = await startBuiltDaemon({ args, socket });
     const startMs = performance.now() - t0;
     assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { tree: 'recorded' });
-    assert.equal(d.lines.some((l) => l.level === 'error' || l.level === 'warn'), false, JSON.stringify(d.lines.filter((l) => l.level !== 'info')));
+    assert.equal(
+      d.lines.some((l) => l.level === 'error' || l.level === 'warn'),
+      false,
+      JSON.stringify(d.lines.filter((l) => l.level !== 'info')),
+    );
     const rss = memoryOf(d.proc.pid!).rssKb;
 
     // One file edited at a time, in different directories: one pass and one reload each.
@@ -105,7 +109,12 @@ describe('10 000 watched files', () => {
       const from = host.lines.length;
       const wrote = Date.now();
       writeFileSync(join(frags, `${pad(n, 5)}.yaml`), `k${pad(n, 5)}: edited\n`);
-      const applied = await host.waitForLine((l) => l.msg === 'config in effect' && l.generation !== undefined, `the edit of fragment ${n} applied`, from, 60_000);
+      const applied = await host.waitForLine(
+        (l) => l.msg === 'config in effect' && l.generation !== undefined,
+        `the edit of fragment ${n} applied`,
+        from,
+        60_000,
+      );
       latencies.push(Number(applied.time) - wrote);
       assert.equal((applied.config as Record<string, unknown>)[`k${pad(n, 5)}`], 'edited');
     }

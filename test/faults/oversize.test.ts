@@ -71,7 +71,7 @@ describe('a config over the 16 MiB limit', () => {
     assert.equal(await host.stop('SIGTERM'), 0);
   });
 
-  it("daemon: its own config at 20 MiB (and sparse at 1.5 GiB) is refused unread; its targets keep running", async () => {
+  it('daemon: its own config at 20 MiB (and sparse at 1.5 GiB) is refused unread; its targets keep running', async () => {
     const targets = '  a:\n    kind: command\n    reload: ["true"]\n';
     const { dir, socket, args } = daemonDir('rk-fault-oversize-daemon-', {}, targets);
     const config = join(dir, 'reloadkit.yaml');

@@ -82,7 +82,7 @@ describe('permission denied on a config file', () => {
     assert.equal(await d.stop('SIGTERM'), 0);
   });
 
-  it("daemon: an unreadable file inside a watched directory → load_failed naming it, no reload; readable again → reloaded once", async () => {
+  it('daemon: an unreadable file inside a watched directory → load_failed naming it, no reload; readable again → reloaded once', async () => {
     const { dir, socket, args } = daemonDir(
       'rk-fault-perm-tree-',
       {},
@@ -113,13 +113,16 @@ describe('permission denied on a config file', () => {
     assert.equal(await d.stop('SIGTERM'), 0);
   });
 
-  it("daemon: its own config unreadable → load_failed naming it, the targets stay; readable again → applies", async () => {
+  it('daemon: its own config unreadable → load_failed naming it, the targets stay; readable again → applies', async () => {
     const targets = '  a:\n    kind: command\n    reload: ["true"]\n';
     const { dir, socket, args } = daemonDir('rk-fault-perm-daemon-', {}, targets, '', creds);
     const config = join(dir, 'reloadkit.yaml');
     const d = await startBuiltDaemon({ args, socket, ...creds });
 
-    writeFileSync(config, `state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: ""\ntargets:\n${targets}  b:\n    kind: command\n    reload: ["true"]\n`);
+    writeFileSync(
+      config,
+      `state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: ""\ntargets:\n${targets}  b:\n    kind: command\n    reload: ["true"]\n`,
+    );
     chmodSync(config, 0o000);
     let r = (await reloadOver(d, 'reloadkit')).reply.results!.reloadkit!;
     assert.equal(r.status, 'load_failed');

@@ -4,7 +4,7 @@
 // /proc, tiny tmpfs mounts, and one cleanup that every file registers with
 // `after(cleanup)` so no process, mount or temp dir outlives a failed test.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,6 @@ import { cliEntry } from '../helpers/cli-entry.js';
 import { ROOT, startDaemon, type DaemonHandle, type StartOptions } from '../integration/daemon-process.js';
 import { waitFor } from '../integration/helpers.js';
 import type { HostOptions } from './fixtures/library-host.js';
-
-export { ROOT };
 
 const HOST = fileURLToPath(new URL('./fixtures/library-host.ts', import.meta.url));
 const isRoot = process.getuid?.() === 0;

@@ -45,9 +45,23 @@ export async function makeCert(dir: string, name: string, cn = 'localhost'): Pro
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${cn}`,
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
   ]);
   return describePair(certFile, keyFile);
 }
@@ -58,8 +72,19 @@ export async function makeExpiredCert(dir: string, name: string): Promise<CertPa
   const keyFile = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   await run('openssl', [
-    'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', keyFile, '-out', csr, '-subj', '/CN=localhost',
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    csr,
+    '-subj',
+    '/CN=localhost',
   ]);
   const db = join(dir, `${name}.index`);
   const serial = join(dir, `${name}.serial`);
@@ -71,8 +96,22 @@ export async function makeExpiredCert(dir: string, name: string): Promise<CertPa
     `[ca]\ndefault_ca = d\n[d]\ndatabase = ${db}\nnew_certs_dir = ${dir}\nserial = ${serial}\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n`,
   );
   await run('openssl', [
-    'ca', '-batch', '-config', cnf, '-selfsign', '-keyfile', keyFile, '-in', csr, '-out', certFile,
-    '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-notext',
+    'ca',
+    '-batch',
+    '-config',
+    cnf,
+    '-selfsign',
+    '-keyfile',
+    keyFile,
+    '-in',
+    csr,
+    '-out',
+    certFile,
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200102000000Z',
+    '-notext',
   ]);
   return describePair(certFile, keyFile);
 }

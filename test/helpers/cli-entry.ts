@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const BUILT_CLI = join(ROOT, 'dist', 'cli.js');
+const BUILT_CLI = join(ROOT, 'dist', 'cli.js');
 const SOURCE_CLI = join(ROOT, 'src', 'cli', 'main.ts');
 
 function newestMtime(path: string): number {

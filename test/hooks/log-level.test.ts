@@ -33,10 +33,16 @@ describe('logLevelHook', () => {
     source.set({ log: { level: 'debug' }, port: 1 });
     const res = await r.reload();
     assert.equal(res.status, 'full_success');
-    assert.deepEqual(res.outcomes.map((o) => [o.name, o.status]), [['log-level', 'applied']]);
+    assert.deepEqual(
+      res.outcomes.map((o) => [o.name, o.status]),
+      [['log-level', 'applied']],
+    );
     assert.equal(logger.level, 'debug');
     logger.debug('after');
-    assert.deepEqual(lines.map((l) => l.msg), ['after']);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['after'],
+    );
     await r.close();
   });
 
@@ -95,7 +101,10 @@ describe('logLevelHook', () => {
     const { r, source } = await reloaderWith([logLevelHook(logger, (c: Config) => c.log.level, { name: 'root-level' })], 'warn');
     source.set({ log: { level: 'error' }, port: 1 });
     const res = await r.reload();
-    assert.deepEqual(res.outcomes.map((o) => [o.name, o.status]), [['root-level', 'applied']]);
+    assert.deepEqual(
+      res.outcomes.map((o) => [o.name, o.status]),
+      [['root-level', 'applied']],
+    );
     assert.equal(logger.level, 'error');
     await r.close();
   });

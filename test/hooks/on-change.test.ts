@@ -31,20 +31,33 @@ describe('onChange', () => {
     ]);
     source.set({ ...base, rate_limit: 20 });
     const same = await r.reload();
-    assert.deepEqual(same.outcomes.map((o) => [o.name, o.status]), [['on-change:server', 'skipped']]);
+    assert.deepEqual(
+      same.outcomes.map((o) => [o.name, o.status]),
+      [['on-change:server', 'skipped']],
+    );
     assert.equal(cache.size, 1);
 
     source.set({ ...base, rate_limit: 20, server: { host: 'nbu.example', port: 1557 } });
     const moved = await r.reload();
     assert.equal(moved.outcomes[0]!.status, 'applied');
     assert.equal(cache.size, 0);
-    assert.deepEqual(calls, [[{ host: 'nbu.example', port: 1557 }, { host: 'nbu.example', port: 1556 }]]);
+    assert.deepEqual(calls, [
+      [
+        { host: 'nbu.example', port: 1557 },
+        { host: 'nbu.example', port: 1556 },
+      ],
+    ]);
     await r.close();
   });
 
   test('equal slices in new objects are skipped (deep comparison)', async () => {
     let runs = 0;
-    const { r, source } = await reloaderWith([onChange((c: Config) => c.tags, () => void (runs += 1))]);
+    const { r, source } = await reloaderWith([
+      onChange(
+        (c: Config) => c.tags,
+        () => void (runs += 1),
+      ),
+    ]);
     source.set({ ...base, tags: ['a'] });
     assert.equal((await r.reload()).outcomes[0]!.status, 'skipped');
     source.set({ ...base, tags: ['a', 'b'] });
@@ -75,16 +88,12 @@ describe('onChange', () => {
     let applied = 0;
     let checked = 0;
     const { r, source } = await reloaderWith([
-      onChange(
-        'server.host',
-        () => void (applied += 1),
-        {
-          check: (next: unknown) => {
-            checked += 1;
-            if (typeof next === 'string' && next.endsWith('.invalid')) throw new Error(`cannot resolve ${next}`);
-          },
+      onChange('server.host', () => void (applied += 1), {
+        check: (next: unknown) => {
+          checked += 1;
+          if (typeof next === 'string' && next.endsWith('.invalid')) throw new Error(`cannot resolve ${next}`);
         },
-      ),
+      }),
     ]);
     source.set({ ...base, rate_limit: 1 });
     assert.equal((await r.reload()).status, 'full_success');
@@ -108,16 +117,25 @@ describe('onChange', () => {
     source.set({ ...base, rate_limit: 11 });
     const res = await r.reload();
     assert.equal(res.status, 'partial_applied');
-    assert.deepEqual(res.outcomes.map((o) => [o.name, o.status, o.error]), [
-      ['on-change:rate_limit', 'failed', 'cache flush failed'],
-      ['second', 'applied', undefined],
-    ]);
+    assert.deepEqual(
+      res.outcomes.map((o) => [o.name, o.status, o.error]),
+      [
+        ['on-change:rate_limit', 'failed', 'cache flush failed'],
+        ['second', 'applied', undefined],
+      ],
+    );
     await r.close();
   });
 
   test('selector hooks get distinct default names; bad arguments are refused at creation', () => {
-    const one = onChange((c: Config) => c.rate_limit, () => {});
-    const two = onChange((c: Config) => c.rate_limit, () => {});
+    const one = onChange(
+      (c: Config) => c.rate_limit,
+      () => {},
+    );
+    const two = onChange(
+      (c: Config) => c.rate_limit,
+      () => {},
+    );
     assert.notEqual(one.name, two.name);
     assert.match(one.name, /^on-change-\d+$/);
     assert.throws(() => onChange('tags[*]', () => {}), /bad path "tags\[\*\]"/);

@@ -145,7 +145,10 @@ describe('reloadkit daemon (real process)', () => {
 
   it('SIGTERM during a running reload: waiter told "shutting down", children killed, socket removed, exit 0', async () => {
     const dir = caseDir();
-    writeConfig(dir, `targets:\n  slow:\n    kind: command\n    reload: [sh, -c, "echo $$ > leader.pid; sleep 300 & echo $! > grandchild.pid; wait"]\n    timeout: 5m\n`);
+    writeConfig(
+      dir,
+      `targets:\n  slow:\n    kind: command\n    reload: [sh, -c, "echo $$ > leader.pid; sleep 300 & echo $! > grandchild.pid; wait"]\n    timeout: 5m\n`,
+    );
     const d = await run(dir);
     const reply = d.send('reload slow');
     await waitFor(() => existsSync(join(dir, 'grandchild.pid')) && readFileSync(join(dir, 'grandchild.pid'), 'utf8').trim() !== '', 'the reload to start');
@@ -167,10 +170,13 @@ describe('reloadkit daemon (real process)', () => {
     const head = 'watch:\n  debounce: 20s\n  max_wait: 20s\n';
     const file = writeConfig(dir, `${head}log_level: info\ntargets:\n  a:\n    kind: command\n    reload: ["true"]\n`);
     const d = await run(dir);
-    assert.equal(d.lines.some((l) => l.level === 'debug'), false);
+    assert.equal(
+      d.lines.some((l) => l.level === 'debug'),
+      false,
+    );
 
     writeFileSync(file, readFileSync(file, 'utf8').replace('log_level: info', 'log_level: debug') + '  b:\n    kind: command\n    reload: ["true"]\n');
-    let from = d.lines.length;
+    const from = d.lines.length;
     d.proc.kill('SIGHUP');
     const own = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'reloadkit', 'reloadkit pass after SIGHUP', from);
     assert.equal(own.trigger, 'signal');
@@ -185,7 +191,10 @@ describe('reloadkit daemon (real process)', () => {
     await d.send('reload a');
     await waitFor(() => d.lines.slice(from).some((l) => l.level === 'debug'), 'a debug line');
 
-    writeFileSync(file, `state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: ""\n${head}log_level: warn\ntargets:\n  a:\n    kind: command\n    reload: ["true"]\n`);
+    writeFileSync(
+      file,
+      `state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: ""\n${head}log_level: warn\ntargets:\n  a:\n    kind: command\n    reload: ["true"]\n`,
+    );
     d.proc.kill('SIGHUP');
     // At warn, the (info) pass line is not logged: the status shows when the pass is done.
     status = await waitFor(async () => {
@@ -208,7 +217,10 @@ describe('reloadkit daemon (real process)', () => {
     const file = writeConfig(dir, 'targets:\n  a:\n    kind: command\n    reload: ["true"]\n');
     const d = await run(dir);
     const from = d.lines.length;
-    writeFileSync(file, `state_dir: ./state\nadmin:\n  socket: ./other.sock\n  http: ""\ntargets:\n  a:\n    kind: command\n    reload: ["true"]\n  c:\n    kind: command\n    reload: ["true"]\n`);
+    writeFileSync(
+      file,
+      `state_dir: ./state\nadmin:\n  socket: ./other.sock\n  http: ""\ntargets:\n  a:\n    kind: command\n    reload: ["true"]\n  c:\n    kind: command\n    reload: ["true"]\n`,
+    );
     const pass = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'reloadkit', 'watch pass', from);
     assert.equal(pass.trigger, 'watch');
     assert.deepEqual(pass.requires_restart, ['admin.socket']);
@@ -360,7 +372,10 @@ describe('reloadkit daemon (real process)', () => {
     // Only that unit: give any stray pass time to show up.
     await new Promise((res) => setTimeout(res, 500));
     assert.deepEqual(
-      d.lines.slice(from).filter((l) => l.msg === 'reload pass').map((l) => l.unit),
+      d.lines
+        .slice(from)
+        .filter((l) => l.msg === 'reload pass')
+        .map((l) => l.unit),
       ['a'],
     );
     assert.equal(existsSync(join(dir, 'b.log')), false);
@@ -466,7 +481,8 @@ describe('reloadkit daemon (real process)', () => {
       'watch:\n  debounce: 50ms\ntargets:\n  web:\n    kind: command\n    check: [sh, -c, "echo checked >> checks.log; ! grep -q bogus site.conf"]\n    reload: [sh, -c, "echo x >> reloads.log"]\n    watch: [site.conf]\n',
     );
     const d = await run(dir, ['--log-level', 'debug']);
-    const last = async () => (JSON.parse(await d.send('status')) as { units: Record<string, { generation: number; last_result: { status: string } | null }> }).units.web!;
+    const last = async () =>
+      (JSON.parse(await d.send('status')) as { units: Record<string, { generation: number; last_result: { status: string } | null }> }).units.web!;
 
     writeFileSync(join(dir, 'site.conf'), 'version 2\nbogus;\n');
     const refused = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web', 'the refused pass');

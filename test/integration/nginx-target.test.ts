@@ -90,7 +90,7 @@ describe('nginx target (real nginx)', { skip }, () => {
     }
   });
 
-  it('when nginx is not running, the reload fails with nginx\'s message', async () => {
+  it("when nginx is not running, the reload fails with nginx's message", async () => {
     const other = await startTestNginx('x');
     const t = new Target(
       'nginx2',
@@ -133,7 +133,10 @@ describe('nginx target (real nginx)', { skip }, () => {
     const workersBefore = childrenOf(master);
     const r = await target.reload('api');
     assert.equal(r.status, 'full_success', r.error);
-    assert.ok(childrenOf(master).some((p) => !workersBefore.includes(p)), 'new workers under the same master');
+    assert.ok(
+      childrenOf(master).some((p) => !workersBefore.includes(p)),
+      'new workers under the same master',
+    );
     await waitFor(async () => (await httpGet(nginx.port)).body === 'v-included-pid', 'the new content served');
   });
 });

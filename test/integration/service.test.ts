@@ -59,7 +59,13 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last logs:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}; last logs:\n${logs
+          .slice(-8)
+          .map((l) => JSON.stringify(l))
+          .join('\n')}`,
+      );
     await sleep(25);
   }
 }
@@ -195,7 +201,12 @@ describe('examples/service', { skip: !hasOpenssl }, () => {
     assert.deepEqual(result.changed, ['upstream.url']);
     assert.deepEqual(
       (result.outcomes as { name: string; status: string }[]).map((o) => [o.name, o.status]),
-      [['log-level', 'skipped'], ['tls-certificate', 'skipped'], ['on-change:rate_limit', 'skipped'], ['on-change:upstream.url', 'applied']],
+      [
+        ['log-level', 'skipped'],
+        ['tls-certificate', 'skipped'],
+        ['on-change:rate_limit', 'skipped'],
+        ['on-change:upstream.url', 'applied'],
+      ],
     );
     assert.equal((await get('/data')).body, 'from upstream two');
   });

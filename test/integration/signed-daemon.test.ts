@@ -27,14 +27,18 @@ const reloads = (marker: string) => (existsSync(marker) ? readFileSync(marker, '
 async function settled(d: DaemonHandle, unit: string): Promise<void> {
   let last = -1;
   let since = Date.now();
-  await waitFor(() => {
-    const n = d.passes(unit).length;
-    if (n !== last) {
-      last = n;
-      since = Date.now();
-    }
-    return Date.now() - since > 1500;
-  }, `passes of ${unit} to settle`, 30_000);
+  await waitFor(
+    () => {
+      const n = d.passes(unit).length;
+      if (n !== last) {
+        last = n;
+        since = Date.now();
+      }
+      return Date.now() - since > 1500;
+    },
+    `passes of ${unit} to settle`,
+    30_000,
+  );
 }
 
 describe('reloadkit run with signed configs', () => {

@@ -14,7 +14,7 @@ import { watchSpecsFor } from '../../src/daemon/target-source.js';
 import { ownConfigVerifier, peekSignatureKey } from '../../src/daemon/own-signature.js';
 import { keygen, signFile } from '../../src/integrity/keys.js';
 import { capturedLogger, tempDir } from './support.js';
-import { SignatureError } from '../../src/shared/errors.js';
+import { type SignatureError } from '../../src/shared/errors.js';
 
 describe('daemon target with signature.public_key', () => {
   test('every watched file (single files and directory trees) must verify before the check and reload run', async (t) => {
@@ -80,10 +80,14 @@ describe('daemon target with signature.public_key', () => {
     await plain.start();
     assert.equal((await plain.reload('api')).status, 'full_success');
 
-    const keyed = new Target('keyed', { ...def, signature: { public_key: join(dir, 'nope.pub') } }, {
-      logger: capturedLogger().logger,
-      state: new StateStore(join(dir, 's2')),
-    });
+    const keyed = new Target(
+      'keyed',
+      { ...def, signature: { public_key: join(dir, 'nope.pub') } },
+      {
+        logger: capturedLogger().logger,
+        state: new StateStore(join(dir, 's2')),
+      },
+    );
     t.after(() => keyed.close());
     await assert.rejects(keyed.start(), /signature\.publicKeyFile: cannot read .*nope\.pub: file not found/);
   });

@@ -23,7 +23,20 @@ import { capturedLogger, freePort, tempDir } from './support.js';
 describe('Redactor', () => {
   test('default secret-looking keys, and keys added or replaced by options', () => {
     const r = new Redactor();
-    for (const k of ['password', 'db_passwd', 'passphrase', 'client_secret', 'api_token', 'apiKey', 'API-KEY', 'private_key', 'tls.key', 'credentials', 'Authorization', 'cookie']) {
+    for (const k of [
+      'password',
+      'db_passwd',
+      'passphrase',
+      'client_secret',
+      'api_token',
+      'apiKey',
+      'API-KEY',
+      'private_key',
+      'tls.key',
+      'credentials',
+      'Authorization',
+      'cookie',
+    ]) {
       assert.ok(r.isSecretKey(k), k);
     }
     for (const k of ['port', 'name', 'host', 'keys_count', 'url', 'dsn', 'passive']) assert.ok(!r.isSecretKey(k), k);
@@ -156,8 +169,7 @@ describe('no secret leaves the process across a full reload cycle', () => {
       const s = { pw: `pw-${step}-Zq9`, tok: `tok-${step}-Xy8`, url: `up-${step}-Wv7`, dsn: `dsn-${step}-Uu6` };
       secrets.push(s.pw, s.tok, s.url, s.dsn);
       return (
-        `port: 8080\nname: ${name}\napi_token: ${s.tok}\ndsn: ${s.dsn}\n` +
-        `db:\n  password: ${s.pw}\n  url: postgres://app:${s.url}@db.internal/app\n${extra}`
+        `port: 8080\nname: ${name}\napi_token: ${s.tok}\ndsn: ${s.dsn}\n` + `db:\n  password: ${s.pw}\n  url: postgres://app:${s.url}@db.internal/app\n${extra}`
       );
     };
 
@@ -246,7 +258,10 @@ describe('no secret leaves the process across a full reload cycle', () => {
     assert.match(results, /db\.password: Invalid type: Expected string but received \[REDACTED\]/);
     assert.ok(logs.includes(`connecting with ${REDACTED}`));
     assert.ok(log.lines().some((l) => l.msg === 'reload pass' && l.status === 'apply_failed'));
-    assert.ok(replies.some((x) => x.includes('"status":"not_ready"')), 'ready reports the failure');
+    assert.ok(
+      replies.some((x) => x.includes('"status":"not_ready"')),
+      'ready reports the failure',
+    );
 
     const everything = { logs, results, replies: replies.join('\n') };
     for (const secret of secrets) {

@@ -164,7 +164,11 @@ describe('signed configs through createReloader', () => {
       { unit: security[0]!.unit, file: security[0]!.file, reason: security[0]!.reason, msg: security[0]!.msg, level: security[0]!.level },
       { unit: 'app', file: config, reason: 'bad signature', msg: 'signature verification failed', level: 50 },
     );
-    const pemBody = (pem: string) => pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+    const pemBody = (pem: string) =>
+      pem
+        .split('\n')
+        .filter((l) => l && !l.startsWith('-----'))
+        .join('');
     const text = log.text();
     assert.ok(!text.includes(pemBody(await readFile(keys.publicKey, 'utf8'))), 'public key not logged');
     assert.ok(!text.includes(pemBody(await readFile(keys.privateKey, 'utf8'))), 'private key not logged');

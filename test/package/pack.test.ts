@@ -28,7 +28,7 @@ async function sh(cmd: string, args: string[], cwd: string, timeout = 180_000): 
     return await run(cmd, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: 'false' } });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
-    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: err });
   }
 }
 
@@ -62,13 +62,19 @@ after(async () => {
 describe('the packed package', () => {
   test('contains only dist/, bin/, README, LICENSE and package.json', () => {
     const allowed = (p: string) => p.startsWith('dist/') || p.startsWith('bin/') || ['README.md', 'LICENSE', 'package.json'].includes(p);
-    assert.deepEqual(packedFiles.filter((p) => !allowed(p)), []);
+    assert.deepEqual(
+      packedFiles.filter((p) => !allowed(p)),
+      [],
+    );
     for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE']) {
       assert.ok(packedFiles.includes(needed), `${needed} is in the tarball`);
     }
     assert.equal(packedFiles.filter((p) => /(^|\/)(test|src|bench|examples)\//.test(p)).length, 0);
     // Source maps point at src/, which is not shipped: they would only add weight.
-    assert.deepEqual(packedFiles.filter((p) => p.endsWith('.map')), []);
+    assert.deepEqual(
+      packedFiles.filter((p) => p.endsWith('.map')),
+      [],
+    );
   });
 
   test('an ESM script imports reloadkit, reloads a YAML file and gets a typed result', async () => {

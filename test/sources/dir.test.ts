@@ -66,7 +66,7 @@ describe('deep merge', () => {
 });
 
 describe('a removed fragment', () => {
-  test("its settings are gone on the next load (each load starts from scratch)", async (t) => {
+  test('its settings are gone on the next load (each load starts from scratch)', async (t) => {
     const dir = await tempDir(t);
     await put(dir, '10-base.yaml', 'a: 1\nnested: {keep: 1}\n');
     const extra = await put(dir, '20-extra.yaml', 'b: 2\nnested: {extra: 1}\n');
@@ -216,10 +216,7 @@ describe('errors', () => {
     const dir = await tempDir(t);
     await put(dir, '1.yaml', 'a: "${SET}"\n');
     const two = await put(dir, '2.yaml', 'b: "${UNSET}"\n');
-    assert.equal(
-      await failure(dirSource(dir, { env: { SET: 'x' } }).load(loadCtx())),
-      `${two}: environment variable UNSET is not set (used at b)`,
-    );
+    assert.equal(await failure(dirSource(dir, { env: { SET: 'x' } }).load(loadCtx())), `${two}: environment variable UNSET is not set (used at b)`);
     await put(dir, '2.yaml', 'b: "${SET}"\n');
     assert.deepEqual((await dirSource(dir, { env: { SET: 'x' } }).load(loadCtx())).value, { a: 'x', b: 'x' });
     assert.match(await failure(dirSource(dir, { maxBytes: 8 }).load(loadCtx())), /1\.yaml: file is 12 bytes, over the limit of 8 bytes/);

@@ -55,10 +55,7 @@ describe('unset variables', () => {
     const dir = await tempDir(t);
     const path = await put(dir, 'c.yaml', 'a: "${ONE}"\nb:\n  "odd.key": "${TWO}"\n');
     const message = await failure(fileSource(path, { env: { OTHER: 'x' } }).load(loadCtx()));
-    assert.equal(
-      message,
-      `${path}: environment variable ONE is not set (used at a); environment variable TWO is not set (used at b["odd.key"])`,
-    );
+    assert.equal(message, `${path}: environment variable ONE is not set (used at a); environment variable TWO is not set (used at b["odd.key"])`);
   });
 
   test('a record entry that is undefined counts as unset', async (t) => {

@@ -12,11 +12,7 @@ describe('each format parses', () => {
   test('YAML, JSON and TOML give the same plain data', async (t) => {
     const dir = await tempDir(t);
     const yaml = await put(dir, 'c.yaml', 'server:\n  port: 8080\n  hosts: [a, b]\nname: app\ndebug: false\nratio: 0.5\nnothing: null\n');
-    const json = await put(
-      dir,
-      'c.json',
-      '{"server": {"port": 8080, "hosts": ["a", "b"]}, "name": "app", "debug": false, "ratio": 0.5, "nothing": null}',
-    );
+    const json = await put(dir, 'c.json', '{"server": {"port": 8080, "hosts": ["a", "b"]}, "name": "app", "debug": false, "ratio": 0.5, "nothing": null}');
     const toml = await put(dir, 'c.toml', 'name = "app"\ndebug = false\nratio = 0.5\n[server]\nport = 8080\nhosts = ["a", "b"]\n');
     const expected = { server: { port: 8080, hosts: ['a', 'b'] }, name: 'app', debug: false, ratio: 0.5 };
     for (const path of [yaml, json, toml]) {
@@ -207,7 +203,12 @@ describe('YAML strictness', () => {
   test('an alias bomb ("billion laughs") is refused with a clear error', async (t) => {
     const dir = await tempDir(t);
     const lines = ['l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
-    for (let i = 1; i <= 9; i += 1) lines.push(`l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]`);
+    for (let i = 1; i <= 9; i += 1)
+      lines.push(
+        `l${i}: &l${i} [${Array(9)
+          .fill(`*l${i - 1}`)
+          .join(', ')}]`,
+      );
     const path = await put(dir, 'bomb.yaml', `${lines.join('\n')}\n`);
     // 9^10 ≈ 3.5 billion strings if expanded: finishing at all proves it was refused early.
     assert.match(await failure(fileSource(path).load(loadCtx())), /bomb\.yaml: YAML aliases expand too much/);

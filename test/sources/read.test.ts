@@ -17,10 +17,7 @@ describe('size limit', () => {
     const dir = await tempDir(t);
     const path = await put(dir, 'big.yaml', '');
     await truncate(path, 16 * MiB + 1); // sparse: instant to create
-    assert.equal(
-      await failure(fileSource(path).load(loadCtx())),
-      `${path}: file is 16.0 MiB (16777217 bytes), over the limit of 16 MiB (16777216 bytes)`,
-    );
+    assert.equal(await failure(fileSource(path).load(loadCtx())), `${path}: file is 16.0 MiB (16777217 bytes), over the limit of 16 MiB (16777216 bytes)`);
   });
 
   test('exactly 16 MiB passes the size check (and fails later, as NUL bytes)', async (t) => {
@@ -41,10 +38,7 @@ describe('size limit', () => {
   test('maxBytes lowers the limit', async (t) => {
     const dir = await tempDir(t);
     const path = await put(dir, 'c.yaml', 'a: 1\nb: 2\n');
-    assert.equal(
-      await failure(fileSource(path, { maxBytes: 5 }).load(loadCtx())),
-      `${path}: file is 10 bytes, over the limit of 5 bytes`,
-    );
+    assert.equal(await failure(fileSource(path, { maxBytes: 5 }).load(loadCtx())), `${path}: file is 10 bytes, over the limit of 5 bytes`);
     assert.deepEqual((await fileSource(path, { maxBytes: 10 }).load(loadCtx())).value, { a: 1, b: 2 });
   });
 });
@@ -176,9 +170,7 @@ describe('signature verification hook', () => {
     const dir = await tempDir(t);
     const path = await put(dir, 'c.json', '\ufeff{"a": 1}\n');
     const calls: { path: string; bytes: Buffer }[] = [];
-    const loaded = await fileSource(path).load(
-      loadCtx({ verify: (p, bytes) => void calls.push({ path: p, bytes: Buffer.from(bytes) }) }),
-    );
+    const loaded = await fileSource(path).load(loadCtx({ verify: (p, bytes) => void calls.push({ path: p, bytes: Buffer.from(bytes) }) }));
     assert.deepEqual(loaded.value, { a: 1 });
     assert.equal(calls.length, 1);
     assert.equal(calls[0]!.path, path);

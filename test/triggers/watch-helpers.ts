@@ -1,7 +1,7 @@
 // Helpers for the watcher tests: temp dirs, a watcher that records what it
 // reports, polling waits with generous deadlines, and the exact file-system
 // sequences of editors and of the Kubernetes ConfigMap atomic writer.
-import { mkdir, mkdtemp, readFile, rename, rm, symlink, unlink, writeFile, copyFile, open } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile, copyFile, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -25,7 +25,7 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
   }
 }
 
-export interface Change {
+interface Change {
   trigger: WatchTrigger;
   paths: string[];
   /** Whatever `observe` read at the moment of the change (e.g. file content). */
@@ -154,13 +154,5 @@ export class ConfigMapVolume {
     await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
     if (this.current) await rm(join(this.dir, this.current), { recursive: true, force: true });
     this.current = ts;
-  }
-}
-
-export async function readText(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return null;
   }
 }

@@ -121,7 +121,12 @@ test('PollingDir by itself: appear, in-place change, replacement, disappearance,
   const dir = join(root, 'd');
   await mkdir(dir);
   const seen: [DirEvent, string | null][] = [];
-  const p = new PollingDir(dir, () => ['x.yaml'], (ev, name) => void seen.push([ev, name]), 20);
+  const p = new PollingDir(
+    dir,
+    () => ['x.yaml'],
+    (ev, name) => void seen.push([ev, name]),
+    20,
+  );
   t.after(() => p.close());
   await p.start();
   // The events one action caused: marked before it (a tick may run while it is awaited),

@@ -416,7 +416,10 @@ test('a change to an included file in a watched subdirectory (recursive): a chan
   await mkdir(join(dir, 'conf.d', 'new'));
   await writeFile(deep, 'server { listen 82; }');
   await expectChanges(rec, 2);
-  assert.ok(rec.changes.slice(1).some((c) => c.paths.includes(deep)), JSON.stringify(rec.changes));
+  assert.ok(
+    rec.changes.slice(1).some((c) => c.paths.includes(deep)),
+    JSON.stringify(rec.changes),
+  );
   const n = rec.changes.length;
   // And a later in-place write in that new subdirectory.
   await writeFile(deep, 'server { listen 83; }');

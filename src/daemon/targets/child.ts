@@ -97,11 +97,6 @@ export async function waitForChildren(): Promise<void> {
   while (liveGroups.size > 0) await Promise.all([...liveGroups.values()]);
 }
 
-/** Number of process groups still alive (for tests and status). */
-export function liveChildCount(): number {
-  return liveGroups.size;
-}
-
 /** Whether any member of the group is still running (zombies left for an absent reaper do not count). */
 function groupAlive(pgid: number): boolean {
   try {
@@ -137,7 +132,7 @@ async function reapGroup(pgid: number, graceMs: number): Promise<void> {
   }
 }
 
-export function formatArgv(argv: readonly string[]): string {
+function formatArgv(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
@@ -147,7 +142,7 @@ function tail(text: string, max = 2000): string {
 }
 
 /** The output worth showing in an error: stderr, else stdout, trimmed to its tail. */
-export function outputTail(result: Pick<RunResult, 'stdout' | 'stderr'>, max = 2000): string {
+function outputTail(result: Pick<RunResult, 'stdout' | 'stderr'>, max = 2000): string {
   const err = tail(result.stderr, max);
   return err !== '' ? err : tail(result.stdout, max);
 }

@@ -62,7 +62,7 @@ export function httpDriver(def: Pick<HttpTargetDef, 'url' | 'method'>): TargetDr
           reply = await once(url, def.method, remaining(deadline), step.signal);
         } catch (err) {
           const e = err as NodeJS.ErrnoException;
-          if (step.signal.aborted) throw new Error(`${label}: stopped (${e.message})`);
+          if (step.signal.aborted) throw new Error(`${label}: stopped (${e.message})`, { cause: err });
           if (e.code !== undefined && RETRYABLE.has(e.code) && remaining(deadline) > delay) {
             step.logger.debug({ target: step.name, attempt: attempts, code: e.code, retry_in_ms: delay }, 'http target not reachable; retrying');
             await sleep(delay, step.signal);
@@ -70,7 +70,7 @@ export function httpDriver(def: Pick<HttpTargetDef, 'url' | 'method'>): TargetDr
             continue;
           }
           const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-          throw new Error(`${label} failed${tries}: ${e.code ? `${e.code}: ` : ''}${e.message}`);
+          throw new Error(`${label} failed${tries}: ${e.code ? `${e.code}: ` : ''}${e.message}`, { cause: err });
         }
         if (reply.status >= 200 && reply.status < 300) return;
         const body = reply.body.trim().replace(/\s+/g, ' ').slice(0, 500);

@@ -19,4 +19,4 @@ export function createDriver(def: TargetDef): TargetDriver {
   }
 }
 
-export type { TargetDriver, TargetStep } from './driver.js';
+export type { TargetDriver } from './driver.js';

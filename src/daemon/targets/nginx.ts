@@ -183,7 +183,7 @@ async function findMaster(pidfile: string): Promise<number> {
   try {
     pid = await readPidfile(pidfile);
   } catch (err) {
-    throw new Error(`nginx is not running? ${errorMessage(err)}`);
+    throw new Error(`nginx is not running? ${errorMessage(err)}`, { cause: err });
   }
   if (!isRunning(pid)) throw new Error(`nginx is not running: stale pidfile ${pidfile} (no process with pid ${pid})`);
   if (hasProcfs) {
@@ -280,7 +280,7 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
       try {
         process.kill(master, 'SIGHUP');
       } catch (err) {
-        throw new Error(`cannot send SIGHUP to the nginx master (pid ${master}): ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+        throw new Error(`cannot send SIGHUP to the nginx master (pid ${master}): ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, { cause: err });
       }
       const t1 = performance.now();
 
@@ -308,9 +308,7 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
           throw new Error(await explain(`nginx rejected the new config: no new worker processes under master pid ${master}`));
         }
         if (performance.now() >= deadline) {
-          throw new Error(
-            await explain(`no new nginx worker processes appeared under master pid ${master} within ${step.timeoutMs} ms of the reload signal`),
-          );
+          throw new Error(await explain(`no new nginx worker processes appeared under master pid ${master} within ${step.timeoutMs} ms of the reload signal`));
         }
         await sleep(Math.min(delay, remaining(deadline)), step.signal);
         delay = Math.min(delay * 2, 10);

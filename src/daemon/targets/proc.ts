@@ -3,7 +3,7 @@
 // containers whose PID 1 does not reap orphans).
 import { readdirSync, readFileSync } from 'node:fs';
 
-export interface ProcStat {
+interface ProcStat {
   pid: number;
   /** R, S, D, Z, T… (see proc(5)). */
   state: string;
@@ -12,7 +12,7 @@ export interface ProcStat {
 }
 
 /** /proc/<pid>/stat, or null when the process does not exist. */
-export function readStat(pid: number): ProcStat | null {
+function readStat(pid: number): ProcStat | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'latin1');

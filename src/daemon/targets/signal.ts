@@ -13,7 +13,7 @@ export async function readPidfile(path: string): Promise<number> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such file (is the process running?)' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new Error(`cannot read pidfile ${path}: ${why}`);
+    throw new Error(`cannot read pidfile ${path}: ${why}`, { cause: err });
   }
   const trimmed = text.trim();
   if (!/^\d+$/.test(trimmed) || Number(trimmed) < 2) {
@@ -31,18 +31,16 @@ export function signalDriver(def: Pick<SignalTargetDef, 'pidfile' | 'pid' | 'sig
       const from = def.pidfile !== undefined ? ` (from pidfile ${def.pidfile})` : '';
       if (!isRunning(pid)) {
         throw new Error(
-          def.pidfile !== undefined
-            ? `stale pidfile ${def.pidfile}: no process with pid ${pid} is running`
-            : `no process with pid ${pid} is running`,
+          def.pidfile !== undefined ? `stale pidfile ${def.pidfile}: no process with pid ${pid} is running` : `no process with pid ${pid} is running`,
         );
       }
       try {
         process.kill(pid, def.signal);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        if (e.code === 'EPERM') throw new Error(`not allowed to send ${def.signal} to pid ${pid}${from} (EPERM)`);
-        if (e.code === 'ESRCH') throw new Error(`process ${pid}${from} exited before ${def.signal} could be sent`);
-        throw new Error(`cannot send ${def.signal} to pid ${pid}${from}: ${e.message}`);
+        if (e.code === 'EPERM') throw new Error(`not allowed to send ${def.signal} to pid ${pid}${from} (EPERM)`, { cause: err });
+        if (e.code === 'ESRCH') throw new Error(`process ${pid}${from} exited before ${def.signal} could be sent`, { cause: err });
+        throw new Error(`cannot send ${def.signal} to pid ${pid}${from}: ${e.message}`, { cause: err });
       }
     },
   };
