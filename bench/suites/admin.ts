@@ -1,4 +1,4 @@
-// Admin socket benchmarks (issue 3). An external load generator (separate
+// Admin socket benchmarks. An external load generator (separate
 // node processes, one connection per command) measures `status` throughput
 // and latency at 64 concurrent clients against reloadkit's socket and, in the
 // same run, against a bare Node Unix-socket server answering a fixed line of

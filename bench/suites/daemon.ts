@@ -1,4 +1,4 @@
-// Daemon benchmarks (issue 4), each with its baseline in the same run:
+// Daemon benchmarks, each with its baseline in the same run:
 // - `reloadkit reload nginx` as an operator runs it (the CLI process, `node
 //   dist/cli.js reload nginx --socket …`, which talks to the daemon over the
 //   admin socket) vs the raw `nginx -t && nginx -s reload`, both process

@@ -1,4 +1,4 @@
-// Engine benchmarks (issue 2): pass cost, enqueue cost under a burst, heap
+// Engine benchmarks: pass cost, enqueue cost under a burst, heap
 // growth over many passes. Baselines are the bare work a hand-written reload
 // would do (read + parse + validate + call 20 functions), measured in the same run.
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Built-in hooks (issue 6): what a TLS rotation costs per pass against the
+// Built-in hooks: what a TLS rotation costs per pass against the
 // bare node calls a hand-written rotation makes, and what dotted-path hooks
 // (logLevelHook, onChange) cost against hand-written selector hooks.
 import { execFileSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// Integrity benchmarks (issue 5): what signatures, redaction and persisting
+// Integrity benchmarks: what signatures, redaction and persisting
 // cost. Baselines, in the same run: the same unit without the feature, raw
 // pino to the same sink, and a plain writeFile of the same bytes.
 import { readFileSync, writeFileSync } from 'node:fs';

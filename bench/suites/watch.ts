@@ -1,4 +1,4 @@
-// Change detection (issue 8): change-to-apply latency and passes per edit of
+// Change detection: change-to-apply latency and passes per edit of
 // reloadkit's watcher (createReloader + fileSource + triggers.watch, quiet
 // period 100 ms), against baselines watching the same file during the same
 // edit script in the same process:

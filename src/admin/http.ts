@@ -1,4 +1,4 @@
-// The HTTP admin endpoints (SPEC §5, §8): health, readiness, Prometheus and
+// The HTTP admin endpoints: health, readiness, Prometheus and
 // JSON metrics, status, the last result, and an opt-in, token-guarded
 // POST /reload. Loopback only unless remote binding is explicitly allowed.
 import { createHash, timingSafeEqual } from 'node:crypto';

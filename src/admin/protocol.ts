@@ -1,4 +1,4 @@
-// The admin socket's wire protocol (SPEC §4), as pure functions: one request
+// The admin socket's wire protocol, as pure functions: one request
 // line in, one command out; results in, the exact reply text out. The socket
 // server and the HTTP endpoints both format their JSON here, so a `reload`
 // answers the same over either.
@@ -6,7 +6,7 @@ import { ReloadkitError, ShutdownError, UnknownUnitError } from '../shared/error
 import { OK_STATUSES, type ReloadResult } from '../shared/types.js';
 import type { AdminHost } from './host.js';
 
-/** Longest request line accepted, newline excluded (SPEC §4). */
+/** Longest request line accepted, newline excluded. */
 export const MAX_LINE_BYTES = 4096;
 /** Longest client-supplied word echoed back in an error reply. */
 const MAX_ECHO_CHARS = 32;
@@ -14,7 +14,7 @@ const MAX_ECHO_CHARS = 32;
 export type AdminCommand =
   | { kind: 'status' }
   | { kind: 'reload'; unit?: string }
-  /** The Go daemon's text protocol: `OK` once queued (`RELOAD <unit>`: that unit only, an addition to SPEC §4). */
+  /** The plain-text protocol of nginx-reload daemons: `OK` once queued (`RELOAD <unit>`: that unit only). */
   | { kind: 'reload-text'; unit?: string }
   | { kind: 'invalid' }
   | { kind: 'unknown'; word: string };
@@ -25,7 +25,7 @@ const STATUS: AdminCommand = Object.freeze({ kind: 'status' });
 
 /**
  * Parses one request line (the bytes before `\n`). Surrounding whitespace
- * (and a CR from CRLF clients) is ignored, as the seeds did; commands are
+ * (and a CR from CRLF clients) is ignored, as other admin sockets do; commands are
  * case-sensitive (`RELOAD` is the text protocol, `reload` the JSON one).
  */
 export function parseRequest(line: Uint8Array | string): AdminCommand {
@@ -143,7 +143,7 @@ export function replyLine(reply: StatusReply | ReloadReply | ErrorReply): string
   return `${JSON.stringify(reply)}\n`;
 }
 
-/** The Go daemon's text replies. */
+/** Replies of the plain-text protocol (`OK`, `ERROR: <reason>`). */
 export const TEXT_OK = 'OK\n';
 export function textError(reason: string): string {
   // One line, printable: the reason is ours, but never let it break the framing.

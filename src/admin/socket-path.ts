@@ -1,4 +1,4 @@
-// The admin socket's file-system lifecycle, race-free (SPEC §4, issue 5).
+// The admin socket's file-system lifecycle, race-free.
 //
 // Creation: the server listens in a fresh private directory (mkdtemp: mode
 // 0700, same parent directory as the final path), so nobody else can reach

@@ -1,4 +1,4 @@
-// The admin socket server (SPEC §4): one command per connection, newline
+// The admin socket server: one command per connection, newline
 // framing, one reply line, then close. Shared by the library
 // (`triggers.socket`) and the daemon. File-system lifecycle: socket-path.ts.
 import { chmod, chown } from 'node:fs/promises';
@@ -35,7 +35,7 @@ import { errnoCode } from '../shared/errno.js';
 
 const DEFAULT_SOCKET_MODE = 0o600;
 const DEFAULT_MAX_CONNECTIONS = 1024;
-/** A client that sends nothing, or no newline, is answered `invalid input` after this (SPEC §4). */
+/** A client that sends nothing, or no newline, is answered `invalid input` after this. */
 const DEFAULT_READ_TIMEOUT_MS = 5000;
 const INVALID_LINE = replyLine(INVALID_INPUT);
 const TOO_MANY_LINE = replyLine(errorReply('too many connections'));
@@ -65,7 +65,7 @@ type AdminSocketState =
   /** `path: ""`. */
   | 'disabled'
   | 'listening'
-  /** Another process answers at the path (SPEC §4: warn, run without). */
+  /** Another process answers at the path (warned; the host runs without the socket). */
   | 'in_use'
   /** Something that is not a stale socket is at the path (never deleted). */
   | 'blocked'
@@ -93,7 +93,7 @@ export interface AdminSocketHandle {
 
 /**
  * Starts the admin socket. Never throws for a path conflict or a file-system
- * failure (it logs and runs without the socket, per SPEC §4); throws only
+ * failure (it logs and runs without the socket); throws only
  * for invalid options.
  */
 export async function startAdminSocket(options: AdminSocketOptions): Promise<AdminSocketHandle> {
@@ -445,7 +445,7 @@ class Connection {
 
   read(): void {
     this.sock.on('data', onData);
-    // End of input also ends the line (as the seeds' readers did): `printf status | nc -U` works.
+    // End of input also ends the line: `printf status | nc -U` works.
     this.sock.on('end', onEnd);
   }
 

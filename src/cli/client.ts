@@ -1,5 +1,5 @@
 // `reloadkit reload` and `reloadkit status`: one line to the admin socket,
-// the reply printed for humans (or as JSON), exit codes per SPEC §3.
+// the reply printed for humans (or as JSON), with the documented exit codes.
 import { sendAdminCommand } from '../admin/client.js';
 import type { ReloadResult } from '../shared/types.js';
 import { err, EXIT, findSocket, out, parse, type SocketChoice } from './common.js';
@@ -55,7 +55,7 @@ Options:
 Exit codes:
   0  the daemon answered with its status
   1  the daemon answered, but with an error (e.g. shutting down) or a reply
-     that is not a status (an addition to SPEC §3, which names only 0 and 2)
+     that is not a status
   2  usage error, or the daemon cannot be reached (the message names the
      socket path and the reason)
 `;
@@ -82,7 +82,7 @@ interface ReplyShape {
   results?: Record<string, ReloadResult>;
 }
 
-/** The socket per SPEC §3's precedence, or exit code 2 (printed) when the config file cannot tell. */
+/** The socket by the documented precedence, or exit code 2 (printed) when the config file cannot tell. */
 async function locate(values: { socket?: string | undefined; config?: string | undefined }): Promise<SocketChoice | number> {
   try {
     return await findSocket(values);
@@ -141,7 +141,7 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
   const path = where.path;
 
   if (values['no-wait']) {
-    // The text command: `RELOAD` (every unit, SPEC §4) or `RELOAD <unit>` (one unit, our addition).
+    // The text command: `RELOAD` (every unit) or `RELOAD <unit>` (one unit).
     const reply = await ask(where, unit === undefined ? 'RELOAD' : `RELOAD ${unit}`, timeoutS * 1000);
     if (typeof reply === 'number') return reply;
     const text = reply.trim();

@@ -1,5 +1,5 @@
 // Shared pieces of the CLI: exit codes, usage errors, option parsing and
-// where the admin socket is (SPEC §3: flag > RELOADKIT_SOCKET > the config
+// where the admin socket is (flag > RELOADKIT_SOCKET > the config
 // file's admin.socket > default).
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH, defaultSocketPath } from '../shared/defaults.js';
 import { UsageError, ClientConfigError } from '../shared/errors.js';
 
-/** SPEC §3: 0 success, 1 a reload/check failed, 2 usage error or daemon unreachable. */
+/** Exit codes: 0 success, 1 a reload/check failed, 2 usage error or daemon unreachable. */
 export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const;
 
 type CommandRun = (argv: readonly string[]) => Promise<number>;

@@ -1,5 +1,5 @@
 // `reloadkit keygen --out DIR` and `reloadkit sign --key FILE CONFIG...`
-// (SPEC §3, §8). Registered in src/cli/main.ts; the work is in keys.ts.
+// Registered in src/cli/main.ts; the work is in keys.ts.
 import { resolve } from 'node:path';
 import { err, EXIT, out, parse } from './common.js';
 import { errorMessage, UsageError } from '../shared/errors.js';

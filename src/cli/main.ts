@@ -1,4 +1,4 @@
-// `reloadkit`: the command-line entry (SPEC §3). This file stays small and
+// `reloadkit`: the command-line entry. This file stays small and
 // loads each command on demand, so `reloadkit status` does not pay for zod,
 // yaml, pino or prom-client, and `reloadkit run` loads them only as needed.
 import pkg from '../../package.json' with { type: 'json' };

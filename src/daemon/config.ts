@@ -1,4 +1,4 @@
-// The daemon's config file (SPEC §3): YAML validated by a zod schema, with
+// The daemon's config file: YAML validated by a zod schema, with
 // every error reported at its line and column, and normalized into the
 // shape the daemon runs on (durations in ms, paths absolute, defaults filled).
 import { constants as osConstants } from 'node:os';
@@ -53,7 +53,7 @@ const duration = (opts: { min?: number } = {}) =>
 
 // ---- field schemas ------------------------------------------------------
 // zod/mini: the same validator as zod, ~20x smaller in the CLI bundle, so the
-// daemon starts faster (issue 4's start-time goal).
+// daemon starts faster (start-up is measured in the daemon benchmark).
 
 const nonEmpty = z.string().check(z.minLength(1, 'must not be empty'));
 const argv = z.array(nonEmpty).check(z.minLength(1, 'needs at least the program name (argv, no shell)'));
@@ -235,14 +235,14 @@ export interface DaemonConfig {
   targets: Record<string, TargetDef>;
 }
 
-/** Values given by flags or environment variables; they win over the file (SPEC §3). */
+/** Values given by flags or environment variables; they win over the file. */
 export interface ConfigOverrides {
   socket?: string;
   http?: string;
   log_level?: LogLevel;
 }
 
-/** Restart-required paths of the daemon's own config (SPEC §3). */
+/** Restart-required paths of the daemon's own config. */
 export const DAEMON_RESTART_PATHS = ['admin.*', 'state_dir', 'signature.*'] as const;
 
 function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaultTimeout: number): TargetDef {
@@ -407,7 +407,7 @@ export function parseConfigText(text: string, file: string, overrides: ConfigOve
   return normalizeConfig(parsed.data, dirname(resolve(file)), overrides);
 }
 
-/** The `--nginx` zero-config mode: one target using the system nginx (SPEC §3). */
+/** The `--nginx` zero-config mode: one target using the system nginx. */
 export function nginxZeroConfig(overrides: ConfigOverrides = {}): DaemonConfig {
   return normalizeConfig({ targets: { nginx: { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'] } } }, '/', overrides);
 }

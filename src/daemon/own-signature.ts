@@ -1,4 +1,4 @@
-// Signatures for the daemon's own config (SPEC §8: `signature.public_key` at
+// Signatures for the daemon's own config (`signature.public_key` at
 // the top level). The key in effect is the one of the config the daemon
 // started with (`signature.*` is restart-required): an attacker who can edit
 // reloadkit.yaml cannot drop the requirement with a reload. At start the key

@@ -1,6 +1,6 @@
 // The daemon's state directory: per target, the content hash it last
 // applied, so a restart of the daemon does not reload every target again
-// (SPEC §6, §8). Written atomically: unique temp file in the same directory,
+// Written atomically: unique temp file in the same directory,
 // fsync, rename, fsync the directory, mode 0600.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// A daemon target as a unit (SPEC §3): its config is the content of its
+// A daemon target as a unit: its config is the content of its
 // watched files, its one hook checks (nginx -t, the check argv) and applies
 // (reload + verify as ONE step: a reload that verification rejects is
 // `apply_failed`, never `partial_applied`). The definition can be swapped
@@ -19,7 +19,7 @@ interface Definition {
   driver: TargetDriver;
 }
 
-/** What start() decided (SPEC §8). */
+/** What start() decided. */
 export type StartDecision =
   /** Stored hash equals the content: nothing to do. */
   | 'current'
@@ -130,7 +130,7 @@ export class Target {
 
   /**
    * Loads the current content (generation 0) and compares its hash with the
-   * stored one (SPEC §8): differs, or `reload_on_start` → 'reload' (the
+   * stored one: differs, or `reload_on_start` → 'reload' (the
    * caller queues the `start` pass when it is ready to report it); no stored
    * state → the hash is recorded and nothing is reloaded.
    */

@@ -1,4 +1,4 @@
-// Built-in hooks (SPEC §7): pino log level, TLS certificate rotation, and
+// Built-in hooks: pino log level, TLS certificate rotation, and
 // onChange for "do this when that slice of the config changed".
 export { logLevelHook, validLevels, type LevelLogger, type LogLevelHookOptions } from './log-level.js';
 export { tlsHook, type SecureContextTarget, type TlsHook, type TlsHookPathOptions, type TlsHookSelectorOptions, type TlsPair } from './tls.js';

@@ -1,6 +1,5 @@
 // onChange: run something only when one slice of the config changed, e.g.
-// flush a cache when the upstream address changes (the nbu_exporter seed's
-// serverChanged case). Equal slices (deep comparison) give `skipped`.
+// flush a cache when the upstream address changes. Equal slices (deep comparison) give `skipped`.
 import { deepEqual } from '../engine/snapshot.js';
 import type { ApplyReturn, Hook, HookContext } from '../shared/types.js';
 import { selection, type ConfigWith } from './select.js';

@@ -1,6 +1,6 @@
 // Crash-safe file replacement: a reader of `path` sees the old content or the
-// new one, never a torn mix, whatever moment the process dies at. The seeds
-// got this wrong (fixed temp name, no directory fsync).
+// new one, never a torn mix, whatever moment the process dies at (a fixed
+// temp name or a missing directory fsync would break that).
 //
 // Unique temp name in the same directory (same filesystem, so rename is
 // atomic), created O_EXCL|O_NOFOLLOW with the final mode, written, fsynced,

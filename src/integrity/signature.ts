@@ -1,8 +1,8 @@
-// Detached Ed25519 signatures (SPEC §6, §8). `FILE.sig` holds the base64 of
+// Detached Ed25519 signatures. `FILE.sig` holds the base64 of
 // the 64-byte signature over the exact bytes of FILE that are parsed: the
 // source reads a file once, hands those bytes to verify(), and parses the
 // same buffer, so nothing can change between the check and the use (the
-// Nexus seed verified other files than the ones it loaded).
+// check that verifies other files than the ones it loads proves nothing).
 //
 // Key material never appears in an error, a log line or a result: messages
 // name files and reasons only.

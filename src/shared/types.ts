@@ -1,12 +1,13 @@
 // Public types shared by the engine, its triggers and the daemon.
 // Field names of ReloadResult are snake_case on purpose: they are the JSON
-// contract of SPEC §1 and match the seed systems' replies.
+// JSON contract of every reply, log line and status page, and they match
+// what other reload tools' replies call them.
 
-/** Every status a reload pass can end with (SPEC §1). */
+/** Every status a reload pass can end with. */
 export const RELOAD_STATUSES = ['full_success', 'partial_applied', 'apply_failed', 'rolled_back', 'validation_failed', 'load_failed', 'unchanged'] as const;
 export type ReloadStatus = (typeof RELOAD_STATUSES)[number];
 
-/** What started a pass (SPEC §8). */
+/** What started a pass. */
 export const TRIGGERS = ['start', 'api', 'signal', 'watch', 'rescan', 'socket', 'http'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
 

@@ -1,4 +1,4 @@
-// Change detection (SPEC §2): a thin layer over fs.watch that never misses a
+// Change detection: a thin layer over fs.watch that never misses a
 // change and never reports one twice.
 //
 // API (used by createReloader's `triggers.watch` and by the daemon):

@@ -1,4 +1,4 @@
-// SPEC §5 metrics: names, labels pre-created at 0, valid exposition text, and
+// The documented metrics: names, labels pre-created at 0, valid exposition text, and
 // counters that move with real reloads.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,7 +34,7 @@ async function scrape(registry: Registry) {
 }
 
 describe('exposition', () => {
-  test('every SPEC §5 name with HELP and TYPE, every label pre-created at 0, default process metrics', async () => {
+  test('every documented name with HELP and TYPE, every label pre-created at 0, default process metrics', async () => {
     const registry = new Registry();
     const before = Date.now() / 1000;
     const app = await startApp({ registry });
@@ -206,7 +206,7 @@ describe('counters move with reloads', () => {
 });
 
 describe('ReloadMetrics API (for the daemon)', () => {
-  test('json(): the Go daemon shape; last_reload only after a successful reload', async () => {
+  test('json(): the nginx-reload daemons' shape; last_reload only after a successful reload', async () => {
     const metrics = await createReloadMetrics();
     const src = new MemorySource({ a: 1 });
     const unit = new Unit<unknown>({ name: 'u', source: src });

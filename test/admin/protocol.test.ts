@@ -1,5 +1,5 @@
 // The wire protocol's pure parts: parsing a request line, sanitising echoed
-// words, and the exact reply JSON of SPEC §4.
+// words, and the exact reply JSON of docs/protocol.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

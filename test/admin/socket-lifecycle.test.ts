@@ -1,4 +1,4 @@
-// The admin socket's file-system lifecycle (SPEC §4, issue 5): stale and live
+// The admin socket's file-system lifecycle: stale and live
 // sockets, things that are not sockets (never deleted), permissions from the
 // first moment, the connection cap, removal at shutdown.
 import { test, describe } from 'node:test';

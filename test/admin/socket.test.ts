@@ -1,4 +1,4 @@
-// Conformance of the admin socket with SPEC §4, driven with raw bytes over a
+// Conformance of the admin socket with docs/protocol.md, driven with raw bytes over a
 // real Unix socket against a reloader on a real YAML file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { command, gateHook, rawExchange, startApp, stubHost, tempDir, until, typ
 
 const INVALID = '{"status":"error","message":"invalid input"}\n';
 
-describe('SPEC §4 table', () => {
+describe('the request/reply table of docs/protocol.md', () => {
   let app: AppFixture;
   before(async () => {
     app = await startApp();
@@ -66,7 +66,7 @@ describe('SPEC §4 table', () => {
     assert.equal(app.r.lastResult()!.trigger, 'socket');
   });
 
-  test("RELOAD <unit> (an addition to SPEC §4): OK once that unit's pass is queued; an unknown unit is ERROR: unknown unit, sanitised", async () => {
+  test("RELOAD <unit> : OK once that unit's pass is queued; an unknown unit is ERROR: unknown unit, sanitised", async () => {
     const gen = app.r.generation;
     app.write('port: 8081\nlevel: info\n');
     assert.equal((await rawExchange(app.socketPath, 'RELOAD app\n')).text, 'OK\n');

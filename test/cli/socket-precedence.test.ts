@@ -1,5 +1,5 @@
 // Where `reloadkit reload` and `reloadkit status` look for the admin socket
-// (SPEC §3: flag > environment > file > default), with real config files;
+// (flag > environment > file > default), with real config files;
 // and that the flag and the environment never make them load yaml or zod.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

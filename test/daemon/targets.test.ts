@@ -1,6 +1,6 @@
 // Target kinds and the target unit with real processes, files, signals and
-// HTTP servers: statuses per SPEC §3 (failed check → validation_failed and no
-// reload; failed reload → apply_failed), state-dir decisions at start (§8).
+// HTTP servers: statuses as documented (failed check → validation_failed and no
+// reload; failed reload → apply_failed), state-dir decisions at start.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';

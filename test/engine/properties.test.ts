@@ -1,5 +1,5 @@
 // Model-based properties of the engine over random sequences of requests,
-// hook outcomes and source contents (issue 2).
+// hook outcomes and source contents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

@@ -460,7 +460,7 @@ describe('restart-required', () => {
     await r.close();
   });
 
-  // The nbu_exporter seed's serverChanged (host or port differ): each case starts from the
+  // "The server changed" (host or port differ): each case starts from the
   // same boot config, { host: 127.0.0.1 (the schema's default), port: 8080 }.
   const serverCases: Array<{ name: string; server: Record<string, unknown>; restart: string[] }> = [
     { name: 'same server, another setting changed', server: { port: 8080 }, restart: [] },

@@ -20,7 +20,7 @@ async function reloaderWith(hooks: readonly Hook<Config>[]) {
 }
 
 describe('onChange', () => {
-  test('flushes the cache only when the server address changes (nbu_exporter serverChanged)', async () => {
+  test('flushes the cache only when the server address changes', async () => {
     const cache = new Map([['k', 'v']]);
     const calls: [unknown, unknown][] = [];
     const { r, source } = await reloaderWith([

@@ -1,4 +1,4 @@
-// SIGTERM/SIGINT while the daemon is still starting (SPEC §3 shutdown order):
+// SIGTERM/SIGINT while the daemon is still starting (the documented shutdown order):
 // the admin socket opens before the targets are hashed, and a target watching
 // ~20 000 files takes seconds to hash. A stop requested then must not wait
 // for that: the daemon stops accepting, stops loading, shuts down what did

@@ -148,7 +148,7 @@ test('SIGHUP + file change + API call together: one pass answers them all and se
   assert.equal(child.passes().length, 2);
 });
 
-// ---- SIGHUP with a broken or missing file (seed 003/004: "SIGHUP invalid/missing") ----
+// ---- SIGHUP with a broken or missing file ----
 // The child here also answers `state` with current(), generation and lastResult(), so
 // the tests can see that a refused pass kept the config in effect. It is written to the
 // test's temp dir and imports the sources by absolute URL.

@@ -1,4 +1,4 @@
-// The real daemon with signed configs (SPEC §6, §8): its own config and a
+// The real daemon with signed configs : its own config and a
 // target's files need valid signatures; keys and signatures are made with
 // the real `reloadkit keygen` and `reloadkit sign`.
 import assert from 'node:assert/strict';

@@ -202,7 +202,7 @@ describe('no secret leaves the process across a full reload cycle', () => {
     });
     t.after(() => r.close());
     await r.start();
-    // The socket is private from the moment start() resolves (SPEC §4; test/admin covers every moment and planted symlinks).
+    // The socket is private from the moment start() resolves (test/admin covers every moment and planted symlinks).
     assert.equal((await stat(socketPath)).mode & 0o777, 0o600);
 
     const replies: string[] = [];

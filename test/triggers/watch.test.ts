@@ -1,5 +1,5 @@
 // The watcher against real files and real fs.watch (inotify): every
-// sequence of SPEC §2 / issue 8, each in its own test.
+// sequence docs/library.md lists, each in its own test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
