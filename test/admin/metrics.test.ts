@@ -206,7 +206,7 @@ describe('counters move with reloads', () => {
 });
 
 describe('ReloadMetrics API (for the daemon)', () => {
-  test('json(): the nginx-reload daemons' shape; last_reload only after a successful reload', async () => {
+  test('json(): the shape nginx-reload daemons use; last_reload only after a successful reload', async () => {
     const metrics = await createReloadMetrics();
     const src = new MemorySource({ a: 1 });
     const unit = new Unit<unknown>({ name: 'u', source: src });
