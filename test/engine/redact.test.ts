@@ -18,7 +18,7 @@ import {
   redactUrlCredentials,
   Redactor,
 } from '../../src/engine/redact.js';
-import { capturedLogger, freePort, tempDir } from './support.js';
+import { capturedLogger, freePort, tempDir } from '../integrity/support.js';
 
 describe('Redactor', () => {
   test('default secret-looking keys, and keys added or replaced by options', () => {

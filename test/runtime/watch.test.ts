@@ -10,7 +10,7 @@ import { createReloader, dirSource, fileSource, type ConfigSource, type Hook } f
 import { createReloadMetrics } from '../../src/admin/metrics.js';
 import { DeferredWatchCounters, startWatchTrigger } from '../../src/runtime/watch.js';
 import type { WatchFunction } from '../../src/triggers/watch.js';
-import { atomicSave, ConfigMapVolume, recordingLogger, sleep, tempDir, waitFor } from './watch-helpers.js';
+import { atomicSave, ConfigMapVolume, recordingLogger, sleep, tempDir, waitFor } from '../triggers/watch-helpers.js';
 
 const schema = z.object({ port: z.number(), name: z.string().default('app') });
 

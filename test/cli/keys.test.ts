@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createReloader } from '../../src/index.js';
 import { fileSource } from '../../src/sources/index.js';
 import { cli } from '../integration/daemon-process.js';
-import { tempDir } from './support.js';
+import { tempDir } from '../integrity/support.js';
 
 describe('reloadkit keygen / sign', () => {
   test('round trip: keygen, sign, the library accepts; an edit without re-signing is refused', async (t) => {

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { createReloader, fileSource, type ReloadResult } from '../../src/index.js';
-import { sleep, tempDir, waitFor } from './watch-helpers.js';
+import { sleep, tempDir, waitFor } from '../triggers/watch-helpers.js';
 
 const KEYS = 8;
 const keyShape = Object.fromEntries(Array.from({ length: KEYS }, (_, i) => [`key${i}`, z.string()])) as Record<`key${number}`, z.ZodString>;

@@ -13,7 +13,7 @@ import { Target } from '../../src/daemon/target.js';
 import { watchSpecsFor } from '../../src/daemon/target-source.js';
 import { ownConfigVerifier, peekSignatureKey } from '../../src/daemon/own-signature.js';
 import { keygen, signFile } from '../../src/integrity/keys.js';
-import { capturedLogger, tempDir } from './support.js';
+import { capturedLogger, tempDir } from '../integrity/support.js';
 import { type SignatureError } from '../../src/shared/errors.js';
 
 describe('daemon target with signature.public_key', () => {
