@@ -46,7 +46,7 @@ export const engineSuite: BenchSuite = {
     for (let i = 0; i < iterations; i += 1) {
       const t0 = performance.now();
       const parsed = schema.parse(parseYaml(readFileSync(file, 'utf8')));
-      for (const h of hooks) void h.apply({} as never, parsed, parsed);
+      for (const h of hooks) void h.apply!({} as never, parsed, parsed);
       bare.push(performance.now() - t0);
     }
 

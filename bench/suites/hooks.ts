@@ -82,15 +82,15 @@ export const hooksSuite: BenchSuite = {
         const next = configs[i % 2]!;
         const old = configs[(i + 1) % 2]!;
         await hook.check!(old, next, ctx);
-        const status = await hook.apply(ctx, old, next);
+        const status = await hook.apply!(ctx, old, next);
         if (status !== 'applied') throw new Error(`expected applied, got ${String(status)}`);
       });
       const same = configs[0]!;
       await hook.check!(same, same, ctx);
-      await hook.apply(ctx, same, same);
+      await hook.apply!(ctx, same, same);
       const unchanged = await timeEach(iterations, async () => {
         await hook.check!(same, same, ctx);
-        const status = await hook.apply(ctx, same, same);
+        const status = await hook.apply!(ctx, same, same);
         if (status !== 'skipped') throw new Error(`expected skipped, got ${String(status)}`);
       });
       server.close();
@@ -146,7 +146,7 @@ export const hooksSuite: BenchSuite = {
         const next = configs[(i + 1) % 2]!;
         for (const h of hooks) {
           await h.check?.(old, next, ctx);
-          await h.apply(ctx, old, next);
+          await h.apply!(ctx, old, next);
         }
       }
       return ((performance.now() - t0) * 1000) / passes;

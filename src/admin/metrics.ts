@@ -41,6 +41,7 @@ interface MetricSet {
   watchErrors: Counter;
   signatureFailures: Counter<'unit'>;
   persistFailures: Counter<'unit'>;
+  afterCommitFailures: Counter<'unit'>;
 }
 
 // Two reloaders given the same registry share one set of metric objects
@@ -87,6 +88,11 @@ export async function createReloadMetrics(options: ReloadMetricsOptions = {}): P
       signatureFailures: counter('reloadkit_signature_failures_total', 'Config files rejected because their signature did not verify.', unit),
       // A failed write of the last known good config is otherwise visible only in the log.
       persistFailures: counter('reloadkit_persist_failures_total', 'Failed writes of the last known good config (persist.path).', unit),
+      afterCommitFailures: counter(
+        'reloadkit_after_commit_failures_total',
+        'After-commit work (onChange) that threw or reported failed; the config stayed committed.',
+        unit,
+      ),
     };
     setsByRegistry.set(registry, set);
   }
@@ -127,6 +133,7 @@ export class ReloadMetrics {
     for (const status of RELOAD_STATUSES) m.reloads.inc({ unit: name, status }, 0);
     m.coalesced.inc({ unit: name }, 0);
     m.signatureFailures.inc({ unit: name }, 0);
+    m.afterCommitFailures.inc({ unit: name }, 0);
     // Attached after start(): a failed start-up write already happened; later ones arrive through observe().
     m.persistFailures.inc({ unit: name }, unit.persistStatus?.()?.failures ?? 0);
     m.duration.zero({ unit: name });
@@ -148,6 +155,7 @@ export class ReloadMetrics {
       },
       signatureFailure: () => m.signatureFailures.inc({ unit: name }),
       persistFailure: () => m.persistFailures.inc({ unit: name }),
+      afterCommitFailure: () => m.afterCommitFailures.inc({ unit: name }),
     });
     let attached = true;
     const detach = () => {
@@ -170,6 +178,7 @@ export class ReloadMetrics {
       m.coalesced,
       m.signatureFailures,
       m.persistFailures,
+      m.afterCommitFailures,
       m.duration,
       m.lastSuccessful,
       m.lastSuccessTimestamp,

@@ -1,9 +1,17 @@
 // Running hooks: every check collects its error, every apply runs under its
 // own timeout with an AbortSignal, and nothing a hook does (throw, reject,
 // hang, return 'failed') escapes as anything but a `failed` outcome.
-import type { ApplyReturn, Hook, HookContext, HookOutcome, Logger, Trigger } from '../shared/types.js';
+//
+// A hook never runs twice at once: a call that outlived its timeout keeps
+// running in the background (JavaScript cannot stop it), so until it settles
+// the hook is not called again. A later pass waits for it up to the hook's
+// timeout, then reports the hook failed "still running from generation N".
+import { runBounded, sleep } from '../shared/abort.js';
 import { errorMessage } from '../shared/errors.js';
-import { runBounded } from '../shared/abort.js';
+import type { ApplyReturn, Hook, HookContext, HookOutcome, Logger, Trigger } from '../shared/types.js';
+
+/** Calls of a unit's hooks that outlived their timeout and have not settled yet. */
+export type AbandonedCalls = Map<Hook<never>, { settled: Promise<void>; generation: number }>;
 
 export interface HookRunEnv {
   unit: string;
@@ -12,14 +20,60 @@ export interface HookRunEnv {
   /** Aborted when the reloader closes. */
   signal: AbortSignal;
   defaultTimeoutMs: number;
+  /** The generation the pass would commit (named when a hook is still busy with it later). */
+  generation: number;
+  abandoned: AbandonedCalls;
 }
 
 function ctxFor(env: HookRunEnv, signal: AbortSignal): HookContext {
   return { signal, logger: env.logger, unit: env.unit, trigger: env.trigger };
 }
 
-function timeoutOf(hook: Hook<unknown>, env: HookRunEnv): number {
+function timeoutOf(hook: Hook<never>, env: HookRunEnv): number {
   return hook.applyTimeoutMs ?? env.defaultTimeoutMs;
+}
+
+/**
+ * Calls one phase of a hook under its timeout, unless an earlier call of the
+ * same hook is still running: then waits for that one (up to the timeout)
+ * and, if it is still running, throws without calling the hook.
+ */
+async function callHook<R>(hook: Hook<never>, phase: string, env: HookRunEnv, parent: AbortSignal, fn: (signal: AbortSignal) => R | Promise<R>): Promise<R> {
+  const timeoutMs = timeoutOf(hook, env);
+  const busy = env.abandoned.get(hook);
+  if (busy) {
+    const done = await Promise.race([busy.settled.then(() => true), sleep(timeoutMs, parent).then(() => false)]);
+    if (!done) throw new Error(`still running from generation ${busy.generation}; not called again until it ends`);
+  }
+  let call: Promise<R> | undefined;
+  let finished = false;
+  try {
+    return await runBounded(`${phase} of hook "${hook.name}"`, timeoutMs, parent, (signal) => {
+      call = Promise.resolve(fn(signal));
+      // Registered before the deadline race: a call that failed on its own is marked finished first.
+      call.then(
+        () => (finished = true),
+        () => (finished = true),
+      );
+      return call;
+    });
+  } catch (err) {
+    if (call && !finished) {
+      const settled = call.then(
+        () => {},
+        () => {},
+      );
+      env.abandoned.set(hook, { settled, generation: env.generation });
+      void settled.then(() => {
+        if (env.abandoned.get(hook)?.settled === settled) env.abandoned.delete(hook);
+      });
+    }
+    throw err;
+  }
+}
+
+function failed(name: string, err: unknown, t0: number): HookOutcome {
+  return { name, status: 'failed', error: errorMessage(err), duration_ms: ms(t0) };
 }
 
 /** Runs every check; returns one failed outcome per hook that refused. */
@@ -29,11 +83,9 @@ export async function runChecks<T>(hooks: readonly Hook<T>[], old: T, next: T, e
     if (!hook.check) continue;
     const t0 = performance.now();
     try {
-      await runBounded(`check of hook "${hook.name}"`, timeoutOf(hook as Hook<unknown>, env), env.signal, (signal) =>
-        hook.check!(old, next, ctxFor(env, signal)),
-      );
+      await callHook(hook as Hook<never>, 'check', env, env.signal, (signal) => hook.check!(old, next, ctxFor(env, signal)));
     } catch (err) {
-      failures.push({ name: hook.name, status: 'failed', error: errorMessage(err), duration_ms: ms(t0) });
+      failures.push(failed(hook.name, err, t0));
     }
   }
   return failures;
@@ -50,18 +102,17 @@ function normalize(ret: ApplyReturn): { status: HookOutcome['status']; error?: s
   return { status: 'failed', error: `hook returned an unknown value: ${typeof ret}` };
 }
 
-/** Runs every apply in order; one failing never stops the others. */
+/** Runs every apply in order; one failing never stops the others. Hooks without apply are left out. */
 export async function runApplies<T>(hooks: readonly Hook<T>[], old: T, next: T, env: HookRunEnv): Promise<HookOutcome[]> {
   const outcomes: HookOutcome[] = [];
   for (const hook of hooks) {
+    if (!hook.apply) continue;
     const t0 = performance.now();
     try {
-      const ret = await runBounded(`apply of hook "${hook.name}"`, timeoutOf(hook as Hook<unknown>, env), env.signal, (signal) =>
-        hook.apply(ctxFor(env, signal), old, next),
-      );
+      const ret = await callHook(hook as Hook<never>, 'apply', env, env.signal, (signal) => hook.apply!(ctxFor(env, signal), old, next));
       outcomes.push({ name: hook.name, ...normalize(ret), duration_ms: ms(t0) });
     } catch (err) {
-      outcomes.push({ name: hook.name, status: 'failed', error: errorMessage(err), duration_ms: ms(t0) });
+      outcomes.push(failed(hook.name, err, t0));
     }
   }
   return outcomes;
@@ -80,24 +131,48 @@ export async function runRollbacks<T>(
 ): Promise<Map<string, string>> {
   const errors = new Map<string, string>();
   // Rollback must run even while closing, so it gets its own (never aborted) parent signal.
-  const rollbackEnv: HookRunEnv = { ...env, signal: new AbortController().signal };
-  for (let i = outcomes.length - 1; i >= 0; i -= 1) {
-    const outcome = outcomes[i]!;
-    const hook = hooks[i]!;
-    if (outcome.status !== 'applied') continue;
+  const never = new AbortController().signal;
+  const byName = new Map(hooks.map((h) => [h.name, h]));
+  for (const outcome of [...outcomes].reverse()) {
+    const hook = byName.get(outcome.name);
+    if (!hook || outcome.status !== 'applied') continue;
     if (!hook.rollback) {
       errors.set(hook.name, 'no rollback defined; change stays applied');
       continue;
     }
     try {
-      await runBounded(`rollback of hook "${hook.name}"`, timeoutOf(hook as Hook<unknown>, env), rollbackEnv.signal, (signal) =>
-        hook.rollback!(ctxFor(rollbackEnv, signal), old, next),
-      );
+      await callHook(hook as Hook<never>, 'rollback', env, never, (signal) => hook.rollback!(ctxFor(env, signal), old, next));
     } catch (err) {
       errors.set(hook.name, `rollback failed: ${errorMessage(err)}`);
     }
   }
   return errors;
+}
+
+/**
+ * After the swap (current() returns the new config): every hook's
+ * afterCommit, in order. They cannot fail the pass; what one throws (or a
+ * returned 'failed') is handed to `onFailure` to be logged and counted.
+ */
+export async function runAfterCommit<T>(
+  hooks: readonly Hook<T>[],
+  next: T,
+  prev: T,
+  env: HookRunEnv,
+  onFailure: (hook: string, error: string) => void,
+): Promise<void> {
+  // After the commit nothing aborts this work but its own timeout: the config is in effect.
+  const never = new AbortController().signal;
+  for (const hook of hooks) {
+    if (!hook.afterCommit) continue;
+    try {
+      const ret = await callHook(hook as Hook<never>, 'after-commit work', env, never, (signal) => hook.afterCommit!(next, prev, ctxFor(env, signal)));
+      const n = normalize(ret);
+      if (n.status === 'failed') onFailure(hook.name, n.error ?? 'failed');
+    } catch (err) {
+      onFailure(hook.name, errorMessage(err));
+    }
+  }
 }
 
 export function ms(t0: number): number {

@@ -1,7 +1,7 @@
 // One reload pass as a function: load → restart-required diff → check →
 // apply (→ rollback) → the status. It decides; the unit commits and records.
 import type { Hook, HookOutcome, Logger, ReloadStatus, Trigger } from '../shared/types.js';
-import { runApplies, runChecks, runRollbacks, type HookRunEnv } from './hooks-run.js';
+import { runApplies, runChecks, runRollbacks, type AbandonedCalls, type HookRunEnv } from './hooks-run.js';
 import type { Candidate } from './load.js';
 import type { Snapshot } from './plugins.js';
 import type { RestartMatcher, RestartPolicy } from './restart.js';
@@ -22,6 +22,8 @@ export interface PassEnv<T> {
   setInFlight(values: unknown[]): void;
   /** Restart-required paths pending for the snapshot in effect (an unchanged pass repeats them). */
   pendingRestart(): string[];
+  /** The unit's hook calls that outlived their timeout (a hook is never called twice at once). */
+  abandoned: AbandonedCalls;
 }
 
 export interface PassInput<T> {
@@ -49,15 +51,17 @@ export interface PassDecision<T> {
 }
 
 /**
- * The status of a pass whose hooks all ran, in one place: every hook that
- * ran applied or skipped → full_success; none applied → apply_failed
- * (nothing took effect); some applied → partial_applied, or a rollback
- * under policy rollback.
+ * The status of a pass whose applies ran, in one place. The commit rule:
+ * the new config is committed unless a hook failed and either every hook
+ * failed (apply_failed: nothing took effect) or the policy is rollback
+ * (rolled_back). So with keep-partial a failure elsewhere never depends on
+ * whether an unrelated hook applied or had nothing to do (skipped): both
+ * commit, as partial_applied.
  */
 function statusAfterApply(outcomes: readonly HookOutcome[], policy: ApplyFailurePolicy): 'full_success' | 'apply_failed' | 'partial_applied' | 'rollback' {
-  const failed = outcomes.some((o) => o.status === 'failed');
-  if (!failed) return 'full_success';
-  if (!outcomes.some((o) => o.status === 'applied')) return 'apply_failed';
+  const failed = outcomes.filter((o) => o.status === 'failed').length;
+  if (failed === 0) return 'full_success';
+  if (failed === outcomes.length) return 'apply_failed';
   return policy === 'rollback' ? 'rollback' : 'partial_applied';
 }
 
@@ -83,7 +87,15 @@ export async function runPass<T>(env: PassEnv<T>, input: PassInput<T>): Promise<
     return { status: 'validation_failed', ...common, error: `restart required for: ${common.requires_restart.join(', ')} (policy reject)` };
   }
 
-  const hookEnv: HookRunEnv = { unit: env.unit, trigger: input.trigger, logger: env.logger, signal, defaultTimeoutMs: env.applyTimeoutMs };
+  const hookEnv: HookRunEnv = {
+    unit: env.unit,
+    trigger: input.trigger,
+    logger: env.logger,
+    signal,
+    defaultTimeoutMs: env.applyTimeoutMs,
+    generation: prev.generation + 1,
+    abandoned: env.abandoned,
+  };
   const checkFailures = await runChecks(env.hooks, prev.config, next, hookEnv);
   if (checkFailures.length > 0) {
     return { status: 'validation_failed', ...common, outcomes: checkFailures, error: failureText(checkFailures) };

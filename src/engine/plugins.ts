@@ -29,6 +29,8 @@ export interface UnitObserver<T = unknown> {
   signatureFailure?(unit: string, file: string, reason: string): void;
   /** Writing the last known good config failed (the pass itself is unaffected). */
   persistFailure?(unit: string, error: string): void;
+  /** A hook's after-commit work (onChange) failed; the pass stays committed. */
+  afterCommitFailure?(unit: string, hook: string, error: string): void;
 }
 
 /** What a unit gives an extension when it is created. @public */

@@ -7,7 +7,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { errorMessage, LoadError, OptionsError, ReloadkitError, ShutdownError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import { COMMITTED_STATUSES, type ConfigSource, type Hook, type LoadContext, type Logger, type ReloadResult, type Trigger } from '../shared/types.js';
-import { ms } from './hooks-run.js';
+import { ms, runAfterCommit, type AbandonedCalls } from './hooks-run.js';
 import { candidateFrom, loadCandidate, type Candidate, type LoadEnv } from './load.js';
 import { logPass } from './pass-log.js';
 import { runPass, type ApplyFailurePolicy, type PassDecision, type PassEnv } from './pass.js';
@@ -74,6 +74,8 @@ export class Unit<T> {
   private startPromise: Promise<void> | null = null;
   private readonly startAbort = new AbortController();
   private closed = false;
+  /** Hook calls that outlived their timeout: the hook is not called again until they end. */
+  private readonly abandoned: AbandonedCalls = new Map();
 
   constructor(opts: UnitOptions<T>) {
     this.opts = opts;
@@ -82,7 +84,9 @@ export class Unit<T> {
     this.extensions = opts.extensions ?? [];
     const names = new Set<string>();
     for (const h of this.hooks) {
-      if (typeof h.apply !== 'function') throw new OptionsError(`hook "${h.name}" has no apply function`);
+      if (typeof h.apply !== 'function' && typeof h.check !== 'function' && typeof h.afterCommit !== 'function') {
+        throw new OptionsError(`hook "${h.name}" has none of check, apply or afterCommit`);
+      }
       if (names.has(h.name)) throw new OptionsError(`two hooks are named "${h.name}"`);
       names.add(h.name);
     }
@@ -316,6 +320,7 @@ export class Unit<T> {
         this.inFlight = values;
       },
       pendingRestart: () => this.pendingRestart(),
+      abandoned: this.abandoned,
     };
   }
 
@@ -324,7 +329,8 @@ export class Unit<T> {
     const t0 = performance.now();
     const trigger = batch.requests[0]!.trigger;
     const explicit = batch.requests.some((r) => r.explicit);
-    const decision = await runPass(this.passEnv(), { trigger, explicit, signal, prev: this.current(), boot: this.boot! });
+    const prev = this.current();
+    const decision = await runPass(this.passEnv(), { trigger, explicit, signal, prev, boot: this.boot! });
     if (decision.snapshot) this.snap = decision.snapshot;
     const result = this.toResult(decision, trigger, batch.requests.length - 1, startedAt, t0);
     // A pass cut short by close() before it committed is not a failed reload: its waiters
@@ -334,9 +340,27 @@ export class Unit<T> {
     this.record(result);
     if (decision.snapshot) {
       this.committed(decision.snapshot, false);
+      await this.afterCommit(decision.snapshot, prev, trigger);
       this.fireSubscribers(result);
     }
     return result;
+  }
+
+  /** Work that must see the new config in current() (onChange): after the swap, never failing the pass. */
+  private async afterCommit(snap: Snapshot<T>, prev: Snapshot<T>, trigger: Trigger): Promise<void> {
+    const env = {
+      unit: this.name,
+      trigger,
+      logger: this.logger,
+      signal: this.startAbort.signal,
+      defaultTimeoutMs: this.opts.applyTimeoutMs ?? DEFAULT_APPLY_TIMEOUT_MS,
+      generation: snap.generation,
+      abandoned: this.abandoned,
+    };
+    await runAfterCommit(this.hooks, snap.config, prev.config, env, (hook, error) => {
+      this.logger.error({ unit: this.name, hook, generation: snap.generation, err: error }, 'after-commit work failed; the new config stays in effect');
+      this.notify((o) => o.afterCommitFailure?.(this.name, hook, error));
+    });
   }
 
   private toResult(d: PassDecision<T>, trigger: Trigger, coalesced: number, startedAt: Date, t0: number): ReloadResult {

@@ -1,5 +1,8 @@
 // onChange: run something only when one slice of the config changed, e.g.
-// flush a cache when the upstream address changes. Equal slices (deep comparison) give `skipped`.
+// flush a cache when the upstream address changes. It runs after the new
+// config is committed, so work that reads current() (refilling that cache)
+// sees the new config; it cannot fail the pass. Equal slices (deep
+// comparison) are skipped.
 import { deepEqual } from '../engine/snapshot.js';
 import type { ApplyReturn, Hook, HookContext } from '../shared/types.js';
 import { selection, type ConfigWith } from './select.js';
@@ -17,9 +20,11 @@ export interface OnChangeOptions<V> {
 let anonymous = 0;
 
 /**
- * Calls `fn(next, prev, ctx)` in the apply phase when the value at `path`
- * (a dotted path, or a selector) differs from the one in effect; `fn` may
- * return `'applied'` (or nothing), `'skipped'` or `'failed'`, or throw.
+ * Calls `fn(next, prev, ctx)` after a pass committed a config whose value at
+ * `path` (a dotted path, or a selector) differs from the previous one. It
+ * runs once `current()` returns the new config; a throw (or a returned
+ * `'failed'`) is logged and counted (`reloadkit_after_commit_failures_total`)
+ * and the config stays committed. To refuse a change, give `check`.
  * With a path, annotate `fn`'s parameters to have them typed and checked
  * against the config: `onChange('upstream.url', (next: string) => …)`.
  */
@@ -45,7 +50,7 @@ export function onChange(path: string | ((config: never) => unknown), fn: OnChan
           },
         }
       : {}),
-    apply: async (ctx, old, next) => {
+    afterCommit: async (next, old, ctx) => {
       const s = slices(old, next);
       if (!s.changed) return 'skipped';
       return fn(s.now, s.prev, ctx);

@@ -174,8 +174,11 @@ export function checkOptions(options: unknown): void {
   }
   if (options.hooks !== undefined && !Array.isArray(options.hooks)) throw new OptionsError(`hooks: expected an array of hooks, got ${describe(options.hooks)}`);
   (options.hooks as unknown[] | undefined)?.forEach((h, i) => {
-    if (!isObject(h) || typeof h.name !== 'string' || h.name === '') throw new OptionsError(`hooks[${i}]: expected { name, apply, check?, rollback? }`);
-    if (typeof h.apply !== 'function') throw new OptionsError(`hooks[${i}] "${h.name}": apply must be a function`);
+    if (!isObject(h) || typeof h.name !== 'string' || h.name === '')
+      throw new OptionsError(`hooks[${i}]: expected { name, check?, apply?, rollback?, afterCommit? }`);
+    if (typeof h.apply !== 'function' && typeof h.check !== 'function' && typeof h.afterCommit !== 'function') {
+      throw new OptionsError(`hooks[${i}] "${h.name}": needs a check, apply or afterCommit function`);
+    }
   });
   oneOf('onApplyFailure', options.onApplyFailure, ['keep-partial', 'rollback']);
   positiveInteger('applyTimeoutMs', options.applyTimeoutMs, MAX_MS);

@@ -86,15 +86,20 @@ export interface HookContext {
 export type ApplyReturn = void | undefined | OutcomeStatus | { status: OutcomeStatus; error?: string };
 
 /**
- * A two-phase hook. `check` throws (or rejects) to refuse a config; `apply`
- * makes it take effect; `rollback` undoes `apply` under policy `rollback`.
+ * A hook takes part in a pass. `check` throws (or rejects) to refuse a
+ * config; `apply` makes it take effect before the swap; `rollback` undoes
+ * `apply` under policy `rollback`; `afterCommit` runs after the swap, when
+ * `current()` already returns the new config (flush a cache, re-read derived
+ * state): it cannot fail the pass, and what it throws is logged and counted.
+ * A hook has at least one of them. One hook is never called twice at once.
  */
 export interface Hook<T> {
   name: string;
   check?(old: T, next: T, ctx: HookContext): void | Promise<void>;
-  apply(ctx: HookContext, old: T, next: T): ApplyReturn | Promise<ApplyReturn>;
+  apply?(ctx: HookContext, old: T, next: T): ApplyReturn | Promise<ApplyReturn>;
   rollback?(ctx: HookContext, old: T, next: T): void | Promise<void>;
-  /** Overrides the reloader's `applyTimeoutMs` for this hook (check and apply). */
+  afterCommit?(next: T, prev: T, ctx: HookContext): ApplyReturn | Promise<ApplyReturn>;
+  /** Overrides the reloader's `applyTimeoutMs` for this hook (every phase). */
   applyTimeoutMs?: number;
 }
 

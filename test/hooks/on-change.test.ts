@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { createReloader, onChange, type ConfigOf, type Hook } from '../../src/index.js';
-import { MemorySource } from '../helpers/memory-source.js';
+import { Registry } from 'prom-client';
+import { deferred, MemorySource } from '../helpers/memory-source.js';
 
 const schema = z.object({
   server: z.object({ host: z.string(), port: z.number() }),
@@ -20,33 +21,76 @@ async function reloaderWith(hooks: readonly Hook<Config>[]) {
 }
 
 describe('onChange', () => {
-  test('flushes the cache only when the server address changes', async () => {
+  test('flushes the cache only when the server address changes, after the new config is in effect', async () => {
     const cache = new Map([['k', 'v']]);
     const calls: [unknown, unknown][] = [];
+    let hostSeen = '';
     const { r, source } = await reloaderWith([
       onChange('server', (next, prev) => {
         calls.push([next, prev]);
+        hostSeen = `${r.current().server.host}:${r.current().server.port}`;
         cache.clear();
       }),
     ]);
     source.set({ ...base, rate_limit: 20 });
     const same = await r.reload();
-    assert.deepEqual(
-      same.outcomes.map((o) => [o.name, o.status]),
-      [['on-change:server', 'skipped']],
-    );
+    assert.equal(same.status, 'full_success');
+    // After-commit work is not a hook outcome: it cannot fail the pass.
+    assert.deepEqual(same.outcomes, []);
     assert.equal(cache.size, 1);
 
     source.set({ ...base, rate_limit: 20, server: { host: 'nbu.example', port: 1557 } });
     const moved = await r.reload();
-    assert.equal(moved.outcomes[0]!.status, 'applied');
+    assert.equal(moved.status, 'full_success');
     assert.equal(cache.size, 0);
+    // It ran once current() returned the new config.
+    assert.equal(hostSeen, 'nbu.example:1557');
     assert.deepEqual(calls, [
       [
         { host: 'nbu.example', port: 1557 },
         { host: 'nbu.example', port: 1556 },
       ],
     ]);
+    await r.close();
+  });
+
+  test('a cache refilled while a slower hook applies holds no stale entry once the reload resolves', async () => {
+    // The documented cache-flush pattern: requests keep being served (and refill
+    // the cache from current()) while the pass is in its apply phase.
+    const schemaU = z.object({ upstream: z.object({ url: z.string() }), pool: z.number() });
+    const source = new MemorySource({ upstream: { url: 'http://old' }, pool: 1 });
+    const cache = new Map<string, string>();
+    const slow = deferred();
+    const applying = deferred();
+    const r = createReloader({
+      source,
+      schema: schemaU,
+      hooks: [
+        onChange('upstream.url', () => cache.clear()),
+        {
+          name: 'pool',
+          apply: async () => {
+            applying.resolve();
+            await slow.promise;
+          },
+        },
+      ],
+    });
+    await r.start();
+    const serve = (key: string) => {
+      if (!cache.has(key)) cache.set(key, r.current().upstream.url);
+      return cache.get(key);
+    };
+    for (let i = 0; i < 50; i += 1) serve(`k${i}`);
+    source.set({ upstream: { url: 'http://new' }, pool: 2 });
+    const reloading = r.reload();
+    await applying.promise;
+    // Requests served while the slow hook applies read the old config and refill the cache.
+    cache.clear();
+    for (let i = 0; i < 50; i += 1) serve(`k${i}`);
+    slow.resolve();
+    assert.equal((await reloading).status, 'full_success');
+    for (let i = 0; i < 50; i += 1) assert.equal(serve(`k${i}`), 'http://new', `k${i}`);
     await r.close();
   });
 
@@ -59,28 +103,42 @@ describe('onChange', () => {
       ),
     ]);
     source.set({ ...base, tags: ['a'] });
-    assert.equal((await r.reload()).outcomes[0]!.status, 'skipped');
+    await r.reload();
+    assert.equal(runs, 0);
     source.set({ ...base, tags: ['a', 'b'] });
-    assert.equal((await r.reload()).outcomes[0]!.status, 'applied');
+    await r.reload();
     assert.equal(runs, 1);
     await r.close();
   });
 
-  test('fn receives the hook context and may return skipped or failed', async () => {
+  test('fn receives the hook context; a returned failed is logged and the pass stays committed', async () => {
     const seen: string[] = [];
-    const { r, source } = await reloaderWith([
-      onChange('rate_limit', (next: number, _prev: number, ctx) => {
-        seen.push(`${ctx.unit}/${ctx.trigger}/${String(ctx.signal.aborted)}`);
-        return next > 100 ? 'failed' : 'skipped';
-      }),
-    ]);
+    const logged: Record<string, unknown>[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (o: Record<string, unknown>) => void logged.push(o) };
+    const source = new MemorySource(base);
+    const r = createReloader({
+      source,
+      schema,
+      logger,
+      hooks: [
+        onChange('rate_limit', (next: number, _prev: number, ctx) => {
+          seen.push(`${ctx.unit}/${ctx.trigger}/${String(ctx.signal.aborted)}`);
+          return next > 100 ? 'failed' : 'skipped';
+        }),
+      ],
+    });
+    await r.start();
     source.set({ ...base, rate_limit: 50 });
-    assert.equal((await r.reload()).outcomes[0]!.status, 'skipped');
+    assert.equal((await r.reload()).status, 'full_success');
     source.set({ ...base, rate_limit: 500 });
     const res = await r.reload();
-    assert.equal(res.status, 'apply_failed');
-    assert.equal(res.outcomes[0]!.status, 'failed');
+    assert.equal(res.status, 'full_success');
+    assert.equal(r.current().rate_limit, 500);
     assert.deepEqual(seen, ['app/api/false', 'app/api/false']);
+    assert.deepEqual(
+      logged.map((l) => [l.hook, l.err]),
+      [['on-change:rate_limit', 'hook reported failed']],
+    );
     await r.close();
   });
 
@@ -107,23 +165,31 @@ describe('onChange', () => {
     await r.close();
   });
 
-  test('a throwing fn is a failed outcome with its message; other hooks still run', async () => {
-    const { r, source } = await reloaderWith([
-      onChange('rate_limit', () => {
-        throw new Error('cache flush failed');
-      }),
-      onChange('rate_limit', () => {}, { name: 'second' }),
-    ]);
+  test('a throwing fn is logged and counted, never lost; later after-commit work still runs', async () => {
+    const registry = new Registry();
+    const logged: Record<string, unknown>[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (o: Record<string, unknown>) => void logged.push(o) };
+    let second = 0;
+    const source = new MemorySource(base);
+    const r = createReloader({
+      source,
+      schema,
+      logger,
+      registry,
+      hooks: [
+        onChange('rate_limit', () => {
+          throw new Error('cache flush failed');
+        }),
+        onChange('rate_limit', () => void (second += 1), { name: 'second' }),
+      ],
+    });
+    await r.start();
     source.set({ ...base, rate_limit: 11 });
     const res = await r.reload();
-    assert.equal(res.status, 'partial_applied');
-    assert.deepEqual(
-      res.outcomes.map((o) => [o.name, o.status, o.error]),
-      [
-        ['on-change:rate_limit', 'failed', 'cache flush failed'],
-        ['second', 'applied', undefined],
-      ],
-    );
+    assert.equal(res.status, 'full_success');
+    assert.equal(second, 1);
+    assert.ok(logged.some((l) => l.hook === 'on-change:rate_limit' && l.err === 'cache flush failed'));
+    assert.match(await registry.metrics(), /^reloadkit_after_commit_failures_total\{unit="app"\} 1$/m);
     await r.close();
   });
 

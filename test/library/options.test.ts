@@ -33,7 +33,7 @@ describe('createReloader options', () => {
     refused({ source, name: '' }, /^name: /);
     refused({ source, schema: { parse() {} } }, /^schema: not a Standard Schema validator/);
     refused({ source, hooks: { name: 'x' } }, /^hooks: expected an array/);
-    refused({ source, hooks: [{ name: 'x' }] }, /^hooks\[0\] "x": apply must be a function/);
+    refused({ source, hooks: [{ name: 'x' }] }, /^hooks\[0\] "x": needs a check, apply or afterCommit function/);
     refused({ source, logger: console.log }, /^logger: /);
     refused({ source, persist: { path: '' } }, /^persist\.path: /);
   });
