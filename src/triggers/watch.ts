@@ -7,6 +7,7 @@
 //     onChange(trigger, paths) {…}, onEvent() {…}, onError(err) {…} });
 //   await w.setSpecs(newSpecs);   // new watch list; paths kept keep their state
 //   w.health();                   // { ok: false, reason } while any directory is polled
+//                                 // or its lost watch is not yet reopened
 //   await w.close();              // no onChange after this resolves (nor after it is called)
 //
 // `createWatcher` resolves once every directory is watched and the content of
@@ -89,7 +90,7 @@ export interface WatcherOptions {
 export interface Watcher {
   /** Replaces the watch list; paths still listed keep their recorded content. */
   setSpecs(specs: readonly WatchSpec[]): Promise<void>;
-  /** Not ok while any directory is polled instead of watched (shown by /ready). */
+  /** Not ok while any directory is polled instead of watched, or its watch was lost and not yet reopened (shown by /ready). */
   health(): { ok: boolean; reason?: string };
   close(): Promise<void>;
 }
@@ -172,6 +173,12 @@ interface DirWatch {
   names: string[] | null;
   /** errno code that made us poll this directory. */
   pollReason?: string;
+  /**
+   * The handle reported its own directory gone (deleted or moved): the kernel
+   * dropped its watch, whatever now stands at the path. Reopened at the next
+   * check; health() is not ok until then.
+   */
+  lost?: boolean;
 }
 
 interface Burst {
@@ -192,10 +199,14 @@ interface CheckRequest {
   dirtyDirs: Set<string>;
 }
 
+/**
+ * Which directory stands at `dir`: device, inode and birth time (a directory
+ * deleted and recreated at once often gets the old inode number back).
+ */
 async function dirIdentity(dir: string): Promise<string | null> {
   try {
     const s = await stat(dir, { bigint: true });
-    return s.isDirectory() ? `${s.dev}:${s.ino}` : null;
+    return s.isDirectory() ? `${s.dev}:${s.ino}:${s.birthtimeNs}` : null;
   } catch {
     return null;
   }
@@ -283,15 +294,20 @@ class DirectoryWatcher implements Watcher {
 
   health(): { ok: boolean; reason?: string } {
     if (this.closed) return { ok: false, reason: 'watcher closed' };
+    const reasons: string[] = [];
     const polled = [...this.dirs.values()].filter((d) => d.handle.mode === 'poll');
-    if (polled.length === 0) return { ok: true };
-    const codes = [...new Set(polled.map((d) => d.pollReason ?? 'error'))];
-    const hint = codes.includes('ENOSPC') ? '; raise fs.inotify.max_user_watches' : '';
-    const n = polled.length;
-    return {
-      ok: false,
-      reason: `watching degraded: polling ${n} director${n === 1 ? 'y' : 'ies'} every ${this.pollMs} ms (${codes.join(', ')}${hint})`,
-    };
+    if (polled.length > 0) {
+      const codes = [...new Set(polled.map((d) => d.pollReason ?? 'error'))];
+      const hint = codes.includes('ENOSPC') ? '; raise fs.inotify.max_user_watches' : '';
+      const n = polled.length;
+      reasons.push(`polling ${n} director${n === 1 ? 'y' : 'ies'} every ${this.pollMs} ms (${codes.join(', ')}${hint})`);
+    }
+    const lost = [...this.dirs.values()].filter((d) => d.lost).map((d) => d.dir);
+    if (lost.length > 0) {
+      const n = lost.length;
+      reasons.push(`${n} directory watch${n === 1 ? '' : 'es'} lost (directory deleted or replaced; reopening at the next check): ${lost.join(', ')}`);
+    }
+    return reasons.length === 0 ? { ok: true } : { ok: false, reason: `watching degraded: ${reasons.join('; ')}` };
   }
 
   async close(): Promise<void> {
@@ -321,6 +337,9 @@ class DirectoryWatcher implements Watcher {
     const path = name === null ? null : childOf(dw.dir, name);
     // An event without a name, or naming the directory itself (deleted, moved): everything here.
     const self = path === null || name === basename(dw.dir);
+    // A 'rename' of the directory itself ends an inotify watch, even when a new
+    // directory with the same inode number is there by the time we look.
+    if (self && event === 'rename' && dw.handle.mode === 'inotify') dw.lost = true;
     const targets: string[] = [];
     let maybeDir = false;
     for (const i of dw.interests) {
@@ -536,7 +555,7 @@ class DirectoryWatcher implements Watcher {
     for (const [dir, interests] of desired) {
       if (this.closed) return false;
       let dw = this.dirs.get(dir);
-      if (dw && dw.identity !== (ids.has(dir) ? ids.get(dir) : await dirIdentity(dir))) {
+      if (dw && (dw.lost || dw.identity !== (ids.has(dir) ? ids.get(dir) : await dirIdentity(dir)))) {
         // Deleted, or deleted and recreated: the old watch sees nothing any more.
         dw.handle.close();
         this.dirs.delete(dir);

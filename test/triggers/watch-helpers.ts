@@ -5,7 +5,9 @@ import { mkdir, mkdtemp, readFile, rename, rm, symlink, unlink, writeFile, copyF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { createWatcher, type Watcher, type WatcherOptions, type WatchTrigger } from '../../src/triggers/watch.js';
+import { readFileSync, watch } from 'node:fs';
+import type { DirEvent } from '../../src/triggers/watch-poll.js';
+import { createWatcher, type WatchFunction, type Watcher, type WatcherOptions, type WatchTrigger } from '../../src/triggers/watch.js';
 import type { Logger, WatchSpec } from '../../src/types.js';
 
 export async function tempDir(t: TestContext, prefix = 'reloadkit-watch-'): Promise<string> {
@@ -24,6 +26,10 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
     await sleep(10);
   }
 }
+
+/** The real fs.watch, as the watcher calls it; tests wrap it to inject failures. */
+export const realWatch: WatchFunction = (dir, listener) =>
+  watch(dir, { persistent: false }, (ev, name) => listener(ev as DirEvent, name === null ? null : String(name)));
 
 export interface Change {
   trigger: WatchTrigger;
@@ -164,3 +170,12 @@ export async function readText(path: string): Promise<string | null> {
     return null;
   }
 }
+
+/** For `observe`: what a reload reading `path` at that moment would see (null when missing). */
+export const readNow = (path: string) => (): string | null => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};

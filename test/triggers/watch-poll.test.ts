@@ -3,20 +3,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { watch } from 'node:fs';
 import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PollingDir, type DirEvent } from '../../src/triggers/watch-poll.js';
 import type { WatchFunction } from '../../src/triggers/watch.js';
-import { atomicSave, expectChanges, sleep, startRecorder, tempDir, waitFor } from './watch-helpers.js';
+import { atomicSave, expectChanges, realWatch, sleep, startRecorder, tempDir, waitFor } from './watch-helpers.js';
 
 function limitError(code: 'ENOSPC' | 'EMFILE', dir: string): NodeJS.ErrnoException {
   const text = code === 'ENOSPC' ? 'System limit for number of file watchers reached' : 'too many open files';
   return Object.assign(new Error(`${code}: ${text}, watch '${dir}'`), { code, errno: code === 'ENOSPC' ? -28 : -24, syscall: 'watch' });
 }
-
-const realWatch: WatchFunction = (dir, listener) =>
-  watch(dir, { persistent: false }, (ev, name) => listener(ev as DirEvent, name === null ? null : String(name)));
 
 /** fs.watch that throws `code` synchronously (as Node does for inotify_add_watch failures) while `failing()`. */
 function throwingWatch(code: 'ENOSPC' | 'EMFILE', failing: () => boolean): WatchFunction & { calls: number } {

@@ -3,7 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { appendFile, chmod, mkdir, rename, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createWatcher } from '../../src/triggers/watch.js';
@@ -11,6 +10,7 @@ import {
   atomicSave,
   ConfigMapVolume,
   expectChanges,
+  readNow,
   sleep,
   startRecorder,
   tempDir,
@@ -18,14 +18,6 @@ import {
   vimSaveBackupcopyYes,
   waitFor,
 } from './watch-helpers.js';
-
-const readNow = (path: string) => () => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-};
 
 test('in-place write: one change', async (t) => {
   const dir = await tempDir(t);
