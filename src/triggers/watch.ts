@@ -87,7 +87,8 @@ export interface Watcher {
   /**
    * Resolves once nothing is pending: no burst waiting to be checked, no
    * check queued or running (events the process has not read yet are not
-   * known). Right away when closed.
+   * known). Right away when closed. Like the watcher's timers, waiting for
+   * it does not keep the process alive.
    */
   settled(): Promise<void>;
   close(): Promise<void>;
