@@ -286,6 +286,21 @@ const scenarios: Scenario[] = [
     changes: 3,
   },
   {
+    // rm -rf conf && mkdir conf && write, well within the quiet period: the new directory
+    // usually gets the old inode number (ext4), and the old watch died with the old directory.
+    name: 'directory deleted and recreated at once (3 times), each time then edited',
+    setup: (dir) => {
+      mkdirSync(join(dir, 'conf'));
+      writeFileSync(join(dir, 'conf', 'config.yaml'), configText(0));
+      return join(dir, 'conf', 'config.yaml');
+    },
+    steps: [1, 3, 5].flatMap((seq) => [
+      { seq, run: (f: string) => (rmSync(join(f, '..'), { recursive: true }), mkdirSync(join(f, '..')), writeFileSync(f, configText(seq))) },
+      { seq: seq + 1, run: (f: string) => writeFileSync(f, configText(seq + 1)) },
+    ]),
+    changes: 6,
+  },
+  {
     name: 'vim backupcopy=no saves (rename to file~, new file)',
     setup: (dir) => (writeFileSync(join(dir, 'config.yaml'), configText(0)), join(dir, 'config.yaml')),
     steps: [1, 2].map((seq) => ({ seq, run: (f: string) => vimBackupcopyNo(f, configText(seq)) })),

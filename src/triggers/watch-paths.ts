@@ -115,7 +115,7 @@ export async function resolveWatched(path: string): Promise<Resolution> {
   return { kind: 'dir', real: cur, interests };
 }
 
-interface TreeFile {
+export interface TreeFile {
   /** Path relative to the tree root, `/`-separated. */
   rel: string;
   /** The entry's path under the (real) root; events name it. */

@@ -39,6 +39,8 @@ export class PollingDir implements DirHandle {
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
   private closed = false;
+  /** Looks taken since start() (each compared with the one before). */
+  ticks = 0;
 
   /**
    * @param names the entries to look at, or null for every entry (tree directories)
@@ -99,6 +101,7 @@ export class PollingDir implements DirHandle {
       if (self?.id !== this.self?.id) events.push(['rename', basename(this.dir)]);
       this.prev = next;
       this.self = self;
+      this.ticks += 1;
       for (const [ev, name] of events) this.listener(ev, name);
     } finally {
       this.busy = false;

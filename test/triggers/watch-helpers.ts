@@ -1,12 +1,17 @@
 // Helpers for the watcher tests: temp dirs, a watcher that records what it
-// reports, polling waits with generous deadlines, and the exact file-system
-// sequences of editors and of the Kubernetes ConfigMap atomic writer.
+// reports, waits on what it observably did (changes, events, settled()), a
+// fake clock for the burst logic, and the exact file-system sequences of
+// editors and of the Kubernetes ConfigMap atomic writer.
 import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile, copyFile, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { createWatcher, type Watcher, type WatcherOptions, type WatchTrigger } from '../../src/triggers/watch.js';
+import { readFileSync, watch } from 'node:fs';
+import type { DirEvent } from '../../src/triggers/watch-poll.js';
+import { createWatcher, type WatchFunction, type Watcher, type WatcherOptions, type WatchTrigger } from '../../src/triggers/watch.js';
 import type { Logger, WatchSpec } from '../../src/shared/types.js';
+import type { Clock, TimerId } from '../../src/triggers/watch-burst.js';
+import { waitFor } from '../integration/helpers.js';
 
 export async function tempDir(t: TestContext, prefix = 'reloadkit-watch-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -16,14 +21,12 @@ export async function tempDir(t: TestContext, prefix = 'reloadkit-watch-'): Prom
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `cond` until true; fails with `what` after `timeoutMs` (generous: the machine is shared). */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
+// The one polling helper of the test suite (also for the tests that import it from here).
+export { waitFor };
+
+/** The real fs.watch, as the watcher calls it; tests wrap it to inject failures. */
+export const realWatch: WatchFunction = (dir, listener) =>
+  watch(dir, { persistent: false }, (ev, name) => listener(ev as DirEvent, name === null ? null : String(name)));
 
 interface Change {
   trigger: WatchTrigger;
@@ -75,10 +78,93 @@ export async function startRecorder(
   return rec;
 }
 
-/** Waits until `n` changes were reported, then `quietMs` more to catch extra ones. */
-export async function expectChanges(rec: Recorder, n: number, quietMs = 400): Promise<void> {
-  await waitFor(() => rec.changes.length >= n, `${n} change(s), have ${rec.changes.length}`);
-  await sleep(quietMs);
+/**
+ * Waits until the watcher has handled every event the kernel already queued
+ * for it: the event loop reads them, then settled() (no burst pending, no
+ * check running), again while that brought new events. What the test did
+ * before calling this can no longer cause a change.
+ */
+export async function quiesce(rec: Recorder, timeoutMs = 15_000): Promise<void> {
+  // The watcher's timers do not keep the process alive; this deadline does, and names the failure.
+  let deadline: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    deadline = setTimeout(() => reject(new Error(`the watcher did not settle within ${timeoutMs} ms`)), timeoutMs);
+  });
+  expired.catch(() => {}); // reported through the race below
+  try {
+    for (;;) {
+      const events = rec.events;
+      await new Promise((r) => setImmediate(r));
+      await Promise.race([rec.watcher.settled(), expired]);
+      if (rec.events === events) return;
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+/** Waits until `n` changes were reported, then until the watcher is quiet, so any extra change is there too. */
+export async function expectChanges(rec: Recorder, n: number): Promise<void> {
+  await waitFor(() => rec.changes.length >= n, `${n} change(s), have ${rec.changes.length}`, 15_000);
+  await quiesce(rec);
+}
+
+/** Milliseconds from just before `edit` to the change it causes being reported. */
+export async function timeToChange(rec: Recorder, edit: () => Promise<void>): Promise<number> {
+  const before = rec.changes.length;
+  const t0 = performance.now();
+  await edit();
+  await waitFor(() => rec.changes.length > before, 'the change', 15_000);
+  return performance.now() - t0;
+}
+
+/**
+ * A clock for the burst logic that moves only when told: timers run in
+ * order of due time as `advance` passes them, each followed by the promise
+ * callbacks it started (settled with setImmediate, so fake file looks that
+ * resolve at once are done too).
+ */
+export class FakeClock implements Clock {
+  private time = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerId {
+    this.seq += 1;
+    this.timers.set(this.seq, { at: this.time + ms, fn });
+    return this.seq;
+  }
+
+  clearTimeout(id: TimerId): void {
+    this.timers.delete(id as number);
+  }
+
+  /** Timers set and neither run nor cleared. */
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  async advance(ms: number): Promise<void> {
+    await this.advanceTo(this.time + ms);
+  }
+
+  async advanceTo(at: number): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      // Map order is creation order: of timers due at the same time, the first set runs first.
+      for (const entry of this.timers) if (entry[1].at <= at && (!next || entry[1].at < next[1].at)) next = entry;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.time = next[1].at;
+      next[1].fn();
+    }
+    this.time = Math.max(this.time, at);
+  }
 }
 
 // ---- edit sequences ---------------------------------------------------------
@@ -156,3 +242,12 @@ export class ConfigMapVolume {
     this.current = ts;
   }
 }
+
+/** For `observe`: what a reload reading `path` at that moment would see (null when missing). */
+export const readNow = (path: string) => (): string | null => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};

@@ -3,20 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { watch } from 'node:fs';
 import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PollingDir, type DirEvent } from '../../src/triggers/watch-poll.js';
 import type { WatchFunction } from '../../src/triggers/watch.js';
-import { atomicSave, expectChanges, sleep, startRecorder, tempDir, waitFor } from './watch-helpers.js';
+import { waitFor } from '../integration/helpers.js';
+import { atomicSave, expectChanges, quiesce, realWatch, sleep, startRecorder, tempDir } from './watch-helpers.js';
 
 function limitError(code: 'ENOSPC' | 'EMFILE', dir: string): NodeJS.ErrnoException {
   const text = code === 'ENOSPC' ? 'System limit for number of file watchers reached' : 'too many open files';
   return Object.assign(new Error(`${code}: ${text}, watch '${dir}'`), { code, errno: code === 'ENOSPC' ? -28 : -24, syscall: 'watch' });
 }
-
-const realWatch: WatchFunction = (dir, listener) =>
-  watch(dir, { persistent: false }, (ev, name) => listener(ev as DirEvent, name === null ? null : String(name)));
 
 /** fs.watch that throws `code` synchronously (as Node does for inotify_add_watch failures) while `failing()`. */
 function throwingWatch(code: 'ENOSPC' | 'EMFILE', failing: () => boolean): WatchFunction & { calls: number } {
@@ -47,8 +44,11 @@ test('ENOSPC from fs.watch: polling instead, counted, reported by health(), chan
   await expectChanges(rec, 1);
   await atomicSave(file, 'v: 3\n');
   await expectChanges(rec, 2);
+  // The poller looks only at the names it was given, so an unrelated file gives no event to
+  // wait for: this stays a real-time check, six poll intervals long.
   await writeFile(join(dir, 'unrelated.yaml'), 'x: 1\n');
   await sleep(300);
+  await quiesce(rec);
   assert.equal(rec.changes.length, 2);
   assert.ok(rec.events >= 2, 'polled differences count as events');
 });
@@ -130,12 +130,13 @@ test('PollingDir by itself: appear, in-place change, replacement, disappearance,
   t.after(() => p.close());
   await p.start();
   // The events one action caused: marked before it (a tick may run while it is awaited),
-  // collected until a few quiet ticks passed (a tick may see a write half done).
+  // collected until two more looks were taken after the first event (a look may see a write half done).
   const eventsOf = async (what: string, action: () => Promise<void>): Promise<[DirEvent, string | null][]> => {
     const mark = seen.length;
     await action();
     await waitFor(() => seen.length > mark, what);
-    await sleep(120);
+    const ticks = p.ticks;
+    await waitFor(() => p.ticks >= ticks + 2, `two more looks after ${what}`);
     return seen.slice(mark);
   };
   await writeFile(join(dir, 'other.yaml'), 'not looked at');

@@ -1,31 +1,30 @@
-// The watcher against real files and real fs.watch (inotify): every
-// sequence docs/library.md lists, each in its own test.
+// The watcher against real files and real fs.watch (inotify): every edit
+// sequence it must handle, each in its own test. "Nothing more happened" is
+// checked once the watcher has handled every event (quiesce: settled() after
+// the queued events are read), not after a sleep.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { appendFile, chmod, mkdir, rename, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createWatcher } from '../../src/triggers/watch.js';
+import type { WatchFunction } from '../../src/triggers/watch.js';
+import { waitFor } from '../integration/helpers.js';
 import {
   atomicSave,
   ConfigMapVolume,
   expectChanges,
+  FakeClock,
+  quiesce,
+  readNow,
+  realWatch,
   sleep,
   startRecorder,
   tempDir,
+  timeToChange,
   vimSaveBackupcopyNo,
   vimSaveBackupcopyYes,
-  waitFor,
 } from './watch-helpers.js';
-
-const readNow = (path: string) => () => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-};
 
 test('in-place write: one change', async (t) => {
   const dir = await tempDir(t);
@@ -54,6 +53,11 @@ test('atomic save (temp file + rename over): one change', async (t) => {
   assert.equal(rec.changes[1]!.seen, 'v: 3\n');
 });
 
+/** A quiet period long enough to tell from the fast path (~10 ms), short enough to wait for. */
+const QUIET_MS = 300;
+/** Node's timers may run up to a millisecond before performance.now() says they are due. */
+const TIMER_SLACK_MS = 2;
+
 test('fast path: a replaced file is reported without waiting for the quiet period; an in-place write is not', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'app.yaml');
@@ -63,9 +67,12 @@ test('fast path: a replaced file is reported without waiting for the quiet perio
   await atomicSave(file, 'v: 2\n');
   await waitFor(() => rec.changes.length === 1, 'the fast path to report the atomic save');
   assert.equal(rec.changes[0]!.seen, 'v: 2\n');
-  await writeFile(file, 'v: 3\n');
-  await sleep(1000);
-  assert.equal(rec.changes.length, 1, 'an in-place write waits for the quiet period');
+  await rec.watcher.close();
+  // The in-place write is reported only when the quiet period is over.
+  const quiet = await startRecorder(t, [{ path: file }], { debounceMs: QUIET_MS }, readNow(file));
+  const elapsed = await timeToChange(quiet, () => writeFile(file, 'v: 3\n'));
+  assert.equal(quiet.changes[0]!.seen, 'v: 3\n');
+  assert.ok(elapsed >= QUIET_MS - TIMER_SLACK_MS, `an in-place write waits for the quiet period (${QUIET_MS} ms): reported after ${elapsed} ms`);
 });
 
 test('fast path in a watched directory: the temp file of an atomic save, renamed away, does not hold it back', async (t) => {
@@ -83,10 +90,13 @@ test('fast path in a watched directory: the temp file of an atomic save, renamed
 test('no fast path in a watched directory for a file created and written in place (it may be half-written)', async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'app.conf'), 'v: 1\n');
-  const rec = await startRecorder(t, [{ path: dir }], { debounceMs: 60_000, maxWaitMs: 120_000 });
-  await writeFile(join(dir, 'new.conf'), 'n: 1\n');
-  await sleep(1000);
-  assert.equal(rec.changes.length, 0, 'a file created and written in place waits for the quiet period');
+  const rec = await startRecorder(t, [{ path: dir }], { debounceMs: QUIET_MS });
+  const elapsed = await timeToChange(rec, () => writeFile(join(dir, 'new.conf'), 'n: 1\n'));
+  assert.deepEqual(rec.changes[0]!.paths, [join(dir, 'new.conf')]);
+  assert.ok(
+    elapsed >= QUIET_MS - TIMER_SLACK_MS,
+    `a file created and written in place waits for the quiet period (${QUIET_MS} ms): reported after ${elapsed} ms`,
+  );
 });
 
 const vimSequences = [
@@ -175,7 +185,7 @@ test('Kubernetes ConfigMap atomic writer: exactly one change per update, over se
   const rec = await startRecorder(t, [{ path: file }], {}, readNow(file));
   for (let i = 2; i <= 5; i++) {
     await vol.update({ 'config.yaml': `v: ${i}\n`, 'other.yaml': 'o: 1\n' });
-    await expectChanges(rec, i - 1, 500);
+    await expectChanges(rec, i - 1);
     assert.equal(rec.changes.length, i - 1, `update ${i}: ${JSON.stringify(rec.changes)}`);
   }
   assert.deepEqual(
@@ -183,8 +193,10 @@ test('Kubernetes ConfigMap atomic writer: exactly one change per update, over se
     ['v: 2\n', 'v: 3\n', 'v: 4\n', 'v: 5\n'],
   );
   // An update that changes only another key of the ConfigMap is not a change of config.yaml.
+  const events = rec.events;
   await vol.update({ 'config.yaml': 'v: 5\n', 'other.yaml': 'o: 2\n' });
-  await sleep(800);
+  await waitFor(() => rec.events > events, 'the events of the update');
+  await quiesce(rec);
   assert.equal(rec.changes.length, 4);
 });
 
@@ -196,7 +208,7 @@ test('ConfigMap mounted as a directory (dirSource-style filter): one change per 
   const rec = await startRecorder(t, [{ path: dir, filter }]);
   for (let i = 2; i <= 4; i++) {
     await vol.update({ 'a.yaml': `a: ${i}\n`, 'b.yaml': 'b: 1\n' });
-    await expectChanges(rec, i - 1, 500);
+    await expectChanges(rec, i - 1);
     assert.equal(rec.changes.length, i - 1, JSON.stringify(rec.changes));
     assert.deepEqual(rec.changes[i - 2]!.paths, [join(dir, 'a.yaml')]);
   }
@@ -297,7 +309,7 @@ for (const mode of ['truncate', 'create'] as const) {
     const rec = await startRecorder(t, [{ path: file }], { debounceMs: 400, maxWaitMs: 20_000 }, readNow(file));
     for (let v = 1; v <= 3; v++) {
       await slowWriter(file, configChunks(v), 25, mode);
-      await expectChanges(rec, v, 600);
+      await expectChanges(rec, v);
     }
     const full = (v: number) => configChunks(v).join('');
     for (const c of rec.changes) assert.ok(c.seen === full(1) || c.seen === full(2) || c.seen === full(3), `partial: ${String(c.seen)}`);
@@ -313,7 +325,7 @@ test('a file created empty and written later is not taken while empty', async (t
   await writeFile(file, '');
   await sleep(60); // longer than the settle check, shorter than the quiet period
   await appendFile(file, 'v: 1\n');
-  await expectChanges(rec, 1, 600);
+  await expectChanges(rec, 1);
   assert.deepEqual(
     rec.changes.map((c) => c.seen),
     ['v: 1\n'],
@@ -335,7 +347,7 @@ test('1,000 writes in 2 s: a bounded number of changes, the last content reporte
   }
   const elapsed = Date.now() - t0;
   await waitFor(() => rec.changes.at(-1)?.seen === 'v: 1000\n', 'the last content');
-  await sleep(500);
+  await quiesce(rec);
   // One per max wait (1 s) while writing, plus the fast path at the start and the final quiet period.
   const bound = Math.ceil(elapsed / 1000) + 3;
   assert.ok(rec.changes.length <= bound, `${rec.changes.length} changes for 1000 writes in ${elapsed} ms (bound ${bound})`);
@@ -378,7 +390,7 @@ test('an unrelated file in the same directory: no change', async (t) => {
   await writeFile(join(dir, '.app.yaml.swp'), 'swap');
   await unlink(other);
   await waitFor(() => rec.events >= 5, 'the raw events of the unrelated files');
-  await sleep(600);
+  await quiesce(rec);
   assert.equal(rec.changes.length, 0, JSON.stringify(rec.changes));
   // The watcher is alive: a real change after them is seen.
   await writeFile(file, 'v: 2\n');
@@ -397,7 +409,7 @@ test('an event without a content change (touch, same bytes rewritten, chmod): no
   await atomicSave(file, 'v: 1\n');
   await chmod(file, 0o600);
   await waitFor(() => rec.events >= 4, 'the raw events');
-  await sleep(600);
+  await quiesce(rec);
   assert.equal(rec.changes.length, 0, JSON.stringify(rec.changes));
 });
 
@@ -433,27 +445,47 @@ test('a tree filter: files it rejects never produce a change', async (t) => {
   const rec = await startRecorder(t, [{ path: dir, filter: (rel) => rel.endsWith('.yaml') }]);
   await writeFile(join(dir, 'notes.txt'), 'hello');
   await writeFile(join(dir, 'a.yaml.swp'), 'swap');
-  await sleep(600);
+  await waitFor(() => rec.events >= 2, 'the raw events of the rejected files');
+  await quiesce(rec);
   assert.equal(rec.changes.length, 0);
   await atomicSave(join(dir, 'b.yaml'), 'b: 1\n');
   await expectChanges(rec, 1);
   assert.deepEqual(rec.changes[0]!.paths, [join(dir, 'b.yaml')]);
 });
 
-test('no change after close(), and close() twice is safe', async (t) => {
+test('no change after close(): no timer left, every fs.watch handle closed; close() twice is safe', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'app.yaml');
   await writeFile(file, 'v: 1\n');
-  const rec = await startRecorder(t, [{ path: file }], { debounceMs: 50, rescanMs: 100 });
+  const clock = new FakeClock();
+  let open = 0;
+  const counted: WatchFunction = (d, listener) => {
+    const w = realWatch(d, listener);
+    open += 1;
+    return {
+      close: () => {
+        w.close();
+        open -= 1;
+      },
+      on: (ev, fn) => w.on(ev, fn),
+    };
+  };
+  const rec = await startRecorder(t, [{ path: file }], { debounceMs: 50, rescanMs: 100, clock, watchFunction: counted });
   // A burst in flight when close() is called must not report either.
   await writeFile(file, 'v: 2\n');
+  await waitFor(() => rec.events > 0, 'the write to start a burst');
+  assert.ok(clock.pendingTimers >= 3, 'quiet period, max wait and rescan timers are set');
+  assert.equal(open, 1);
   await rec.watcher.close();
   await rec.watcher.close();
+  assert.equal(clock.pendingTimers, 0, 'close() leaves no timer');
+  assert.equal(open, 0, 'close() closes every fs.watch handle');
   await writeFile(file, 'v: 3\n');
   await atomicSave(file, 'v: 4\n');
-  await sleep(700);
+  await clock.advance(10 * 60_000);
   assert.equal(rec.changes.length, 0);
   assert.equal(rec.watcher.health().ok, false);
+  await rec.watcher.settled(); // at once when closed
   await assert.rejects(rec.watcher.setSpecs([{ path: file }]), /closed/);
 });
 
