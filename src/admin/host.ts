@@ -9,10 +9,24 @@ export interface AdminUnitView {
   pendingRestart(): readonly string[];
 }
 
+/**
+ * Ready means "serving a valid config": every unit has one and every
+ * watcher works (polling counts). Problems that leave the config in effect
+ * valid (a refused reload, a fallback start, polling, a failing persist
+ * file, an admin socket that could not be served) are `degraded`: listed,
+ * and not-ready only when asked for strictly.
+ */
 export interface Readiness {
   ok: boolean;
-  /** Why not ready (or degraded); empty when ok. */
+  /** Why not ready; empty when ok. */
   reasons: string[];
+  /** What is wrong without taking the service out of rotation (strict mode counts these as reasons). */
+  degraded: string[];
+}
+
+export interface ReadinessOptions {
+  /** Also not ready while a unit's last pass failed, it runs on a fallback config, or anything is degraded. */
+  strict?: boolean;
 }
 
 export interface AdminHost {
@@ -33,5 +47,5 @@ export interface AdminHost {
    * cannot be queued (shutting down).
    */
   enqueue(unit: string | undefined, trigger: Trigger): void;
-  ready(): Readiness;
+  ready(options?: ReadinessOptions): Readiness;
 }

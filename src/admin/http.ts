@@ -116,10 +116,13 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     '/health': { methods: ['GET', 'HEAD'], handler: (_q, res) => send(res, 200, { status: 'ok' }) },
     '/ready': {
       methods: ['GET', 'HEAD'],
-      handler: (_q, res) => {
-        const r = host.ready();
-        if (r.ok) send(res, 200, { status: 'ready' });
-        else send(res, 503, { status: 'not_ready', reasons: r.reasons });
+      handler: (_q, res, url) => {
+        // `?strict=1`: a failed last pass, a fallback start or anything degraded also counts.
+        const strict = ['1', 'true'].includes(url.searchParams.get('strict') ?? '');
+        const r = host.ready({ strict });
+        const degraded = r.degraded.length > 0 && !strict ? { degraded: r.degraded } : {};
+        if (r.ok) send(res, 200, { status: 'ready', ...degraded });
+        else send(res, 503, { status: 'not_ready', reasons: r.reasons, ...degraded });
       },
     },
     '/metrics': {

@@ -2,7 +2,7 @@
 // refuse a bad option with an OptionsError naming it (before anything starts).
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Registry } from 'prom-client';
-import type { Readiness } from '../admin/host.js';
+import type { Readiness, ReadinessOptions } from '../admin/host.js';
 import type { RestartPolicy } from '../engine/restart.js';
 import type { ApplyFailurePolicy } from '../engine/unit.js';
 import type { PersistOptions } from '../integrity/persist.js';
@@ -72,8 +72,13 @@ export interface Reloader<T> {
   subscribe<U>(select: (config: DeepReadonly<T>) => U, fn: (next: U, prev: U, result: ReloadResult) => void): () => void;
   /** Runs a pass (or joins the pending one) and resolves with its result. */
   reload(options?: { trigger?: Trigger }): Promise<ReloadResult>;
-  /** Ready when the initial load succeeded and every trigger works. */
-  ready(): Readiness;
+  /**
+   * Ready while it serves a valid config: the initial load succeeded (or it
+   * started from its last known good file) and every watcher works (polling
+   * counts). A refused reload does not make it unready; it is listed in
+   * `degraded`. `{ strict: true }` counts `degraded` as not ready.
+   */
+  ready(options?: ReadinessOptions): Readiness;
   close(): Promise<void>;
 }
 

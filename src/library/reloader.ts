@@ -88,10 +88,11 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     pendingRestart: () => unit.pendingRestart(),
     subscribe: (select, fn) => unit.subscribe(select, fn),
     reload: (opts) => unit.reload(opts?.trigger ?? 'api'),
-    ready() {
-      const r = runtime.ready();
+    ready(opts) {
+      const r = runtime.ready(opts);
       // While close() runs (HTTP answers until the very end) a load balancer must see "not ready".
-      if ((state === 'closing' || state === 'closed') && !r.reasons.includes('shutting down')) return { ok: false, reasons: ['shutting down', ...r.reasons] };
+      if ((state === 'closing' || state === 'closed') && !r.reasons.includes('shutting down'))
+        return { ...r, ok: false, reasons: ['shutting down', ...r.reasons] };
       return r;
     },
     async close() {

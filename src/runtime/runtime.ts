@@ -3,7 +3,7 @@
 // are both built from: the admin host the socket and HTTP serve, readiness,
 // watchers per unit, and shutdown in its documented order.
 import type { Registry } from 'prom-client';
-import type { AdminHost, AdminUnitView, Readiness } from '../admin/host.js';
+import type { AdminHost, AdminUnitView, Readiness, ReadinessOptions } from '../admin/host.js';
 import type { AdminHttpHandle } from '../admin/http.js';
 import type { ObservableUnit, ReloadMetrics } from '../admin/metrics.js';
 import type { AdminSocketHandle } from '../admin/socket.js';
@@ -11,7 +11,7 @@ import type { Unit } from '../engine/unit.js';
 import { errorMessage, ShutdownError, UnknownUnitError } from '../shared/errors.js';
 import { OK_STATUSES, type Logger, type ReloadResult, type Trigger, type WatchSpec } from '../shared/types.js';
 import type { HttpTriggerOptions, SocketTriggerOptions, TriggerHandle, WatchTriggerOptions } from './options.js';
-import { DeferredWatchCounters, startWatchTrigger, type StartWatchOptions } from './watch.js';
+import { DeferredWatchCounters, startWatchTrigger, type StartWatchOptions, type WatchTriggerHandle } from './watch.js';
 
 /** A unit the runtime serves, with what its admin views need beyond the engine's Unit. */
 export interface RuntimeUnit {
@@ -32,8 +32,6 @@ export interface RuntimeOptions {
   willExist?(name: string): boolean;
 }
 
-type WatchHandle = Awaited<ReturnType<typeof startWatchTrigger>>;
-
 export class Runtime implements AdminHost {
   readonly startedAt = Date.now();
   private readonly opts: RuntimeOptions;
@@ -41,7 +39,7 @@ export class Runtime implements AdminHost {
   private readonly entries = new Map<string, RuntimeUnit>();
   /** Signal handlers and the like, stopped with the watchers. */
   private readonly triggers: TriggerHandle[] = [];
-  private readonly watchers = new Map<string, WatchHandle>();
+  private readonly watchers = new Map<string, WatchTriggerHandle>();
   private readonly counters = new DeferredWatchCounters();
   private socket: AdminSocketHandle | null = null;
   private http: AdminHttpHandle | null = null;
@@ -222,27 +220,35 @@ export class Runtime implements AdminHost {
   }
 
   /**
-   * Ready while every unit has a config and every watcher and admin surface
-   * works; also (strict) while no unit's last pass failed and none runs on a
-   * fallback config.
+   * Ready while every unit serves a valid config and every watcher works
+   * (polling counts). A failed pass, a fallback start, polling, a failing
+   * last-known-good file or an admin socket not served are `degraded`:
+   * reported, and not-ready only with `strict`.
    */
-  ready(): Readiness {
+  ready(options: ReadinessOptions = {}): Readiness {
     const reasons: string[] = [];
+    const degraded: string[] = [];
     if (this.closing) reasons.push('shutting down');
-    for (const { unit } of this.entries.values()) {
+    for (const { unit, persistStatus } of this.entries.values()) {
       if (!unit.started) reasons.push(`${unit.name}: initial config not loaded`);
-      const degraded = unit.degradedReason();
-      if (degraded !== null) reasons.push(`${unit.name}: ${degraded}`);
+      const fallback = unit.degradedReason();
+      if (fallback !== null) degraded.push(`${unit.name}: ${fallback}`);
       const last = unit.lastResult();
-      if (last && !OK_STATUSES.has(last.status)) reasons.push(`${unit.name}: last reload ${last.status}${last.error ? `: ${last.error}` : ''}`);
+      if (last && !OK_STATUSES.has(last.status)) degraded.push(`${unit.name}: last reload ${last.status}${last.error ? `: ${last.error}` : ''}`);
+      const persisted = persistStatus?.();
+      if (persisted?.lastError) degraded.push(`${unit.name}: cannot save the last known good config: ${persisted.lastError}`);
     }
     for (const [name, w] of this.watchers) {
-      const h = w.health?.();
-      if (h && !h.ok) reasons.push(`${name}: watch: ${h.reason ?? 'not working'}`);
+      const h = w.health();
+      if (h.ok) continue;
+      (h.mode === 'polling' ? degraded : reasons).push(`${name}: watch: ${h.reason ?? 'not working'}`);
     }
+    const socket = this.socket?.health();
+    if (socket && !socket.ok) degraded.push(`admin socket: ${socket.reason ?? 'not served'}`);
     const http = this.http?.health();
     if (http && !http.ok) reasons.push(`http: ${http.reason ?? 'not working'}`);
-    return { ok: reasons.length === 0, reasons };
+    if (options.strict) reasons.push(...degraded);
+    return { ok: reasons.length === 0, reasons, degraded };
   }
 
   // ---- shutdown ---------------------------------------------------------------

@@ -2,9 +2,9 @@
 // watchSpecs()) and the daemon (each target's watch list) alike.
 import { errorMessage, OptionsError } from '../shared/errors.js';
 import type { ConfigSource, Logger, WatchSpec } from '../shared/types.js';
-import type { TriggerHandle, WatchTriggerOptions } from './options.js';
+import type { WatchTriggerOptions } from './options.js';
 import { watchTimings } from '../triggers/watch-options.js';
-import type { WatcherOptions, WatchTrigger } from '../triggers/watch.js';
+import type { WatcherOptions, WatchHealth, WatchTrigger } from '../triggers/watch.js';
 
 /** Where the watcher counts events and errors (reloadkit_watch_events_total, reloadkit_watch_errors_total). */
 export interface WatchCounters {
@@ -75,7 +75,15 @@ export interface StartWatchOptions {
  * request through the unit's queue, where an unchanged config is recorded as
  * `unchanged` and runs no hook. The watcher module loads only when asked for.
  */
-export async function startWatchTrigger(o: StartWatchOptions): Promise<TriggerHandle & { setSpecs(specs: readonly WatchSpec[]): Promise<void> }> {
+/** A started watcher of one unit. */
+export interface WatchTriggerHandle {
+  readonly name: 'watch';
+  close(): Promise<void>;
+  health(): WatchHealth;
+  setSpecs(specs: readonly WatchSpec[]): Promise<void>;
+}
+
+export async function startWatchTrigger(o: StartWatchOptions): Promise<WatchTriggerHandle> {
   const { createWatcher } = await import('../triggers/watch.js');
   if (o.specs.length === 0) o.logger.warn({ unit: o.unit }, 'nothing to watch');
   const watcher = await createWatcher(o.specs, {

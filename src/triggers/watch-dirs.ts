@@ -153,6 +153,13 @@ export class DirectorySet {
   }
 
   /** Why watching is degraded (polled directories, lost handles); empty when it is not. */
+  /** 'lost' while a directory's watch is lost, else 'polling' while one is polled, else 'watching'. */
+  mode(): 'watching' | 'polling' | 'lost' {
+    const all = [...this.dirs.values()];
+    if (all.some((d) => d.lost)) return 'lost';
+    return all.some((d) => d.handle.mode === 'poll') ? 'polling' : 'watching';
+  }
+
   degraded(): string[] {
     const reasons: string[] = [];
     const all = [...this.dirs.values()];

@@ -78,11 +78,22 @@ export interface WatcherOptions {
   clock?: Clock;
 }
 
+/**
+ * Not ok while any directory is polled (inotify limits) or a lost watch is
+ * not reopened yet. `mode` says which: polling still sees every change (a
+ * little later); `lost` and `closed` may miss changes.
+ */
+export interface WatchHealth {
+  ok: boolean;
+  mode: 'watching' | 'polling' | 'lost' | 'closed';
+  reason?: string;
+}
+
 export interface Watcher {
   /** Replaces the watch list; paths still listed keep their recorded content. */
   setSpecs(specs: readonly WatchSpec[]): Promise<void>;
   /** Not ok while any directory is polled instead of watched, or its watch was lost and not yet reopened (shown by /ready). */
-  health(): { ok: boolean; reason?: string };
+  health(): WatchHealth;
   /**
    * Resolves once nothing is pending: no burst waiting to be checked, no
    * check queued or running (events the process has not read yet are not
@@ -210,10 +221,11 @@ class DirectoryWatcher implements Watcher {
     });
   }
 
-  health(): { ok: boolean; reason?: string } {
-    if (this.closed) return { ok: false, reason: 'watcher closed' };
+  health(): WatchHealth {
+    if (this.closed) return { ok: false, mode: 'closed', reason: 'watcher closed' };
     const reasons = this.dirs.degraded();
-    return reasons.length === 0 ? { ok: true } : { ok: false, reason: `watching degraded: ${reasons.join('; ')}` };
+    const mode = this.dirs.mode();
+    return reasons.length === 0 ? { ok: true, mode } : { ok: false, mode, reason: `watching degraded: ${reasons.join('; ')}` };
   }
 
   settled(): Promise<void> {

@@ -77,23 +77,29 @@ describe('read-only endpoints', () => {
     }
   });
 
-  test('/ready: 200, then 503 with reasons after a failed reload, then 200 again', async () => {
+  test('/ready means "serving a valid config": a refused reload stays 200 (listed as degraded); ?strict=1 is 503 until a pass succeeds', async () => {
     const app = await httpApp();
     try {
       assert.deepEqual((await get(`${app.base}/ready`)).json(), { status: 'ready' });
       unlinkSync(app.configPath);
-      await app.r.reload();
+      assert.equal((await app.r.reload()).status, 'load_failed');
+      // The old config is still served: a load balancer must keep this instance.
       const r = await get(`${app.base}/ready`);
-      assert.equal(r.status, 503);
-      const body = r.json() as { status: string; reasons: string[] };
-      assert.equal(body.status, 'not_ready');
+      assert.equal(r.status, 200);
+      const body = r.json() as { status: string; degraded: string[] };
+      assert.equal(body.status, 'ready');
       assert.ok(
-        body.reasons.some((x) => x.includes('load_failed')),
-        body.reasons.join(' | '),
+        body.degraded.some((x) => x.includes('last reload load_failed')),
+        body.degraded.join(' | '),
       );
+      const strict = await get(`${app.base}/ready?strict=1`);
+      assert.equal(strict.status, 503);
+      const strictBody = strict.json() as { status: string; reasons: string[] };
+      assert.equal(strictBody.status, 'not_ready');
+      assert.ok(strictBody.reasons.some((x) => x.includes('load_failed')));
       app.write('port: 2\n');
       await app.r.reload();
-      assert.equal((await get(`${app.base}/ready`)).status, 200);
+      assert.deepEqual((await get(`${app.base}/ready?strict=1`)).json(), { status: 'ready' });
     } finally {
       await app.cleanup();
     }

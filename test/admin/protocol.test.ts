@@ -76,7 +76,7 @@ test('statusReply: uptime in whole seconds, units by name', () => {
     units: () => [{ name: 'u', generation: 3, lastResult: () => null, pendingRestart: () => ['server.port'] }],
     reload: async () => ({}),
     enqueue: () => {},
-    ready: () => ({ ok: true, reasons: [] }),
+    ready: () => ({ ok: true, reasons: [], degraded: [] }),
   };
   assert.deepEqual(statusReply(host, 6_999), {
     status: 'ok',

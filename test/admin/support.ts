@@ -208,7 +208,7 @@ export function stubHost(overrides: Partial<AdminHost> = {}): AdminHost {
     units: () => [],
     reload: async () => ({}),
     enqueue: () => {},
-    ready: () => ({ ok: true, reasons: [] }),
+    ready: () => ({ ok: true, reasons: [], degraded: [] }),
     ...overrides,
   };
 }

@@ -247,7 +247,7 @@ describe('no secret leaves the process across a full reload cycle', () => {
     assert.deepEqual(statuses, ['full_success', 'load_failed', 'load_failed', 'validation_failed', 'partial_applied', 'apply_failed']);
 
     replies.push(await socketCommand(socketPath, 'status'));
-    for (const path of ['/status', '/reload-status', '/ready', '/metrics', '/metrics.json']) await httpGet(path);
+    for (const path of ['/status', '/reload-status', '/ready', '/ready?strict=1', '/metrics', '/metrics.json']) await httpGet(path);
     const results = JSON.stringify(r.history());
     const logs = log.text();
 
@@ -259,8 +259,12 @@ describe('no secret leaves the process across a full reload cycle', () => {
     assert.ok(logs.includes(`connecting with ${REDACTED}`));
     assert.ok(log.lines().some((l) => l.msg === 'reload pass' && l.status === 'apply_failed'));
     assert.ok(
+      replies.some((x) => x.includes('"status":"ready","degraded":[')),
+      'ready lists the failure as degraded',
+    );
+    assert.ok(
       replies.some((x) => x.includes('"status":"not_ready"')),
-      'ready reports the failure',
+      'strict ready reports the failure',
     );
 
     const everything = { logs, results, replies: replies.join('\n') };

@@ -201,7 +201,7 @@ describe('persist: fallback start', () => {
     return { dir, config, path, savedAt: saved.persisted.saved_at };
   }
 
-  test('a broken source at start runs on the persisted config, degraded in ready() and /ready until a pass succeeds', async (t) => {
+  test('a broken source at start runs on the persisted config: ready (it serves a valid config), degraded in ready() and /ready until a pass succeeds', async (t) => {
     const { config, path, savedAt } = await persistedApp(t);
     const before = await readFile(path, 'utf8');
     await writeFile(config, 'port: [oops\n');
@@ -219,30 +219,32 @@ describe('persist: fallback start', () => {
     assert.deepEqual(r.current(), { port: 8080, name: 'good' });
     assert.equal(r.generation, 0);
     const ready = r.ready();
-    assert.equal(ready.ok, false);
-    assert.equal(ready.reasons.length, 1);
-    assert.ok(ready.reasons[0]!.startsWith(`app: running on last known good config from ${savedAt}`), ready.reasons[0]);
-    assert.match(ready.reasons[0]!, /config\.yaml:\d+:\d+:/, 'the load error says where');
+    assert.equal(ready.ok, true);
+    assert.equal(ready.degraded.length, 1);
+    assert.ok(ready.degraded[0]!.startsWith(`app: running on last known good config from ${savedAt}`), ready.degraded[0]);
+    assert.match(ready.degraded[0]!, /config\.yaml:\d+:\d+:/, 'the load error says where');
+    assert.equal(r.ready({ strict: true }).ok, false);
     const warn = log.lines().find((l) => l.level === 40 && String(l.msg).includes('starting from last known good config'));
     assert.ok(warn, 'a warning is logged');
     assert.match(String(warn.load_error), /config\.yaml:\d+:\d+:/);
 
     const httpReady = await fetch(`http://127.0.0.1:${port}/ready`);
-    assert.equal(httpReady.status, 503);
-    const body = (await httpReady.json()) as { reasons: string[] };
-    assert.ok(body.reasons.some((x) => x.includes('running on last known good config')));
+    assert.equal(httpReady.status, 200);
+    const body = (await httpReady.json()) as { degraded: string[] };
+    assert.ok(body.degraded.some((x) => x.includes('running on last known good config')));
+    assert.equal((await fetch(`http://127.0.0.1:${port}/ready?strict=1`)).status, 503);
 
     // The persisted file keeps its content (and its saved_at) during a fallback start.
     assert.equal(await readFile(path, 'utf8'), before);
 
     // Still broken: still degraded.
     assert.equal((await r.reload()).status, 'load_failed');
-    assert.equal(r.ready().ok, false);
+    assert.equal(r.ready({ strict: true }).ok, false);
 
     await writeFile(config, 'port: 9090\nname: fixed\n');
     assert.equal((await r.reload()).status, 'full_success');
-    assert.deepEqual(r.ready(), { ok: true, reasons: [] });
-    assert.equal((await fetch(`http://127.0.0.1:${port}/ready`)).status, 200);
+    assert.deepEqual(r.ready({ strict: true }), { ok: true, reasons: [], degraded: [] });
+    assert.equal((await fetch(`http://127.0.0.1:${port}/ready?strict=1`)).status, 200);
     await until(async () => (await persistedGeneration(path)) === 1, 'the fixed config to be persisted');
     await r.close();
   });

@@ -394,7 +394,7 @@ describe('shutdown', () => {
   test('ready() reports not ready once close() has begun', async () => {
     const r = createReloader({ source: new MemorySource(base), schema });
     await r.start();
-    assert.deepEqual(r.ready(), { ok: true, reasons: [] });
+    assert.deepEqual(r.ready(), { ok: true, reasons: [], degraded: [] });
     await r.close();
     const ready = r.ready();
     assert.equal(ready.ok, false);

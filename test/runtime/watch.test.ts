@@ -36,7 +36,7 @@ test('watch: true with fileSource: an atomic save is one pass (trigger watch) wi
   assert.equal(res.status, 'full_success');
   assert.deepEqual(res.changed, ['port']);
   assert.deepEqual(hook.seen, [2]);
-  assert.deepEqual(r.ready(), { ok: true, reasons: [] });
+  assert.deepEqual(r.ready(), { ok: true, reasons: [], degraded: [] });
 });
 
 test('bytes changed but the same config (a comment): status unchanged, no hook runs, generation stays', async (t) => {
@@ -56,7 +56,7 @@ test('bytes changed but the same config (a comment): status unchanged, no hook r
   assert.deepEqual(hook.seen, []);
 });
 
-test('a broken save keeps the old config (load_failed, not ready); the fix applies', async (t) => {
+test('a broken save keeps the old config (load_failed, ready but degraded; not ready strictly); the fix applies', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'app.yaml');
   await writeFile(file, 'port: 1\n');
@@ -66,11 +66,13 @@ test('a broken save keeps the old config (load_failed, not ready); the fix appli
   await writeFile(file, 'port: [unclosed\n');
   await waitFor(() => r.lastResult()?.status === 'load_failed', 'load_failed');
   assert.equal(r.current().port, 1);
-  assert.equal(r.ready().ok, false);
+  assert.equal(r.ready().ok, true);
+  assert.match(r.ready().degraded.join(' '), /last reload load_failed/);
+  assert.equal(r.ready({ strict: true }).ok, false);
   await writeFile(file, 'port: 3\n');
   await waitFor(() => r.current().port === 3, 'the fixed config');
   assert.equal(r.lastResult()!.status, 'full_success');
-  assert.equal(r.ready().ok, true);
+  assert.deepEqual(r.ready({ strict: true }), { ok: true, reasons: [], degraded: [] });
 });
 
 test('dirSource: a new fragment, and a ConfigMap ..data swap, each start one pass', async (t) => {
