@@ -7,6 +7,22 @@ export interface AdminUnitView {
   readonly generation: number;
   lastResult(): ReloadResult | null;
   pendingRestart(): readonly string[];
+  /** Recent results, oldest first (the status page's timeline). */
+  history?(): readonly ReloadResult[];
+}
+
+/** How a unit notices changes: its watcher works, fell back to polling, or there is none. */
+export interface WatchState {
+  state: 'watching' | 'polling' | 'off';
+  reason?: string;
+}
+
+/** The watch state of a unit from its watcher's health (null: the unit has no watcher). */
+export function watchStateOf(h: { ok: boolean; reason?: string } | null | undefined): WatchState {
+  if (!h) return { state: 'off' };
+  if (h.ok) return { state: 'watching' };
+  // A watcher is unhealthy only while it polls a directory it cannot watch, or once it is closed.
+  return h.reason === 'watcher closed' ? { state: 'off', reason: h.reason } : { state: 'polling', ...(h.reason === undefined ? {} : { reason: h.reason }) };
 }
 
 export interface Readiness {
@@ -34,4 +50,6 @@ export interface AdminHost {
    */
   enqueue(unit: string | undefined, trigger: Trigger): void;
   ready(): Readiness;
+  /** The health of a unit's watcher, or null when it has none (the status page's watch state). */
+  watchHealth?(unit: string): { ok: boolean; reason?: string } | null;
 }

@@ -100,6 +100,7 @@ export class ReloadMetrics {
   private failureCount = 0;
   private dedupCount = 0;
   private lastReloadAt: Date | null = null;
+  private readonly resultListeners = new Set<(r: ReloadResult) => void>();
 
   /** Use createReloadMetrics(). */
   constructor(
@@ -140,7 +141,10 @@ export class ReloadMetrics {
 
     const off = unit.observe({
       request: (_unit: string, trigger: Trigger) => m.requests.inc({ unit: name, trigger }),
-      result: (r: ReloadResult) => this.countResult(name, r),
+      result: (r: ReloadResult) => {
+        this.countResult(name, r);
+        for (const l of this.resultListeners) l(r);
+      },
       commit: (snap) => {
         m.generation.set({ unit: name }, snap.generation);
         m.pendingRestart.set({ unit: name }, unit.pendingRestart().length);
@@ -170,6 +174,16 @@ export class ReloadMetrics {
     for (const metric of [m.coalesced, m.signatureFailures, m.persistFailures, m.duration, m.lastSuccessful, m.lastSuccessTimestamp, m.generation, m.pendingRestart]) {
       metric.remove({ unit: name });
     }
+  }
+
+  /**
+   * Calls `listener` with every result of every attached unit, after it is
+   * counted (the status page's event stream sees exactly the units metrics
+   * count, including targets the daemon adds later). Returns the unsubscriber.
+   */
+  onResult(listener: (r: ReloadResult) => void): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
   }
 
   watchEvent(): void {

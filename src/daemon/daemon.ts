@@ -93,6 +93,7 @@ export class Daemon {
       reload: (unit, trigger) => this.reload(unit, trigger),
       enqueue: (unit, trigger) => this.enqueue(unit, trigger),
       ready: () => this.readiness(),
+      watchHealth: (name) => this.watchers.get(name)?.health() ?? null,
     };
   }
 
@@ -251,6 +252,10 @@ export class Daemon {
         allowRemote: this.opts.httpAllowRemote ?? false,
         reloadEnabled: config.admin.http_reload,
         ...(token === undefined ? {} : { token }),
+        maxConnections: config.admin.http_max_connections,
+        headersTimeoutMs: config.admin.http_headers_timeout_ms,
+        requestTimeoutMs: config.admin.http_request_timeout_ms,
+        maxEventClients: config.admin.http_max_event_clients,
         host: this.host,
         metrics: this.metrics,
         logger: this.logger,

@@ -44,6 +44,14 @@ export interface HttpTriggerOptions {
   token?: string;
   /** Allow a non-loopback address (default false). */
   allowRemote?: boolean;
+  /** Connections open at once (default 1024); at the limit the oldest idle one is closed to make room. */
+  maxConnections?: number;
+  /** Time a client has to send its request headers (default 5000 ms). */
+  headersTimeoutMs?: number;
+  /** Time a client has to send its whole request (default 10 000 ms). */
+  requestTimeoutMs?: number;
+  /** Status page event streams open at once (default 256); more are refused. */
+  maxEventClients?: number;
 }
 
 export interface TriggerOptions {
@@ -174,6 +182,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
         },
         lastResult: () => unit.lastResult(),
         pendingRestart: () => unit.pendingRestart(),
+        history: () => unit.history(),
       },
     ],
     reload: async (u, trigger) => {
@@ -186,6 +195,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
       unit.enqueue(trigger);
     },
     ready: () => readiness(),
+    watchHealth: () => triggers.find((t) => t.name === 'watch')?.health?.() ?? null,
   };
 
   const readiness = (): Readiness => {

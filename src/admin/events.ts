@@ -1,0 +1,188 @@
+// GET /events: the status page's live feed, as Server-Sent Events.
+//
+// Each client gets the current snapshots when it connects (`event: status`,
+// and any other snapshot kind a host adds, such as a fleet's), then every
+// pass as it ends (`event: pass`, the ReloadResult) and fresh snapshots soon
+// after passes and on a heartbeat. A client that reconnects gets the current
+// state again, never a replay of what it missed.
+//
+// Bounded on both axes: at most `maxClients` streams (the excess is refused
+// with 503), and at most `maxBufferBytes` queued for one client. A client
+// that stops reading (a frozen tab, a stuck proxy) is dropped when its queue
+// is full, so it can neither grow the process's memory nor slow the others.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../types.js';
+import { errorReply } from './protocol.js';
+
+export const DEFAULT_MAX_EVENT_CLIENTS = 256;
+export const DEFAULT_EVENT_BUFFER_BYTES = 128 * 1024;
+/** Fresh snapshots at least this often while anyone listens (also keeps proxies from closing idle streams). */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+/** Snapshots after passes are coalesced: at most one per this interval. */
+const SNAPSHOT_COALESCE_MS = 200;
+/** How long a browser waits before reconnecting a dropped stream (the `retry:` field). */
+const RECONNECT_MS = 2000;
+
+/**
+ * One kind of snapshot (the unit status; later a fleet). `read()` returns
+ * undefined when there is nothing of that kind: no event is sent then, and
+ * the page renders nothing for it.
+ */
+export interface SnapshotSource {
+  event: string;
+  read(): unknown;
+}
+
+export interface EventStreamOptions {
+  maxClients: number;
+  maxBufferBytes: number;
+  heartbeatMs?: number;
+  snapshots: readonly SnapshotSource[];
+  logger: Logger;
+}
+
+interface Client {
+  res: ServerResponse;
+  remote: string;
+}
+
+/** Encodes one SSE event. JSON has no raw newlines, so `data` is one line. */
+export function sseEvent(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export class EventStream {
+  private readonly clients = new Set<Client>();
+  private readonly opts: EventStreamOptions;
+  private snapshotText: string | null = null;
+  private snapshotTimer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private closed = false;
+  private dropped = 0;
+  private refused = 0;
+
+  constructor(opts: EventStreamOptions) {
+    this.opts = opts;
+  }
+
+  /** Streams open right now. */
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Clients dropped because they did not read, and connections refused at the limit, since start. */
+  get counts(): { dropped: number; refused: number } {
+    return { dropped: this.dropped, refused: this.refused };
+  }
+
+  /** Serves one GET /events request. */
+  accept(req: IncomingMessage, res: ServerResponse): void {
+    if (this.closed || this.clients.size >= this.opts.maxClients) {
+      this.refused += 1;
+      const body = `${JSON.stringify(errorReply(this.closed ? 'shutting down' : `too many event clients (at most ${this.opts.maxClients})`))}\n`;
+      res.writeHead(503, {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store',
+        'retry-after': '5',
+        'content-length': String(Buffer.byteLength(body)),
+      });
+      res.end(body);
+      return;
+    }
+    const client: Client = { res, remote: req.socket.remoteAddress ?? '' };
+    this.clients.add(client);
+    res.on('close', () => {
+      this.clients.delete(client);
+      if (this.clients.size === 0) this.stopHeartbeat();
+    });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      // Reverse proxies (nginx) must pass events through as they come.
+      'x-accel-buffering': 'no',
+    });
+    // The socket stays open for as long as the client listens: no Nagle delay on small events.
+    req.socket.setNoDelay(true);
+    this.send(client, `retry: ${RECONNECT_MS}\n\n${this.snapshots()}`);
+    this.startHeartbeat();
+  }
+
+  /** Sends one event to every client, then refreshes the snapshots shortly after. */
+  publish(event: string, data: unknown): void {
+    this.snapshotText = null;
+    if (this.clients.size === 0) return;
+    const text = sseEvent(event, data);
+    for (const c of this.clients) this.send(c, text);
+    this.scheduleSnapshots();
+  }
+
+  /** Ends every stream and refuses new ones (the server is closing). */
+  close(): void {
+    this.closed = true;
+    this.stopHeartbeat();
+    for (const c of this.clients) c.res.end();
+    this.clients.clear();
+  }
+
+  /** The current snapshots as SSE text, computed once and shared by every client until something changes. */
+  private snapshots(): string {
+    if (this.snapshotText === null) {
+      let text = '';
+      for (const s of this.opts.snapshots) {
+        const data = s.read();
+        if (data !== undefined) text += sseEvent(s.event, data);
+      }
+      this.snapshotText = text;
+    }
+    return this.snapshotText;
+  }
+
+  private broadcastSnapshots(): void {
+    this.snapshotText = null;
+    const text = this.snapshots();
+    for (const c of this.clients) this.send(c, text);
+  }
+
+  private scheduleSnapshots(): void {
+    if (this.snapshotTimer) return;
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = null;
+      if (!this.closed) this.broadcastSnapshots();
+    }, SNAPSHOT_COALESCE_MS);
+    this.snapshotTimer.unref();
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => this.broadcastSnapshots(), this.opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = null;
+  }
+
+  /**
+   * Queues text for one client, or drops the client when what it has not
+   * read yet already exceeds the limit (one event may go past it, so a large
+   * snapshot still reaches a client that keeps up).
+   */
+  private send(c: Client, text: string): void {
+    if (c.res.destroyed) return;
+    if (c.res.writableLength > this.opts.maxBufferBytes) {
+      this.dropped += 1;
+      this.clients.delete(c);
+      this.opts.logger.warn(
+        { remote: c.remote, queued_bytes: c.res.writableLength, limit_bytes: this.opts.maxBufferBytes },
+        'event client dropped: it stopped reading',
+      );
+      c.res.destroy();
+      return;
+    }
+    c.res.write(text);
+  }
+}

@@ -1,0 +1,158 @@
+// Limits of the admin HTTP server: how many connections, how long a client
+// may take to send its request, how many live event streams. Local clients
+// that open connections and never finish their headers must not lock out
+// health checks: when every slot is taken, a new connection closes the
+// oldest one that has no request in progress (a request being answered, or
+// an event stream, is never cut); only when none is idle is the new one
+// refused. Idle connections also expire after the header timeout, which is
+// checked every second rather than Node's default thirty.
+import type { IncomingMessage, Server, ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
+import { ReloadkitError } from '../engine/errors.js';
+import type { Logger } from '../types.js';
+import { DEFAULT_MAX_EVENT_CLIENTS } from './events.js';
+
+export interface HttpLimits {
+  /** Connections open at once (default 1024). */
+  maxConnections: number;
+  /** Time to receive a request's headers, from the connection opening or its previous response (default 5000 ms). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included (default 10 000 ms, or the header timeout if longer; never shorter than it). */
+  requestTimeoutMs: number;
+  /** Live event streams (GET /events) open at once (default 256); more are refused with 503. */
+  maxEventClients: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
+  maxConnections: 1024,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  maxEventClients: DEFAULT_MAX_EVENT_CLIENTS,
+});
+
+/** Fills defaults and refuses values that cannot work, naming the option. */
+export function httpLimits(given: Partial<Record<keyof HttpLimits, number | undefined>>): HttpLimits {
+  const out = { ...DEFAULT_HTTP_LIMITS };
+  const bounds: Record<keyof HttpLimits, [number, number]> = {
+    maxConnections: [1, 1_000_000],
+    headersTimeoutMs: [100, 3_600_000],
+    requestTimeoutMs: [100, 3_600_000],
+    maxEventClients: [0, 1_000_000],
+  };
+  for (const key of Object.keys(bounds) as (keyof HttpLimits)[]) {
+    const v = given[key];
+    if (v === undefined) continue;
+    const [min, max] = bounds[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new ReloadkitError('ERR_OPTIONS', `HTTP ${key} must be an integer from ${min} to ${max}, got ${String(v)}`);
+    }
+    out[key] = v;
+  }
+  // Unset, the request timeout grows with a longer header timeout instead of contradicting it.
+  if (given.requestTimeoutMs === undefined) out.requestTimeoutMs = Math.max(out.requestTimeoutMs, out.headersTimeoutMs);
+  if (out.requestTimeoutMs < out.headersTimeoutMs) {
+    throw new ReloadkitError(
+      'ERR_OPTIONS',
+      `HTTP requestTimeoutMs (${out.requestTimeoutMs}) must not be shorter than headersTimeoutMs (${out.headersTimeoutMs}): the headers are part of the request`,
+    );
+  }
+  return out;
+}
+
+/** Node server options enforcing the timeouts; expired connections get 408. */
+export function serverOptions(l: HttpLimits): ServerOptions {
+  return {
+    headersTimeout: l.headersTimeoutMs,
+    requestTimeout: l.requestTimeoutMs,
+    // How often Node looks for expired connections: its default (30 s) let
+    // half-open requests hold every slot for 40 s past a 10 s timeout.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(l.headersTimeoutMs / 2))),
+    // An idle kept-alive connection expires no later than a silent new one.
+    keepAliveTimeout: Math.min(5000, l.headersTimeoutMs),
+    maxHeaderSize: 16 * 1024,
+  };
+}
+
+export interface ConnectionLimiter {
+  /** Connections open now. */
+  readonly open: number;
+  /** Idle connections closed to make room, and connections refused, since start. */
+  readonly evicted: number;
+  readonly refused: number;
+  /** True when the request arrived on a connection refused at the limit (it gets no answer). */
+  isRefused(req: IncomingMessage): boolean;
+}
+
+const TOO_MANY = (() => {
+  const body = '{"status":"error","message":"too many connections"}\n';
+  return `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`;
+})();
+
+/** How often the limit is logged while it is being hit. */
+const LOG_EVERY_MS = 10_000;
+
+export function limitConnections(server: Server, max: number, logger: Logger): ConnectionLimiter {
+  // Insertion order is age: the first idle entry is the oldest idle connection.
+  const open = new Map<Socket, { busy: number }>();
+  const refusedSockets = new WeakSet<Socket>();
+  let evicted = 0;
+  let refused = 0;
+  let lastLog = 0;
+  const note = (what: 'evicted' | 'refused') => {
+    const now = Date.now();
+    if (now - lastLog < LOG_EVERY_MS) return;
+    lastLog = now;
+    logger.warn(
+      { max_connections: max, evicted, refused },
+      what === 'evicted'
+        ? 'admin HTTP at its connection limit: closing the oldest connections that send no request'
+        : 'admin HTTP at its connection limit with every connection busy: refusing new ones',
+    );
+  };
+
+  server.on('connection', (sock: Socket) => {
+    if (open.size >= max) {
+      let victim: Socket | null = null;
+      for (const [s, st] of open) {
+        if (st.busy === 0) {
+          victim = s;
+          break;
+        }
+      }
+      if (victim) {
+        open.delete(victim);
+        victim.destroy();
+        evicted += 1;
+        note('evicted');
+      } else {
+        refusedSockets.add(sock);
+        refused += 1;
+        note('refused');
+        sock.end(TOO_MANY);
+        return;
+      }
+    }
+    const state = { busy: 0 };
+    open.set(sock, state);
+    sock.once('close', () => open.delete(sock));
+  });
+  server.on('request', (req: IncomingMessage, res) => {
+    const st = open.get(req.socket);
+    if (!st) return;
+    st.busy += 1;
+    res.once('close', () => (st.busy -= 1));
+  });
+
+  return {
+    get open() {
+      return open.size;
+    },
+    get evicted() {
+      return evicted;
+    },
+    get refused() {
+      return refused;
+    },
+    isRefused: (req) => refusedSockets.has(req.socket),
+  };
+}
