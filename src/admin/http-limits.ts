@@ -4,8 +4,9 @@
 // health checks: when every slot is taken, a new connection closes the
 // oldest one that has no request in progress (a request being answered, or
 // an event stream, is never cut); only when none is idle is the new one
-// refused. Idle connections also expire after the header timeout, which is
-// checked every second rather than Node's default thirty.
+// refused. A connection that does not send its headers in time is answered
+// 408 and closed; Node checks for those every second here instead of its
+// default thirty.
 import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import { ReloadkitError } from '../engine/errors.js';
@@ -59,6 +60,11 @@ export function httpLimits(given: Partial<Record<keyof HttpLimits, number | unde
   return out;
 }
 
+/** Every second, or twice per header timeout when that is shorter than two seconds. */
+function checkInterval(headersTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 2)));
+}
+
 /** Node server options enforcing the timeouts; expired connections get 408. */
 export function serverOptions(l: HttpLimits): ServerOptions {
   return {
@@ -66,7 +72,7 @@ export function serverOptions(l: HttpLimits): ServerOptions {
     requestTimeout: l.requestTimeoutMs,
     // How often Node looks for expired connections: its default (30 s) let
     // half-open requests hold every slot for 40 s past a 10 s timeout.
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(l.headersTimeoutMs / 2))),
+    connectionsCheckingInterval: checkInterval(l.headersTimeoutMs),
     // An idle kept-alive connection expires no later than a silent new one.
     keepAliveTimeout: Math.min(5000, l.headersTimeoutMs),
     maxHeaderSize: 16 * 1024,
@@ -83,14 +89,17 @@ export interface ConnectionLimiter {
   isRefused(req: IncomingMessage): boolean;
 }
 
-const TOO_MANY = (() => {
-  const body = '{"status":"error","message":"too many connections"}\n';
-  return `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`;
-})();
+/** A complete HTTP response written straight to a socket that has no request to answer. */
+function rawReply(status: string, message: string, extra = ''): string {
+  const body = `${JSON.stringify({ status: 'error', message })}\n`;
+  return `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n${extra}connection: close\r\n\r\n${body}`;
+}
+const TOO_MANY = rawReply('503 Service Unavailable', 'too many connections', 'retry-after: 1\r\n');
 
 /** How often the limit is logged while it is being hit. */
 const LOG_EVERY_MS = 10_000;
 
+/** Holds `server` to `max` connections, making room by closing the oldest idle one. */
 export function limitConnections(server: Server, max: number, logger: Logger): ConnectionLimiter {
   // Insertion order is age: the first idle entry is the oldest idle connection.
   const open = new Map<Socket, { busy: number }>();
@@ -132,8 +141,7 @@ export function limitConnections(server: Server, max: number, logger: Logger): C
         return;
       }
     }
-    const state = { busy: 0 };
-    open.set(sock, state);
+    open.set(sock, { busy: 0 });
     sock.once('close', () => open.delete(sock));
   });
   server.on('request', (req: IncomingMessage, res) => {
