@@ -21,7 +21,7 @@ export const DEFAULT_HEARTBEAT_MS = 10_000;
 /** Snapshots after passes are coalesced: at most one per this interval. */
 const SNAPSHOT_COALESCE_MS = 200;
 /** How long a browser waits before reconnecting a dropped stream (the `retry:` field). */
-const RECONNECT_MS = 2000;
+const RETRY = Buffer.from('retry: 2000\n\n');
 
 /**
  * One kind of snapshot (the unit status; later a fleet). `read()` returns
@@ -54,7 +54,8 @@ export function sseEvent(event: string, data: unknown): string {
 export class EventStream {
   private readonly clients = new Set<Client>();
   private readonly opts: EventStreamOptions;
-  private snapshotText: string | null = null;
+  /** Encoded once and written as the same bytes to every client (no copy per client). */
+  private snapshotBytes: Buffer | null = null;
   private snapshotTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private closed = false;
@@ -104,16 +105,17 @@ export class EventStream {
     });
     // The socket stays open for as long as the client listens: no Nagle delay on small events.
     req.socket.setNoDelay(true);
-    this.send(client, `retry: ${RECONNECT_MS}\n\n${this.snapshots()}`);
+    this.send(client, RETRY);
+    this.send(client, this.snapshots());
     this.startHeartbeat();
   }
 
   /** Sends one event to every client, then refreshes the snapshots shortly after. */
   publish(event: string, data: unknown): void {
-    this.snapshotText = null;
+    this.snapshotBytes = null;
     if (this.clients.size === 0) return;
-    const text = sseEvent(event, data);
-    for (const c of this.clients) this.send(c, text);
+    const bytes = Buffer.from(sseEvent(event, data));
+    for (const c of this.clients) this.send(c, bytes);
     this.scheduleSnapshots();
   }
 
@@ -125,23 +127,23 @@ export class EventStream {
     this.clients.clear();
   }
 
-  /** The current snapshots as SSE text, computed once and shared by every client until something changes. */
-  private snapshots(): string {
-    if (this.snapshotText === null) {
+  /** The current snapshots as SSE, computed once and shared by every client until something changes. */
+  private snapshots(): Buffer {
+    if (this.snapshotBytes === null) {
       let text = '';
       for (const s of this.opts.snapshots) {
         const data = s.read();
         if (data !== undefined) text += sseEvent(s.event, data);
       }
-      this.snapshotText = text;
+      this.snapshotBytes = Buffer.from(text);
     }
-    return this.snapshotText;
+    return this.snapshotBytes;
   }
 
   private broadcastSnapshots(): void {
-    this.snapshotText = null;
-    const text = this.snapshots();
-    for (const c of this.clients) this.send(c, text);
+    this.snapshotBytes = null;
+    const bytes = this.snapshots();
+    for (const c of this.clients) this.send(c, bytes);
   }
 
   private scheduleSnapshots(): void {
@@ -171,7 +173,7 @@ export class EventStream {
    * read yet already exceeds the limit (one event may go past it, so a large
    * snapshot still reaches a client that keeps up).
    */
-  private send(c: Client, text: string): void {
+  private send(c: Client, bytes: Buffer): void {
     if (c.res.destroyed) return;
     if (c.res.writableLength > this.opts.maxBufferBytes) {
       this.dropped += 1;
@@ -183,6 +185,6 @@ export class EventStream {
       c.res.destroy();
       return;
     }
-    c.res.write(text);
+    c.res.write(bytes);
   }
 }
