@@ -172,10 +172,12 @@ describe('status page in Chromium', { skip }, () => {
         s.write('site.conf', 'listen 8081;\nbad gzip_level 11;\n');
         await s.d.send('reload web');
         await web.locator('.badge', { hasText: 'invalid config' }).waitFor();
+        await page.locator('#reasons', { hasText: 'gzip_level' }).waitFor();
         await page.locator('#token').blur();
+        await page.setViewportSize({ width: 1280, height: 900 });
         const shot = join(ROOT, 'node_modules', '.cache', 'reloadkit', 'status-page.png');
         mkdirSync(join(shot, '..'), { recursive: true });
-        await page.screenshot({ path: shot, fullPage: true });
+        await page.screenshot({ path: shot });
         copyFileSync(shot, join(ROOT, 'docs', 'status-page.png'));
       }
     } finally {
