@@ -18,8 +18,8 @@ export const DEFAULT_MAX_EVENT_CLIENTS = 256;
 export const DEFAULT_EVENT_BUFFER_BYTES = 128 * 1024;
 /** Fresh snapshots at least this often while anyone listens (also keeps proxies from closing idle streams). */
 export const DEFAULT_HEARTBEAT_MS = 10_000;
-/** Snapshots after passes are coalesced: at most one per this interval. */
-const SNAPSHOT_COALESCE_MS = 200;
+/** Snapshots after passes are coalesced: at most one per this interval (the passes themselves go out at once). */
+const SNAPSHOT_COALESCE_MS = 500;
 /** How long a browser waits before reconnecting a dropped stream (the `retry:` field). */
 const RETRY = Buffer.from('retry: 2000\n\n');
 

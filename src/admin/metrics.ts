@@ -1,4 +1,4 @@
-// Prometheus metrics (SPEC §5) on their own prom-client registry (or one the
+// Prometheus metrics (listed in docs/protocol.md) on their own prom-client registry (or one the
 // caller gives), fed by unit observers. prom-client is imported lazily: it
 // costs ~75 ms of startup, which users without metrics should not pay.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -86,7 +86,7 @@ export async function createReloadMetrics(options: ReloadMetricsOptions = {}): P
       watchEvents: counter('reloadkit_watch_events_total', 'File-system events seen by the watchers.', []),
       watchErrors: counter('reloadkit_watch_errors_total', 'Watcher errors (including falling back to polling).', []),
       signatureFailures: counter('reloadkit_signature_failures_total', 'Config files rejected because their signature did not verify.', unit),
-      // Not in SPEC §5's list: a failed write of the last known good config is otherwise visible only in the log.
+      // A failed write of the last known good config is otherwise visible only in the log.
       persistFailures: counter('reloadkit_persist_failures_total', 'Failed writes of the last known good config (persist.path).', unit),
     };
     setsByRegistry.set(registry, set);

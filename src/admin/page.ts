@@ -98,8 +98,12 @@ export class PageAssets {
   }
 }
 
-/** Passes shown in the page's timeline (most recent across every unit). */
-export const TIMELINE_LENGTH = 100;
+/**
+ * Passes in each snapshot's timeline (most recent across every unit): what
+ * the page shows, with some to spare. Snapshots go to every event client,
+ * so their size is paid many times over.
+ */
+export const TIMELINE_LENGTH = 20;
 
 export interface PageUnitStatus extends UnitStatus {
   watch: WatchState;

@@ -1,5 +1,6 @@
 // Starts the library's admin surfaces (socket, metrics, HTTP) for
-// createReloader, as trigger handles in the order SPEC §3 stops them.
+// createReloader, as trigger handles in the order shutdown stops them
+// (admin connections first, HTTP last).
 // Imported lazily by reloader.ts: none of this loads unless asked for.
 import type { Registry } from 'prom-client';
 import type { HttpTriggerOptions, SocketTriggerOptions, TriggerHandle } from '../engine/reloader.js';
@@ -46,8 +47,8 @@ export async function startAdminTriggers(o: AdminTriggerOptions): Promise<AdminT
         host: o.host,
         logger: o.logger,
       });
-      // SPEC §4: a socket that cannot be served is logged and the reloader runs without it;
-      // SPEC §8: readiness covers the initial load and the watchers, so no health() here.
+      // A socket that cannot be served is logged and the reloader runs without it;
+      // readiness covers the initial load and the watchers, so no health() here.
       early.push({ name: 'socket', close: () => sock.stopAccepting() });
       late.push({ name: 'socket connections', close: () => sock.close(), closeLast: true });
     }

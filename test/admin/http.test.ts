@@ -1,4 +1,4 @@
-// SPEC §5/§8 HTTP endpoints on a real server (port 0) in front of a reloader
+// The HTTP endpoints on a real server (port 0) in front of a reloader
 // on a real YAML file.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -32,7 +32,7 @@ const STATUSES = {
   load_failed: ['load failed', 'fail'],
 };
 const TIMELINE_ROWS = 12;
-const TIMELINE_KEEP = 100;
+const TIMELINE_KEEP = 20;
 /** A file name with an extension, then :line and an optional :column. */
 const LOCATION = /([\w./~@+-]*\w\.\w+):(\d+)(?::(\d+))?/;
 
