@@ -9,21 +9,13 @@ import { EventStream } from '../../src/admin/events.js';
 import { startAdminHttp } from '../../src/admin/http.js';
 import { createReloadMetrics } from '../../src/admin/metrics.js';
 import { PAGE_PATHS } from '../../src/admin/page.js';
-import type { HttpTriggerOptions } from '../../src/engine/reloader.js';
 import type { ReloadResult } from '../../src/types.js';
 import { waitFor } from '../integration/helpers.js';
 import { openEvents, type SseEvent } from './sse.js';
-import { recordingLogger, startApp, stubHost, type AppFixture } from './support.js';
+import { httpApp, recordingLogger, stubHost } from './support.js';
 
 /** The most a browser downloads for the page (every file, uncompressed). */
 const PAGE_BUDGET_BYTES = 60 * 1024;
-
-async function httpApp(http: Partial<HttpTriggerOptions> = {}): Promise<AppFixture & { base: string }> {
-  const app = await startApp({ http: { address: '127.0.0.1:0', ...http } });
-  const line = app.logger.at('info').find((e) => e.msg === 'admin HTTP listening');
-  assert.ok(line, 'the bound address is logged');
-  return Object.assign(app, { base: `http://${String(line.obj.http)}` });
-}
 
 const isPass = (e: SseEvent) => e.event === 'pass';
 const isStatus = (e: SseEvent) => e.event === 'status';
