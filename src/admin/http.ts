@@ -16,7 +16,7 @@ import type { AdminHost } from './host.js';
 import { httpLimits, limitConnections, serverOptions, type HttpLimits } from './http-limits.js';
 import { jsonRoutes, sendJson, type Route } from './http-routes.js';
 import type { ReloadMetrics } from './metrics.js';
-import { PAGE_PATHS, PageAssets, pageStatus, type PagePath } from './page.js';
+import { PAGE_PATHS, PageAssets, pageStatus, SECURITY_HEADERS, type PagePath } from './page.js';
 import { errorReply } from './protocol.js';
 
 export interface AdminHttpOptions extends Partial<HttpLimits> {
@@ -101,7 +101,12 @@ function dispatch(d: Dispatch, logger: Logger, req: IncomingMessage, res: Server
     return sendJson(res, 405, errorReply('method not allowed'), { allow: 'GET, HEAD' });
   }
   if (isPagePath(path)) return d.page.serve(path, req.headers['if-none-match'], res, method === 'HEAD');
-  if (path === '/events') return d.events.accept(req, res);
+  if (path === '/events') {
+    if (method === 'GET') return d.events.accept(req, res);
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
   const route = Object.hasOwn(d.routes, path) ? d.routes[path] : undefined;
   if (!route) return sendJson(res, 404, errorReply('not found'));
   if (!route.methods.includes(method)) return sendJson(res, 405, errorReply('method not allowed'), { allow: route.methods.join(', ') });

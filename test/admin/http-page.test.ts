@@ -46,6 +46,9 @@ describe('the page', () => {
       const html = await (await fetch(`${app.base}/`)).text();
       assert.doesNotMatch(html, /<script>|<script [^>]*>[^<]|\son[a-z]+=|style=/i, 'no inline script, handler or style');
       assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//i, 'nothing from another origin');
+      const head = await fetch(`${app.base}/events`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+      assert.equal(head.status, 200, 'HEAD /events answers and ends');
+      assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
       const post = await fetch(`${app.base}/`, { method: 'POST' });
       assert.equal(post.status, 405);
       assert.equal(post.headers.get('allow'), 'GET, HEAD');

@@ -110,11 +110,11 @@ function setConnection(s, text) {
 /**
  * Renderers by event name. A snapshot kind the server does not send (a
  * fleet, when none is configured) never arrives, and its section stays hidden.
- * @type {Record<string, (data: any) => void>}
+ * @type {Record<string, (data: unknown) => void>}
  */
 const handlers = {
-  status: renderStatus,
-  pass: addPass,
+  status: (data) => renderStatus(/** @type {Status} */ (data)),
+  pass: (data) => addPass(/** @type {Result} */ (data)),
 };
 
 function connect() {
