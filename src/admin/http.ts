@@ -13,7 +13,7 @@ import { noopLogger } from '../engine/logger.js';
 import type { Logger } from '../types.js';
 import { DEFAULT_EVENT_BUFFER_BYTES, EventStream } from './events.js';
 import type { AdminHost } from './host.js';
-import { httpLimits, limitConnections, serverOptions, type HttpLimits } from './http-limits.js';
+import { httpLimits, limitConnections, serverOptions, type ConnectionLimiter, type HttpLimits } from './http-limits.js';
 import { jsonRoutes, sendJson, type Route } from './http-routes.js';
 import type { ReloadMetrics } from './metrics.js';
 import { PAGE_PATHS, PageAssets, pageStatus, SECURITY_HEADERS, type PagePath } from './page.js';
@@ -187,15 +187,31 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
   server.on('error', (err) => logger.error({ err: errorMessage(err) }, 'admin HTTP server error'));
   const offResults = metrics.onResult((r) => events.publish('pass', r));
 
-  const bound = server.address();
-  const boundPort = typeof bound === 'object' && bound ? bound.port : port;
-  const boundHost = typeof bound === 'object' && bound ? bound.address : bindHost;
-  const shown = boundHost.includes(':') ? `[${boundHost}]:${boundPort}` : `${boundHost}:${boundPort}`;
-  logger.info({ http: shown, reload: actions.reload, token: actions.token, ...limits }, 'admin HTTP listening');
+  const handle = adminHandle({ server, port, bindHost, events, connections, offResults });
+  logger.info({ http: handle.address, reload: actions.reload, token: actions.token, ...limits }, 'admin HTTP listening');
+  return handle;
+}
 
+interface Running {
+  server: Server;
+  /** The port and host asked for (the bound ones are read from the server). */
+  port: number;
+  bindHost: string;
+  events: EventStream;
+  connections: ConnectionLimiter;
+  /** Stops feeding passes to the event stream. */
+  offResults: () => void;
+}
+
+/** The handle of a listening server: its address, counters, health, and an orderly close. */
+function adminHandle(r: Running): AdminHttpHandle {
+  const { server, events, connections } = r;
+  const bound = server.address();
+  const boundPort = typeof bound === 'object' && bound ? bound.port : r.port;
+  const boundHost = typeof bound === 'object' && bound ? bound.address : r.bindHost;
   let closing: Promise<void> | null = null;
   return {
-    address: shown,
+    address: boundHost.includes(':') ? `[${boundHost}]:${boundPort}` : `${boundHost}:${boundPort}`,
     hostname: boundHost,
     port: boundPort,
     get listening() {
@@ -215,7 +231,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     health: () => (server.listening || closing ? { ok: true } : { ok: false, reason: 'admin HTTP server is not listening' }),
     close(graceMs = 2000) {
       closing ??= new Promise<void>((resolve) => {
-        offResults();
+        r.offResults();
         events.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
