@@ -2,7 +2,7 @@
 // The CLI is bundled separately (see below) once src/cli exists, so the
 // daemon starts fast without resolving hundreds of module files.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,10 @@ execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 
   cwd: root,
   stdio: 'inherit',
 });
+// The status page's files (HTML, CSS, browser script, icon) are served as
+// they are: copied next to the compiled admin code, where both the library
+// (dist/admin/http.js) and the bundled CLI (dist/cli.js, dist/chunks/) find them.
+cpSync(`${root}src/admin/page`, `${root}dist/admin/page`, { recursive: true });
 if (existsSync(`${root}src/cli/main.ts`)) {
   const { build } = await import('esbuild');
   const result = await build({

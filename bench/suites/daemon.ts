@@ -43,7 +43,7 @@ async function startToReady(config: string, socket: string): Promise<{ ms: numbe
   }
 }
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }

@@ -7,6 +7,27 @@ export interface AdminUnitView {
   readonly generation: number;
   lastResult(): ReloadResult | null;
   pendingRestart(): readonly string[];
+  /** Recent results, oldest first (the status page's timeline). */
+  history?(): readonly ReloadResult[];
+}
+
+/** A watcher's health as its host reports it: `mode` says how it watches. */
+export interface WatcherHealth {
+  ok: boolean;
+  mode: 'watching' | 'polling' | 'lost' | 'closed';
+  reason?: string;
+}
+
+/** How a unit notices changes: its watcher works, fell back to polling, lost a directory's watch, or there is none. */
+export interface WatchState {
+  state: 'watching' | 'polling' | 'lost' | 'off';
+  reason?: string;
+}
+
+/** The watch state of a unit from its watcher's health (null: the unit has no watcher). */
+export function watchStateOf(h: WatcherHealth | null | undefined): WatchState {
+  if (!h || h.mode === 'closed') return { state: 'off' };
+  return { state: h.mode, ...(h.reason === undefined ? {} : { reason: h.reason }) };
 }
 
 /**
@@ -48,4 +69,6 @@ export interface AdminHost {
    */
   enqueue(unit: string | undefined, trigger: Trigger): void;
   ready(options?: ReadinessOptions): Readiness;
+  /** The health of a unit's watcher, or null when it has none (the status page's watch state). */
+  watchHealth?(unit: string): WatcherHealth | null;
 }

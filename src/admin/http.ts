@@ -1,30 +1,38 @@
-// The HTTP admin endpoints: health, readiness, Prometheus and
-// JSON metrics, status, the last result, and an opt-in, token-guarded
-// POST /reload. Loopback only unless remote binding is explicitly allowed.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The admin HTTP server: the status page and its live event stream, the
+// JSON endpoints (health, readiness, metrics, status, the last result, the
+// opt-in, token-guarded POST /reload), under connection and time limits.
+// Loopback only unless remote binding is explicitly allowed. The pieces live
+// beside it: http-routes.ts (JSON endpoints and the bearer check),
+// http-limits.ts (connections and timeouts), events.ts (the event stream),
+// page.ts (the page's files and its status snapshot).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { errorMessage, OptionsError, ReloadkitError } from '../shared/errors.js';
+import type { Duplex } from 'node:stream';
+import { errorMessage, ReloadkitError, OptionsError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
-import type { Logger, ReloadResult } from '../shared/types.js';
+import type { Logger } from '../shared/types.js';
+import { DEFAULT_EVENT_BUFFER_BYTES, EventStream } from './events.js';
 import type { AdminHost } from './host.js';
+import { httpLimits, limitConnections, serverOptions, type ConnectionLimiter, type HttpLimits } from './http-limits.js';
+import { jsonRoutes, sendJson, type Route } from './http-routes.js';
 import type { ReloadMetrics } from './metrics.js';
-import { errorReply, hostErrorMessage, reloadReply, sanitizeWord, statusReply } from './protocol.js';
+import { PAGE_PATHS, PageAssets, pageStatus, SECURITY_HEADERS, type PagePath } from './page.js';
+import { errorReply } from './protocol.js';
 
-export interface AdminHttpOptions {
+export interface AdminHttpOptions extends Partial<HttpLimits> {
   /** `host:port`; `[::1]:port` for IPv6; port 0 picks a free port. */
   address: string;
   /** Allow a non-loopback address (daemon: `--http-allow-remote`). */
   allowRemote?: boolean;
-  /** Serve POST /reload (default false: 403). */
+  /** Serve POST /reload and show reload buttons on the status page (default false: 403). */
   reloadEnabled?: boolean;
   /** When set, POST /reload needs `Authorization: Bearer <token>`. */
   token?: string;
   host: AdminHost;
   metrics: ReloadMetrics;
   logger?: Logger;
-  /** Concurrent connections (default 256); excess ones are dropped. */
-  maxConnections?: number;
+  /** Bytes queued for one event stream client before it is dropped as not reading (default 128 KiB). */
+  eventBufferBytes?: number;
 }
 
 export interface AdminHttpHandle {
@@ -33,6 +41,15 @@ export interface AdminHttpHandle {
   readonly hostname: string;
   readonly port: number;
   readonly listening: boolean;
+  /** Connections and event streams open now, and what the limits turned away since start. */
+  readonly stats: {
+    connections: number;
+    evicted: number;
+    refused: number;
+    eventClients: number;
+    eventClientsDropped: number;
+    eventClientsRefused: number;
+  };
   health(): { ok: boolean; reason?: string };
   /** Stops listening, lets requests in flight finish (up to `graceMs`, default 2000), then closes. */
   close(graceMs?: number): Promise<void>;
@@ -56,21 +73,69 @@ export function isLoopback(host: string): boolean {
   return isIP(v4) === 4 && v4.split('.')[0] === '127';
 }
 
-const JSON_HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-} as const;
-
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
-interface Route {
-  methods: readonly string[];
-  handler: Handler;
+/** Everything startAdminHttp serves, by path. */
+interface Dispatch {
+  routes: Record<string, Route>;
+  page: PageAssets;
+  events: EventStream;
 }
 
-export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHttpHandle> {
-  const logger = options.logger ?? noopLogger;
-  const { host: bindHost, port } = parseHttpAddress(options.address);
+function isPagePath(path: string): path is PagePath {
+  return (PAGE_PATHS as string[]).includes(path);
+}
+
+/** One request: the page's files, the event stream, or a JSON route; 404/405 otherwise. */
+function dispatch(d: Dispatch, logger: Logger, req: IncomingMessage, res: ServerResponse): void {
+  // Bodies are never read (no endpoint takes one); discard whatever comes.
+  req.resume();
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://admin.invalid');
+  } catch {
+    return sendJson(res, 400, errorReply('bad request'));
+  }
+  const path = url.pathname;
+  const method = req.method ?? '';
+  const read = method === 'GET' || method === 'HEAD';
+  if ((isPagePath(path) || path === '/events') && !read) {
+    return sendJson(res, 405, errorReply('method not allowed'), { allow: 'GET, HEAD' });
+  }
+  if (isPagePath(path)) return d.page.serve(path, req.headers['if-none-match'], res, method === 'HEAD');
+  if (path === '/events') {
+    if (method === 'GET') return d.events.accept(req, res);
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
+  const route = Object.hasOwn(d.routes, path) ? d.routes[path] : undefined;
+  if (!route) return sendJson(res, 404, errorReply('not found'));
+  if (!route.methods.includes(method)) return sendJson(res, 405, errorReply('method not allowed'), { allow: route.methods.join(', ') });
+  Promise.resolve()
+    .then(() => route.handler(req, res, url))
+    .catch((err: unknown) => {
+      logger.error({ path, err: errorMessage(err) }, 'admin HTTP handler failed');
+      if (!res.headersSent) sendJson(res, 500, errorReply('internal error'));
+      else res.destroy();
+    });
+}
+
+/** Malformed or too slow requests get a JSON error and the connection closes. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [code, text, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'request timeout']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'request headers too large']
+        : [400, 'Bad Request', 'bad request'];
+  const body = `${JSON.stringify(errorReply(message))}\n`;
+  socket.end(`HTTP/1.1 ${code} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+function checkBinding(options: AdminHttpOptions, bindHost: string): void {
   if (!isLoopback(bindHost) && !options.allowRemote) {
     throw new ReloadkitError(
       'ERR_HTTP_REMOTE',
@@ -80,149 +145,94 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
   if (options.token !== undefined && (typeof options.token !== 'string' || options.token.trim() === '')) {
     throw new OptionsError('the HTTP reload token must be a non-empty string');
   }
-  const { host, metrics } = options;
-  const tokenDigest = options.token === undefined ? null : sha256(options.token.trim());
+}
 
-  const send = (res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}) => {
-    const text = `${JSON.stringify(body)}\n`;
-    res.writeHead(code, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(text)), ...headers });
-    res.end(text);
-  };
-
-  const lastResultFor = (unit: string | undefined): ReloadResult | null | 'unknown' => {
-    const units = host.units();
-    if (unit !== undefined) {
-      const u = units.find((x) => x.name === unit);
-      return u ? u.lastResult() : 'unknown';
-    }
-    // Without ?unit=: the most recent pass of any unit (the library has only one).
-    let latest: ReloadResult | null = null;
-    for (const u of units) {
-      const r = u.lastResult();
-      if (r && (!latest || r.ended_at > latest.ended_at)) latest = r;
-    }
-    return latest;
-  };
-
-  const authorized = (req: IncomingMessage): boolean => {
-    if (!tokenDigest) return true;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    // Equal-length digests, compared in constant time: no length or prefix leak.
-    return m !== null && timingSafeEqual(sha256(m[1]!.trim()), tokenDigest);
-  };
-
-  const routes: Record<string, Route> = {
-    '/health': { methods: ['GET', 'HEAD'], handler: (_q, res) => send(res, 200, { status: 'ok' }) },
-    '/ready': {
-      methods: ['GET', 'HEAD'],
-      handler: (_q, res, url) => {
-        // `?strict=1`: a failed last pass, a fallback start or anything degraded also counts.
-        const strict = ['1', 'true'].includes(url.searchParams.get('strict') ?? '');
-        const r = host.ready({ strict });
-        const degraded = r.degraded.length > 0 && !strict ? { degraded: r.degraded } : {};
-        if (r.ok) send(res, 200, { status: 'ready', ...degraded });
-        else send(res, 503, { status: 'not_ready', reasons: r.reasons, ...degraded });
-      },
-    },
-    '/metrics': {
-      methods: ['GET', 'HEAD'],
-      handler: async (_q, res) => {
-        const text = await metrics.text();
-        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(text)) });
-        res.end(text);
-      },
-    },
-    '/metrics.json': { methods: ['GET', 'HEAD'], handler: (_q, res) => send(res, 200, metrics.json()) },
-    '/status': { methods: ['GET', 'HEAD'], handler: (_q, res) => send(res, 200, statusReply(host)) },
-    '/reload-status': {
-      methods: ['GET', 'HEAD'],
-      handler: (_q, res, url) => {
-        const unit = url.searchParams.get('unit') || undefined;
-        const r = lastResultFor(unit);
-        if (r === 'unknown') send(res, 404, errorReply(`unknown unit: ${sanitizeWord(unit!)}`));
-        else send(res, 200, r ?? { status: 'no_reload_yet' });
-      },
-    },
-    '/reload': {
-      methods: ['POST'],
-      handler: async (req, res, url) => {
-        if (!options.reloadEnabled) return send(res, 403, errorReply('reload over HTTP is disabled'));
-        if (!authorized(req)) {
-          logger.warn({ remote: req.socket.remoteAddress }, 'HTTP reload refused: missing or wrong bearer token');
-          return send(res, 401, errorReply('unauthorized'), { 'www-authenticate': 'Bearer realm="reloadkit"' });
-        }
-        const unit = url.searchParams.get('unit') || undefined;
-        let reply;
-        try {
-          reply = reloadReply(await host.reload(unit, 'http'));
-        } catch (err) {
-          const m = hostErrorMessage(err);
-          if (m.internal) logger.error({ err: errorMessage(err) }, 'HTTP reload failed');
-          reply = errorReply(m.message);
-        }
-        send(res, reply.status === 'ok' ? 200 : 500, reply);
-      },
-    },
-  };
-
-  const server: Server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
-    // Bodies are never read (no endpoint takes one); discard whatever comes.
-    req.resume();
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://admin.invalid');
-    } catch {
-      return send(res, 400, errorReply('bad request'));
-    }
-    const route = Object.hasOwn(routes, url.pathname) ? routes[url.pathname] : undefined;
-    if (!route) return send(res, 404, errorReply('not found'));
-    if (!route.methods.includes(req.method ?? '')) {
-      return send(res, 405, errorReply('method not allowed'), { allow: route.methods.join(', ') });
-    }
-    Promise.resolve()
-      .then(() => route.handler(req, res, url))
-      .catch((err: unknown) => {
-        logger.error({ path: url.pathname, err: errorMessage(err) }, 'admin HTTP handler failed');
-        if (!res.headersSent) send(res, 500, errorReply('internal error'));
-        else res.destroy();
-      });
-  });
-  server.maxConnections = options.maxConnections ?? 256;
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) {
-      const body = `${JSON.stringify(errorReply('bad request'))}\n`;
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
-    } else socket.destroy();
-  });
-
-  await new Promise<void>((resolve, reject) => {
+function listen(server: Server, address: string, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', (err) => {
       const code = (err as NodeJS.ErrnoException).code;
       const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EADDRNOTAVAIL' ? 'address not available on this host' : errorMessage(err);
-      reject(new ReloadkitError('ERR_HTTP_LISTEN', `cannot serve the admin HTTP endpoints on ${options.address}: ${why}`, { cause: err }));
+      reject(new ReloadkitError('ERR_HTTP_LISTEN', `cannot serve the admin HTTP endpoints on ${address}: ${why}`, { cause: err }));
     });
-    server.listen({ host: bindHost === '' ? undefined : bindHost, port }, () => resolve());
+    server.listen({ host: host === '' ? undefined : host, port }, () => resolve());
   });
+}
+
+export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHttpHandle> {
+  const logger = options.logger ?? noopLogger;
+  const { host: bindHost, port } = parseHttpAddress(options.address);
+  checkBinding(options, bindHost);
+  const limits = httpLimits(options);
+  const { host, metrics } = options;
+  const actions = { reload: Boolean(options.reloadEnabled), token: options.token !== undefined };
+  const events = new EventStream({
+    maxClients: limits.maxEventClients,
+    maxBufferBytes: options.eventBufferBytes ?? DEFAULT_EVENT_BUFFER_BYTES,
+    snapshots: [{ event: 'status', read: () => pageStatus(host, actions) }],
+    logger,
+  });
+  const d: Dispatch = {
+    routes: jsonRoutes({ host, metrics, reloadEnabled: actions.reload, token: options.token, logger }),
+    page: await PageAssets.load(),
+    events,
+  };
+  if (d.page.problem) logger.error({ err: d.page.problem }, 'the status page cannot be served');
+
+  const server: Server = createServer(serverOptions(limits), (req, res) => {
+    if (!connections.isRefused(req)) dispatch(d, logger, req, res);
+  });
+  const connections = limitConnections(server, limits.maxConnections, logger);
+  server.on('clientError', answerClientError);
+  await listen(server, options.address, bindHost, port);
   server.on('error', (err) => logger.error({ err: errorMessage(err) }, 'admin HTTP server error'));
+  const offResults = metrics.onResult((r) => events.publish('pass', r));
 
+  const handle = adminHandle({ server, port, bindHost, events, connections, offResults });
+  logger.info({ http: handle.address, reload: actions.reload, token: actions.token, ...limits }, 'admin HTTP listening');
+  return handle;
+}
+
+interface Running {
+  server: Server;
+  /** The port and host asked for (the bound ones are read from the server). */
+  port: number;
+  bindHost: string;
+  events: EventStream;
+  connections: ConnectionLimiter;
+  /** Stops feeding passes to the event stream. */
+  offResults: () => void;
+}
+
+/** The handle of a listening server: its address, counters, health, and an orderly close. */
+function adminHandle(r: Running): AdminHttpHandle {
+  const { server, events, connections } = r;
   const bound = server.address();
-  const boundPort = typeof bound === 'object' && bound ? bound.port : port;
-  const boundHost = typeof bound === 'object' && bound ? bound.address : bindHost;
-  const shown = boundHost.includes(':') ? `[${boundHost}]:${boundPort}` : `${boundHost}:${boundPort}`;
-  logger.info({ http: shown, reload: Boolean(options.reloadEnabled), token: tokenDigest !== null }, 'admin HTTP listening');
-
+  const boundPort = typeof bound === 'object' && bound ? bound.port : r.port;
+  const boundHost = typeof bound === 'object' && bound ? bound.address : r.bindHost;
   let closing: Promise<void> | null = null;
   return {
-    address: shown,
+    address: boundHost.includes(':') ? `[${boundHost}]:${boundPort}` : `${boundHost}:${boundPort}`,
     hostname: boundHost,
     port: boundPort,
     get listening() {
       return server.listening;
     },
+    get stats() {
+      const e = events.counts;
+      return {
+        connections: connections.open,
+        evicted: connections.evicted,
+        refused: connections.refused,
+        eventClients: events.clientCount,
+        eventClientsDropped: e.dropped,
+        eventClientsRefused: e.refused,
+      };
+    },
     health: () => (server.listening || closing ? { ok: true } : { ok: false, reason: 'admin HTTP server is not listening' }),
     close(graceMs = 2000) {
       closing ??= new Promise<void>((resolve) => {
+        r.offResults();
+        events.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
         server.close(() => {
@@ -234,8 +244,4 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       return closing;
     },
   };
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

@@ -1,4 +1,4 @@
-// Prometheus metrics on their own prom-client registry (or one the
+// Prometheus metrics (listed in docs/protocol.md) on their own prom-client registry (or one the
 // caller gives), fed by unit observers. prom-client is imported lazily: it
 // costs ~75 ms of startup, which users without metrics should not pay.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -105,6 +105,7 @@ export class ReloadMetrics {
   private failureCount = 0;
   private dedupCount = 0;
   private lastReloadAt: Date | null = null;
+  private readonly resultListeners = new Set<(r: ReloadResult) => void>();
 
   /** Use createReloadMetrics(). */
   constructor(
@@ -146,7 +147,10 @@ export class ReloadMetrics {
 
     const off = unit.observe({
       request: (_unit: string, trigger: Trigger) => m.requests.inc({ unit: name, trigger }),
-      result: (r: ReloadResult) => this.countResult(name, r),
+      result: (r: ReloadResult) => {
+        this.countResult(name, r);
+        for (const l of this.resultListeners) l(r);
+      },
       commit: (snap) => {
         m.generation.set({ unit: name }, snap.generation);
         m.pendingRestart.set({ unit: name }, unit.pendingRestart().length);
@@ -187,6 +191,16 @@ export class ReloadMetrics {
     ]) {
       metric.remove({ unit: name });
     }
+  }
+
+  /**
+   * Calls `listener` with every result of every attached unit, after it is
+   * counted (the status page's event stream sees exactly the units metrics
+   * count, including targets the daemon adds later). Returns the unsubscriber.
+   */
+  onResult(listener: (r: ReloadResult) => void): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
   }
 
   watchEvent(): void {

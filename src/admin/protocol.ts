@@ -69,7 +69,7 @@ export function sanitizeWord(text: string): string {
 
 // ---- replies ---------------------------------------------------------------
 
-interface UnitStatus {
+export interface UnitStatus {
   generation: number;
   last_result: ReloadResult | null;
   pending_restart: readonly string[];

@@ -157,15 +157,25 @@ export const daemonConfigSchema = z.strictObject({
   state_dir: z.optional(nonEmpty),
   signature: z.optional(signatureSchema),
   admin: z.optional(
-    z.strictObject({
-      socket: z.optional(z.string()),
-      socket_mode: z.optional(socketMode),
-      socket_group: z.optional(nonEmpty),
-      max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(65_536))),
-      http: z.optional(httpAddress),
-      http_reload: z.optional(z.boolean()),
-      token_file: z.optional(nonEmpty),
-    }),
+    z
+      .strictObject({
+        socket: z.optional(z.string()),
+        socket_mode: z.optional(socketMode),
+        socket_group: z.optional(nonEmpty),
+        max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(65_536))),
+        http: z.optional(httpAddress),
+        http_reload: z.optional(z.boolean()),
+        token_file: z.optional(nonEmpty),
+        http_max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
+        http_headers_timeout: z.optional(duration({ min: 100 })),
+        http_request_timeout: z.optional(duration({ min: 100 })),
+        http_max_event_clients: z.optional(z.int().check(z.minimum(0), z.maximum(1_000_000))),
+      })
+      .check(
+        z.refine((a) => a.http_headers_timeout === undefined || a.http_request_timeout === undefined || a.http_request_timeout >= a.http_headers_timeout, {
+          message: 'http_request_timeout must not be shorter than http_headers_timeout (the headers are part of the request)',
+        }),
+      ),
   ),
   watch: z.optional(
     z.strictObject({
@@ -229,6 +239,11 @@ export interface DaemonConfig {
     http: string;
     http_reload: boolean;
     token_file?: string;
+    /** HTTP limits; absent ones take the admin HTTP server's defaults. */
+    http_max_connections?: number;
+    http_headers_timeout_ms?: number;
+    http_request_timeout_ms?: number;
+    http_max_event_clients?: number;
   };
   watch: { debounce_ms: number; max_wait_ms: number; rescan_ms: number };
   defaults: { timeout_ms: number };
@@ -304,6 +319,10 @@ export function normalizeConfig(raw: RawConfig, baseDir: string, overrides: Conf
       http: overrides.http ?? a.http ?? DEFAULT_HTTP,
       http_reload: a.http_reload ?? false,
       ...(a.token_file === undefined ? {} : { token_file: abs(a.token_file) }),
+      ...(a.http_max_connections === undefined ? {} : { http_max_connections: a.http_max_connections }),
+      ...(a.http_headers_timeout === undefined ? {} : { http_headers_timeout_ms: a.http_headers_timeout }),
+      ...(a.http_request_timeout === undefined ? {} : { http_request_timeout_ms: a.http_request_timeout }),
+      ...(a.http_max_event_clients === undefined ? {} : { http_max_event_clients: a.http_max_event_clients }),
     },
     watch: {
       debounce_ms: raw.watch?.debounce ?? WATCH_DEFAULTS.debounceMs,

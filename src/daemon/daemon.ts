@@ -239,6 +239,10 @@ export class Daemon {
         allowRemote: this.opts.httpAllowRemote ?? false,
         reload: config.admin.http_reload,
         ...(token === undefined ? {} : { token }),
+        maxConnections: config.admin.http_max_connections,
+        headersTimeoutMs: config.admin.http_headers_timeout_ms,
+        requestTimeoutMs: config.admin.http_request_timeout_ms,
+        maxEventClients: config.admin.http_max_event_clients,
       });
     }
     // Nothing else holds the event loop open (watchers do not).

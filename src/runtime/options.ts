@@ -29,6 +29,14 @@ export interface HttpTriggerOptions {
   token?: string;
   /** Allow a non-loopback address (default false). */
   allowRemote?: boolean;
+  /** Connections open at once (default 1024); at the limit the oldest idle one is closed to make room. */
+  maxConnections?: number;
+  /** Time a client has to send its request headers (default 5000 ms). */
+  headersTimeoutMs?: number;
+  /** Time a client has to send its whole request (default 10 000 ms). */
+  requestTimeoutMs?: number;
+  /** Status page event streams open at once (default 256); more are refused. */
+  maxEventClients?: number;
 }
 
 /** A started trigger: stopped on close, and asked whether it still works. */

@@ -3,7 +3,7 @@
 // are both built from: the admin host the socket and HTTP serve, readiness,
 // watchers per unit, and shutdown in its documented order.
 import type { Registry } from 'prom-client';
-import type { AdminHost, AdminUnitView, Readiness, ReadinessOptions } from '../admin/host.js';
+import type { AdminHost, AdminUnitView, Readiness, ReadinessOptions, WatcherHealth } from '../admin/host.js';
 import type { AdminHttpHandle } from '../admin/http.js';
 import type { ObservableUnit, ReloadMetrics } from '../admin/metrics.js';
 import type { AdminSocketHandle } from '../admin/socket.js';
@@ -153,6 +153,10 @@ export class Runtime implements AdminHost {
       allowRemote: o.allowRemote ?? false,
       reloadEnabled: o.reload ?? false,
       ...(o.token === undefined ? {} : { token: o.token }),
+      ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+      ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }),
+      ...(o.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: o.requestTimeoutMs }),
+      ...(o.maxEventClients === undefined ? {} : { maxEventClients: o.maxEventClients }),
       host: this,
       metrics,
       logger: this.logger,
@@ -181,6 +185,10 @@ export class Runtime implements AdminHost {
 
   units(): readonly AdminUnitView[] {
     return this.list();
+  }
+
+  watchHealth(name: string): WatcherHealth | null {
+    return this.watchers.get(name)?.health() ?? null;
   }
 
   async reload(name: string | undefined, trigger: Trigger): Promise<Record<string, ReloadResult>> {

@@ -6,21 +6,8 @@ import { unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { isLoopback, parseHttpAddress, startAdminHttp } from '../../src/admin/http.js';
 import { createReloadMetrics } from '../../src/admin/metrics.js';
-import type { HttpTriggerOptions } from '../../src/library/reloader.js';
 import { parseExposition, sampleValue } from './prom-text.js';
-import { command, startApp, stubHost, type AppFixture } from './support.js';
-
-interface HttpApp extends AppFixture {
-  base: string;
-}
-
-/** A reloader with HTTP on 127.0.0.1:0; the bound address comes from its log line. */
-async function httpApp(http: Partial<HttpTriggerOptions> = {}): Promise<HttpApp> {
-  const app = await startApp({ http: { address: '127.0.0.1:0', ...http } });
-  const line = app.logger.at('info').find((e) => e.msg === 'admin HTTP listening');
-  assert.ok(line, 'the bound address is logged');
-  return Object.assign(app, { base: `http://${String(line.obj.http)}` });
-}
+import { command, httpApp, startApp, stubHost } from './support.js';
 
 async function get(url: string, init?: RequestInit): Promise<{ status: number; body: string; headers: Headers; json: () => Record<string, unknown> }> {
   const res = await fetch(url, init);

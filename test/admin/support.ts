@@ -159,6 +159,14 @@ export async function startApp(opts: AppOptions = {}): Promise<AppFixture> {
   };
 }
 
+/** A reloader with HTTP on 127.0.0.1:0 (plus `http` options); the bound address comes from its log line. */
+export async function httpApp(http: Partial<HttpTriggerOptions> = {}): Promise<AppFixture & { base: string }> {
+  const app = await startApp({ http: { address: '127.0.0.1:0', ...http } });
+  const line = app.logger.at('info').find((e) => e.msg === 'admin HTTP listening');
+  if (!line) throw new Error('the bound HTTP address is not logged');
+  return Object.assign(app, { base: `http://${String(line.obj.http)}` });
+}
+
 /** Polls `cond` every 10 ms until true; fails after `timeoutMs` (generous: the machine is shared). */
 export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;

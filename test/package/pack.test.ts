@@ -66,7 +66,8 @@ describe('the packed package', () => {
       packedFiles.filter((p) => !allowed(p)),
       [],
     );
-    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE']) {
+    const page = ['index.html', 'page.css', 'page.js', 'favicon.svg'].map((f) => `dist/admin/page/${f}`);
+    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE', ...page]) {
       assert.ok(packedFiles.includes(needed), `${needed} is in the tarball`);
     }
     assert.equal(packedFiles.filter((p) => /(^|\/)(test|src|bench|examples)\//.test(p)).length, 0);
@@ -106,6 +107,23 @@ await r.close();
       frozen: true,
       statuses: 7,
     });
+  });
+
+  test('the installed library serves the status page from the package', async () => {
+    const configPath = join(project, 'page.yaml');
+    await writeFile(configPath, 'a: 1\n');
+    const script = `
+import { createReloader, fileSource } from 'reloadkit';
+const r = createReloader({ source: fileSource(process.argv[2]), triggers: { http: { address: '127.0.0.1:0' } }, logger: { debug() {}, warn() {}, error() {}, info(o) { if (o.http) globalThis.addr = o.http; } } });
+await r.start();
+const out = {};
+for (const path of ['/', '/page.js', '/page.css', '/favicon.svg']) out[path] = (await fetch('http://' + globalThis.addr + path)).status;
+console.log(JSON.stringify(out));
+await r.close();
+`;
+    await writeFile(join(project, 'page.mjs'), script);
+    const { stdout } = await sh(process.execPath, ['page.mjs', configPath], project, 30_000);
+    assert.deepEqual(JSON.parse(stdout), { '/': 200, '/page.js': 200, '/page.css': 200, '/favicon.svg': 200 });
   });
 
   test('the installed bin runs: --version, and every command that reads a config file (yaml loaded from the bundle)', async () => {

@@ -1,0 +1,132 @@
+// The JSON endpoints of the admin HTTP server: health, readiness, Prometheus
+// and JSON metrics, status, the last result, and the opt-in, token-guarded
+// POST /reload. Each route is a method list and a handler.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorMessage } from '../shared/errors.js';
+import type { Logger, ReloadResult } from '../shared/types.js';
+import type { AdminHost } from './host.js';
+import type { ReloadMetrics } from './metrics.js';
+import { SECURITY_HEADERS } from './page.js';
+import { errorReply, hostErrorMessage, reloadReply, sanitizeWord, statusReply } from './protocol.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+export interface Route {
+  methods: readonly string[];
+  handler: Handler;
+}
+
+const JSON_HEADERS = {
+  ...SECURITY_HEADERS,
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+} as const;
+
+export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(code, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Checks `Authorization: Bearer <token>` when a token is set. */
+function bearerCheck(token: string | undefined): (req: IncomingMessage) => boolean {
+  if (token === undefined) return () => true;
+  const digest = sha256(token.trim());
+  return (req) => {
+    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    // Equal-length digests, compared in constant time: no length or prefix leak.
+    return m !== null && timingSafeEqual(sha256(m[1]!.trim()), digest);
+  };
+}
+
+/** Without a unit: the most recent pass of any unit (the library has only one). */
+function lastResultFor(host: AdminHost, unit: string | undefined): ReloadResult | null | 'unknown' {
+  const units = host.units();
+  if (unit !== undefined) {
+    const u = units.find((x) => x.name === unit);
+    return u ? u.lastResult() : 'unknown';
+  }
+  let latest: ReloadResult | null = null;
+  for (const u of units) {
+    const r = u.lastResult();
+    if (r && (!latest || r.ended_at > latest.ended_at)) latest = r;
+  }
+  return latest;
+}
+
+export interface JsonRouteOptions {
+  host: AdminHost;
+  metrics: ReloadMetrics;
+  reloadEnabled: boolean;
+  token: string | undefined;
+  logger: Logger;
+}
+
+const READ = ['GET', 'HEAD'] as const;
+
+export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
+  const { host, metrics, logger } = o;
+  const authorized = bearerCheck(o.token);
+  return {
+    '/health': { methods: READ, handler: (_q, res) => sendJson(res, 200, { status: 'ok' }) },
+    '/ready': {
+      methods: READ,
+      handler: (_q, res, url) => {
+        // `?strict=1`: a failed last pass, a fallback start or anything degraded also counts.
+        const strict = ['1', 'true'].includes(url.searchParams.get('strict') ?? '');
+        const r = host.ready({ strict });
+        const degraded = r.degraded.length > 0 && !strict ? { degraded: r.degraded } : {};
+        if (r.ok) sendJson(res, 200, { status: 'ready', ...degraded });
+        else sendJson(res, 503, { status: 'not_ready', reasons: r.reasons, ...degraded });
+      },
+    },
+    '/metrics': {
+      methods: READ,
+      handler: async (_q, res) => {
+        const text = await metrics.text();
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          'content-type': metrics.contentType,
+          'cache-control': 'no-store',
+          'content-length': String(Buffer.byteLength(text)),
+        });
+        res.end(text);
+      },
+    },
+    '/metrics.json': { methods: READ, handler: (_q, res) => sendJson(res, 200, metrics.json()) },
+    '/status': { methods: READ, handler: (_q, res) => sendJson(res, 200, statusReply(host)) },
+    '/reload-status': {
+      methods: READ,
+      handler: (_q, res, url) => {
+        const unit = url.searchParams.get('unit') || undefined;
+        const r = lastResultFor(host, unit);
+        if (r === 'unknown') sendJson(res, 404, errorReply(`unknown unit: ${sanitizeWord(unit!)}`));
+        else sendJson(res, 200, r ?? { status: 'no_reload_yet' });
+      },
+    },
+    '/reload': {
+      methods: ['POST'],
+      handler: async (req, res, url) => {
+        if (!o.reloadEnabled) return sendJson(res, 403, errorReply('reload over HTTP is disabled'));
+        if (!authorized(req)) {
+          logger.warn({ remote: req.socket.remoteAddress }, 'HTTP reload refused: missing or wrong bearer token');
+          return sendJson(res, 401, errorReply('unauthorized'), { 'www-authenticate': 'Bearer realm="reloadkit"' });
+        }
+        const unit = url.searchParams.get('unit') || undefined;
+        let reply;
+        try {
+          reply = reloadReply(await host.reload(unit, 'http'));
+        } catch (err) {
+          const m = hostErrorMessage(err);
+          if (m.internal) logger.error({ err: errorMessage(err) }, 'HTTP reload failed');
+          reply = errorReply(m.message);
+        }
+        sendJson(res, reply.status === 'ok' ? 200 : 500, reply);
+      },
+    },
+  };
+}

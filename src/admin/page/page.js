@@ -1,0 +1,393 @@
+// @ts-check
+// reloadkit status page: renders the `status` snapshots and `pass` events
+// of GET /events, and sends reloads when the server allows them. No
+// framework, no storage: the reload token lives only in its input field.
+'use strict';
+
+/**
+ * @typedef {{ name: string, status: string, error?: string, duration_ms: number }} Outcome
+ * @typedef {{ unit: string, generation: number, status: string, trigger: string, outcomes: Outcome[],
+ *   requires_restart: string[], load_error?: string, error?: string, changed: string[],
+ *   started_at: string, ended_at: string, duration_ms: number, coalesced: number }} Result
+ * @typedef {{ state: string, reason?: string }} Watch
+ * @typedef {{ generation: number, last_result: Result | null, pending_restart: string[], watch: Watch }} UnitStatus
+ * @typedef {{ uptime_secs: number, targets: number, units: Record<string, UnitStatus>,
+ *   ready: { ok: boolean, reasons: string[], degraded: string[] }, timeline: Result[],
+ *   actions: { reload: boolean, token: boolean }, now: string }} Status
+ * @typedef {{ root: HTMLElement, badge: HTMLElement, gen: HTMLElement, when: HTMLTimeElement,
+ *   trigger: HTMLElement, duration: HTMLElement, watch: HTMLElement, pending: HTMLElement,
+ *   changed: HTMLElement, problem: HTMLElement, where: HTMLElement, message: HTMLElement,
+ *   button: HTMLButtonElement, confirm: HTMLOutputElement, endedAt: string | null }} Card
+ */
+
+/** Status → [label, tone]. Tone is the colour; the label says the same in words. */
+/** @type {Record<string, [string, string]>} */
+const STATUSES = {
+  full_success: ['success', 'ok'],
+  unchanged: ['unchanged', 'none'],
+  partial_applied: ['partially applied', 'warn'],
+  rolled_back: ['rolled back', 'warn'],
+  apply_failed: ['apply failed', 'fail'],
+  validation_failed: ['invalid config', 'fail'],
+  load_failed: ['load failed', 'fail'],
+};
+const TIMELINE_ROWS = 12;
+const TIMELINE_KEEP = 20;
+/** A file name with an extension, then :line and an optional :column. */
+const LOCATION = /([\w./~@+-]*\w\.\w+):(\d+)(?::(\d+))?/;
+
+/** @param {string} id */
+function byId(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el;
+}
+
+/**
+ * @template {Element} [T=HTMLElement]
+ * @param {ParentNode} root
+ * @param {string} selector
+ * @returns {T}
+ */
+function find(root, selector) {
+  const el = root.querySelector(selector);
+  if (!el) throw new Error(`missing ${selector}`);
+  return /** @type {T} */ (el);
+}
+
+/** @param {string} status */
+function describe(status) {
+  return STATUSES[status] ?? [status, 'fail'];
+}
+
+/** @param {number} ms */
+function duration(ms) {
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+/** @param {number} secs */
+function span(secs) {
+  if (secs < 60) return `${secs} s`;
+  if (secs < 3600) return `${Math.floor(secs / 60)} min`;
+  if (secs < 86_400) return `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`;
+  return `${Math.floor(secs / 86_400)} d ${Math.floor((secs % 86_400) / 3600)} h`;
+}
+
+/** @param {string} iso */
+function clock(iso) {
+  return new Date(iso).toLocaleTimeString(undefined, { hour12: false });
+}
+
+const state = {
+  /** @type {Status | null} */ status: null,
+  /** When the last status arrived (this page's clock). */
+  receivedAt: 0,
+  /** Server clock minus this page's clock, so "ago" is right on a skewed client. */
+  skew: 0,
+  /** @type {Result[]} */ timeline: [],
+  /** @type {Map<string, Card>} */ cards: new Map(),
+};
+
+const now = () => Date.now() + state.skew;
+
+/** @param {string} iso */
+function ago(iso) {
+  const secs = Math.max(0, Math.round((now() - Date.parse(iso)) / 1000));
+  return secs < 2 ? 'just now' : `${span(secs)} ago`;
+}
+
+// ---- connection -----------------------------------------------------------
+
+/** @param {'connecting' | 'live' | 'down'} s @param {string} text */
+function setConnection(s, text) {
+  byId('conn').dataset.state = s;
+  byId('conn-text').textContent = text;
+  document.body.dataset.stale = s === 'live' ? '' : 'yes';
+}
+
+/**
+ * Renderers by event name. A snapshot kind the server does not send (a
+ * fleet, when none is configured) never arrives, and its section stays hidden.
+ * @type {Record<string, (data: unknown) => void>}
+ */
+const handlers = {
+  status: (data) => renderStatus(/** @type {Status} */ (data)),
+  pass: (data) => addPass(/** @type {Result} */ (data)),
+};
+
+function connect() {
+  const es = new EventSource('events');
+  es.addEventListener('open', () => setConnection('live', 'Live'));
+  es.addEventListener('error', () => {
+    if (es.readyState === EventSource.CLOSED) {
+      // Refused (too many viewers) or the server is gone: try again later, with a fresh snapshot.
+      setConnection('down', 'Offline');
+      setTimeout(connect, 5000);
+    } else {
+      setConnection('connecting', 'Reconnecting…');
+    }
+  });
+  for (const [name, fn] of Object.entries(handlers)) {
+    es.addEventListener(name, (ev) => fn(JSON.parse(/** @type {MessageEvent<string>} */ (ev).data)));
+  }
+}
+
+// ---- status ---------------------------------------------------------------
+
+/** @param {Status} s */
+function renderStatus(s) {
+  state.status = s;
+  state.receivedAt = Date.now();
+  state.skew = Date.parse(s.now) - state.receivedAt;
+  const ready = byId('ready');
+  // Ready means "serving a valid config"; a refused reload leaves it ready but degraded.
+  const degraded = s.ready.ok && s.ready.degraded.length > 0;
+  ready.dataset.ok = !s.ready.ok ? 'no' : degraded ? 'degraded' : 'yes';
+  ready.textContent = !s.ready.ok ? 'Not ready' : degraded ? 'Degraded' : 'Ready';
+  ready.title = degraded ? 'Ready: serving a valid config, with the problems listed beside it' : '';
+  const why = s.ready.ok ? s.ready.degraded : s.ready.reasons;
+  const reasons = byId('reasons');
+  reasons.textContent = why.join('; ');
+  reasons.title = why.join('\n');
+  byId('auth').hidden = !(s.actions.reload && s.actions.token);
+
+  const units = byId('units');
+  const names = Object.keys(s.units);
+  byId('units-empty').hidden = names.length > 0;
+  for (const [name, card] of state.cards) {
+    if (!(name in s.units)) {
+      card.root.remove();
+      state.cards.delete(name);
+    }
+  }
+  /** @type {Element | null} */
+  let prev = null;
+  for (const name of names) {
+    let card = state.cards.get(name);
+    if (!card) {
+      card = createCard(name);
+      state.cards.set(name, card);
+    }
+    /** @type {Element | null} */
+    const want = prev ? prev.nextElementSibling : units.firstElementChild;
+    if (want !== card.root) units.insertBefore(card.root, want);
+    prev = card.root;
+    const u = /** @type {UnitStatus} */ (s.units[name]);
+    card.gen.textContent = String(u.generation);
+    card.watch.textContent = u.watch.state === 'polling' ? 'polling' : u.watch.state;
+    card.watch.title = u.watch.reason ?? '';
+    setList(card.pending, u.pending_restart, 'none');
+    card.button.hidden = !s.actions.reload;
+    showResult(card, u.last_result);
+  }
+  state.timeline = s.timeline.slice(-TIMELINE_KEEP);
+  renderTimeline();
+  tick();
+}
+
+/** @param {string} name @returns {Card} */
+function createCard(name) {
+  const tpl = /** @type {HTMLTemplateElement} */ (byId('unit-template'));
+  const root = /** @type {HTMLElement} */ (find(tpl.content, '.unit').cloneNode(true));
+  root.dataset.unit = name;
+  const h = find(root, '.name');
+  h.textContent = name;
+  h.id = `unit-${name}`;
+  root.setAttribute('aria-labelledby', h.id);
+  /** @type {Card} */
+  const card = {
+    root,
+    badge: find(root, '.badge'),
+    gen: find(root, '.gen'),
+    when: find(root, '.when'),
+    trigger: find(root, '.trigger'),
+    duration: find(root, '.duration'),
+    watch: find(root, '.watch'),
+    pending: find(root, '.pending'),
+    changed: find(root, '.changed'),
+    problem: find(root, '.problem'),
+    where: find(root, '.where'),
+    message: find(root, '.message'),
+    button: find(root, '.reload'),
+    confirm: find(root, '.confirm'),
+    endedAt: null,
+  };
+  card.button.setAttribute('aria-label', `Reload ${name}`);
+  card.button.addEventListener('click', () => void reload(name, card));
+  return card;
+}
+
+/** @param {HTMLElement} el @param {readonly string[]} items @param {string} empty */
+function setList(el, items, empty) {
+  el.textContent = items.length === 0 ? empty : items.length <= 3 ? items.join(', ') : `${items.slice(0, 3).join(', ')} +${items.length - 3} more`;
+  el.title = items.join('\n');
+}
+
+/** @param {Card} card @param {Result | null} r */
+function showResult(card, r) {
+  const [label, tone] = r ? describe(r.status) : ['no reload yet', 'none'];
+  card.root.dataset.tone = tone;
+  card.badge.textContent = label;
+  card.badge.title = r ? r.status : '';
+  card.endedAt = r ? r.ended_at : null;
+  card.when.dateTime = r ? r.ended_at : '';
+  card.when.title = r ? new Date(r.ended_at).toLocaleString() : '';
+  card.when.textContent = r ? ago(r.ended_at) : '–';
+  card.trigger.textContent = r ? r.trigger + (r.coalesced > 0 ? ` (+${r.coalesced})` : '') : '–';
+  card.duration.textContent = r ? duration(r.duration_ms) : '–';
+  setList(card.changed, r ? r.changed : [], r ? 'nothing' : '–');
+  const text = r ? (r.load_error ?? r.error ?? failedHooks(r)) : undefined;
+  card.problem.dataset.has = text ? 'yes' : '';
+  card.message.textContent = text ?? 'No error.';
+  // Scrollable only when it holds an error: then keyboard users can scroll it too.
+  if (text) {
+    card.message.tabIndex = 0;
+    card.message.setAttribute('aria-label', `Error of ${r?.unit}`);
+  } else {
+    card.message.removeAttribute('tabindex');
+    card.message.removeAttribute('aria-label');
+  }
+  const loc = text ? LOCATION.exec(text) : null;
+  if (loc) {
+    const file = /** @type {string} */ (loc[1]);
+    card.where.textContent = `${file.slice(file.lastIndexOf('/') + 1)}:${loc[2]}${loc[3] ? `:${loc[3]}` : ''}`;
+    card.where.title = loc[0];
+  } else {
+    card.where.textContent = '';
+    card.where.title = '';
+  }
+}
+
+/** @param {Result} r */
+function failedHooks(r) {
+  const failed = r.outcomes.filter((o) => o.status === 'failed');
+  return failed.length === 0 ? undefined : failed.map((o) => `${o.name}: ${o.error ?? 'failed'}`).join('\n');
+}
+
+// ---- passes ---------------------------------------------------------------
+
+/** @param {Result} r */
+function addPass(r) {
+  const card = state.cards.get(r.unit);
+  if (card) {
+    showResult(card, r);
+    card.gen.textContent = String(r.generation);
+  }
+  state.timeline.push(r);
+  if (state.timeline.length > TIMELINE_KEEP) state.timeline.shift();
+  renderTimeline();
+}
+
+/** The rows exist from the start and are only rewritten, so new passes move nothing on the page. */
+function renderTimeline() {
+  const ol = byId('timeline');
+  while (ol.children.length < TIMELINE_ROWS) {
+    const li = document.createElement('li');
+    for (const cls of ['t', 'u', 'st', 'bar']) {
+      const sp = document.createElement('span');
+      sp.className = cls;
+      li.append(sp);
+    }
+    const bar = find(li, '.bar');
+    bar.append(document.createElement('i'), document.createElement('b'));
+    ol.append(li);
+  }
+  const recent = state.timeline.slice(-TIMELINE_ROWS).reverse();
+  for (let i = 0; i < TIMELINE_ROWS; i++) {
+    const li = /** @type {HTMLElement} */ (ol.children[i]);
+    const r = recent[i];
+    const [t, u, st, bar] = /** @type {HTMLElement[]} */ ([...li.children]);
+    if (!t || !u || !st || !bar) continue;
+    if (!r) {
+      const first = i === 0 && recent.length === 0;
+      li.className = first ? '' : 'blank';
+      t.textContent = first ? 'No passes yet' : '';
+      u.textContent = st.textContent = '';
+      find(bar, 'b').textContent = '';
+      find(bar, 'i').style.width = '0';
+      continue;
+    }
+    const [label, tone] = describe(r.status);
+    li.className = '';
+    t.textContent = clock(r.ended_at);
+    t.title = new Date(r.ended_at).toLocaleString();
+    u.textContent = r.unit;
+    st.dataset.tone = tone;
+    st.textContent = tone === 'fail' ? `✕ ${label}` : label;
+    st.title = r.load_error ?? r.error ?? r.status;
+    bar.dataset.tone = tone;
+    // Log scale from 1 ms to 60 s, at most 6rem.
+    const frac = Math.min(1, Math.max(0.02, Math.log10(Math.max(1, r.duration_ms)) / Math.log10(60_000)));
+    find(bar, 'i').style.width = `${(frac * 6).toFixed(2)}rem`;
+    find(bar, 'b').textContent = duration(r.duration_ms);
+  }
+}
+
+// ---- actions --------------------------------------------------------------
+
+/** @param {Card} card @param {string} text @param {string} tone */
+function confirmText(card, text, tone) {
+  card.confirm.textContent = text;
+  card.confirm.title = text;
+  card.confirm.dataset.tone = tone;
+}
+
+/** @param {string} name @param {Card} card */
+async function reload(name, card) {
+  card.button.disabled = true;
+  confirmText(card, 'Reloading…', 'none');
+  /** @type {Record<string, string>} */
+  const headers = {};
+  const token = /** @type {HTMLInputElement} */ (byId('token')).value.trim();
+  if (token !== '') headers.authorization = `Bearer ${token}`;
+  try {
+    const res = await fetch(`reload?unit=${encodeURIComponent(name)}`, { method: 'POST', headers, cache: 'no-store' });
+    /** @type {{ status?: string, message?: string, results?: Record<string, Result> } | null} */
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      body = null;
+    }
+    const r = body?.results?.[name];
+    if (res.status === 401) {
+      confirmText(card, 'Refused: the token is missing or wrong (401). Nothing was reloaded.', 'fail');
+    } else if (res.status === 403) {
+      confirmText(card, 'Refused: reload over HTTP is disabled (403).', 'fail');
+    } else if (r) {
+      const [label, tone] = describe(r.status);
+      const why = r.load_error ?? r.error;
+      const good = tone === 'ok' || tone === 'none';
+      confirmText(
+        card,
+        `${label} at ${clock(r.ended_at)}: generation ${r.generation}, ${duration(r.duration_ms)}${why ? ` — ${why}` : ''}`,
+        good ? 'ok' : 'fail',
+      );
+    } else {
+      confirmText(card, `Failed (${res.status}): ${body?.message ?? res.statusText}`, 'fail');
+    }
+  } catch (err) {
+    confirmText(card, `Could not reach the server: ${err instanceof Error ? err.message : String(err)}`, 'fail');
+  } finally {
+    card.button.disabled = false;
+  }
+}
+
+// ---- clock ----------------------------------------------------------------
+
+/** Relative times and the uptime move on by themselves between events. */
+function tick() {
+  for (const card of state.cards.values()) if (card.endedAt) card.when.textContent = ago(card.endedAt);
+  const s = state.status;
+  if (s) {
+    const up = s.uptime_secs + Math.floor((Date.now() - state.receivedAt) / 1000);
+    byId('facts').textContent = `· ${s.targets} target${s.targets === 1 ? '' : 's'} · up ${span(up)}`;
+  }
+}
+
+byId('auth').addEventListener('submit', (ev) => ev.preventDefault());
+setInterval(tick, 1000);
+renderTimeline();
+connect();
