@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,7 +39,14 @@ before(async () => {
   for (const entry of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'scripts']) {
     await cp(join(root, entry), join(stage, entry), { recursive: true });
   }
-  await symlink(join(root, 'node_modules'), join(stage, 'node_modules'), 'dir');
+  // The build tools come from this checkout, one symlink per package: not one
+  // symlink for node_modules/ itself, or the staging build would write its
+  // metafile (node_modules/.cache/reloadkit/cli-meta.json, other chunk names)
+  // over the one that describes the repo's dist/, which other tests read.
+  await mkdir(join(stage, 'node_modules'));
+  for (const entry of await readdir(join(root, 'node_modules'))) {
+    if (entry !== '.cache') await symlink(join(root, 'node_modules', entry), join(stage, 'node_modules', entry), 'dir');
+  }
   await sh(process.execPath, ['scripts/build.mjs'], stage);
 
   const packed = await sh(npm, ['pack', '--json', '--pack-destination', work], stage);
