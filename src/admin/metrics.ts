@@ -4,6 +4,7 @@
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { UnitObserver } from '../engine/unit.js';
 import { OK_STATUSES, RELOAD_STATUSES, TRIGGERS, type ReloadResult, type Trigger } from '../types.js';
+import { VERSION } from './version.js';
 
 /** What metrics need from a unit (the engine's Unit satisfies it). */
 export interface ObservableUnit {
@@ -41,6 +42,7 @@ interface MetricSet {
   watchErrors: Counter;
   signatureFailures: Counter<'unit'>;
   persistFailures: Counter<'unit'>;
+  buildInfo: Gauge<'version' | 'node'>;
 }
 
 // Two reloaders given the same registry share one set of metric objects
@@ -88,7 +90,10 @@ export async function createReloadMetrics(options: ReloadMetricsOptions = {}): P
       signatureFailures: counter('reloadkit_signature_failures_total', 'Config files rejected because their signature did not verify.', unit),
       // Not in SPEC §5's list: a failed write of the last known good config is otherwise visible only in the log.
       persistFailures: counter('reloadkit_persist_failures_total', 'Failed writes of the last known good config (persist.path).', unit),
+      // Which reloadkit and Node.js a scrape comes from: the usual *_build_info gauge, always 1, versions as labels.
+      buildInfo: new prom.Gauge({ name: 'reloadkit_build_info', help: 'reloadkit and Node.js versions, as labels; always 1.', labelNames: ['version', 'node'] as const, registers }),
     };
+    set.buildInfo.set({ version: VERSION, node: process.versions.node }, 1);
     setsByRegistry.set(registry, set);
   }
   return new ReloadMetrics(registry, set);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { startDaemon } from '../integration/daemon-process.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -131,6 +132,52 @@ await r.close();
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`cannot reach the daemon: no admin socket at ${sock}`), args.join(' '));
     }
+  });
+
+  test('the installed package reports its version: daemon status over the socket, HTTP and `status --json`, reloadkit_build_info, and the library\'s status', async () => {
+    const dir = join(project, 'daemon');
+    await mkdir(dir);
+    const sock = join(dir, 'admin.sock');
+    const file = join(dir, 'reloadkit.yaml');
+    await writeFile(file, 'state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: 127.0.0.1:0\ntargets:\n  app:\n    kind: command\n    reload: ["true"]\n');
+    // The bundled CLI (package.json inlined at build time).
+    const d = await startDaemon({ args: ['-c', file], socket: sock, entry: [join(project, 'node_modules/reloadkit/bin/reloadkit.js')] });
+    try {
+      const base = `http://${String(d.lines.find((l) => l.msg === 'reloadkit started')!.http)}`;
+      assert.equal((JSON.parse(await d.send('status')) as { version?: string }).version, pkg.version);
+      assert.equal(((await (await fetch(`${base}/status`)).json()) as { version?: string }).version, pkg.version);
+      const { stdout } = await sh(join(project, 'node_modules/.bin/reloadkit'), ['status', '--socket', sock, '--json'], project, 30_000);
+      assert.equal((JSON.parse(stdout) as { version?: string }).version, pkg.version);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.deepEqual(
+        metrics.split('\n').filter((l) => l.startsWith('reloadkit_build_info')),
+        [`reloadkit_build_info{version="${pkg.version}",node="${process.versions.node}"} 1`],
+      );
+    } finally {
+      assert.equal(await d.stop('SIGTERM'), 0);
+    }
+
+    // The library (dist/, which reads the package's package.json at run time).
+    const libSock = join(dir, 'lib.sock');
+    const script = `
+import { connect } from 'node:net';
+import { Registry } from 'prom-client';
+import { createReloader } from 'reloadkit';
+const registry = new Registry();
+const r = createReloader({ name: 'lib', source: { description: 'memory', load: async () => ({ value: { a: 1 }, files: [] }) }, triggers: { socket: process.argv[2] }, registry });
+await r.start();
+const status = await new Promise((resolve, reject) => {
+  let text = '';
+  const c = connect(process.argv[2], () => c.write('status\\n'));
+  c.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => resolve(JSON.parse(text))).on('error', reject);
+});
+const build = (await registry.metrics()).split('\\n').filter((l) => l.startsWith('reloadkit_build_info'));
+await r.close();
+console.log(JSON.stringify({ version: status.version, build }));
+`;
+    await writeFile(join(project, 'version.mjs'), script);
+    const lib = await sh(process.execPath, ['version.mjs', libSock], project, 30_000);
+    assert.deepEqual(JSON.parse(lib.stdout), { version: pkg.version, build: [`reloadkit_build_info{version="${pkg.version}",node="${process.versions.node}"} 1`] });
   });
 
   test('types resolve for an ESM TypeScript consumer (NodeNext and bundler resolution)', async () => {
