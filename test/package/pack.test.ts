@@ -1,8 +1,9 @@
 // The published package, as a user gets it: build the current sources with
 // the real build script in a staging copy (the repo's own dist/ is left
 // alone, other tests may be using it), `npm pack`, install the tarball into
-// a fresh project, run an ESM script against it, and type-check a consumer
-// .ts file against the installed types with this project's tsc.
+// a fresh project, run an ESM script against it, run the installed daemon,
+// and type-check a consumer .ts file against the installed types with this
+// project's tsc.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -37,7 +38,7 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'rk-pack-'));
   const stage = join(work, 'stage');
   await mkdir(stage);
-  for (const entry of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'scripts']) {
+  for (const entry of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'scripts']) {
     await cp(join(root, entry), join(stage, entry), { recursive: true });
   }
   // The build tools come from this checkout, one symlink per package: not one
@@ -68,10 +69,10 @@ after(async () => {
 });
 
 describe('the packed package', () => {
-  test('contains only dist/, bin/, README, LICENSE and package.json', () => {
-    const allowed = (p: string) => p.startsWith('dist/') || p.startsWith('bin/') || ['README.md', 'LICENSE', 'package.json'].includes(p);
+  test('contains only dist/, bin/, README, LICENSE, CHANGELOG and package.json', () => {
+    const allowed = (p: string) => p.startsWith('dist/') || p.startsWith('bin/') || ['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json'].includes(p);
     assert.deepEqual(packedFiles.filter((p) => !allowed(p)), []);
-    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE']) {
+    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
       assert.ok(packedFiles.includes(needed), `${needed} is in the tarball`);
     }
     assert.equal(packedFiles.filter((p) => /(^|\/)(test|src|bench|examples)\//.test(p)).length, 0);
