@@ -53,7 +53,18 @@ const concurrency = Number(process.env.RELOADKIT_TEST_CONCURRENCY ?? 4);
 let passed = 0;
 let failed = 0;
 
-const stream = run({ files, concurrency, timeout: 10 * 60_000 });
+// Node >= 24 starts each test file with the value of every option, defaults
+// included; `--report-signal=SIGUSR2` among them implies --report-on-signal,
+// so a test that sends itself SIGUSR2 (a reload signal users pick) would also
+// write a diagnostic report into the working directory. Node 20 ignores
+// `execArgv` here (nor is it in @types/node 20) and does not pass those options.
+const options: NonNullable<Parameters<typeof run>[0]> & { execArgv: string[] } = {
+  files,
+  concurrency,
+  timeout: 10 * 60_000,
+  execArgv: ['--no-report-on-signal'],
+};
+const stream = run(options);
 stream.on('test:pass', (e: { nesting: number; details?: { type?: string } }) => {
   if (e.details?.type !== 'suite') passed += 1;
 });

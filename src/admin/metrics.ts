@@ -4,6 +4,7 @@
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { UnitObserver } from '../engine/unit.js';
 import { OK_STATUSES, RELOAD_STATUSES, TRIGGERS, type ReloadResult, type Trigger } from '../shared/types.js';
+import { VERSION } from './version.js';
 
 /** What metrics need from a unit (the engine's Unit satisfies it). */
 export interface ObservableUnit {
@@ -42,6 +43,7 @@ interface MetricSet {
   signatureFailures: Counter<'unit'>;
   persistFailures: Counter<'unit'>;
   afterCommitFailures: Counter<'unit'>;
+  buildInfo: Gauge<'version' | 'node'>;
 }
 
 // Two reloaders given the same registry share one set of metric objects
@@ -93,7 +95,15 @@ export async function createReloadMetrics(options: ReloadMetricsOptions = {}): P
         'After-commit work (onChange) that threw or reported failed; the config stayed committed.',
         unit,
       ),
+      // Which reloadkit and Node.js a scrape comes from: the usual *_build_info gauge, always 1, versions as labels.
+      buildInfo: new prom.Gauge({
+        name: 'reloadkit_build_info',
+        help: 'reloadkit and Node.js versions, as labels; always 1.',
+        labelNames: ['version', 'node'] as const,
+        registers,
+      }),
     };
+    set.buildInfo.set({ version: VERSION, node: process.versions.node }, 1);
     setsByRegistry.set(registry, set);
   }
   return new ReloadMetrics(registry, set);

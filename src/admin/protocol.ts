@@ -5,6 +5,7 @@
 import { ReloadkitError, ShutdownError, UnknownUnitError } from '../shared/errors.js';
 import { OK_STATUSES, type ReloadResult } from '../shared/types.js';
 import type { AdminHost } from './host.js';
+import { VERSION } from './version.js';
 
 /** Longest request line accepted, newline excluded. */
 export const MAX_LINE_BYTES = 4096;
@@ -80,6 +81,8 @@ export interface StatusReply {
   uptime_secs: number;
   targets: number;
   units: Record<string, UnitStatus>;
+  /** reloadkit's version (an addition to the documented status shape; last, so the fields before it keep their order). */
+  version: string;
 }
 
 export interface ErrorReply {
@@ -105,6 +108,7 @@ export function statusReply(host: AdminHost, now = Date.now()): StatusReply {
     uptime_secs: Math.max(0, Math.floor((now - host.startedAt) / 1000)),
     targets: host.targetCount(),
     units,
+    version: VERSION,
   };
 }
 

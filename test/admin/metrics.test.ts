@@ -11,6 +11,7 @@ import { Unit } from '../../src/engine/unit.js';
 import { createReloader, fileSource, RELOAD_STATUSES, TRIGGERS } from '../../src/index.js';
 import { signatureFor } from '../../src/integrity/keys.js';
 import { MemorySource } from '../helpers/memory-source.js';
+import pkg from '../../package.json' with { type: 'json' };
 import { parseExposition, sampleValue } from './prom-text.js';
 import { command, gateHook, startApp, tempDir, until } from './support.js';
 
@@ -27,6 +28,7 @@ const OUR_METRICS: Record<string, string> = {
   reloadkit_watch_errors_total: 'counter',
   reloadkit_signature_failures_total: 'counter',
   reloadkit_persist_failures_total: 'counter',
+  reloadkit_build_info: 'gauge',
 };
 
 async function scrape(registry: Registry) {
@@ -54,6 +56,11 @@ describe('exposition', () => {
       assert.equal(sampleValue(exp, 'reloadkit_pending_restart', { unit: 'app' }), 0);
       assert.equal(sampleValue(exp, 'reloadkit_watch_events_total'), 0);
       assert.equal(sampleValue(exp, 'reloadkit_watch_errors_total'), 0);
+      // One build_info series: this package's version and the running Node.js, value 1.
+      assert.deepEqual(
+        exp.samples.filter((s) => s.name === 'reloadkit_build_info').map((s) => [s.labels, s.value]),
+        [[{ version: pkg.version, node: process.versions.node }, 1]],
+      );
       // The initial load is the first success.
       assert.equal(sampleValue(exp, 'reloadkit_last_reload_successful', { unit: 'app' }), 1);
       assert.ok(sampleValue(exp, 'reloadkit_last_reload_success_timestamp_seconds', { unit: 'app' })! >= Math.floor(before));

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { hostErrorMessage, parseRequest, reloadReply, replyLine, sanitizeWord, statusReply, textError } from '../../src/admin/protocol.js';
 import { ReloadkitError, ShutdownError, UnknownUnitError, type ReloadResult } from '../../src/index.js';
+import pkg from '../../package.json' with { type: 'json' };
 
 test('parseRequest: commands, case, arguments, whitespace', () => {
   assert.deepEqual(parseRequest('status'), { kind: 'status' });
@@ -69,7 +70,7 @@ test('reloadReply: ok only when every unit succeeded; the message names each fai
   );
 });
 
-test('statusReply: uptime in whole seconds, units by name', () => {
+test("statusReply: uptime in whole seconds, units by name, reloadkit's version last", () => {
   const host = {
     startedAt: 1_000,
     targetCount: () => 2,
@@ -83,7 +84,10 @@ test('statusReply: uptime in whole seconds, units by name', () => {
     uptime_secs: 5,
     targets: 2,
     units: { u: { generation: 3, last_result: null, pending_restart: ['server.port'] } },
+    version: pkg.version,
   });
+  assert.match(pkg.version, /^\d+\.\d+\.\d+/);
+  assert.match(replyLine(statusReply(host, 6_999)), new RegExp(`^\\{"status":"ok","uptime_secs":5,.*,"version":"${pkg.version.replaceAll('.', '\\.')}"\\}\n$`));
 });
 
 test('hostErrorMessage: ours pass through, shutdown is "shutting down", others are hidden', () => {

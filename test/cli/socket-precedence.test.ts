@@ -99,6 +99,9 @@ describe('client socket precedence: flag > RELOADKIT_SOCKET > admin.socket of th
 describe('the client stays light', () => {
   // A resolve hook that reports every module the process loads. The built CLI
   // loads chunks, so the build's metafile says which packages each holds.
+  // module.registerHooks (Node >= 22.15) runs it in the process's own thread
+  // and writes synchronously; module.register, deprecated since Node 26, is
+  // the fallback on Node 20.
   const hookDir = join(tmp, 'hook');
   mkdirSync(hookDir);
   writeFileSync(
@@ -107,7 +110,16 @@ describe('the client stays light', () => {
   );
   writeFileSync(
     join(hookDir, 'register.mjs'),
-    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(hookDir, 'hook.mjs')).href)});\n`,
+    [
+      "import * as mod from 'node:module';",
+      "import { writeSync } from 'node:fs';",
+      "if (typeof mod.registerHooks === 'function') {",
+      '  mod.registerHooks({ resolve(s, c, next) { const r = next(s, c); writeSync(2, `LOADED ${r.url}\\n`); return r; } });',
+      '} else {',
+      `  mod.register(${JSON.stringify(pathToFileURL(join(hookDir, 'hook.mjs')).href)});`,
+      '}',
+      '',
+    ].join('\n'),
   );
 
   /** npm packages whose code the loaded modules hold (directly, or bundled into a dist/ chunk). */

@@ -1,16 +1,18 @@
 // The published package, as a user gets it: build the current sources with
 // the real build script in a staging copy (the repo's own dist/ is left
 // alone, other tests may be using it), `npm pack`, install the tarball into
-// a fresh project, run an ESM script against it, and type-check a consumer
-// .ts file against the installed types with this project's tsc.
+// a fresh project, run an ESM script against it, run the installed daemon,
+// and type-check a consumer .ts file against the installed types with this
+// project's tsc.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { startDaemon } from '../integration/daemon-process.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -36,10 +38,17 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'rk-pack-'));
   const stage = join(work, 'stage');
   await mkdir(stage);
-  for (const entry of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'scripts']) {
+  for (const entry of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'scripts']) {
     await cp(join(root, entry), join(stage, entry), { recursive: true });
   }
-  await symlink(join(root, 'node_modules'), join(stage, 'node_modules'), 'dir');
+  // The build tools come from this checkout, one symlink per package: not one
+  // symlink for node_modules/ itself, or the staging build would write its
+  // metafile (node_modules/.cache/reloadkit/cli-meta.json, other chunk names)
+  // over the one that describes the repo's dist/, which other tests read.
+  await mkdir(join(stage, 'node_modules'));
+  for (const entry of await readdir(join(root, 'node_modules'))) {
+    if (entry !== '.cache') await symlink(join(root, 'node_modules', entry), join(stage, 'node_modules', entry), 'dir');
+  }
   await sh(process.execPath, ['scripts/build.mjs'], stage);
 
   const packed = await sh(npm, ['pack', '--json', '--pack-destination', work], stage);
@@ -60,14 +69,14 @@ after(async () => {
 });
 
 describe('the packed package', () => {
-  test('contains only dist/, bin/, README, LICENSE and package.json', () => {
-    const allowed = (p: string) => p.startsWith('dist/') || p.startsWith('bin/') || ['README.md', 'LICENSE', 'package.json'].includes(p);
+  test('contains only dist/, bin/, README, LICENSE, CHANGELOG and package.json', () => {
+    const allowed = (p: string) => p.startsWith('dist/') || p.startsWith('bin/') || ['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json'].includes(p);
     assert.deepEqual(
       packedFiles.filter((p) => !allowed(p)),
       [],
     );
     const page = ['index.html', 'page.css', 'page.js', 'favicon.svg'].map((f) => `dist/admin/page/${f}`);
-    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE', ...page]) {
+    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/reloadkit.js', 'README.md', 'LICENSE', 'CHANGELOG.md', ...page]) {
       assert.ok(packedFiles.includes(needed), `${needed} is in the tarball`);
     }
     assert.equal(packedFiles.filter((p) => /(^|\/)(test|src|bench|examples)\//.test(p)).length, 0);
@@ -148,6 +157,58 @@ await r.close();
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`cannot reach the daemon: no admin socket at ${sock}`), args.join(' '));
     }
+  });
+
+  test("the installed package reports its version: daemon status over the socket, HTTP and `status --json`, reloadkit_build_info, and the library's status", async () => {
+    const dir = join(project, 'daemon');
+    await mkdir(dir);
+    const sock = join(dir, 'admin.sock');
+    const file = join(dir, 'reloadkit.yaml');
+    await writeFile(
+      file,
+      'state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: 127.0.0.1:0\ntargets:\n  app:\n    kind: command\n    reload: ["true"]\n',
+    );
+    // The bundled CLI (package.json inlined at build time).
+    const d = await startDaemon({ args: ['-c', file], socket: sock, entry: [join(project, 'node_modules/reloadkit/bin/reloadkit.js')] });
+    try {
+      const base = `http://${String(d.lines.find((l) => l.msg === 'reloadkit started')!.http)}`;
+      assert.equal((JSON.parse(await d.send('status')) as { version?: string }).version, pkg.version);
+      assert.equal(((await (await fetch(`${base}/status`)).json()) as { version?: string }).version, pkg.version);
+      const { stdout } = await sh(join(project, 'node_modules/.bin/reloadkit'), ['status', '--socket', sock, '--json'], project, 30_000);
+      assert.equal((JSON.parse(stdout) as { version?: string }).version, pkg.version);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.deepEqual(
+        metrics.split('\n').filter((l) => l.startsWith('reloadkit_build_info')),
+        [`reloadkit_build_info{version="${pkg.version}",node="${process.versions.node}"} 1`],
+      );
+    } finally {
+      assert.equal(await d.stop('SIGTERM'), 0);
+    }
+
+    // The library (dist/, which reads the package's package.json at run time).
+    const libSock = join(dir, 'lib.sock');
+    const script = `
+import { connect } from 'node:net';
+import { Registry } from 'prom-client';
+import { createReloader } from 'reloadkit';
+const registry = new Registry();
+const r = createReloader({ name: 'lib', source: { description: 'memory', load: async () => ({ value: { a: 1 }, files: [] }) }, triggers: { socket: process.argv[2] }, registry });
+await r.start();
+const status = await new Promise((resolve, reject) => {
+  let text = '';
+  const c = connect(process.argv[2], () => c.write('status\\n'));
+  c.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => resolve(JSON.parse(text))).on('error', reject);
+});
+const build = (await registry.metrics()).split('\\n').filter((l) => l.startsWith('reloadkit_build_info'));
+await r.close();
+console.log(JSON.stringify({ version: status.version, build }));
+`;
+    await writeFile(join(project, 'version.mjs'), script);
+    const lib = await sh(process.execPath, ['version.mjs', libSock], project, 30_000);
+    assert.deepEqual(JSON.parse(lib.stdout), {
+      version: pkg.version,
+      build: [`reloadkit_build_info{version="${pkg.version}",node="${process.versions.node}"} 1`],
+    });
   });
 
   test('types resolve for an ESM TypeScript consumer (NodeNext and bundler resolution)', async () => {
