@@ -98,6 +98,26 @@ export interface AdminSocketHandle {
  */
 export async function startAdminSocket(options: AdminSocketOptions): Promise<AdminSocketHandle> {
   const logger = options.logger ?? noopLogger;
+  const settings = await socketSettings(options, logger);
+  if (settings === null) return new SocketHandle('', 'disabled', null);
+  const { path } = settings;
+  const claim = await claimPath(path, logger, options.createDirectory === true);
+  if ('refused' in claim) return new SocketHandle(path, claim.refused.state, null, claim.refused.reason);
+  const handle = await listenPrivately(settings, claim.stale, options.host, logger);
+  if (handle.listening) logger.info({ socket: path, mode: settings.mode.toString(8) }, 'admin socket listening');
+  return handle;
+}
+
+interface SocketSettings {
+  path: string;
+  mode: number;
+  gid: number | undefined;
+  maxConnections: number;
+  readTimeoutMs: number;
+}
+
+/** Checks the options; null when the socket is disabled (`path: ""`). */
+async function socketSettings(options: AdminSocketOptions, logger: Logger): Promise<SocketSettings | null> {
   const mode = options.mode ?? DEFAULT_SOCKET_MODE;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
     throw new OptionsError(`socket mode must be an octal permission like 0o600, got ${String(options.mode)}`);
@@ -106,57 +126,71 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
     throw new OptionsError(`socket maxConnections must be a positive integer, got ${String(options.maxConnections)}`);
   }
-  const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   if (typeof options.path !== 'string') throw new OptionsError('socket path must be a string ("" disables it)');
-  if (options.path === '') return new SocketHandle('', 'disabled', null);
+  if (options.path === '') return null;
   const path = resolvePath(options.path);
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
     throw new OptionsError(`admin socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket path can hold`);
   }
   const gid = options.group === undefined ? undefined : await resolveGroup(options.group);
   if (mode & 0o007) logger.warn({ socket: path, mode: mode.toString(8) }, 'admin socket mode lets every local user send commands');
+  return { path, mode, gid, maxConnections, readTimeoutMs: options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS };
+}
 
-  const without = (state: 'in_use' | 'blocked' | 'failed', reason: string) => new SocketHandle(path, state, null, reason);
+type Refusal = { state: 'in_use' | 'blocked' | 'failed'; reason: string };
 
-  if (options.createDirectory) {
+/**
+ * May the socket be created at `path`? Creates its directory when asked,
+ * looks at what is there (never following a symlink, never deleting anything
+ * that is not a stale socket) and returns the stale socket to remove, or why not.
+ */
+async function claimPath(path: string, logger: Logger, createDirectory: boolean): Promise<{ stale: FileIdentity | null } | { refused: Refusal }> {
+  const refuse = (state: Refusal['state'], reason: string) => ({ refused: { state, reason } });
+  if (createDirectory) {
     const dirState = await ensureDefaultSocketDir(dirname(path));
     if (!dirState.ok) {
       logger.error({ socket: path, reason: dirState.reason }, 'the default admin socket directory is not safe to use; running without the admin socket');
-      return without('failed', dirState.reason);
+      return refuse('failed', dirState.reason);
     }
     if (dirState.created) logger.info({ socket: path, dir: dirname(path) }, 'created the admin socket directory (0700)');
   }
-
-  // What is at the path already? Never follow a symlink, never delete a non-socket.
   const existing = await inspectPath(path);
-  let stale: FileIdentity | null = null;
   if (existing.kind === 'not-socket') {
     logger.error(
       { socket: path, found: existing.what },
       'admin socket path is taken by something that is not a socket; leaving it alone and running without the admin socket',
     );
-    return without('blocked', `${existing.what} is at the socket path`);
+    return refuse('blocked', `${existing.what} is at the socket path`);
   }
   if (existing.kind === 'unreadable') {
     logger.error({ socket: path, reason: existing.reason }, 'cannot inspect the admin socket path; running without the admin socket');
-    return without('failed', `cannot inspect the socket path (${existing.reason})`);
+    return refuse('failed', `cannot inspect the socket path (${existing.reason})`);
   }
-  if (existing.kind === 'socket') {
-    const probe = await probeSocket(path);
-    if (probe === 'live') {
-      logger.warn({ socket: path }, 'another process answers on the admin socket; running without the admin socket');
-      return without('in_use', 'another process answers on the socket path');
-    }
-    if (typeof probe === 'object') {
-      logger.error(
-        { socket: path, reason: probe.unknown },
-        'cannot tell whether the socket at the admin socket path is in use; leaving it alone and running without the admin socket',
-      );
-      return without('blocked', `cannot probe the socket at the path (${probe.unknown})`);
-    }
-    if (probe === 'stale') stale = existing.id;
+  if (existing.kind !== 'socket') return { stale: null };
+  const probe = await probeSocket(path);
+  if (probe === 'live') {
+    logger.warn({ socket: path }, 'another process answers on the admin socket; running without the admin socket');
+    return refuse('in_use', 'another process answers on the socket path');
   }
+  if (typeof probe === 'object') {
+    logger.error(
+      { socket: path, reason: probe.unknown },
+      'cannot tell whether the socket at the admin socket path is in use; leaving it alone and running without the admin socket',
+    );
+    return refuse('blocked', `cannot probe the socket at the path (${probe.unknown})`);
+  }
+  return { stale: probe === 'stale' ? existing.id : null };
+}
 
+/**
+ * Listens in a fresh private directory, sets the final mode and group while
+ * nobody can reach it yet, then publishes it at the path (removing the stale
+ * socket first, through the same private directory, so a race cannot delete
+ * anything else).
+ */
+async function listenPrivately(s: SocketSettings, stale: FileIdentity | null, host: AdminHost, logger: Logger): Promise<SocketHandle> {
+  const { path } = s;
+  const without = (state: Refusal['state'], reason: string) => new SocketHandle(path, state, null, reason);
   await removeLeftoverDirs(path).catch(() => 0);
   let dir: PrivateDir;
   try {
@@ -166,7 +200,6 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
     logger.error({ socket: path, reason: errnoCode(err) ?? errorMessage(err) }, 'cannot create the admin socket; running without it');
     return without('failed', `cannot create the socket (${errnoCode(err) ?? errorMessage(err)})`);
   }
-
   if (stale) {
     const outcome = await dir.quarantineRemove(stale).catch((err: unknown) => ({ stranded: errnoCode(err) ?? errorMessage(err) }));
     if (outcome === 'removed') logger.info({ socket: path }, 'removed a stale admin socket');
@@ -179,14 +212,13 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
       return without('blocked', 'the socket path changed while it was being checked');
     }
   }
-
   const handle = new SocketHandle(path, 'listening', dir);
   const server = createServer({ allowHalfOpen: true }, (sock) => handle.accept(sock));
-  handle.configure(server, { host: options.host, logger, maxConnections, readTimeoutMs });
+  handle.configure(server, { host, logger, maxConnections: s.maxConnections, readTimeoutMs: s.readTimeoutMs });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ path: dir.listenPath, backlog: Math.max(511, Math.min(maxConnections * 2, 4096)) }, () => {
+      server.listen({ path: dir.listenPath, backlog: Math.max(511, Math.min(s.maxConnections * 2, 4096)) }, () => {
         server.off('error', reject);
         // Accept errors (EMFILE…) are transient; the server keeps listening.
         server.on('error', (err) => logger.error({ socket: path, err: errorMessage(err) }, 'admin socket error'));
@@ -194,8 +226,8 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
       });
     });
     // Still private (0700 directory): set the final mode and group before anyone can reach it.
-    await chmod(dir.listenPath, mode);
-    if (gid !== undefined) await chown(dir.listenPath, -1, gid);
+    await chmod(dir.listenPath, s.mode);
+    if (s.gid !== undefined) await chown(dir.listenPath, -1, s.gid);
     handle.published(await dir.publish());
   } catch (err) {
     const code = errnoCode(err);
@@ -211,7 +243,6 @@ export async function startAdminSocket(options: AdminSocketOptions): Promise<Adm
     logger.error({ socket: path, reason: code ?? errorMessage(err) }, 'cannot create the admin socket; running without it');
     return without('failed', `cannot create the socket (${code ?? errorMessage(err)})`);
   }
-  logger.info({ socket: path, mode: mode.toString(8) }, 'admin socket listening');
   return handle;
 }
 

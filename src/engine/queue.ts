@@ -13,7 +13,6 @@ export interface PassRequest {
 /** The requests one pass answers; the first one names the pass's trigger. */
 export interface Batch {
   readonly requests: readonly PassRequest[];
-  readonly seq: number;
 }
 
 interface Waiter<R> {
@@ -32,20 +31,11 @@ export class PassQueue<R> {
   private running: { slot: Slot<R>; controller: AbortController; done: Promise<void> } | null = null;
   private pending: Slot<R> | null = null;
   private closed = false;
-  private seq = 0;
 
   constructor(
     private readonly runner: PassRunner<R>,
     private readonly closedMessage: string,
   ) {}
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  get busy(): boolean {
-    return this.running !== null;
-  }
 
   /** Queues a request; resolves with the result of the pass that answers it. */
   request(req: PassRequest): Promise<R> {
@@ -65,7 +55,7 @@ export class PassQueue<R> {
 
   private start(slot: Slot<R>): void {
     const controller = new AbortController();
-    const batch: Batch = { requests: slot.requests, seq: ++this.seq };
+    const batch: Batch = { requests: slot.requests };
     const settle = (fn: (w: Waiter<R>) => void) => {
       for (const w of slot.waiters) fn(w);
     };

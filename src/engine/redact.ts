@@ -82,20 +82,6 @@ export class Redactor {
     if (secrets.size === 0) return out;
     return out.replace(secretMatcher(secrets), REDACTED);
   }
-
-  /** A deep copy with values under secret keys replaced. */
-  redactValue<T>(value: T): T {
-    const walk = (v: unknown): unknown => {
-      if (Array.isArray(v)) return v.map(walk);
-      if (isPlainObject(v)) {
-        const out: Record<string, unknown> = {};
-        for (const [k, val] of Object.entries(v)) out[k] = this.isSecretKey(k) ? REDACTED : walk(val);
-        return out;
-      }
-      return v;
-    };
-    return walk(value) as T;
-  }
 }
 
 /** One alternation of every secret, longest first (a secret containing another is replaced whole); cached per set. */

@@ -118,10 +118,6 @@ export class Unit<T> {
     return this.snap !== null;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   get generation(): number {
     return this.snap?.generation ?? 0;
   }

@@ -10,24 +10,19 @@ import { Runtime } from '../runtime/runtime.js';
 import { planWatchTrigger } from '../runtime/watch.js';
 import { ReloadkitError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
-import type { DeepReadonly } from '../shared/types.js';
+import type { ConfigSource, DeepReadonly } from '../shared/types.js';
+import type { WatchTriggerOptions } from '../runtime/options.js';
 import { checkSignals, onSignals } from '../triggers/signal.js';
 import { checkOptions, normalizeSignals, type Reloader, type ReloaderOptions } from './options.js';
 
 export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions } from './options.js';
 export type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 
-export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reloader<T> {
-  checkOptions(options);
-  const name = options.name ?? 'app';
-  // With signatures, the watcher also watches each file's `.sig`.
-  const source = options.signature === undefined ? options.source : withSignatureWatch(options.source);
-  const watchOptions = planWatchTrigger(source, options.triggers?.watch);
-  const signals = normalizeSignals(options.triggers?.signal);
-  checkSignals(signals);
+/** The unit at the centre of a reloader, with its last-known-good extension when asked for. */
+function buildUnit<T>(options: ReloaderOptions<T>, source: ConfigSource): { unit: Unit<DeepReadonly<T>>; persist: ReturnType<typeof lastKnownGood> | null } {
   const persist = options.persist === undefined ? null : lastKnownGood(options.persist, noopLogger);
   const unit = new Unit<DeepReadonly<T>>({
-    name,
+    name: options.name ?? 'app',
     source,
     schema: options.schema,
     restartRequired: options.restartRequired,
@@ -40,23 +35,48 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     ...(options.signature === undefined ? {} : { verify: createVerifier(options.signature) }),
     ...(persist === null ? {} : { extensions: [persist] }),
   });
+  return { unit, persist };
+}
+
+/** Signal, watch, then the admin surfaces; each loads only when asked for, so `import 'reloadkit'` stays light. */
+async function startTriggers<T>(
+  runtime: Runtime,
+  unit: Unit<T>,
+  source: ConfigSource,
+  options: ReloaderOptions<unknown>,
+  watch: WatchTriggerOptions | null,
+): Promise<void> {
+  const t = options.triggers ?? {};
+  const signals = normalizeSignals(t.signal);
+  if (signals.length > 0) runtime.addTrigger({ name: 'signal', close: onSignals(signals, () => unit.enqueue('signal')) });
+  if (watch) await runtime.watch(unit.name, source.watchSpecs?.() ?? [], watch);
+  const socket = typeof t.socket === 'string' ? { path: t.socket } : t.socket;
+  if (socket && socket.path !== '') await runtime.startSocket(socket);
+  const http = typeof t.http === 'string' ? { address: t.http } : t.http;
+  if (http && http.address !== '') await runtime.startHttp(http, options.registry);
+  else if (options.registry) await runtime.startMetrics(options.registry);
+}
+
+/**
+ * A reloader: typed config from `source`, validated by `schema`, swapped
+ * atomically by passes (load, restart-required diff, check, apply, commit)
+ * that every trigger (reload(), SIGHUP, the watcher, the admin socket, HTTP)
+ * sends through one queue. Options are checked here; bad ones throw an
+ * OptionsError naming the option. Nothing is read until start().
+ */
+export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reloader<T> {
+  checkOptions(options);
+  // With signatures, the watcher also watches each file's `.sig`.
+  const source = options.signature === undefined ? options.source : withSignatureWatch(options.source);
+  const watchOptions = planWatchTrigger(source, options.triggers?.watch);
+  checkSignals(normalizeSignals(options.triggers?.signal));
+  const { unit, persist } = buildUnit(options, source);
+  const name = unit.name;
   // Every line the reloader and its triggers write goes through the unit's redaction.
   const runtime = new Runtime({ logger: unit.logger, targetCount: () => 1 });
   runtime.add({ unit: unit as Unit<unknown>, ...(persist === null ? {} : { persistStatus: () => persist.store.status() }) });
   let state: 'new' | 'starting' | 'started' | 'closing' | 'closed' = 'new';
   let startPromise: Promise<void> | null = null;
-
-  const startTriggers = async (): Promise<void> => {
-    const t = options.triggers ?? {};
-    if (signals.length > 0) runtime.addTrigger({ name: 'signal', close: onSignals(signals, () => unit.enqueue('signal')) });
-    if (watchOptions) await runtime.watch(name, source.watchSpecs?.() ?? [], watchOptions);
-    // Admin surfaces last; each loads only when asked for, so `import 'reloadkit'` stays light.
-    const socket = typeof t.socket === 'string' ? { path: t.socket } : t.socket;
-    if (socket && socket.path !== '') await runtime.startSocket(socket);
-    const http = typeof t.http === 'string' ? { address: t.http } : t.http;
-    if (http && http.address !== '') await runtime.startHttp(http, options.registry);
-    else if (options.registry) await runtime.startMetrics(options.registry);
-  };
 
   const reloader: Reloader<T> = {
     name,
@@ -68,7 +88,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
         state = 'starting';
         await unit.start();
         try {
-          await startTriggers();
+          await startTriggers(runtime, unit, source, options as ReloaderOptions<unknown>, watchOptions);
         } catch (err) {
           // A failed start leaves nothing behind: no signal handler, watcher or socket keeps the process alive.
           await runtime.close(() => unit.close());

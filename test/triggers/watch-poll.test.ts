@@ -68,7 +68,7 @@ test('EMFILE reported later by a live watch (an error event): polling takes over
     };
   };
   const rec = await startRecorder(t, [{ path: file }], { watchFunction: erroring, pollMs: 50, rescanMs: 0 });
-  assert.deepEqual(rec.watcher.health(), { ok: true });
+  assert.deepEqual(rec.watcher.health(), { ok: true, mode: 'watching' });
   emitters[0]!.emit('error', limitError('EMFILE', dir));
   await waitFor(() => !rec.watcher.health().ok, 'health to show polling');
   assert.match(rec.watcher.health().reason!, /EMFILE/);
@@ -96,7 +96,7 @@ test('at a rescan, a polled directory is watched again once fs.watch works', asy
   await expectChanges(rec, 1);
   assert.deepEqual(rec.changes[0]!.paths, [file]);
   assert.equal(fn.calls, calls, 'no further fs.watch attempts once it works');
-  assert.deepEqual(rec.watcher.health(), { ok: true });
+  assert.deepEqual(rec.watcher.health(), { ok: true, mode: 'watching' });
 });
 
 test('polling a recursive tree: new subdirectory, file in it, deletion', async (t) => {

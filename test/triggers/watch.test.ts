@@ -243,7 +243,7 @@ test('a file missing at start: warned, then reported when created (without waiti
   assert.ok(warn, 'a warning for the missing path');
   assert.equal(warn.obj.path, file);
   assert.equal(warn.obj.watching, dir, 'the nearest existing ancestor is watched');
-  assert.deepEqual(rec.watcher.health(), { ok: true });
+  assert.deepEqual(rec.watcher.health(), { ok: true, mode: 'watching' });
   await mkdir(join(dir, 'later', 'deeper'), { recursive: true });
   await writeFile(file, 'v: 1\n');
   await expectChanges(rec, 1);
@@ -338,19 +338,25 @@ test('1,000 writes in 2 s: a bounded number of changes, the last content reporte
   await writeFile(file, 'v: 0\n');
   const rec = await startRecorder(t, [{ path: file }], {}, readNow(file));
   const t0 = Date.now();
+  // Pauses between writes longer than the quiet period (100 ms) let a burst end there; on a
+  // loaded machine a write can stall that long, and each such pause may add one change.
+  let quietGaps = 0;
+  let last = t0;
   for (let i = 1; i <= 1000; i++) {
     if (i % 2 === 0) await writeFile(file, `v: ${i}\n`);
     else await atomicSave(file, `v: ${i}\n`);
     // Spread over about 2 s.
     const due = t0 + i * 2;
     if (Date.now() < due) await sleep(due - Date.now());
+    if (Date.now() - last >= 100) quietGaps += 1;
+    last = Date.now();
   }
   const elapsed = Date.now() - t0;
   await waitFor(() => rec.changes.at(-1)?.seen === 'v: 1000\n', 'the last content');
   await quiesce(rec);
-  // One per max wait (1 s) while writing, plus the fast path at the start and the final quiet period.
-  const bound = Math.ceil(elapsed / 1000) + 3;
-  assert.ok(rec.changes.length <= bound, `${rec.changes.length} changes for 1000 writes in ${elapsed} ms (bound ${bound})`);
+  // One per max wait (1 s) while writing, one per quiet gap, plus the fast path at the start and the final quiet period.
+  const bound = Math.ceil(elapsed / 1000) + quietGaps + 3;
+  assert.ok(rec.changes.length <= bound, `${rec.changes.length} changes for 1000 writes in ${elapsed} ms, ${quietGaps} pauses over 100 ms (bound ${bound})`);
   assert.equal(rec.changes.at(-1)!.seen, 'v: 1000\n');
 });
 
@@ -527,6 +533,6 @@ test('bad options and specs are refused with clear errors', async () => {
   await assert.rejects(createWatcher([{ path: '/tmp/x', filter: 'yaml' as never }], { onChange }), /filter must be a function/);
   await assert.rejects(createWatcher([], {} as never), /onChange/);
   const w = await createWatcher([], { onChange });
-  assert.deepEqual(w.health(), { ok: true });
+  assert.deepEqual(w.health(), { ok: true, mode: 'watching' });
   await w.close();
 });
