@@ -193,6 +193,8 @@ export class Runtime implements AdminHost {
 
   async reload(name: string | undefined, trigger: Trigger): Promise<Record<string, ReloadResult>> {
     if (this.closing) throw new ShutdownError();
+    // Debug: shows that a request arrived, also while it waits for the targets to load.
+    this.logger.debug({ ...(name === undefined ? {} : { unit: name }), trigger }, 'reload requested');
     await this.opts.loaded?.();
     // A stop during start releases the waiters too: they get the shutdown error, no pass.
     if (this.closing) throw new ShutdownError();

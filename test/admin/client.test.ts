@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { sendAdminCommand } from '../../src/admin/client.js';
 import { startApp, tempDir } from './support.js';
@@ -35,12 +35,15 @@ async function rejectsWith(p: Promise<unknown>, reason: string, message: RegExp)
 
 test('missing socket, stale socket, a regular file, timeout, closed without reply', async () => {
   const { dir, cleanup } = tempDir();
+  // Closed in `finally`, so a failed assertion leaves no server keeping this file's process alive.
+  const servers: Server[] = [];
   try {
     const missing = join(dir, 'missing.sock');
     await rejectsWith(sendAdminCommand(missing, 'status'), 'ENOENT', new RegExp(`^no admin socket at ${missing} \\(is reloadkit running\\?\\)$`));
 
     const stale = join(dir, 'stale.sock');
     const s = createServer();
+    servers.push(s);
     await new Promise<void>((r) => s.listen(join(dir, 'live.sock'), r));
     linkSync(join(dir, 'live.sock'), stale);
     await new Promise<void>((r) => s.close(() => r()));
@@ -50,17 +53,18 @@ test('missing socket, stale socket, a regular file, timeout, closed without repl
     await assert.rejects(sendAdminCommand(join(dir, 'file'), 'status'), AdminClientError);
 
     const silent = createServer(() => {});
+    servers.push(silent);
     const silentPath = join(dir, 'silent.sock');
     await new Promise<void>((r) => silent.listen(silentPath, r));
     await rejectsWith(sendAdminCommand(silentPath, 'status', { timeoutMs: 200 }), 'ETIMEDOUT', /no reply from the admin socket at .* within 0\.2 s/);
-    silent.close();
 
     const rude = createServer((c) => c.end());
+    servers.push(rude);
     const rudePath = join(dir, 'rude.sock');
     await new Promise<void>((r) => rude.listen(rudePath, r));
     await rejectsWith(sendAdminCommand(rudePath, 'status'), 'ECLOSED', /closed the connection without a reply/);
-    rude.close();
   } finally {
+    for (const server of servers) if (server.listening) server.close();
     cleanup();
   }
 });

@@ -186,15 +186,15 @@ describe('POST /reload', () => {
 describe('binding', () => {
   const host = stubHost();
 
-  test('a non-loopback address is refused unless allowed', async () => {
+  test('a non-loopback address is refused unless allowed', async (t) => {
     const metrics = await createReloadMetrics();
     for (const address of ['0.0.0.0:0', ':0', '[::]:0', '10.1.2.3:9111', 'example.com:80']) {
       await assert.rejects(startAdminHttp({ address, host, metrics }), /not a loopback address; allow it explicitly/, address);
     }
     const h = await startAdminHttp({ address: '0.0.0.0:0', allowRemote: true, host, metrics });
+    t.after(() => h.close());
     assert.ok(h.port > 0);
     assert.equal((await get(`http://127.0.0.1:${h.port}/health`)).status, 200);
-    await h.close();
   });
 
   test('loopback forms and address parsing', () => {
@@ -207,30 +207,36 @@ describe('binding', () => {
     }
   });
 
-  test('IPv6 loopback works; a port in use gives a clear error; an empty token is refused', async () => {
+  test('IPv6 loopback works; a port in use gives a clear error; an empty token is refused', async (t) => {
     const metrics = await createReloadMetrics();
     const v6 = await startAdminHttp({ address: '[::1]:0', host, metrics }).catch(() => null);
     if (v6) {
+      t.after(() => v6.close());
       assert.match(v6.address, /^\[::1\]:\d+$/);
       assert.equal((await get(`http://${v6.address}/health`)).status, 200);
-      await v6.close();
     }
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-    const port = (blocker.address() as { port: number }).port;
-    await assert.rejects(
-      startAdminHttp({ address: `127.0.0.1:${port}`, host, metrics }),
-      /cannot serve the admin HTTP endpoints on 127\.0\.0\.1:\d+: address already in use/,
-    );
-    blocker.close();
+    try {
+      const port = (blocker.address() as { port: number }).port;
+      await assert.rejects(
+        startAdminHttp({ address: `127.0.0.1:${port}`, host, metrics }),
+        /cannot serve the admin HTTP endpoints on 127\.0\.0\.1:\d+: address already in use/,
+      );
+    } finally {
+      blocker.close();
+    }
     await assert.rejects(startAdminHttp({ address: '127.0.0.1:0', host, metrics, token: ' ' }), /non-empty/);
   });
 
   test('the library refuses to start with a remote address, and closes HTTP with the reloader', async () => {
     await assert.rejects(startApp({ http: '0.0.0.0:0' }), /not a loopback address/);
     const app = await httpApp();
-    await app.r.close();
-    await assert.rejects(fetch(`${app.base}/health`));
-    await app.cleanup();
+    try {
+      await app.r.close();
+      await assert.rejects(fetch(`${app.base}/health`));
+    } finally {
+      await app.cleanup();
+    }
   });
 });

@@ -13,7 +13,8 @@ import { signatureFor } from '../../src/integrity/keys.js';
 import { MemorySource } from '../helpers/memory-source.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { parseExposition, sampleValue } from './prom-text.js';
-import { command, gateHook, startApp, tempDir, until } from './support.js';
+import { command, gateHook, startApp, tempDir } from './support.js';
+import { waitFor } from '../helpers/wait.js';
 
 const OUR_METRICS: Record<string, string> = {
   reloadkit_reload_requests_total: 'counter',
@@ -120,7 +121,7 @@ describe('counters move with reloads', () => {
     try {
       gate.hold();
       const first = app.r.reload();
-      await until(() => gate.entered === 1, 'the first pass to block');
+      await waitFor(() => gate.entered === 1, 'the first pass to block');
       const waiters = [app.r.reload(), app.r.reload(), app.r.reload()];
       gate.release();
       await Promise.all([first, ...waiters]);
@@ -184,11 +185,11 @@ describe('counters move with reloads', () => {
     const r = createReloader({ source: fileSource(config), persist: { path: join(notADir, 'lkg.json') }, registry });
     try {
       await r.start();
-      await until(async () => sampleValue(await scrape(registry), 'reloadkit_persist_failures_total', { unit: 'app' }) === 1, 'the start write to fail');
+      await waitFor(async () => sampleValue(await scrape(registry), 'reloadkit_persist_failures_total', { unit: 'app' }) === 1, 'the start write to fail');
       writeFileSync(config, 'port: 2\n');
       assert.equal((await r.reload()).status, 'full_success');
       assert.deepEqual(r.current(), { port: 2 });
-      await until(async () => sampleValue(await scrape(registry), 'reloadkit_persist_failures_total', { unit: 'app' }) === 2, 'the reload write to fail');
+      await waitFor(async () => sampleValue(await scrape(registry), 'reloadkit_persist_failures_total', { unit: 'app' }) === 2, 'the reload write to fail');
     } finally {
       await r.close();
       cleanup();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDefaultSocketDir } from '../../src/admin/socket-path.js';
-import { startAdminSocket } from '../../src/admin/socket.js';
+import { startAdminSocket, type AdminSocketHandle } from '../../src/admin/socket.js';
 import { recordingLogger, stubHost, tempDir } from './support.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -86,13 +86,14 @@ test('a directory owned by another user is refused (someone squatting reloadkit-
 test('an operator-given socket path never gets its parent created', async () => {
   const { dir, cleanup } = tempDir();
   const logger = recordingLogger();
+  let sock: AdminSocketHandle | undefined;
   try {
     const path = join(dir, 'missing', 'admin.sock');
-    const sock = await startAdminSocket({ path, host: stubHost(), logger });
+    sock = await startAdminSocket({ path, host: stubHost(), logger });
     assert.equal(sock.state, 'failed');
     assert.equal(existsSync(join(dir, 'missing')), false);
-    await sock.close();
   } finally {
+    await sock?.close();
     cleanup();
   }
 });

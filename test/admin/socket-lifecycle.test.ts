@@ -22,8 +22,9 @@ import {
 import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PrivateDir, PRIVATE_DIR_PREFIX } from '../../src/admin/socket-path.js';
-import { startAdminSocket } from '../../src/admin/socket.js';
-import { command, rawExchange, recordingLogger, startApp, stubHost, tempDir, until } from './support.js';
+import { startAdminSocket, type AdminSocketHandle } from '../../src/admin/socket.js';
+import { command, rawExchange, recordingLogger, startApp, stubHost, tempDir, type AppFixture } from './support.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A socket file nobody listens on (what a crashed process leaves). */
 async function makeStaleSocket(path: string): Promise<void> {
@@ -42,25 +43,28 @@ const host = stubHost();
 describe('existing entries at the socket path', () => {
   test('a stale socket is removed and replaced', async () => {
     const { dir, cleanup } = tempDir();
+    let app: AppFixture | undefined;
     try {
       await makeStaleSocket(join(dir, 'admin.sock'));
       writeFileSync(join(dir, 'config.yaml'), 'port: 1\n');
-      const app = await startApp({ dir });
+      app = await startApp({ dir });
       assert.equal((await command(app.socketPath, 'status')).status, 'ok');
       assert.ok(app.logger.at('info').some((e) => e.msg === 'removed a stale admin socket'));
       await app.cleanup();
       assert.equal(existsSync(app.socketPath), false);
       assert.deepEqual(privateDirs(dir), []);
     } finally {
+      await app?.cleanup();
       cleanup();
     }
   });
 
   test('a live socket: the second instance warns and runs without it; the first keeps working', async () => {
     const first = await startApp();
+    let second: AppFixture | undefined;
     try {
       const ino = lstatSync(first.socketPath).ino;
-      const second = await startApp({ dir: first.dir, name: 'second' });
+      second = await startApp({ dir: first.dir, name: 'second' });
       assert.ok(second.logger.at('warn').some((e) => /another process answers/.test(e.msg)));
       assert.equal((await second.r.reload()).status, 'full_success');
       const status = (await command(first.socketPath, 'status')) as { units: Record<string, unknown> };
@@ -69,6 +73,7 @@ describe('existing entries at the socket path', () => {
       assert.equal(lstatSync(first.socketPath).ino, ino, "the second instance left the first one's socket alone");
       assert.equal((await command(first.socketPath, 'reload')).status, 'ok');
     } finally {
+      await second?.r.close();
       await first.cleanup();
     }
   });
@@ -127,12 +132,13 @@ describe('existing entries at the socket path', () => {
   for (const c of cases) {
     test(`${c.name} is never deleted: error logged, the reloader runs without the socket`, async () => {
       const { dir, cleanup } = tempDir();
+      let app: AppFixture | undefined;
       try {
         const path = join(dir, 'admin.sock');
         await c.make(path, dir);
         const before = lstatSync(path);
         writeFileSync(join(dir, 'config.yaml'), 'port: 1\n');
-        const app = await startApp({ dir });
+        app = await startApp({ dir });
         assert.ok(
           app.logger.at('error').some((e) => /not a socket/.test(e.msg)),
           'an error is logged',
@@ -144,6 +150,7 @@ describe('existing entries at the socket path', () => {
         c.check(path, dir);
         assert.deepEqual(privateDirs(dir), []);
       } finally {
+        await app?.r.close();
         cleanup();
       }
     });
@@ -180,6 +187,7 @@ describe('existing entries at the socket path', () => {
 
   test('private directories left by a crash are cleaned up; others are left alone', async () => {
     const { dir, cleanup } = tempDir();
+    let sock: AdminSocketHandle | undefined;
     try {
       const crashed = join(dir, `${PRIVATE_DIR_PREFIX}dead01`);
       mkdirSync(crashed, { mode: 0o700 });
@@ -187,11 +195,11 @@ describe('existing entries at the socket path', () => {
       const foreign = join(dir, `${PRIVATE_DIR_PREFIX}other1`);
       mkdirSync(foreign, { mode: 0o700 });
       writeFileSync(join(foreign, 's'), 'not a socket');
-      const sock = await startAdminSocket({ path: join(dir, 'a.sock'), host });
+      sock = await startAdminSocket({ path: join(dir, 'a.sock'), host });
       assert.equal(existsSync(crashed), false);
       assert.equal(readFileSync(join(foreign, 's'), 'utf8'), 'not a socket');
-      await sock.close();
     } finally {
+      await sock?.close();
       cleanup();
     }
   });
@@ -212,10 +220,11 @@ describe('permissions', () => {
         // gone again
       }
     });
+    let sock: AdminSocketHandle | undefined;
     try {
-      const sock = await startAdminSocket({ path, host });
+      sock = await startAdminSocket({ path, host });
       assert.equal(lstatSync(path).mode & 0o777, 0o600);
-      await until(() => seen.length > 0, 'the watcher to see the socket appear');
+      await waitFor(() => seen.length > 0, 'the watcher to see the socket appear');
       assert.ok(
         seen.every((m) => m === 0o600),
         `modes seen: ${seen.map((m) => m.toString(8))}`,
@@ -224,8 +233,8 @@ describe('permissions', () => {
         privateModes.every((m) => m === 0o700),
         `private dir modes: ${privateModes.map((m) => m.toString(8))}`,
       );
-      await sock.close();
     } finally {
+      await sock?.close();
       watcher.close();
       cleanup();
     }
@@ -233,10 +242,11 @@ describe('permissions', () => {
 
   test('socket mode 0660 with a group', async () => {
     const { dir, cleanup } = tempDir();
+    let sock: AdminSocketHandle | undefined;
     try {
       const path = join(dir, 'admin.sock');
       const gid = process.getgid!();
-      const sock = await startAdminSocket({ path, host, mode: 0o660, group: gid });
+      sock = await startAdminSocket({ path, host, mode: 0o660, group: gid });
       const st = lstatSync(path);
       assert.equal(st.mode & 0o777, 0o660);
       assert.equal(st.gid, gid);
@@ -244,6 +254,7 @@ describe('permissions', () => {
       await assert.rejects(startAdminSocket({ path, host, group: 'no-such-group-rk' }), /socket group "no-such-group-rk" does not exist/);
       await assert.rejects(startAdminSocket({ path, host, mode: 0o1777 }), /socket mode/);
     } finally {
+      await sock?.close();
       cleanup();
     }
   });
@@ -262,14 +273,16 @@ describe('permissions', () => {
           child.stdout.on('data', (c: Buffer) => (out += c.toString()));
           child.on('close', () => resolve(out));
         });
+      let a: AdminSocketHandle | undefined;
+      let b: AdminSocketHandle | undefined;
       try {
-        const a = await startAdminSocket({ path: join(dir, 'a.sock'), host });
+        a = await startAdminSocket({ path: join(dir, 'a.sock'), host });
         assert.equal(await connectAs(join(dir, 'a.sock')), 'ERR EACCES');
-        const b = await startAdminSocket({ path: join(dir, 'b.sock'), host, mode: 0o660, group: 65534 });
+        b = await startAdminSocket({ path: join(dir, 'b.sock'), host, mode: 0o660, group: 65534 });
         assert.match(await connectAs(join(dir, 'b.sock')), /^REPLY \{"status":"ok"/);
-        await a.close();
-        await b.close();
       } finally {
+        await a?.close();
+        await b?.close();
         cleanup();
       }
     },
@@ -293,7 +306,7 @@ describe('limits and shutdown', () => {
       assert.equal((await rawExchange(app.socketPath, 'status\n')).text, '{"status":"error","message":"too many connections"}\n');
       assert.ok(app.logger.at('warn').some((e) => /connection limit/.test(e.msg)));
       for (const s of idle) s.destroy();
-      await until(async () => (await rawExchange(app.socketPath, 'status\n')).text.startsWith('{"status":"ok"'), 'capacity to come back');
+      await waitFor(async () => (await rawExchange(app.socketPath, 'status\n')).text.startsWith('{"status":"ok"'), 'capacity to come back');
     } finally {
       for (const s of idle) s.destroy();
       await app.cleanup();
@@ -302,43 +315,49 @@ describe('limits and shutdown', () => {
 
   test('close() resolves with a silent client still connected: it is cut after the grace period', async () => {
     const { dir, cleanup } = tempDir();
+    let sock: AdminSocketHandle | undefined;
     try {
-      const sock = await startAdminSocket({ path: join(dir, 'a.sock'), host });
+      sock = await startAdminSocket({ path: join(dir, 'a.sock'), host });
       const client = connect({ path: join(dir, 'a.sock') });
       client.on('error', () => {});
       const closed = new Promise<void>((r) => client.on('close', () => r()));
-      await until(() => sock.connections === 1, 'the server to accept');
+      await waitFor(() => sock!.connections === 1, 'the server to accept');
       const t0 = Date.now();
       await sock.close(300);
       assert.ok(Date.now() - t0 >= 250);
       assert.equal(sock.connections, 0);
       await closed;
     } finally {
+      await sock?.close();
       cleanup();
     }
   });
 
   test('at shutdown the socket is removed only if it is still ours', async () => {
     const app = await startApp();
-    unlinkSync(app.socketPath);
-    writeFileSync(app.socketPath, 'someone else');
-    await app.r.close();
-    assert.equal(readFileSync(app.socketPath, 'utf8'), 'someone else');
-    assert.deepEqual(privateDirs(app.dir), []);
-    await app.cleanup();
+    try {
+      unlinkSync(app.socketPath);
+      writeFileSync(app.socketPath, 'someone else');
+      await app.r.close();
+      assert.equal(readFileSync(app.socketPath, 'utf8'), 'someone else');
+      assert.deepEqual(privateDirs(app.dir), []);
+    } finally {
+      await app.cleanup();
+    }
   });
 
   test('a missing parent directory: error logged, health says why, the reloader still starts', async () => {
     const { dir, cleanup } = tempDir();
+    let sock: AdminSocketHandle | undefined;
     try {
       const logger = recordingLogger();
-      const sock = await startAdminSocket({ path: join(dir, 'missing', 'a.sock'), host, logger });
+      sock = await startAdminSocket({ path: join(dir, 'missing', 'a.sock'), host, logger });
       assert.equal(sock.listening, false);
       assert.equal(sock.state, 'failed');
       assert.match(sock.health().reason ?? '', /ENOENT/);
       assert.ok(logger.at('error').length === 1);
-      await sock.close();
     } finally {
+      await sock?.close();
       cleanup();
     }
   });
@@ -361,14 +380,15 @@ describe('limits and shutdown', () => {
 
   test('the socket file mode survives a stale-socket restart (0600 again)', async () => {
     const { dir, cleanup } = tempDir();
+    let sock: AdminSocketHandle | undefined;
     try {
       const path = join(dir, 'admin.sock');
       await makeStaleSocket(path);
       chmodSync(path, 0o777);
-      const sock = await startAdminSocket({ path, host });
+      sock = await startAdminSocket({ path, host });
       assert.equal(statSync(path).mode & 0o777, 0o600);
-      await sock.close();
     } finally {
+      await sock?.close();
       cleanup();
     }
   });

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { sanitizeWord } from '../../src/admin/protocol.js';
-import { gateHook, rawExchange, startApp, until } from './support.js';
+import { gateHook, rawExchange, startApp } from './support.js';
+import { waitFor } from '../helpers/wait.js';
 
 async function socketRequests(registry: Registry): Promise<number> {
   const metric = await registry.getSingleMetric('reloadkit_reload_requests_total')!.get();
@@ -20,13 +21,13 @@ test('1,000 concurrent clients mixing status and reload: one JSON line each, at 
     gate.hold();
     // A slow pass in flight before the crowd arrives.
     const inFlight = rawExchange(app.socketPath, 'reload\n', { timeoutMs: 60_000 });
-    await until(() => gate.entered === 1, 'the first pass to block');
+    await waitFor(() => gate.entered === 1, 'the first pass to block');
     app.write('port: 9999\n');
     const N = 1000;
     const kinds = Array.from({ length: N }, (_, i) => (i % 2 === 0 ? 'status' : 'reload'));
     const replies = kinds.map((k) => rawExchange(app.socketPath, `${k}\n`, { timeoutMs: 60_000 }));
     // Every reload request reached the queue while the first pass was still blocked.
-    await until(async () => (await socketRequests(registry)) === 1 + N / 2, 'all reload requests to be queued', 60_000);
+    await waitFor(async () => (await socketRequests(registry)) === 1 + N / 2, 'all reload requests to be queued', 60_000);
     assert.equal(gate.entered, 1);
     gate.release();
     const texts = (await Promise.all(replies)).map((x) => x.text);

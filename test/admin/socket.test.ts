@@ -4,11 +4,21 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
+import { Registry } from 'prom-client';
 import { startAdminSocket } from '../../src/admin/socket.js';
 import { ShutdownError } from '../../src/index.js';
-import { command, gateHook, rawExchange, startApp, stubHost, tempDir, until, type AppFixture } from './support.js';
+import { command, gateHook, rawExchange, startApp, stubHost, tempDir, type AppFixture } from './support.js';
+import { waitFor } from '../helpers/wait.js';
 
 const INVALID = '{"status":"error","message":"invalid input"}\n';
+
+/** reloadkit_reload_requests_total{trigger="socket"}: socket requests that reached the unit's queue. */
+async function socketRequests(registry: Registry): Promise<number> {
+  const metric = registry.getSingleMetric('reloadkit_reload_requests_total');
+  if (!metric) throw new Error('no reloadkit_reload_requests_total in the registry');
+  const { values } = await metric.get();
+  return values.find((v) => v.labels.unit === 'app' && v.labels.trigger === 'socket')?.value ?? 0;
+}
 
 describe('the request/reply table of docs/protocol.md', () => {
   let app: AppFixture;
@@ -62,7 +72,7 @@ describe('the request/reply table of docs/protocol.md', () => {
     const gen = app.r.generation;
     const { text } = await rawExchange(app.socketPath, 'RELOAD\n');
     assert.equal(text, 'OK\n');
-    await until(() => app.r.generation === gen + 1, 'the queued pass');
+    await waitFor(() => app.r.generation === gen + 1, 'the queued pass');
     assert.equal(app.r.lastResult()!.trigger, 'socket');
   });
 
@@ -70,16 +80,19 @@ describe('the request/reply table of docs/protocol.md', () => {
     const gen = app.r.generation;
     app.write('port: 8081\nlevel: info\n');
     assert.equal((await rawExchange(app.socketPath, 'RELOAD app\n')).text, 'OK\n');
-    await until(() => app.r.generation === gen + 1, 'the queued pass of app');
+    await waitFor(() => app.r.generation === gen + 1, 'the queued pass of app');
     assert.equal(app.r.lastResult()!.trigger, 'socket');
     assert.deepEqual(app.r.current(), { port: 8081, level: 'info' });
 
     assert.equal((await rawExchange(app.socketPath, 'RELOAD nope\n')).text, 'ERROR: unknown unit: nope\n');
     assert.equal((await rawExchange(app.socketPath, `RELOAD ${'y'.repeat(100)}\n`)).text, `ERROR: unknown unit: ${'y'.repeat(32)}\n`);
     assert.equal((await rawExchange(app.socketPath, 'RELOAD n\u00e9\u0007\n')).text, 'ERROR: unknown unit: n??\n');
-    // An unknown unit queues nothing.
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(app.r.generation, gen + 1);
+    // An unknown unit queues nothing. A pass queued by mistake would start at once (the
+    // queue is idle), so the next reload, which waits for a pass that starts after it,
+    // would be a generation later than this one.
+    const next = (await command(app.socketPath, 'reload app')) as { results: { app: { generation: number } } };
+    assert.equal(next.results.app.generation, gen + 2);
+    assert.equal(app.r.generation, gen + 2);
   });
 
   test('empty line, blank line and bare newline → invalid input', async () => {
@@ -223,11 +236,12 @@ describe('reload replies for failed passes', () => {
 describe('concurrency and shutdown', () => {
   test('reload waits while another runs, and answers with a pass that started after it', async () => {
     const gate = gateHook();
-    const app = await startApp({ hooks: [gate] });
+    const registry = new Registry();
+    const app = await startApp({ hooks: [gate], registry });
     try {
       gate.hold();
       const first = command(app.socketPath, 'reload');
-      await until(() => gate.entered === 1, 'the first pass to block in apply');
+      await waitFor(() => gate.entered === 1, 'the first pass to block in apply');
       app.write('port: 9090\n');
       const sentAt = new Date().toISOString();
       let secondDone = false;
@@ -235,8 +249,10 @@ describe('concurrency and shutdown', () => {
         secondDone = true;
         return r;
       });
-      // The second request is queued behind the blocked pass, not answered early.
-      await new Promise((r) => setTimeout(r, 200));
+      // The second request is queued behind the blocked pass (the request counter says it
+      // arrived), and not answered early: not even after a round trip on another connection.
+      await waitFor(async () => (await socketRequests(registry)) === 2, 'the second request to reach the queue');
+      assert.equal((await command(app.socketPath, 'status')).status, 'ok');
       assert.equal(secondDone, false);
       gate.release();
       const [a, b] = (await Promise.all([first, second])) as { results: { app: { generation: number; started_at: string; changed: string[] } } }[];
@@ -256,19 +272,14 @@ describe('concurrency and shutdown', () => {
     const app = await startApp({ hooks: [gate] });
     try {
       gate.hold();
-      await new Promise<void>((resolve) => {
-        const s = connect({ path: app.socketPath }, () => {
-          s.write('reload\n');
-          setTimeout(() => {
-            s.destroy();
-            resolve();
-          }, 50);
-        });
-      });
-      await until(() => gate.entered === 1, 'the pass to start');
+      const client = connect({ path: app.socketPath });
+      client.on('error', () => {});
+      client.write('reload\n');
+      await waitFor(() => gate.entered === 1, 'the pass to start');
+      client.destroy();
       assert.equal((await command(app.socketPath, 'status')).status, 'ok');
       gate.release();
-      await until(() => app.r.generation === 1, 'the pass to commit');
+      await waitFor(() => app.r.generation === 1, 'the pass to commit');
       assert.equal((await command(app.socketPath, 'reload')).status, 'ok');
     } finally {
       gate.release();
@@ -278,16 +289,22 @@ describe('concurrency and shutdown', () => {
 
   test('waiters answered at shutdown get "shutting down"; the socket file is removed', async () => {
     const gate = gateHook();
-    const app = await startApp({ hooks: [gate] });
-    gate.hold();
-    const running = command(app.socketPath, 'reload');
-    await until(() => gate.entered === 1, 'the first pass to block');
-    const pending = command(app.socketPath, 'reload');
-    await new Promise((r) => setTimeout(r, 100));
-    await app.cleanup();
-    assert.deepEqual(await running, { status: 'error', message: 'shutting down' });
-    assert.deepEqual(await pending, { status: 'error', message: 'shutting down' });
-    await assert.rejects(rawExchange(app.socketPath, 'status\n'), /ENOENT/);
+    const registry = new Registry();
+    const app = await startApp({ hooks: [gate], registry });
+    try {
+      gate.hold();
+      const running = command(app.socketPath, 'reload');
+      await waitFor(() => gate.entered === 1, 'the first pass to block');
+      const pending = command(app.socketPath, 'reload');
+      await waitFor(async () => (await socketRequests(registry)) === 2, 'the second request to be queued');
+      await app.cleanup();
+      assert.deepEqual(await running, { status: 'error', message: 'shutting down' });
+      assert.deepEqual(await pending, { status: 'error', message: 'shutting down' });
+      await assert.rejects(rawExchange(app.socketPath, 'status\n'), /ENOENT/);
+    } finally {
+      gate.release();
+      await app.cleanup();
+    }
   });
 
   test('RELOAD that cannot be queued → ERROR: <reason>', async () => {

@@ -167,15 +167,6 @@ export async function httpApp(http: Partial<HttpTriggerOptions> = {}): Promise<A
   return Object.assign(app, { base: `http://${String(line.obj.http)}` });
 }
 
-/** Polls `cond` every 10 ms until true; fails after `timeoutMs` (generous: the machine is shared). */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** A hook whose apply blocks until released; counts its runs. */
 export function gateHook(name = 'gate'): Hook<unknown> & { runs: number; entered: number; release(): void; hold(): void } {
   let open = true;

@@ -31,6 +31,7 @@ describe('reloadkit keygen / sign', () => {
     assert.match(await readFile(`${a}.sig`, 'utf8'), /^[A-Za-z0-9+/]{86}==\n$/);
 
     const r = createReloader({ source: fileSource(a), signature: { publicKeyFile: join(keys, 'reloadkit.pub') } });
+    t.after(() => r.close());
     await r.start();
     assert.deepEqual(r.current(), { port: 1 });
     await writeFile(a, 'port: 3\n');
@@ -40,7 +41,6 @@ describe('reloadkit keygen / sign', () => {
     assert.equal((await cli(['sign', '-k', join(keys, 'reloadkit.key'), a])).code, 0);
     assert.equal((await r.reload()).status, 'full_success');
     assert.deepEqual(r.current(), { port: 3 });
-    await r.close();
   });
 
   test('keygen refuses to overwrite (exit 1, keys unchanged); usage errors exit 2', async (t) => {

@@ -7,17 +7,10 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ChildError, OUTPUT_CAP, runChild, waitForChildren } from '../../src/daemon/targets/child.js';
 import { isRunning } from '../../src/daemon/targets/proc.js';
+import { waitFor } from '../helpers/wait.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rk-child-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function readPid(file: string): number {
   return Number(readFileSync(file, 'utf8').trim());

@@ -18,7 +18,8 @@ import { httpDriver } from '../../src/daemon/targets/http.js';
 import { isRunning } from '../../src/daemon/targets/proc.js';
 import { signalDriver } from '../../src/daemon/targets/signal.js';
 import { noopLogger } from '../../src/shared/logger.js';
-import { freePort, waitFor } from '../integration/helpers.js';
+import { freePort } from '../integration/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rk-targets-'));
 const children: ChildProcess[] = [];
@@ -43,10 +44,6 @@ const base = { watch: [] as string[], cwd: tmp, timeout_ms: 10_000, reload_on_st
 
 function makeTarget(name: string, def: TargetDef, stateDir = dir()) {
   return new Target(name, def, { logger: noopLogger, state: new StateStore(stateDir) });
-}
-
-async function waitForFile(path: string): Promise<void> {
-  await waitFor(() => existsSync(path), `${path} to appear`);
 }
 
 describe('command target', () => {
@@ -212,7 +209,7 @@ describe('target start decisions (state dir)', () => {
     });
     await t.start();
     const p = t.reload('api');
-    await waitForFile(checking);
+    await waitFor(() => existsSync(checking), 'the check to start');
     t.setDefinition({ kind: 'command', ...base, reload: ['touch', b] });
     writeFileSync(gate, '');
     assert.equal((await p).status, 'full_success');
@@ -233,9 +230,9 @@ describe('signal target', () => {
     children.push(child);
     const pidfile = join(d, 'app.pid');
     writeFileSync(pidfile, `${child.pid}\n`);
-    await waitForFile(ready); // the trap is installed
+    await waitFor(() => existsSync(ready), 'the trap to be installed');
     await signalDriver({ pidfile, signal: 'SIGHUP' }).apply(step());
-    await waitForFile(out);
+    await waitFor(() => existsSync(out), 'the trap to record the SIGHUP');
     child.kill('SIGKILL');
   });
 

@@ -43,6 +43,7 @@ function caseDir(): { dir: string; socket: string; args: string[] } {
   writeFileSync(
     join(dir, 'reloadkit.yaml'),
     `state_dir: ./state
+log_level: debug
 admin:
   socket: ./admin.sock
   http: ""
@@ -131,10 +132,11 @@ describe('SIGTERM/SIGINT during daemon start-up (a target of 20 000 files still 
     const c = caseDir();
     const d = await run(c);
     await d.waitForLine(socketUp, 'the admin socket', 0, 60_000);
-    // Accepted while the targets load; it waits for them.
+    // Accepted while the targets load; it waits for them (the debug line says it arrived).
+    const from = d.lines.length;
     const waiting = d.send('reload', 30_000);
     waiting.catch(() => {});
-    await new Promise((r) => setTimeout(r, 200));
+    await d.waitForLine((l) => l.msg === 'reload requested' && l.trigger === 'socket', 'the reload request to arrive', from);
     const exited = stopDuringStart(d, c, 'SIGINT');
     const reply = JSON.parse(await waiting) as { status: string; message?: string };
     assert.equal(reply.status, 'error', JSON.stringify(reply));

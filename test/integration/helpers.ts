@@ -1,5 +1,6 @@
 // Helpers for integration tests: a real nginx in a temp prefix on a free
-// loopback port, free ports, HTTP GETs, and polling with generous deadlines.
+// loopback port, free ports, HTTP GETs, and (re-exported for the many tests
+// that import it from here) the suite's one polling helper.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -7,18 +8,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { childrenOf, isRunning } from '../../src/daemon/targets/proc.js';
+import { waitFor } from '../helpers/wait.js';
 
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 10;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 100);
-  }
-}
+export { waitFor };
 
 /** A port that was free a moment ago (bind port 0, read it, release it). */
 export async function freePort(): Promise<number> {

@@ -12,15 +12,14 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import tls, { type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { makeCert, opensslAvailable, type CertPair } from '../helpers/certs.js';
+import { waitFor } from '../helpers/wait.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const hasOpenssl = await opensslAvailable();
-const DEADLINE_MS = 20_000;
 
 interface LogLine {
   level: number;
@@ -54,21 +53,12 @@ async function writeConfig(): Promise<void> {
   await rename(tmp, configPath);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}; last logs:\n${logs
-          .slice(-8)
-          .map((l) => JSON.stringify(l))
-          .join('\n')}`,
-      );
-    await sleep(25);
-  }
-}
+/** `what`, and the service's last log lines when a wait times out. */
+const withLogs = (what: string) => () =>
+  `${what}; last logs:\n${logs
+    .slice(-8)
+    .map((l) => JSON.stringify(l))
+    .join('\n')}`;
 
 /** One admin-socket command: one line out, one JSON line back. */
 async function admin(command: string): Promise<Record<string, any>> {
@@ -87,10 +77,13 @@ async function unitStatus(): Promise<Record<string, any>> {
 
 /** Waits until a pass moved the generation to `generation`; returns its result. */
 async function passTo(generation: number): Promise<Record<string, any>> {
-  return until(`generation ${generation}`, async () => {
-    const u = await unitStatus();
-    return u.generation === generation ? (u.last_result as Record<string, any>) : undefined;
-  });
+  return waitFor(
+    async () => {
+      const u = await unitStatus();
+      return u.generation === generation ? (u.last_result as Record<string, any>) : undefined;
+    },
+    withLogs(`generation ${generation}`),
+  );
 }
 
 interface Reply {
@@ -168,7 +161,7 @@ before(async () => {
   child.on('exit', (code) => {
     if (code !== 0 && code !== null) logs.push({ level: 60, msg: `exited ${code}: ${stderr}` });
   });
-  const listening = await until('the service to listen', () => logs.find((l) => l.msg === 'listening' || l.level >= 60));
+  const listening = await waitFor(() => logs.find((l) => l.msg === 'listening' || l.level >= 60), withLogs('the service to listen'));
   assert.equal(listening.msg, 'listening', JSON.stringify(listening));
   port = listening.port as number;
 });
@@ -217,7 +210,7 @@ describe('examples/service', { skip: !hasOpenssl }, () => {
     await writeConfig();
     await passTo(2);
     await get('/health');
-    const line = await until('a debug request line', () => logs.find((l) => l.level === 20 && l.msg === 'request'));
+    const line = await waitFor(() => logs.find((l) => l.level === 20 && l.msg === 'request'), withLogs('a debug request line'));
     assert.equal(line.url, '/health');
     assert.equal(JSON.parse((await get('/status')).body).log_level, 'debug');
   });

@@ -7,6 +7,7 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../helpers/wait.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/sighup-child.ts', import.meta.url));
 
@@ -61,16 +62,15 @@ function spawnChild(t: TestContext, args: string[]): Child {
     lines,
     exited,
     send: (cmd) => void proc.stdin!.write(`${cmd}\n`),
-    async next(pred, what, from = 0) {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const hit = lines.slice(from).find(pred);
-        if (hit) return hit;
-        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`child exited before ${what}: ${JSON.stringify(lines)}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(lines)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
+    next: (pred, what, from = 0) =>
+      waitFor(
+        () => {
+          const hit = lines.slice(from).find(pred);
+          if (!hit && (proc.exitCode !== null || proc.signalCode !== null)) throw new Error(`child exited before ${what}: ${JSON.stringify(lines)}`);
+          return hit;
+        },
+        () => `${what}: ${JSON.stringify(lines)}`,
+      ),
     passes: () => lines.filter((l) => l.event === 'log' && l.msg === 'reload pass'),
   };
   return child;
@@ -143,9 +143,14 @@ test('SIGHUP + file change + API call together: one pass answers them all and se
   assert.equal(passes[1]!.status, 'full_success');
   const applies = child.lines.filter((l) => l.event === 'apply').map((l) => l.v);
   assert.deepEqual(applies, [1, 2], 'the second pass saw the newest file');
-  // Nothing else follows (the watcher's content is already applied).
-  await new Promise((r) => setTimeout(r, 500));
-  assert.equal(child.passes().length, 2);
+  // Nothing else follows (the watcher's content is already applied): one more API call is
+  // the next pass, of its own. A stray request queued before it would be a pass of its own too.
+  child.send('reload');
+  await child.next(() => apiResults().length === 3, 'the third API call to be answered');
+  assert.deepEqual(
+    child.passes().map((p) => p.trigger),
+    ['api', 'watch', 'api'],
+  );
 });
 
 // ---- SIGHUP with a broken or missing file ----

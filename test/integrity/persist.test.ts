@@ -15,7 +15,8 @@ import { createReloader, type Hook } from '../../src/index.js';
 import { fileSource } from '../../src/sources/index.js';
 import { noopLogger } from '../../src/shared/logger.js';
 import { parsePersisted, PersistStore, readPersisted, serializePersisted } from '../../src/integrity/persist.js';
-import { capturedLogger, freePort, tempDir, until } from './support.js';
+import { capturedLogger, freePort, tempDir } from './support.js';
+import { waitFor } from '../helpers/wait.js';
 import { configHash } from '../../src/shared/hash.js';
 
 const schema = z.object({
@@ -45,6 +46,7 @@ async function persistingApp(t: TestContext, yaml: string, extra: { hooks?: Hook
   const path = join(dir, 'lkg.json');
   await writeFile(config, yaml);
   const r = createReloader({ source: fileSource(config), schema, persist: { path }, ...extra });
+  t.after(() => r.close());
   return { dir, config, path, r };
 }
 
@@ -61,8 +63,9 @@ describe('persist: what is written', () => {
     const path = join(state, 'app.json');
     await writeFile(config, 'port: 8080\nname: a\ndb:\n  password: s3cret-value\n');
     const r = createReloader({ source: fileSource(config), schema, persist: { path } });
+    t.after(() => r.close());
     await r.start();
-    await until(async () => (await persistedGeneration(path)) === 0, 'the start snapshot to be persisted');
+    await waitFor(async () => (await persistedGeneration(path)) === 0, 'the start snapshot to be persisted');
     const doc = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
     assert.deepEqual(Object.keys(doc), ['generation', 'config_hash', 'saved_at', 'config']);
     assert.equal(doc.generation, 0);
@@ -76,7 +79,7 @@ describe('persist: what is written', () => {
     await writeFile(config, 'port: 9090\nname: b\n');
     const res = await r.reload();
     assert.equal(res.status, 'full_success');
-    await until(async () => (await persistedGeneration(path)) === 1, 'generation 1 to be persisted');
+    await waitFor(async () => (await persistedGeneration(path)) === 1, 'generation 1 to be persisted');
     const doc1 = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
     assert.deepEqual(doc1.config, { port: 9090, name: 'b' });
     assert.equal(doc1.config_hash, res.config_hash);
@@ -98,7 +101,7 @@ describe('persist: what is written', () => {
     ];
     const { config, path, r } = await persistingApp(t, 'port: 1\nname: a\n', { hooks });
     await r.start();
-    await until(async () => (await persistedGeneration(path)) === 0, 'generation 0 persisted');
+    await waitFor(async () => (await persistedGeneration(path)) === 0, 'generation 0 persisted');
     const before = await readFile(path, 'utf8');
     await writeFile(config, 'port: [\n');
     assert.equal((await r.reload()).status, 'load_failed');
@@ -152,6 +155,7 @@ describe('persist: crash safety', () => {
     let leftovers = 0;
     for (let run = 0; run < 50; run++) {
       const child = spawn(process.execPath, [bundle, path, String(run)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      t.after(() => void child.kill('SIGKILL')); // a failed assertion below must not leave the writer running
       let stderr = '';
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const [first] = (await once(child.stdout, 'data')) as [Buffer];
@@ -245,7 +249,7 @@ describe('persist: fallback start', () => {
     assert.equal((await r.reload()).status, 'full_success');
     assert.deepEqual(r.ready({ strict: true }), { ok: true, reasons: [], degraded: [] });
     assert.equal((await fetch(`http://127.0.0.1:${port}/ready?strict=1`)).status, 200);
-    await until(async () => (await persistedGeneration(path)) === 1, 'the fixed config to be persisted');
+    await waitFor(async () => (await persistedGeneration(path)) === 1, 'the fixed config to be persisted');
     await r.close();
   });
 
@@ -253,8 +257,8 @@ describe('persist: fallback start', () => {
     const { config, path } = await persistedApp(t);
     await writeFile(config, 'port: [oops\n');
     const r = createReloader({ source: fileSource(config), schema, persist: { path } });
+    t.after(() => r.close());
     await assert.rejects(r.start(), /app: cannot load .*config\.yaml: .*config\.yaml:\d+:\d+:/);
-    await r.close();
   });
 
   test('fallback is refused for a missing, edited, foreign-writable or no longer valid file: start fails with the load error', async (t) => {
@@ -288,6 +292,7 @@ describe('persist: fallback start', () => {
       await c.prepare();
       const log = capturedLogger();
       const r = createReloader({ source: fileSource(config), schema, persist: { path, fallback: true }, logger: log.logger });
+      t.after(() => r.close());
       await assert.rejects(r.start(), (err: Error) => {
         assert.match(err.message, /cannot load .*config\.yaml: .*config\.yaml:\d+:\d+:/, c.name);
         if (c.schemaMessage) assert.match(err.message, c.schemaMessage, c.name);
@@ -345,8 +350,9 @@ describe('persist: write failures', () => {
     const log = capturedLogger();
     const persistErrors: string[] = [];
     const r = createReloader({ source: fileSource(config), schema, persist: { path }, logger: log.logger });
+    t.after(() => r.close());
     await r.start();
-    await until(async () => (await persistedGeneration(path)) === 0, 'generation 0 persisted');
+    await waitFor(async () => (await persistedGeneration(path)) === 0, 'generation 0 persisted');
     const before = await readFile(path, 'utf8');
 
     // 100 KB does not fit in a 64 KiB filesystem.
@@ -354,7 +360,7 @@ describe('persist: write failures', () => {
     const res = await r.reload();
     assert.equal(res.status, 'full_success');
     assert.equal(r.generation, 1);
-    await until(() => log.lines().some((l) => l.msg === 'cannot save the last known good config; the reload itself is not affected'), 'the error log');
+    await waitFor(() => log.lines().some((l) => l.msg === 'cannot save the last known good config; the reload itself is not affected'), 'the error log');
     const line = log.lines().find((l) => String(l.msg).startsWith('cannot save the last known good config'))!;
     assert.equal(line.level, 50);
     assert.equal(line.path, path);
@@ -367,7 +373,7 @@ describe('persist: write failures', () => {
     // Space again: the next commit is saved and the recovery is logged.
     await writeFile(config, 'port: 3\nname: small-again\n');
     assert.equal((await r.reload()).status, 'full_success');
-    await until(async () => (await persistedGeneration(path)) === 2, 'generation 2 persisted');
+    await waitFor(async () => (await persistedGeneration(path)) === 2, 'generation 2 persisted');
     assert.ok(log.lines().some((l) => l.msg === 'last known good config saved again'));
     await r.close();
     assert.equal(persistErrors.length, 1);
@@ -400,8 +406,9 @@ describe('persist: write failures', () => {
     await writeFile(config, 'port: 1\nname: a\n');
     const log = capturedLogger();
     const r = createReloader({ source: fileSource(config), schema, persist: { path }, logger: log.logger });
+    t.after(() => r.close());
     await r.start();
-    await until(async () => (await persistedGeneration(path)) === 0, 'generation 0 persisted');
+    await waitFor(async () => (await persistedGeneration(path)) === 0, 'generation 0 persisted');
     const before = await readFile(path, 'utf8');
     await makeReadOnly();
     await writeFile(config, 'port: 2\nname: b\n');

@@ -12,7 +12,8 @@ import { dirSource, fileSource } from '../../src/sources/index.js';
 import { Unit } from '../../src/engine/unit.js';
 import { keygen, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, signFile, signatureFor } from '../../src/integrity/keys.js';
 import { createVerifier, decodeSignature } from '../../src/integrity/signature.js';
-import { capturedLogger, tempDir, until } from './support.js';
+import { capturedLogger, tempDir } from './support.js';
+import { waitFor } from '../helpers/wait.js';
 import { SignatureError } from '../../src/shared/errors.js';
 
 const schema = z.object({ port: z.number().int(), name: z.string() });
@@ -36,6 +37,7 @@ describe('signed configs through createReloader', () => {
   test('a signed config is accepted; a re-signed change reloads', async (t) => {
     const { keys, config } = await signedSetup(t);
     const r = createReloader({ source: fileSource(config), schema, signature: { publicKeyFile: keys.publicKey } });
+    t.after(() => r.close());
     await r.start();
     assert.deepEqual(r.current(), { port: 8080, name: 'a' });
     await writeFile(config, 'port: 9090\nname: a\n');
@@ -43,12 +45,12 @@ describe('signed configs through createReloader', () => {
     const res = await r.reload();
     assert.equal(res.status, 'full_success');
     assert.equal(r.current().port, 9090);
-    await r.close();
   });
 
   test('one flipped byte in the config: load_failed, old config and generation kept', async (t) => {
     const { keys, config } = await signedSetup(t);
     const r = createReloader({ source: fileSource(config), schema, signature: { publicKey: await readFile(keys.publicKey, 'utf8') } });
+    t.after(() => r.close());
     await r.start();
     await writeFile(config, 'port: 8081\nname: a\n');
     await signFile(keys.privateKey, config);
@@ -62,12 +64,12 @@ describe('signed configs through createReloader', () => {
     assert.equal(res.generation, 1);
     assert.equal(r.generation, 1);
     assert.equal(r.current().port, 8081);
-    await r.close();
   });
 
   test('one flipped byte in the signature is rejected', async (t) => {
     const { keys, config } = await signedSetup(t);
     const r = createReloader({ source: fileSource(config), schema, signature: { publicKeyFile: keys.publicKey } });
+    t.after(() => r.close());
     await r.start();
     await writeFile(config, 'port: 7070\nname: a\n');
     await signFile(keys.privateKey, config);
@@ -80,7 +82,6 @@ describe('signed configs through createReloader', () => {
     assert.match(res.load_error ?? '', /^signature verification failed: .*config\.yaml: bad signature$/);
     assert.equal(r.generation, 0);
     assert.equal(r.current().port, 8080);
-    await r.close();
   });
 
   test('a missing .sig is rejected, at start and on reload', async (t) => {
@@ -88,10 +89,12 @@ describe('signed configs through createReloader', () => {
     const unsigned = join(dir, 'unsigned.yaml');
     await writeFile(unsigned, 'port: 1\nname: u\n');
     const first = createReloader({ source: fileSource(unsigned), schema, signature: { publicKeyFile: keys.publicKey } });
+    t.after(() => first.close());
     await assert.rejects(first.start(), new RegExp(`signature verification failed: ${unsigned}: missing signature`));
     await first.close();
 
     const r = createReloader({ source: fileSource(config), schema, signature: { publicKeyFile: keys.publicKey } });
+    t.after(() => r.close());
     await r.start();
     await writeFile(config, 'port: 1\nname: b\n');
     await signFile(keys.privateKey, config);
@@ -100,15 +103,14 @@ describe('signed configs through createReloader', () => {
     assert.equal(res.status, 'load_failed');
     assert.equal(res.load_error, `signature verification failed: ${config}: missing signature`);
     assert.equal(r.current().name, 'a');
-    await r.close();
   });
 
   test('a signature by another key is rejected', async (t) => {
     const { dir, config } = await signedSetup(t);
     const other = await keygen(join(dir, 'other'));
     const r = createReloader({ source: fileSource(config), schema, signature: { publicKeyFile: other.publicKey } });
+    t.after(() => r.close());
     await assert.rejects(r.start(), /signature verification failed: .*config\.yaml: bad signature/);
-    await r.close();
   });
 
   test('malformed signature files are rejected with a reason; a trailing newline or none is fine', async (t) => {
@@ -186,6 +188,7 @@ describe('signed configs through createReloader', () => {
     await signFile(keys.privateKey, join(conf, '10-base.yaml'));
     await signFile(keys.privateKey, join(conf, '20-over.yaml'));
     const r = createReloader({ source: dirSource(conf), schema, signature: { publicKeyFile: keys.publicKey } });
+    t.after(() => r.close());
     await r.start();
     assert.deepEqual(r.current(), { port: 2, name: 'base' });
     await writeFile(join(conf, '30-new.yaml'), 'port: 3\n');
@@ -196,7 +199,6 @@ describe('signed configs through createReloader', () => {
     await signFile(keys.privateKey, join(conf, '30-new.yaml'));
     assert.equal((await r.reload()).status, 'full_success');
     assert.equal(r.current().port, 3);
-    await r.close();
   });
 });
 
@@ -221,10 +223,10 @@ describe('watching signed configs', () => {
     // The edit lands first (its old signature no longer matches), the signature a moment later.
     await writeFile(config, 'port: 2\nname: a\n');
     await writeFile(join(conf, '10.yaml'), 'port: 2\nname: d\n');
-    await until(() => readers.every(({ r }) => r.lastResult()?.status === 'load_failed'), 'the unsigned edits to be refused');
+    await waitFor(() => readers.every(({ r }) => r.lastResult()?.status === 'load_failed'), 'the unsigned edits to be refused');
     await signFile(keys.privateKey, config);
     await signFile(keys.privateKey, join(conf, '10.yaml'));
-    await until(() => readers.every(({ r }) => r.current().port === 2), 'the signature change to start a pass');
+    await waitFor(() => readers.every(({ r }) => r.current().port === 2), 'the signature change to start a pass');
     for (const { r } of readers) {
       assert.equal(r.lastResult()?.status, 'full_success');
       assert.equal(r.lastResult()?.trigger, 'watch');
@@ -255,8 +257,8 @@ describe('signature options', () => {
     };
     await writeFile(config, 'port: 1\nname: x\n');
     const r = createReloader({ source: sneaky, signature: { publicKeyFile: keys.publicKey } });
+    t.after(() => r.close());
     await assert.rejects(r.start(), /signature verification failed: .*config\.yaml: bad signature/);
-    await r.close();
   });
 
   test('bad key options fail at createReloader with a clear error and no key material', async (t) => {

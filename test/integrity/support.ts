@@ -1,5 +1,5 @@
 // Shared helpers for the integrity tests: temp dirs, a real pino logger whose
-// output is captured, and waiting on a condition.
+// output is captured, and a free port.
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,15 +36,6 @@ export function capturedLogger(): CapturedLogger {
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
-}
-
-/** Polls `cond` every 10 ms until true; fails after `timeoutMs` (generous: the machine is shared). */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A TCP port free on 127.0.0.1 right now (for an HTTP trigger address). */

@@ -29,30 +29,31 @@ function recordingHook(name: string, log: string[], behaviour: 'ok' | 'skip' | '
 }
 
 describe('start', () => {
-  test('initial load becomes generation 0 without running hooks; lastResult is null', async () => {
+  test('initial load becomes generation 0 without running hooks; lastResult is null', async (t) => {
     const log: string[] = [];
     const r = createReloader({ source: new MemorySource(base), schema, hooks: [recordingHook('h', log)] });
+    t.after(() => r.close());
     await r.start();
     assert.equal(r.generation, 0);
     assert.equal(r.current().server.port, 8080);
     assert.equal(r.lastResult(), null);
     assert.deepEqual(log, []);
-    await r.close();
   });
 
-  test('invalid initial config rejects with every issue and its path', async () => {
+  test('invalid initial config rejects with every issue and its path', async (t) => {
     const r = createReloader({ source: new MemorySource({ server: { port: 'x' }, log_level: 'loud' }), schema });
+    t.after(() => r.close());
     await assert.rejects(r.start(), (err: Error) => {
       assert.match(err.message, /server\.port/);
       assert.match(err.message, /log_level/);
       return true;
     });
-    await r.close();
   });
 
-  test('a schema failure on reload names the source and every field', async () => {
+  test('a schema failure on reload names the source and every field', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema });
+    t.after(() => r.close());
     await r.start();
     src.set({ server: { port: 'x' }, log_level: 'loud' });
     const res = await r.reload();
@@ -60,7 +61,6 @@ describe('start', () => {
     assert.match(res.load_error!, /^memory: schema validation failed: /);
     assert.match(res.load_error!, /server\.port: /);
     assert.match(res.load_error!, /log_level: /);
-    await r.close();
   });
 });
 
@@ -94,10 +94,11 @@ describe('start twice', () => {
     assert.equal(process.listenerCount('SIGHUP'), before);
   });
 
-  test('start() again after it resolved: resolves, no second load, nothing changes', async () => {
+  test('start() again after it resolved: resolves, no second load, nothing changes', async (t) => {
     const src = new MemorySource(base);
     const log: string[] = [];
     const r = createReloader({ source: src, schema, hooks: [recordingHook('h', log)] });
+    t.after(() => r.close());
     await r.start();
     const first = r.current();
     src.set({ ...base, server: { port: 1 } }); // a second load would see this
@@ -110,15 +111,15 @@ describe('start twice', () => {
     assert.deepEqual(log, []);
     // A reload afterwards is generation 1, not 2: neither start() call counted as a pass.
     assert.equal((await r.reload()).generation, 1);
-    await r.close();
   });
 });
 
 describe('statuses', () => {
-  test('full success moves generation 1 then 2; skipped counts as success', async () => {
+  test('full success moves generation 1 then 2; skipped counts as success', async (t) => {
     const src = new MemorySource(base);
     const log: string[] = [];
     const r = createReloader({ source: src, schema, hooks: [recordingHook('a', log), recordingHook('b', log, 'skip')] });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'debug' });
     const r1 = await r.reload();
@@ -136,10 +137,9 @@ describe('statuses', () => {
     assert.equal(r2.status, 'full_success');
     assert.equal(r2.generation, 2);
     assert.deepEqual(r2.changed, []);
-    await r.close();
   });
 
-  test('partial apply: every apply runs once, swapped, generation 1, one failed outcome', async () => {
+  test('partial apply: every apply runs once, swapped, generation 1, one failed outcome', async (t) => {
     const src = new MemorySource(base);
     const log: string[] = [];
     const r = createReloader({
@@ -147,6 +147,7 @@ describe('statuses', () => {
       schema,
       hooks: [recordingHook('a', log), recordingHook('b', log, 'throw'), recordingHook('c', log)],
     });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'warn' });
     const res = await r.reload();
@@ -156,12 +157,12 @@ describe('statuses', () => {
     assert.equal(res.outcomes.filter((o) => o.status === 'failed').length, 1);
     assert.match(res.outcomes[1]!.error!, /b exploded/);
     assert.equal(r.current().log_level, 'warn');
-    await r.close();
   });
 
-  test('a hook returning failed without an error is a failure, not a success', async () => {
+  test('a hook returning failed without an error is a failure, not a success', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema, hooks: [recordingHook('only', [], 'fail')] });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'warn' });
     const res = await r.reload();
@@ -169,10 +170,9 @@ describe('statuses', () => {
     assert.equal(res.generation, 0);
     assert.equal(r.current().log_level, 'info');
     assert.ok(res.outcomes[0]!.error);
-    await r.close();
   });
 
-  test('validation failure collects every check error and runs no apply', async () => {
+  test('validation failure collects every check error and runs no apply', async (t) => {
     const src = new MemorySource(base);
     const log: string[] = [];
     const refuse = (name: string): Hook<Cfg> => ({
@@ -185,6 +185,7 @@ describe('statuses', () => {
       },
     });
     const r = createReloader({ source: src, schema, hooks: [refuse('x'), refuse('y')] });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'warn' });
     const res = await r.reload();
@@ -196,12 +197,12 @@ describe('statuses', () => {
     );
     assert.match(res.error!, /x says no.*y says no/);
     assert.deepEqual(log, []);
-    await r.close();
   });
 
-  test('load failure keeps the old snapshot and generation', async () => {
+  test('load failure keeps the old snapshot and generation', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema });
+    t.after(() => r.close());
     await r.start();
     src.fail('file vanished');
     const res = await r.reload();
@@ -209,10 +210,9 @@ describe('statuses', () => {
     assert.match(res.load_error!, /file vanished/);
     assert.equal(r.generation, 0);
     assert.equal(r.current().server.port, 8080);
-    await r.close();
   });
 
-  test('a hung apply is failed at its timeout and its signal is aborted', async () => {
+  test('a hung apply is failed at its timeout and its signal is aborted', async (t) => {
     const src = new MemorySource(base);
     let aborted = false;
     const r = createReloader({
@@ -232,38 +232,41 @@ describe('statuses', () => {
         { name: 'fine', apply: () => {} },
       ],
     });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'warn' });
     const res = await r.reload();
     assert.equal(res.status, 'partial_applied');
     assert.match(res.outcomes[0]!.error!, /timed out after 50 ms/);
     assert.equal(aborted, true);
-    await r.close();
   });
 });
 
 describe('close', () => {
-  test('close before start and close twice are safe; requests after close are refused', async () => {
+  test('close before start and close twice are safe; requests after close are refused', async (t) => {
     const r = createReloader({ source: new MemorySource(base), schema });
+    t.after(() => r.close());
     await r.close();
     await r.close();
     await assert.rejects(r.reload(), ShutdownError);
   });
 
-  test('a started then closed reloader refuses reload() with a clear error', async () => {
+  test('a started then closed reloader refuses reload() with a clear error', async (t) => {
     const r = createReloader({ name: 'app', source: new MemorySource(base), schema });
+    t.after(() => r.close());
     await r.start();
     await r.close();
     await assert.rejects(r.reload(), (err: Error) => err instanceof ShutdownError && /unit "app" is closed; reload refused/.test(err.message));
   });
 
-  test('close() during a start whose source hangs aborts the load: close resolves, start rejects', async () => {
+  test('close() during a start whose source hangs aborts the load: close resolves, start rejects', async (t) => {
     const hanging = {
       description: 'a source that never answers on its own',
       // Honours the abort, as the built-in sources do; otherwise never settles.
       load: (ctx: LoadContext) => new Promise<LoadedConfig>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
     };
     const r = createReloader({ source: hanging, schema });
+    t.after(() => r.close());
     const starting = r.start();
     starting.catch(() => {});
     await new Promise((res) => setImmediate(res));
@@ -272,7 +275,7 @@ describe('close', () => {
     assert.equal(r.ready().ok, false);
   });
 
-  test('close() while the triggers are still starting: not ready from the moment close() begins, and a second close() is a no-op', async () => {
+  test('close() while the triggers are still starting: not ready from the moment close() begins, and a second close() is a no-op', async (t) => {
     // The second load is the watcher's recheck, which runs while start() sets up triggers: hold it there.
     const src = new MemorySource(base);
     const secondLoad = deferred();
@@ -289,6 +292,7 @@ describe('close', () => {
       },
     };
     const r = createReloader({ source, schema, triggers: { watch: true } });
+    t.after(() => r.close());
     const starting = r.start();
     await secondLoad.promise;
     const closing = r.close();
@@ -302,7 +306,7 @@ describe('close', () => {
     await assert.rejects(r.reload(), ShutdownError);
   });
 
-  test('a pending pass at close answers its waiters with a shutdown error', async () => {
+  test('a pending pass at close answers its waiters with a shutdown error', async (t) => {
     const src = new MemorySource(base);
     const gate = deferred();
     const r = createReloader({
@@ -310,6 +314,7 @@ describe('close', () => {
       schema,
       hooks: [{ name: 'slow', apply: () => gate.promise }],
     });
+    t.after(() => r.close());
     await r.start();
     const running = r.reload();
     const pending = r.reload();
@@ -325,7 +330,7 @@ describe('close', () => {
 });
 
 describe('shutdown', () => {
-  test('a pass cut short by close() is not recorded as a failed reload', async () => {
+  test('a pass cut short by close() is not recorded as a failed reload', async (t) => {
     const src = new MemorySource(base);
     const seen: string[] = [];
     const r = createReloader({
@@ -335,6 +340,7 @@ describe('shutdown', () => {
       // Holds the pass until close() aborts it, then fails because of the abort.
       hooks: [{ name: 'held', apply: (ctx) => new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))) }],
     });
+    t.after(() => r.close());
     await r.start();
     r.subscribe(
       (c) => c,
@@ -352,7 +358,7 @@ describe('shutdown', () => {
     assert.equal(r.generation, 0);
   });
 
-  test('a pass that committed while close() aborted it is reported as it ended, not as a shutdown', async () => {
+  test('a pass that committed while close() aborted it is reported as it ended, not as a shutdown', async (t) => {
     const src = new MemorySource(base);
     const committed: number[] = [];
     const r = createReloader({
@@ -365,6 +371,7 @@ describe('shutdown', () => {
         { name: 'held', apply: (ctx) => new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))) },
       ],
     });
+    t.after(() => r.close());
     await r.start();
     r.subscribe(
       (c) => c,
@@ -391,8 +398,9 @@ describe('shutdown', () => {
     assert.deepEqual(committed, [1]);
   });
 
-  test('ready() reports not ready once close() has begun', async () => {
+  test('ready() reports not ready once close() has begun', async (t) => {
     const r = createReloader({ source: new MemorySource(base), schema });
+    t.after(() => r.close());
     await r.start();
     assert.deepEqual(r.ready(), { ok: true, reasons: [], degraded: [] });
     await r.close();
@@ -420,9 +428,10 @@ describe('shutdown', () => {
 describe('restart-required', () => {
   const restartSchema = z.object({ server: z.object({ port: z.number() }), x: z.number().default(0) });
 
-  test('warn: listed, still full_success, and the warning persists until restart', async () => {
+  test('warn: listed, still full_success, and the warning persists until restart', async (t) => {
     const src = new MemorySource({ server: { port: 80 } });
     const r = createReloader({ source: src, schema: restartSchema, restartRequired: { paths: ['server.port'] } });
+    t.after(() => r.close());
     await r.start();
     src.set({ server: { port: 81 } });
     const a = await r.reload();
@@ -437,10 +446,9 @@ describe('restart-required', () => {
     const c = await r.reload();
     assert.deepEqual(c.requires_restart, []);
     assert.deepEqual(r.pendingRestart(), []);
-    await r.close();
   });
 
-  test('reject: validation_failed, nothing applied, generation unchanged', async () => {
+  test('reject: validation_failed, nothing applied, generation unchanged', async (t) => {
     const src = new MemorySource({ server: { port: 80 } });
     let applied = 0;
     const r = createReloader({
@@ -449,6 +457,7 @@ describe('restart-required', () => {
       restartRequired: { paths: ['server.*'], policy: 'reject' },
       hooks: [{ name: 'h', apply: () => void applied++ }],
     });
+    t.after(() => r.close());
     await r.start();
     src.set({ server: { port: 81 } });
     const res = await r.reload();
@@ -457,7 +466,6 @@ describe('restart-required', () => {
     assert.match(res.error!, /server\.port/);
     assert.equal(applied, 0);
     assert.equal(r.generation, 0);
-    await r.close();
   });
 
   // "The server changed" (host or port differ): each case starts from the
@@ -470,7 +478,7 @@ describe('restart-required', () => {
     { name: 'host and port changed', server: { host: '::', port: 9090 }, restart: ['server.host', 'server.port'] },
   ];
   for (const c of serverCases) {
-    test(`server changed? ${c.name}: requires_restart ${JSON.stringify(c.restart)}, onChange('server') ${c.restart.length > 0 ? 'called once' : 'not called'}`, async () => {
+    test(`server changed? ${c.name}: requires_restart ${JSON.stringify(c.restart)}, onChange('server') ${c.restart.length > 0 ? 'called once' : 'not called'}`, async (t) => {
       const src = new MemorySource({ ...base, server: { port: 8080 } });
       const calls: Array<{ next: unknown; prev: unknown }> = [];
       const r = createReloader({
@@ -479,6 +487,7 @@ describe('restart-required', () => {
         restartRequired: { paths: ['server.host', 'server.port'] },
         hooks: [onChange('server', (next, prev) => void calls.push({ next, prev }))],
       });
+      t.after(() => r.close());
       await r.start();
       src.set({ ...base, log_level: 'debug', server: c.server });
       const res = await r.reload();
@@ -502,13 +511,12 @@ describe('restart-required', () => {
       const again = await r.reload();
       assert.deepEqual(again.requires_restart, c.restart);
       assert.equal(calls.length, c.restart.length > 0 ? 1 : 0);
-      await r.close();
     });
   }
 });
 
 describe('rollback policy', () => {
-  test('applied hooks are rolled back in reverse order, old snapshot kept', async () => {
+  test('applied hooks are rolled back in reverse order, old snapshot kept', async (t) => {
     const src = new MemorySource(base);
     const log: string[] = [];
     const hook = (name: string, fail = false): Hook<Cfg> => ({
@@ -522,6 +530,7 @@ describe('rollback policy', () => {
       },
     });
     const r = createReloader({ source: src, schema, onApplyFailure: 'rollback', hooks: [hook('a'), hook('b'), hook('c', true)] });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'debug' });
     const res = await r.reload();
@@ -529,10 +538,9 @@ describe('rollback policy', () => {
     assert.equal(res.generation, 0);
     assert.equal(r.current().log_level, 'info');
     assert.deepEqual(log, ['apply a', 'apply b', 'apply c', 'rollback b', 'rollback a']);
-    await r.close();
   });
 
-  test('a hook without rollback is reported as not undone', async () => {
+  test('a hook without rollback is reported as not undone', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({
       source: src,
@@ -543,20 +551,21 @@ describe('rollback policy', () => {
         { name: 'b', apply: () => 'failed' as const },
       ],
     });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'debug' });
     const res = await r.reload();
     assert.equal(res.status, 'rolled_back');
     assert.match(res.outcomes[0]!.error!, /no rollback defined/);
-    await r.close();
   });
 });
 
 describe('unchanged', () => {
-  test('a watch-triggered pass with the same content runs no hook; an explicit reload always runs', async () => {
+  test('a watch-triggered pass with the same content runs no hook; an explicit reload always runs', async (t) => {
     const src = new MemorySource(base);
     let applies = 0;
     const r = createReloader({ source: src, schema, hooks: [{ name: 'h', apply: () => void applies++ }] });
+    t.after(() => r.close());
     await r.start();
     // Internals: the watch trigger goes through the same queue with trigger 'watch'.
     const watched = await r.reload({ trigger: 'watch' });
@@ -567,12 +576,11 @@ describe('unchanged', () => {
     const explicit = await r.reload();
     assert.equal(explicit.status, 'full_success');
     assert.equal(applies, 1);
-    await r.close();
   });
 });
 
 describe('coalescing', () => {
-  test('1 running + 20 requests: exactly 2 passes, 19 coalesced, each answered by a pass that started after it', async () => {
+  test('1 running + 20 requests: exactly 2 passes, 19 coalesced, each answered by a pass that started after it', async (t) => {
     const src = new MemorySource(base);
     const gate = deferred();
     let applies = 0;
@@ -589,6 +597,7 @@ describe('coalescing', () => {
         },
       ],
     });
+    t.after(() => r.close());
     await r.start();
     const first = r.reload();
     await new Promise((res) => setImmediate(res));
@@ -606,7 +615,6 @@ describe('coalescing', () => {
     }
     // The second pass read the source after the edit: it saw the newest content.
     assert.equal(r.current().log_level, 'warn');
-    await r.close();
   });
 
   test('concurrent reloads with different contents end on one of their values', async () => {
@@ -629,9 +637,10 @@ describe('coalescing', () => {
 });
 
 describe('snapshots', () => {
-  test('an old snapshot held by a caller stays unchanged through later reloads', async () => {
+  test('an old snapshot held by a caller stays unchanged through later reloads', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema });
+    t.after(() => r.close());
     await r.start();
     const old = r.current();
     src.set({ ...base, server: { port: 1 }, backends: [] });
@@ -640,12 +649,12 @@ describe('snapshots', () => {
     assert.equal(old.backends.length, 1);
     assert.ok(Object.isFrozen(old.backends[0]));
     assert.equal(r.current().server.port, 1);
-    await r.close();
   });
 
-  test('100 concurrent readers during 50 reloads always see a complete, valid snapshot', async () => {
+  test('100 concurrent readers during 50 reloads always see a complete, valid snapshot', async (t) => {
     const src = new MemorySource({ ...base, server: { port: 0 }, backends: [{ name: 'n0', url: 'u' }] });
     const r = createReloader({ source: src, schema, hooks: [{ name: 'h', apply: () => new Promise((res) => setImmediate(res)) }] });
+    t.after(() => r.close());
     await r.start();
     let stop = false;
     let reads = 0;
@@ -665,10 +674,9 @@ describe('snapshots', () => {
     stop = true;
     await Promise.all(readers);
     assert.ok(reads > 100);
-    await r.close();
   });
 
-  test('100 readers during concurrent reloads of changing (sometimes refused) contents: only committed, consistent, never-mutated snapshots', async () => {
+  test('100 readers during concurrent reloads of changing (sometimes refused) contents: only committed, consistent, never-mutated snapshots', async (t) => {
     // The source always writes a, b, items and label together from one n; n < 0 fails the
     // schema and a multiple of 7 is refused by a check, so neither may ever be seen.
     const consistentSchema = z.object({
@@ -700,6 +708,7 @@ describe('snapshots', () => {
         },
       ],
     });
+    t.after(() => r.close());
     await r.start();
     validated.add(r.current());
 
@@ -757,24 +766,24 @@ describe('snapshots', () => {
       const c = snap as C;
       assert.ok(Object.isFrozen(c) && Object.isFrozen(c.items) && Object.isFrozen(c.nested));
     }
-    await r.close();
   });
 
-  test('a second identical reload reports no changed paths', async () => {
+  test('a second identical reload reports no changed paths', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, log_level: 'warn' });
     assert.deepEqual((await r.reload()).changed, ['log_level']);
     assert.deepEqual((await r.reload()).changed, []);
-    await r.close();
   });
 });
 
 describe('subscribe', () => {
-  test('fires only when the selected slice changes, with next, prev and the result', async () => {
+  test('fires only when the selected slice changes, with next, prev and the result', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema });
+    t.after(() => r.close());
     await r.start();
     const calls: Array<[number, number, string]> = [];
     const off = r.subscribe(
@@ -789,12 +798,12 @@ describe('subscribe', () => {
     src.set({ ...base, server: { port: 10 } });
     await r.reload();
     assert.deepEqual(calls, [[9, 8080, 'full_success']]);
-    await r.close();
   });
 
-  test('a throwing subscriber does not break the pass', async () => {
+  test('a throwing subscriber does not break the pass', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema });
+    t.after(() => r.close());
     await r.start();
     r.subscribe(
       (c) => c.log_level,
@@ -804,14 +813,14 @@ describe('subscribe', () => {
     );
     src.set({ ...base, log_level: 'warn' });
     assert.equal((await r.reload()).status, 'full_success');
-    await r.close();
   });
 });
 
 describe('results', () => {
-  test('result carries every SPEC field and history is a bounded ring', async () => {
+  test('result carries every documented field and history is a bounded ring', async (t) => {
     const src = new MemorySource(base);
     const r = createReloader({ source: src, schema, historySize: 3, name: 'svc' });
+    t.after(() => r.close());
     await r.start();
     for (let i = 0; i < 5; i += 1) await r.reload();
     const h = r.history();
@@ -840,10 +849,9 @@ describe('results', () => {
     assert.equal(last.unit, 'svc');
     assert.equal(last.trigger, 'api');
     assert.ok(!Number.isNaN(Date.parse(last.started_at)));
-    await r.close();
   });
 
-  test('secret values never appear in result errors', async () => {
+  test('secret values never appear in result errors', async (t) => {
     const src = new MemorySource({ ...base, password: 'hunter2-secret' });
     const r = createReloader({
       source: src,
@@ -858,18 +866,18 @@ describe('results', () => {
         },
       ],
     });
+    t.after(() => r.close());
     await r.start();
     src.set({ ...base, password: 'new-secret-value' });
     const res = await r.reload();
     assert.equal(res.status, 'validation_failed');
     assert.ok(!JSON.stringify(res).includes('new-secret-value'));
     assert.match(res.error!, /\[REDACTED\]/);
-    await r.close();
   });
 
-  test('reload before start is refused with a clear error', async () => {
+  test('reload before start is refused with a clear error', async (t) => {
     const r = createReloader({ source: new MemorySource(base), schema });
+    t.after(() => r.close());
     await assert.rejects(r.reload(), /has not started/);
-    await r.close();
   });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { LoadContext, LoadedConfig } from '../../src/shared/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A fresh temp dir, removed when the test ends. */
 export async function tempDir(t: TestContext): Promise<string> {
@@ -53,10 +54,11 @@ export async function startChurner(t: TestContext, args: string[]): Promise<Chur
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = once(child, 'exit');
   t.after(() => void child.kill('SIGKILL'));
-  while (!out.includes('ready')) {
+  await waitFor(() => {
+    if (out.includes('ready')) return true;
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`churner exited early: ${out}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+    return false;
+  }, 'the churner to print "ready"');
   let stopped: Promise<string> | null = null;
   return {
     stop() {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReloader, type ConfigSource } from '../../src/index.js';
 import { checkSignals, onSignals } from '../../src/triggers/signal.js';
-import { waitFor } from './watch-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const source = (value: unknown): ConfigSource => ({ description: 'memory', load: async () => ({ value, files: [] }) });
 
@@ -32,9 +32,10 @@ test('onSignals adds one listener per signal and its remover takes them away (tw
   assert.deepEqual([process.listenerCount('SIGUSR1'), process.listenerCount('SIGUSR2')], before);
 });
 
-test('a real signal to this process starts a pass with trigger signal; after close() the listener is gone', async () => {
+test('a real signal to this process starts a pass with trigger signal; after close() the listener is gone', async (t) => {
   const before = process.listenerCount('SIGUSR2');
   const r = createReloader({ source: source({ a: 1 }), triggers: { signal: 'SIGUSR2' } });
+  t.after(() => r.close());
   assert.equal(process.listenerCount('SIGUSR2'), before, 'nothing is installed before start()');
   await r.start();
   assert.equal(process.listenerCount('SIGUSR2'), before + 1);

@@ -11,7 +11,7 @@ import type { DirEvent } from '../../src/triggers/watch-poll.js';
 import { createWatcher, type WatchFunction, type Watcher, type WatcherOptions, type WatchTrigger } from '../../src/triggers/watch.js';
 import type { Logger, WatchSpec } from '../../src/shared/types.js';
 import type { Clock, TimerId } from '../../src/triggers/watch-burst.js';
-import { waitFor } from '../integration/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 export async function tempDir(t: TestContext, prefix = 'reloadkit-watch-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -20,9 +20,6 @@ export async function tempDir(t: TestContext, prefix = 'reloadkit-watch-'): Prom
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// The one polling helper of the test suite (also for the tests that import it from here).
-export { waitFor };
 
 /** The real fs.watch, as the watcher calls it; tests wrap it to inject failures. */
 export const realWatch: WatchFunction = (dir, listener) =>

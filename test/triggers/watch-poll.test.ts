@@ -7,7 +7,7 @@ import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PollingDir, type DirEvent } from '../../src/triggers/watch-poll.js';
 import type { WatchFunction } from '../../src/triggers/watch.js';
-import { waitFor } from '../integration/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import { atomicSave, expectChanges, quiesce, realWatch, sleep, startRecorder, tempDir } from './watch-helpers.js';
 
 function limitError(code: 'ENOSPC' | 'EMFILE', dir: string): NodeJS.ErrnoException {

@@ -11,7 +11,7 @@ import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { WatchFunction } from '../../src/triggers/watch.js';
 import type { WatchSpec } from '../../src/shared/types.js';
-import { waitFor } from '../integration/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import { readNow, realWatch, startRecorder, tempDir, type Recorder } from './watch-helpers.js';
 
 const ROUNDS = 25;

@@ -9,7 +9,7 @@ import { appendFile, chmod, mkdir, rename, rm, symlink, unlink, utimes, writeFil
 import { join } from 'node:path';
 import { createWatcher } from '../../src/triggers/watch.js';
 import type { WatchFunction } from '../../src/triggers/watch.js';
-import { waitFor } from '../integration/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   atomicSave,
   ConfigMapVolume,
