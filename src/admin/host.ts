@@ -1,6 +1,8 @@
 // What the admin surfaces (socket, HTTP, metrics) need from whoever serves
 // them: the library's single reloader, or the daemon with its many units.
 import type { ReloadResult, Trigger } from '../types.js';
+import type { FleetSummary } from '../fleet/agent.js';
+import type { FleetStatus } from '../fleet/status.js';
 
 export interface AdminUnitView {
   readonly name: string;
@@ -34,4 +36,8 @@ export interface AdminHost {
    */
   enqueue(unit: string | undefined, trigger: Trigger): void;
   ready(): Readiness;
+  /** This host's fleet view for `status` (daemon with `fleet:`), else null. */
+  fleet?(): FleetSummary | null;
+  /** The whole fleet for `GET /fleet`, else null (no fleet configured). */
+  fleetStatus?(): Promise<FleetStatus> | null;
 }

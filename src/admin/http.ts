@@ -141,6 +141,14 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
         else send(res, 200, r ?? { status: 'no_reload_yet' });
       },
     },
+    '/fleet': {
+      methods: ['GET', 'HEAD'],
+      handler: async (_q, res) => {
+        const status = await host.fleetStatus?.();
+        if (status) send(res, 200, status);
+        else send(res, 404, errorReply('no fleet configured'));
+      },
+    },
     '/reload': {
       methods: ['POST'],
       handler: async (req, res, url) => {

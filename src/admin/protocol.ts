@@ -4,6 +4,7 @@
 // answers the same over either.
 import { ReloadkitError, ShutdownError, UnknownUnitError } from '../engine/errors.js';
 import { OK_STATUSES, type ReloadResult } from '../types.js';
+import type { FleetSummary } from '../fleet/agent.js';
 import type { AdminHost } from './host.js';
 
 /** Longest request line accepted, newline excluded (SPEC §4). */
@@ -80,6 +81,8 @@ export interface StatusReply {
   uptime_secs: number;
   targets: number;
   units: Record<string, UnitStatus>;
+  /** This host's fleet (daemon with `fleet:` only). */
+  fleet?: FleetSummary;
 }
 
 export interface ErrorReply {
@@ -105,7 +108,14 @@ export function statusReply(host: AdminHost, now = Date.now()): StatusReply {
     uptime_secs: Math.max(0, Math.floor((now - host.startedAt) / 1000)),
     targets: host.targetCount(),
     units,
+    ...fleetOf(host),
   };
+}
+
+/** `fleet` in the status reply, only when the host has one. */
+function fleetOf(host: AdminHost): { fleet?: FleetSummary } {
+  const fleet = host.fleet?.() ?? null;
+  return fleet === null ? {} : { fleet };
 }
 
 /** `ok` when every unit's pass ended full_success (or unchanged); otherwise an error naming each failed unit. */

@@ -1,6 +1,7 @@
 // `reloadkit reload` and `reloadkit status`: one line to the admin socket,
 // the reply printed for humans (or as JSON), exit codes per SPEC §3.
 import { AdminClientError, sendAdminCommand } from '../admin/client.js';
+import type { FleetSummary } from '../fleet/agent.js';
 import type { ReloadResult } from '../types.js';
 import { ClientConfigError, DEFAULT_CONFIG_FILE, err, EXIT, findSocket, out, parse, UsageError, type SocketChoice } from './common.js';
 
@@ -186,6 +187,7 @@ interface StatusShape {
   uptime_secs: number;
   targets: number;
   units: Record<string, { generation: number; last_result: ReloadResult | null; pending_restart: string[] }>;
+  fleet?: FleetSummary;
 }
 
 export function formatStatus(s: StatusShape, now = Date.now()): string {
@@ -213,7 +215,18 @@ export function formatStatus(s: StatusShape, now = Date.now()): string {
     lines.push(fmt(r));
     if (r[5]) lines.push(`  error: ${r[5]}`);
   }
+  if (s.fleet) lines.push(...formatFleetSummary(s.fleet));
   return `${lines.join('\n')}\n`;
+}
+
+/** The fleet lines of `reloadkit status`: the fleet, etcd reachable or not, each managed target's revision. */
+function formatFleetSummary(f: FleetSummary): string[] {
+  const lines = [`fleet ${f.fleet} as host ${f.host}: etcd ${f.connected ? 'connected' : 'NOT connected (serving the current files)'}`];
+  for (const [t, st] of Object.entries(f.targets)) {
+    const desired = st.desired === null ? '' : `, desired ${st.desired}`;
+    lines.push(`  ${t}: revision ${st.revision}${desired}, ${st.status}${st.reason ? `: ${oneLine(st.reason)}` : ''}`);
+  }
+  return lines;
 }
 
 export async function statusCommand(argv: readonly string[]): Promise<number> {

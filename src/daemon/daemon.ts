@@ -18,6 +18,7 @@ import { Target } from './target.js';
 import { watchSpecsFor } from './target-source.js';
 import { ownConfigVerifier } from '../integrity/daemon-signatures.js';
 import { waitForChildren } from './targets/child.js';
+import type { FleetAgent } from '../fleet/agent.js';
 
 /** The subset of a pino logger the daemon uses: levels plus a settable `level`. */
 export interface DaemonLogger extends Logger {
@@ -69,6 +70,7 @@ export class Daemon {
   private socket: AdminSocketHandle | null = null;
   private http: AdminHttpHandle | null = null;
   private metrics: ReloadMetrics | null = null;
+  private fleet: FleetAgent | null = null;
   private closing: Promise<void> | null = null;
   /** A stop was requested during start (DaemonOptions.signal). */
   private aborted = false;
@@ -93,6 +95,8 @@ export class Daemon {
       reload: (unit, trigger) => this.reload(unit, trigger),
       enqueue: (unit, trigger) => this.enqueue(unit, trigger),
       ready: () => this.readiness(),
+      fleet: () => this.fleet?.summary() ?? null,
+      fleetStatus: () => this.fleet?.status() ?? null,
     };
   }
 
@@ -269,6 +273,7 @@ export class Daemon {
       await this.startTargetWatcher(t, timings);
     }
     this.checkAborted();
+    if (config.fleet) this.fleet = await (await import('../fleet/daemon.js')).startFleetAgent(config, this.targets, this.logger, this.metrics?.registry);
 
     for (const [name, decision] of decisions) {
       if (decision === 'reload') this.targets.get(name)!.unit.enqueue('start');
@@ -470,6 +475,7 @@ export class Daemon {
       };
       await step('stop accepting admin connections', () => this.socket?.stopAccepting());
       await step('stop watchers', () => Promise.all([...this.watchers.keys()].map((k) => this.stopWatcher(k))));
+      await step('leave the fleet', () => this.fleet?.close());
       await step('abort running passes', async () => {
         // The daemon's own unit first: a target-set change in flight finishes before targets close.
         await this.self?.close();

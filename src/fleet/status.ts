@@ -1,0 +1,181 @@
+// The fleet's status as `reloadkit fleet status --json` and `GET /fleet`
+// show it, built from what hosts publish and what pushes stored:
+//   {"fleet","connected",
+//    "hosts":{"<host>":{"alive","labels","version","targets":{"<t>":{"revision","status","config_hash"}}}},
+//    "targets":{"<t>":{"revision","desired","rollout":{"id","from","to","state","reason","hosts":{"<host>":"pending|applying|done|failed|lost"}}}}}
+import type { EtcdStore } from './etcd.js';
+import { hostsPrefix, parseHostKey, parseTargetKey, targetsPrefix } from './keys.js';
+import type { DesiredRecord, RolloutRecord } from './revisions.js';
+
+/** A target's state on one host. */
+export type HostTargetStatus = 'idle' | 'applying' | 'done' | 'failed' | 'drift';
+
+export interface HostTargetState {
+  /** The revision the host's files are at (0: none from the fleet yet). */
+  revision: number;
+  status: HostTargetStatus;
+  config_hash: string;
+  /** The revision the last apply was for (differs from `revision` after a failure). */
+  attempted?: number;
+  reason?: string;
+  /** When the status last changed (RFC 3339). */
+  at: string;
+}
+
+/** What a host publishes under `hosts/<host>` (attached to its lease). */
+export interface HostRecord {
+  host: string;
+  labels: Record<string, string>;
+  version: string;
+  started_at: string;
+  targets: Record<string, HostTargetState>;
+}
+
+export type RolloutState = 'running' | 'paused' | 'halted' | 'done' | 'aborted';
+export type RolloutHostState = 'pending' | 'applying' | 'done' | 'failed' | 'lost';
+
+export interface RolloutStatus {
+  id: string;
+  from: number;
+  to: number;
+  state: RolloutState;
+  reason?: string;
+  author: string;
+  message: string;
+  started_at: string;
+  hosts: Record<string, RolloutHostState>;
+}
+
+export interface TargetStatus {
+  /** The fleet's current revision: the last one a rollout completed (0: none). */
+  revision: number;
+  desired: number;
+  rollout: RolloutStatus | null;
+}
+
+export interface FleetStatus {
+  fleet: string;
+  connected: boolean;
+  hosts: Record<string, { alive: boolean; labels: Record<string, string>; version: string; targets: Record<string, HostTargetState> }>;
+  targets: Record<string, TargetStatus>;
+  /** Why the status could not be read (only when `connected` is false). */
+  error?: string;
+}
+
+function parse<T>(value: Buffer): T | null {
+  try {
+    return JSON.parse(value.toString('utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A rollout's state from the hosts' reports. In this version every host
+ * applies a new revision as soon as it sees it: the rollout is `running`
+ * while a live host has not finished, then `done` when every host is on
+ * it, or `halted` (with the first failure as the reason) when one failed.
+ */
+export function rolloutStatus(r: RolloutRecord, hosts: FleetStatus['hosts'], target: string): RolloutStatus {
+  const states: Record<string, RolloutHostState> = {};
+  let reason: string | undefined;
+  for (const [name, h] of Object.entries(hosts).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const t = h.targets[target];
+    if (!t) continue;
+    let s: RolloutHostState;
+    if (t.revision === r.to && (t.status === 'done' || t.status === 'idle')) s = 'done';
+    else if ((t.attempted ?? t.revision) === r.to && (t.status === 'failed' || t.status === 'drift')) s = 'failed';
+    else if ((t.attempted ?? t.revision) === r.to && t.status === 'applying') s = 'applying';
+    else s = 'pending';
+    if (!h.alive && s !== 'done' && s !== 'failed') s = 'lost';
+    if (s === 'failed' && reason === undefined) reason = `${name}: ${t.reason ?? t.status}`;
+    states[name] = s;
+  }
+  const values = Object.values(states);
+  const finished = values.every((s) => s === 'done' || s === 'failed' || s === 'lost');
+  const state: RolloutState = !finished ? 'running' : reason !== undefined ? 'halted' : 'done';
+  return {
+    id: r.id,
+    from: r.from,
+    to: r.to,
+    state,
+    ...(reason === undefined ? {} : { reason }),
+    author: r.author,
+    message: r.message,
+    started_at: r.started_at,
+    hosts: states,
+  };
+}
+
+/** Reads the whole status from etcd (two range reads). Hosts whose lease expired are absent. */
+export async function readFleetStatus(store: EtcdStore, fleet: string, only?: string): Promise<FleetStatus> {
+  const [hostKvs, targetKvs] = await Promise.all([store.getPrefix(hostsPrefix(fleet)), store.getPrefix(targetsPrefix(fleet))]);
+  const hosts: FleetStatus['hosts'] = {};
+  for (const kv of hostKvs) {
+    const name = parseHostKey(fleet, kv.key);
+    const rec = name === null ? null : parse<HostRecord>(kv.value);
+    if (name === null || rec === null) continue;
+    const targets = only === undefined ? rec.targets : Object.fromEntries(Object.entries(rec.targets).filter(([t]) => t === only));
+    hosts[name] = { alive: true, labels: rec.labels ?? {}, version: rec.version ?? '', targets };
+  }
+  const desired = new Map<string, DesiredRecord>();
+  const rollouts = new Map<string, RolloutRecord>();
+  for (const kv of targetKvs) {
+    const k = parseTargetKey(fleet, kv.key);
+    if (!k || (only !== undefined && k.target !== only)) continue;
+    if (k.kind === 'desired') {
+      const d = parse<DesiredRecord>(kv.value);
+      if (d) desired.set(k.target, d);
+    } else if (k.kind === 'rollout') {
+      const r = parse<RolloutRecord>(kv.value);
+      if (r) rollouts.set(k.target, r);
+    }
+  }
+  const targets: FleetStatus['targets'] = {};
+  for (const [t, d] of [...desired].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const r = rollouts.get(t);
+    const rollout = r ? rolloutStatus(r, hosts, t) : null;
+    const revision = rollout === null ? d.revision : rollout.state === 'done' ? rollout.to : rollout.from;
+    targets[t] = { revision, desired: d.revision, rollout };
+  }
+  return { fleet, connected: true, hosts, targets };
+}
+
+function ago(iso: string, now: number): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (!Number.isFinite(s)) return '-';
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  return `${Math.floor(s / 3600)}h ago`;
+}
+
+/** The table `reloadkit fleet status` prints: one row per host and target. */
+export function formatFleetStatus(s: FleetStatus, now = Date.now()): string {
+  const lines: string[] = [];
+  for (const [t, ts] of Object.entries(s.targets)) {
+    const r = ts.rollout;
+    lines.push(
+      `${t}: revision ${ts.revision}, desired ${ts.desired}${r ? `; rollout ${r.id} (${r.from} -> ${r.to}) ${r.state}${r.reason ? `: ${r.reason}` : ''}` : ''}`,
+    );
+  }
+  const rows: string[][] = [];
+  for (const [host, h] of Object.entries(s.hosts).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const entries = Object.entries(h.targets);
+    if (entries.length === 0) rows.push([host, h.alive ? 'yes' : 'no', '-', '-', '-', '-']);
+    for (const [t, st] of entries) rows.push([host, h.alive ? 'yes' : 'no', t, String(st.revision), st.status, ago(st.at, now), st.reason ?? '']);
+  }
+  const head = ['HOST', 'ALIVE', 'TARGET', 'REVISION', 'STATUS', 'WHEN'];
+  const widths = head.map((x, i) => Math.max(x.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) =>
+    cells
+      .slice(0, 6)
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  lines.push(`fleet ${s.fleet}: ${Object.keys(s.hosts).length} host${Object.keys(s.hosts).length === 1 ? '' : 's'} alive`, fmt(head));
+  for (const r of rows) {
+    lines.push(fmt(r));
+    if (r[6]) lines.push(`  ${r[6]}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
