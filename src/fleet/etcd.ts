@@ -140,6 +140,9 @@ export class EtcdStore {
         'grpc.keepalive_time_ms': 5_000,
         'grpc.keepalive_timeout_ms': Math.max(1_000, o.timeoutMs),
         'grpc.keepalive_permit_without_calls': 1,
+        // gRPC waits up to 2 minutes between reconnects by default; etcd coming back is noticed within 2 s.
+        'grpc.initial_reconnect_backoff_ms': 200,
+        'grpc.max_reconnect_backoff_ms': 2_000,
       },
     };
     if (o.caFile !== undefined || o.certFile !== undefined || o.keyFile !== undefined) {

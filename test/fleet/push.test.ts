@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { etcdOrSkip, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { cli } from '../integration/daemon-process.js';
 import { nginxOrSkip, waitFor } from '../integration/helpers.js';
-import { connected, FLEET, fleetCli, getJson, siteConf, stage, startFleetHost, type FleetHost } from './support.js';
+import { connected, serving, FLEET, fleetCli, getJson, siteConf, stage, startFleetHost, type FleetHost } from './support.js';
 import type { FleetStatus } from '../../src/fleet/status.js';
 
 const skip = etcdOrSkip() || nginxOrSkip();
@@ -53,8 +53,7 @@ describe('fleet: push to 3 hosts with real nginx', { skip, timeout: 300_000 }, (
     assert.match(r.stdout, /pushed nginx revision 1 \(1 file/);
     assert.match(r.stdout, /rollout nginx-1: done/);
     for (const h of hosts) {
-      // nginx's old worker may take one more connection while it winds down.
-      await waitFor(async () => (await h.site()) === 'v1', `${h.name} serving v1`);
+      await serving(h, 'v1');
       assert.equal(h.applied(1).length, 1, `${h.name} applied revision 1 once`);
     }
     // The pass that applied it is the target's usual pass: check, reload, verify.
@@ -142,8 +141,8 @@ describe('fleet: push to 3 hosts with real nginx', { skip, timeout: 300_000 }, (
     const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf', '--wait'], dir);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /web-3: failed: .*extra\.conf/);
-    await waitFor(async () => (await hosts[0]!.site()) === 'v3', 'web-1 serving v3');
-    await waitFor(async () => (await hosts[1]!.site()) === 'v3', 'web-2 serving v3');
+    await serving(hosts[0]!, 'v3');
+    await serving(hosts[1]!, 'v3');
     assert.equal(await hosts[2]!.site(), 'v1');
     assert.equal(hosts[2]!.failed(3).length, 1);
     assert.equal(hosts[0]!.applied(3).length, 1);

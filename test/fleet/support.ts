@@ -8,6 +8,7 @@ import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, startDaemon, type CliResult, type DaemonHandle, type LogLine } from '../integration/daemon-process.js';
+import { childrenOf } from '../../src/daemon/targets/proc.js';
 import { freePort, httpGet, startTestNginx, waitFor, type TestNginx } from '../integration/helpers.js';
 
 export const FLEET = 'web';
@@ -122,6 +123,17 @@ export async function startFleetHost(o: HostOptions): Promise<FleetHost> {
     },
   };
   return host;
+}
+
+/**
+ * Waits until the host serves `text` and nginx has only its new worker left
+ * (an old worker winding down may still take a connection with the old content).
+ */
+export async function serving(h: FleetHost, text: string): Promise<void> {
+  await waitFor(async () => {
+    const master = h.nginx.master();
+    return master !== null && childrenOf(master).length === 1 && (await h.site()) === text;
+  }, `${h.name} serving ${text}`);
 }
 
 /** Waits until the host's agent says it is connected to etcd. */
