@@ -9,6 +9,8 @@ export type {
   HttpTriggerOptions,
 } from './engine/reloader.js';
 export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
+export { etcdSource } from './sources/etcd.js';
+export type { EtcdSourceOptions, EtcdConfigSource } from './sources/etcd.js';
 export type {
   FileSourceOptions,
   FileConfigSource,

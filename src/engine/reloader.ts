@@ -215,7 +215,11 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     }
     // Counted in the admin metrics; they start after the watcher, so counts wait for them.
     const watchCounters = new DeferredWatchCounters();
-    if (watchOptions) {
+    if (watchOptions && source.watchChanges) {
+      // A source that watches itself (etcd): each change is one request, as for a file event.
+      const handle = await source.watchChanges(() => unit.enqueue('watch'), logger);
+      triggers.push({ name: 'watch', close: () => handle.close() });
+    } else if (watchOptions) {
       const watch = await startWatchTrigger({
         unit: name,
         source,

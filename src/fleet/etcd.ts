@@ -218,7 +218,17 @@ export class EtcdStore {
    * `onState` reports the stream going down and coming back.
    */
   async watchPrefix(prefix: string, onEvent: (e: WatchEvent) => void, onState: (connected: boolean, err?: Error) => void): Promise<WatchHandle> {
-    const w: Watcher = await this.call(`watch ${prefix}*`, () => this.client.watch().prefix(prefix).create());
+    return this.watch(prefix, true, onEvent, onState);
+  }
+
+  /** Watches one key (same reconnect behaviour as watchPrefix). */
+  async watchKey(key: string, onEvent: (e: WatchEvent) => void, onState: (connected: boolean, err?: Error) => void): Promise<WatchHandle> {
+    return this.watch(key, false, onEvent, onState);
+  }
+
+  private async watch(key: string, prefix: boolean, onEvent: (e: WatchEvent) => void, onState: (connected: boolean, err?: Error) => void): Promise<WatchHandle> {
+    const b = this.client.watch();
+    const w: Watcher = await this.call(`watch ${key}${prefix ? '*' : ''}`, () => (prefix ? b.prefix(key) : b.key(key)).create());
     w.on('put', (kv) => onEvent({ type: 'put', key: kv.key.toString('utf8'), value: kv.value }));
     w.on('delete', (kv) => onEvent({ type: 'delete', key: kv.key.toString('utf8'), value: kv.value }));
     w.on('disconnected', (err: Error) => onState(false, err));
