@@ -249,7 +249,9 @@ export class FleetAgent {
   private schedule(target: string): void {
     const prev = this.queues.get(target) ?? Promise.resolve();
     const next = prev.then(() => this.converge(target)).catch((err: unknown) => {
-      this.logger.warn({ unit: target, fleet: this.s.name, err: errorMessage(err) }, 'fleet: cannot apply now; retrying when etcd answers');
+      // etcd could not give the revision (nothing was touched): try again shortly, with jitter.
+      this.logger.warn({ unit: target, fleet: this.s.name, err: errorMessage(err) }, 'fleet: cannot apply now; retrying');
+      if (!this.stopping.signal.aborted) setTimeout(() => this.schedule(target), 500 + Math.random() * 1000).unref();
     });
     this.queues.set(target, next);
   }

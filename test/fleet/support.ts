@@ -28,6 +28,10 @@ export interface HostOptions {
   targetExtra?: string;
   /** Files to create in the nginx prefix before start (relative path → content). */
   localFiles?: Record<string, string>;
+  /** A health gate on the host's nginx health text, passing for this long (e.g. `1s`). */
+  healthFor?: string;
+  /** Runs once the files are in place, before the daemon starts (e.g. to sign them). */
+  prepare?(paths: { conf: string; fleetDir: string }): Promise<void> | void;
 }
 
 export interface FleetHost {
@@ -72,7 +76,7 @@ targets:
     timeout: 20s
     fleet:
       dir: ${fleetDir}
-${o.targetExtra ?? ''}`;
+${o.healthFor ? `      health: { url: "http://127.0.0.1:${nginx.port}/", for: ${o.healthFor}, interval: 100ms }\n` : ''}${o.targetExtra ?? ''}`;
 }
 
 async function launch(configPath: string, dir: string): Promise<{ daemon: DaemonHandle; http: string }> {
@@ -97,6 +101,7 @@ export async function startFleetHost(o: HostOptions): Promise<FleetHost> {
   await waitFor(async () => (await httpGet(sitePort).catch(() => ({ body: '' }))).body === 'v0', `${o.name}: nginx serving the site`);
   const configPath = join(dir, 'reloadkit.yaml');
   writeFileSync(configPath, fleetYaml(o, nginx, dir, fleetDir));
+  await o.prepare?.({ conf: nginx.conf, fleetDir });
   let { daemon, http } = await launch(configPath, dir);
   const linesFor = (msg: string, n?: number) => () => host.daemon.lines.filter((l) => l.msg === msg && (n === undefined || l.fleet_revision === n));
   const host: FleetHost = {
