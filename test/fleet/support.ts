@@ -28,7 +28,7 @@ export interface HostOptions {
   targetExtra?: string;
   /** Files to create in the nginx prefix before start (relative path → content). */
   localFiles?: Record<string, string>;
-  /** A health gate on the host's nginx health text, passing for this long (e.g. `1s`). */
+  /** A health gate on the site's `/healthz` (any 2xx), passing for this long (e.g. `1s`). */
   healthFor?: string;
   /** Runs once the files are in place, before the daemon starts (e.g. to sign them). */
   prepare?(paths: { conf: string; fleetDir: string }): Promise<void> | void;
@@ -53,7 +53,7 @@ export interface FleetHost {
   close(): Promise<void>;
 }
 
-function fleetYaml(o: HostOptions, nginx: TestNginx, dir: string, fleetDir: string): string {
+function fleetYaml(o: HostOptions, nginx: TestNginx, dir: string, fleetDir: string, sitePort: number): string {
   const labels = o.labels ? `  labels: ${JSON.stringify(o.labels)}\n` : '';
   return `log_level: debug
 state_dir: ${dir}/state
@@ -76,7 +76,7 @@ targets:
     timeout: 20s
     fleet:
       dir: ${fleetDir}
-${o.healthFor ? `      health: { url: "http://127.0.0.1:${nginx.port}/", for: ${o.healthFor}, interval: 100ms }\n` : ''}${o.targetExtra ?? ''}`;
+${o.healthFor ? `      health: { url: "http://127.0.0.1:${sitePort}/healthz", for: ${o.healthFor}, interval: 100ms }\n` : ''}${o.targetExtra ?? ''}`;
 }
 
 async function launch(configPath: string, dir: string): Promise<{ daemon: DaemonHandle; http: string }> {
@@ -100,7 +100,7 @@ export async function startFleetHost(o: HostOptions): Promise<FleetHost> {
   execFileSync('nginx', ['-p', `${nginx.prefix}/`, '-c', nginx.conf, '-s', 'reload'], { stdio: 'pipe' });
   await waitFor(async () => (await httpGet(sitePort).catch(() => ({ body: '' }))).body === 'v0', `${o.name}: nginx serving the site`);
   const configPath = join(dir, 'reloadkit.yaml');
-  writeFileSync(configPath, fleetYaml(o, nginx, dir, fleetDir));
+  writeFileSync(configPath, fleetYaml(o, nginx, dir, fleetDir, sitePort));
   await o.prepare?.({ conf: nginx.conf, fleetDir });
   let { daemon, http } = await launch(configPath, dir);
   const linesFor = (msg: string, n?: number) => () => host.daemon.lines.filter((l) => l.msg === msg && (n === undefined || l.fleet_revision === n));
