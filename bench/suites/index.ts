@@ -8,5 +8,6 @@ import { watchSuite } from './watch.js';
 import { integritySuite } from './integrity.js';
 import { hooksSuite } from './hooks.js';
 import { e2eSuite } from './e2e.js';
+import { fleetSuite } from './fleet.js';
 
-export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite, e2eSuite, integritySuite, hooksSuite];
+export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite, e2eSuite, integritySuite, hooksSuite, fleetSuite];
