@@ -197,6 +197,8 @@ export interface ApplyOptions {
 export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
   const { target, revision: rev, records, logger } = o;
   const n = rev.manifest.revision;
+  const t0 = performance.now();
+  const ms = (from: number) => Math.round((performance.now() - from) * 10) / 10;
   const dir = target.dir;
   const log = { unit: target.name, fleet_revision: n };
   const wanted = filesToWrite(rev, o.writeSignatures ?? false);
@@ -261,6 +263,8 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
   }
 
   // 4. The target's pass, then the gate.
+  const writeMs = ms(t0);
+  const tPass = performance.now();
   let result: ReloadResult;
   try {
     result = await target.runPass('api');
@@ -270,6 +274,7 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
   if (result.status !== 'full_success') {
     return failed('pass', `${result.status}${result.error || result.load_error ? `: ${result.error ?? result.load_error}` : ''}`, b);
   }
+  const passMs = ms(tPass);
   if (target.health) {
     try {
       await healthGate(target.health, o.signal);
@@ -278,6 +283,6 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
     }
   }
   await records.write(target.name, { revision: n, files: wantedHashes, applied_at: new Date().toISOString() });
-  logger.info({ ...log, files: wanted.size, removed: removed.length }, 'fleet: revision applied');
+  logger.info({ ...log, files: wanted.size, removed: removed.length, write_ms: writeMs, pass_ms: passMs, duration_ms: ms(t0) }, 'fleet: revision applied');
   return { status: 'done', revision: n, config_hash: result.config_hash, result };
 }
