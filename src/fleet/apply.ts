@@ -83,6 +83,15 @@ export function fileRecordStore(stateDir: string): RecordStore {
   };
 }
 
+/** A multi-line reason (nginx prints two lines) as one line for status tables. */
+export function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join(' | ');
+}
+
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const MISSING = 'missing';
 
@@ -236,7 +245,7 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
       await records.write(target.name, { ...(record ?? { revision: 0, files: {}, applied_at: '' }), pending: undefined }).catch(() => {});
     }
     logger.error({ ...log, step, restored, err: why }, 'fleet: revision failed; previous files restored');
-    return { status: 'failed', revision: n, step, reason: why, restored, config_hash: target.configHash() };
+    return { status: 'failed', revision: n, step, reason: oneLine(why), restored, config_hash: target.configHash() };
   };
 
   // 2. Checks and backup before the first byte is written.

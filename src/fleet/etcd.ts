@@ -136,8 +136,8 @@ export class EtcdStore {
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 }).next(),
       },
       grpcOptions: {
-        // Notice a dead connection within seconds, not the OS's minutes.
-        'grpc.keepalive_time_ms': 5_000,
+        // Notice a dead connection within seconds, not the OS's minutes (etcd refuses pings more often than every 5 s).
+        'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': Math.max(1_000, o.timeoutMs),
         'grpc.keepalive_permit_without_calls': 1,
         // gRPC waits up to 2 minutes between reconnects by default; etcd coming back is noticed within 2 s.
