@@ -321,6 +321,16 @@ export class FleetAgent {
     return outcome;
   }
 
+  /**
+   * The target committed a pass (a local edit, or the fleet's own): the
+   * published content hash follows what the target runs.
+   */
+  noteConfigHash(target: string, hash: string): void {
+    const st = this.states.get(target);
+    if (!st || st.config_hash === hash || st.status === 'applying') return;
+    this.setState(target, { ...st, config_hash: hash });
+  }
+
   private setState(target: string, st: HostTargetState): void {
     this.states.set(target, st);
     this.registration?.publish(this.record()).catch((err: unknown) => this.setConnected(false, err));

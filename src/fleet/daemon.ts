@@ -48,6 +48,7 @@ export async function startFleetAgent(config: DaemonConfig, targets: ReadonlyMap
     logger,
     version: pkg.version,
   });
+  for (const b of bindings) targets.get(b.name)!.unit.observe({ commit: (snap) => agent.noteConfigHash(b.name, snap.hash) });
   if (registry) agent.metrics = await createFleetMetrics(registry, bindings.map((b) => b.name));
   await agent.start();
   return agent;

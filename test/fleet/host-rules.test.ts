@@ -95,9 +95,12 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
   });
 
   it('a file edited by hand under fleet.dir is drift: reported, never overwritten', async () => {
+    const hashBefore = (await status()).hosts['plain-1']!.targets.nginx!.config_hash;
     const edited = `# edited by hand\n${siteConf('hand')}`;
     writeFileSync(join(plain.fleetDir, 'site.conf'), edited);
     await serving(plain, 'hand'); // the watcher reloaded the hand edit as it would any edit
+    // What the host publishes follows what the target runs.
+    await waitFor(async () => (await status()).hosts['plain-1']!.targets.nginx!.config_hash !== hashBefore, 'the new content hash published');
     const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v4') }));
     assert.equal(r.code, 0);
     const st = await outcome('plain-1', 4);

@@ -24,6 +24,8 @@ export interface HostOptions {
   /** Lease TTL (default 2s, so lease tests are quick). */
   leaseTtl?: string;
   labels?: Record<string, string>;
+  /** Extra YAML under fleet.etcd (TLS, auth), indented by 4. */
+  etcdExtra?: string;
   /** Extra YAML under the nginx target (e.g. `signature:`), indented by 4. */
   targetExtra?: string;
   /** Files to create in the nginx prefix before start (relative path → content). */
@@ -67,7 +69,7 @@ ${labels}  etcd:
     endpoints: [${o.endpoints.join(', ')}]
     lease_ttl: ${o.leaseTtl ?? '2s'}
     timeout: 1s
-targets:
+${o.etcdExtra ?? ''}targets:
   nginx:
     kind: nginx
     prefix: ${nginx.prefix}/

@@ -4,7 +4,8 @@
 // ports and data, which is what the outage and failover tests need.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from '../integration/helpers.js';
@@ -56,8 +57,10 @@ function post(url: string, path: string, body: unknown, timeoutMs = 2000): Promi
     const u = new URL(path, url);
     const text = body === null ? null : JSON.stringify(body);
     const headers = text === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+    // The harness's own liveness probes; a TLS member's self-signed certificate is the one it was given.
+    const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: text === null ? 'GET' : 'POST', agent: false, timeout: timeoutMs, headers },
+      { host: u.hostname, port: u.port, path: u.pathname, method: text === null ? 'GET' : 'POST', agent: false, timeout: timeoutMs, headers, rejectUnauthorized: false },
       (res) => {
         let data = '';
         res.setEncoding('utf8');
@@ -89,8 +92,13 @@ async function memberStatus(clientUrl: string): Promise<{ member: string; leader
   }
 }
 
+export interface EtcdOptions {
+  /** Serve clients over TLS with this certificate (peers stay on plain loopback HTTP). */
+  tls?: { certFile: string; keyFile: string };
+}
+
 /** Starts `size` members (1 or 3) and waits until the cluster has a leader. */
-export async function startEtcd(size: 1 | 3 = 1): Promise<TestEtcd> {
+export async function startEtcd(size: 1 | 3 = 1, options: EtcdOptions = {}): Promise<TestEtcd> {
   const root = mkdtempSync(join(tmpdir(), 'rk-etcd-'));
   const specs: { name: string; client: number; peer: number }[] = [];
   for (let i = 1; i <= size; i += 1) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
@@ -99,7 +107,7 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<TestEtcd> {
   const procs = new Map<string, ChildProcess>();
 
   const members: EtcdMember[] = specs.map((s) => {
-    const clientUrl = `http://127.0.0.1:${s.client}`;
+    const clientUrl = `${options.tls ? 'https' : 'http'}://127.0.0.1:${s.client}`;
     const peerUrl = `http://127.0.0.1:${s.peer}`;
     const dataDir = join(root, s.name);
     const logFile = join(root, `${s.name}.log`);
@@ -132,6 +140,7 @@ export async function startEtcd(size: 1 | 3 = 1): Promise<TestEtcd> {
             '--initial-cluster-token', token,
             // Debian's etcd 3.4 warns about this flag on the command line; it keeps the members' memory small.
             '--quota-backend-bytes', String(256 * 1024 * 1024),
+            ...(options.tls ? ['--cert-file', options.tls.certFile, '--key-file', options.tls.keyFile] : []),
             '--logger', 'zap',
             '--log-outputs', 'stderr',
           ],
