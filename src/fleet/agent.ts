@@ -40,6 +40,13 @@ export interface FleetAgentOptions {
   /** reloadkit's version, published with the host. */
   version: string;
   records?: RecordStore;
+  /**
+   * Apply a new desired revision as soon as it is seen (default true). A
+   * rollout driver that orders hosts turns it off and runs `applyNow` on
+   * each host in its turn; convergence at start and after an outage then
+   * goes through the driver too.
+   */
+  autoApply?: boolean;
 }
 
 /** The fleet in `reloadkit status`: this host's view, without asking etcd. */
@@ -75,9 +82,11 @@ export class FleetAgent {
   private lastError = '';
   private metricsSink: FleetMetricsSink = noopFleetMetrics;
   private readonly version: string;
+  private readonly autoApply: boolean;
 
   constructor(o: FleetAgentOptions) {
     this.s = o.settings;
+    this.autoApply = o.autoApply ?? true;
     this.logger = o.logger;
     this.version = o.version;
     this.records = o.records ?? fileRecordStore(o.stateDir);
@@ -245,6 +254,11 @@ export class FleetAgent {
     this.schedule(target);
   }
 
+  /** The desired revision of each managed target as last seen (for a driver deciding whose turn it is). */
+  desiredRevisions(): ReadonlyMap<string, DesiredRecord> {
+    return this.desired;
+  }
+
   /** Per target, one apply at a time; a newer desired revision is taken up when the current apply ends. */
   private schedule(target: string): void {
     const prev = this.queues.get(target) ?? Promise.resolve();
@@ -270,8 +284,8 @@ export class FleetAgent {
       this.attempted.set(target, d.rollout);
       return;
     }
-    if (!this.connectedNow) return; // taken up again on reconnect
-    await this.applyNow(target, d.revision, d.rollout);
+    if (!this.connectedNow || !this.autoApply) return; // taken up again on reconnect, or by the driver
+    await this.applyInQueue(target, d.revision, d.rollout);
   }
 
   private async publicKey(b: FleetTargetBinding): Promise<KeyObject | null> {
@@ -285,7 +299,21 @@ export class FleetAgent {
    * publishes the outcome. Throws only when etcd cannot give the revision
    * (nothing was touched; the caller retries later).
    */
-  async applyNow(target: string, revision: number, rolloutId = `${target}-${revision}`): Promise<ApplyOutcome> {
+  applyNow(target: string, revision: number, rolloutId = `${target}-${revision}`): Promise<ApplyOutcome> {
+    // In the target's queue: never two applies of one target at once.
+    const prev = this.queues.get(target) ?? Promise.resolve();
+    const run = prev.then(() => this.applyInQueue(target, revision, rolloutId));
+    this.queues.set(
+      target,
+      run.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    return run;
+  }
+
+  private async applyInQueue(target: string, revision: number, rolloutId: string): Promise<ApplyOutcome> {
     const b = this.bindings.get(target);
     if (!b) throw new Error(`target ${target} is not managed by the fleet on this host`);
     const store = this.store;
