@@ -134,6 +134,87 @@ async function startAndRss(config: string, socket: string, idleAfter: ((l: Recor
   }
 }
 
+/**
+ * The stall a put sees when the etcd leader of a 3-member cluster is killed
+ * with -9: the worst put latency of a put loop around the kill, with the
+ * bare etcd3 client (its default retry and circuit-breaker policies, no
+ * deadline) and with reloadkit's store (the 2 s deadline every call has),
+ * both given the three endpoints. Which member a put in flight is on when
+ * the leader dies varies, so each client sees `rounds` kills.
+ */
+async function leaderKillStall(rows: BenchRow[], notes: string[], rounds: number): Promise<void> {
+  const etcd = await startEtcd(3);
+  try {
+    const { Etcd3 } = await import('etcd3');
+    const kinds = [
+      {
+        name: 'etcd3 client, no deadline',
+        make: async () => {
+          const c = new Etcd3({ hosts: etcd.endpoints });
+          return { put: (v: string) => c.put('/bench/stall').value(v).exec(), close: () => c.close() };
+        },
+      },
+      {
+        name: "reloadkit's store, 2 s deadline",
+        make: async () => {
+          const st = await EtcdStore.connect({ endpoints: etcd.endpoints, timeoutMs: 2000 });
+          return { put: (v: string) => st.put('/bench/stall', v), close: () => st.close() };
+        },
+      },
+    ];
+    const worst: number[] = [];
+    for (const kind of kinds) {
+      const perKill: number[] = [];
+      let failed = 0;
+      let elections: number[] = [];
+      for (let round = 0; round < rounds; round += 1) {
+        const c = await kind.make();
+        await c.put('warm');
+        const leader = await etcd.leader();
+        let stop = false;
+        let max = 0;
+        const loop = (async () => {
+          for (let i = 0; !stop; i += 1) {
+            const t0 = performance.now();
+            await c.put(String(i)).catch(() => (failed += 1));
+            max = Math.max(max, performance.now() - t0);
+          }
+        })();
+        await new Promise((r) => setTimeout(r, 300));
+        const killedAt = performance.now();
+        await leader.kill();
+        await etcd.leader();
+        elections.push(performance.now() - killedAt);
+        // Long enough for a stall without a deadline to end by itself (7 s measured).
+        await new Promise((r) => setTimeout(r, 9_000));
+        stop = true;
+        await loop;
+        c.close();
+        perKill.push(max);
+        await leader.start();
+        await etcd.leader();
+      }
+      worst.push(Math.max(...perKill));
+      notes.push(
+        `leader kill x${rounds}, ${kind.name}: worst put per kill ${perKill.map((x) => Math.round(x)).join(', ')} ms; new leader after ${elections.map((x) => Math.round(x)).join(', ')} ms; ${failed} put(s) failed (the loop went on)`,
+      );
+      elections = [];
+    }
+    rows.push({
+      metric: `worst put latency around kill -9 of the etcd leader (3 members, ${rounds} kill${rounds === 1 ? '' : 's'} per client)`,
+      value: round(worst[1]!, 0),
+      unit: 'ms',
+      baseline: round(worst[0]!, 0),
+      baselineName: 'etcd3 client without a deadline',
+      ratio: round(worst[1]! / worst[0]!, 2),
+      goal: '<= 2 s deadline + 250 ms',
+      pass: worst[1]! <= 2250,
+    });
+  } finally {
+    await etcd.close();
+  }
+}
+
 async function startupComparison(ctx: BenchContext, etcd: TestEtcd, rows: BenchRow[]): Promise<void> {
   const dir = ctx.tmp('fleet-start');
   writeFileSync(join(dir, 'app.conf'), 'x\n');
@@ -246,6 +327,7 @@ export const fleetSuite: BenchSuite = {
       }
       hosts.length = 0;
       await startupComparison(ctx, etcd, rows);
+      await leaderKillStall(rows, notes, ctx.quick ? 1 : 3);
       notes.push('start: spawn of dist/cli.js run -> first status reply; RSS after 1 s idle (fleet mode: after "fleet: connected to etcd", so gRPC is loaded)');
     } finally {
       for (const h of hosts) {

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { errorMessage } from '../engine/errors.js';
 import type { Logger } from '../types.js';
-import { applyRevision, fileRecordStore, type ApplyOutcome, type FleetTargetBinding, type RecordStore } from './apply.js';
+import { applyRevision, driftReason, fileRecordStore, findDrift, type ApplyOutcome, type FleetTargetBinding, type RecordStore } from './apply.js';
 import { EtcdStore, type EtcdConnectOptions, type WatchHandle } from './etcd.js';
 import { desiredKey, hostsPrefix, parseHostKey, parseTargetKey, targetsPrefix } from './keys.js';
 import { noopFleetMetrics, type FleetMetricsSink } from './metrics.js';
@@ -77,6 +77,8 @@ export class FleetAgent {
   private registration: HostRegistration | null = null;
   private watches: WatchHandle[] = [];
   private connectedNow = false;
+  /** Set once a session registered, watched and caught up: renewals and watch events may then flip `connected`. */
+  private sessionReady = false;
   private endSession: ((err: Error) => void) | null = null;
   private loop: Promise<void> | null = null;
   private lastError = '';
@@ -209,12 +211,13 @@ export class FleetAgent {
     if (this.stopping.signal.aborted) return;
     this.setConnected(true);
     await this.resync();
+    this.sessionReady = true;
     throw await ended;
   }
 
   /** A renewal or watch came back after a failure: publish again and catch up. */
   private onUp(): void {
-    if (this.connectedNow || this.stopping.signal.aborted || !this.registration) return;
+    if (this.connectedNow || this.stopping.signal.aborted || !this.sessionReady) return;
     this.setConnected(true);
     void this.resync().catch((err: unknown) => this.setConnected(false, err));
   }
@@ -240,6 +243,7 @@ export class FleetAgent {
   }
 
   private async teardown(): Promise<void> {
+    this.sessionReady = false;
     this.endSession = null;
     const watches = this.watches.splice(0);
     await Promise.all(watches.map((w) => w.close()));
@@ -355,8 +359,32 @@ export class FleetAgent {
    */
   noteConfigHash(target: string, hash: string): void {
     const st = this.states.get(target);
-    if (!st || st.config_hash === hash || st.status === 'applying') return;
-    this.setState(target, { ...st, config_hash: hash });
+    const b = this.bindings.get(target);
+    if (!st || !b || st.config_hash === hash || st.status === 'applying') return;
+    // A local edit may have touched the fleet's files: drift shows at once, not only at the next push.
+    // In the target's queue, so it never races an apply.
+    const prev = this.queues.get(target) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const now = this.states.get(target)!;
+      const rec = await this.records.read(target);
+      const drifted = rec && !rec.pending ? await findDrift(b.dir, rec) : [];
+      let update: HostTargetState = { ...now, config_hash: hash };
+      if (drifted.length > 0) update = { ...update, status: 'drift', reason: driftReason(b.dir, rec!, drifted), at: new Date().toISOString() };
+      else if (now.status === 'drift' && rec && now.revision === rec.revision) {
+        const { reason: _r, ...rest } = update;
+        void _r;
+        update = { ...rest, status: 'done', at: new Date().toISOString() };
+      }
+      if (drifted.length > 0 && now.status !== 'drift') {
+        this.logger.warn({ unit: target, paths: drifted }, 'fleet: drift: files the fleet wrote were changed locally');
+        this.metricsSink.rollout(target, 'drift');
+      }
+      this.setState(target, update);
+    });
+    this.queues.set(
+      target,
+      next.catch((err: unknown) => this.logger.warn({ unit: target, err: errorMessage(err) }, 'fleet: drift check failed')),
+    );
   }
 
   private setState(target: string, st: HostTargetState): void {

@@ -105,6 +105,24 @@ async function hashOnDisk(path: string): Promise<string> {
   }
 }
 
+/**
+ * The files the fleet wrote (per `record`) that are no longer as it wrote
+ * them. A file equal to the content of an apply in flight (`pending`) or to
+ * `also` (the revision about to be applied) is not drift.
+ */
+export async function findDrift(dir: string, record: AppliedRecord, also: Record<string, string> = {}): Promise<string[]> {
+  const drifted: string[] = [];
+  for (const [rel, hash] of Object.entries(record.files)) {
+    const now = await hashOnDisk(join(dir, rel));
+    if (now !== hash && now !== record.pending?.files[rel] && also[rel] !== now) drifted.push(rel);
+  }
+  return drifted;
+}
+
+export function driftReason(dir: string, record: AppliedRecord, drifted: readonly string[]): string {
+  return `local changes under ${dir} (${drifted.join(', ')}) differ from revision ${record.revision} as the fleet wrote it`;
+}
+
 /** The files a revision puts into fleet.dir: its own, plus FILE.sig next to each when signatures are required. */
 export function filesToWrite(rev: Revision, withSignatures: boolean): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
@@ -216,13 +234,9 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
 
   // 1. Drift: what the fleet wrote last must still be there, unchanged (or be the pending revision's content).
   if (record) {
-    const drifted: string[] = [];
-    for (const [rel, hash] of Object.entries(record.files)) {
-      const now = await hashOnDisk(join(dir, rel));
-      if (now !== hash && now !== record.pending?.files[rel] && !(wantedHashes[rel] === now)) drifted.push(rel);
-    }
+    const drifted = await findDrift(dir, record, wantedHashes);
     if (drifted.length > 0) {
-      const reason = `local changes under ${dir} (${drifted.join(', ')}) differ from revision ${record.revision} as the fleet wrote it; not overwritten`;
+      const reason = `${driftReason(dir, record, drifted)}; not overwritten`;
       logger.warn({ ...log, paths: drifted }, 'fleet: drift; revision not applied');
       return { status: 'drift', revision: n, paths: drifted, reason, config_hash: target.configHash() };
     }

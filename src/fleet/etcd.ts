@@ -139,7 +139,8 @@ export class EtcdStore {
         // Notice a dead connection within seconds, not the OS's minutes (etcd refuses pings more often than every 5 s).
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': Math.max(1_000, o.timeoutMs),
-        'grpc.keepalive_permit_without_calls': 1,
+        // Only while calls or streams are open: etcd refuses pings on an idle connection.
+        'grpc.keepalive_permit_without_calls': 0,
         // gRPC waits up to 2 minutes between reconnects by default; etcd coming back is noticed within 2 s.
         'grpc.initial_reconnect_backoff_ms': 200,
         'grpc.max_reconnect_backoff_ms': 2_000,

@@ -101,6 +101,8 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
     await serving(plain, 'hand'); // the watcher reloaded the hand edit as it would any edit
     // What the host publishes follows what the target runs.
     await waitFor(async () => (await status()).hosts['plain-1']!.targets.nginx!.config_hash !== hashBefore, 'the new content hash published');
+    // Drift shows as soon as the edit is reloaded, before any push.
+    await waitFor(async () => (await status()).hosts['plain-1']!.targets.nginx!.status === 'drift', 'drift reported after the edit');
     const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v4') }));
     assert.equal(r.code, 0);
     const st = await outcome('plain-1', 4);
@@ -114,6 +116,7 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
     // Undo the hand edit: the files are as the fleet wrote them again, and the next revision applies.
     writeFileSync(join(plain.fleetDir, 'site.conf'), siteConf('v3'));
     await serving(plain, 'v3');
+    await waitFor(async () => (await status()).hosts['plain-1']!.targets.nginx!.status === 'done', 'drift cleared once the files are as the fleet wrote them');
     const good = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v5') }));
     assert.equal(good.code, 0);
     assert.equal((await outcome('plain-1', 5)).status, 'done');
