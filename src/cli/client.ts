@@ -168,7 +168,7 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
   return EXIT.FAIL;
 }
 
-function ago(iso: string, now = Date.now()): string {
+export function ago(iso: string, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;

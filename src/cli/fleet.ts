@@ -8,6 +8,7 @@ import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { EtcdConnectOptions, EtcdStore } from '../fleet/etcd.js';
 import type { FleetStatus } from '../fleet/status.js';
+import { ago } from './client.js';
 import { DEFAULT_CONFIG_FILE, err, EXIT, out, parse, UsageError } from './common.js';
 
 export const FLEET_HELP = `Usage: reloadkit fleet push TARGET PATH... [-m MSG] [--key FILE] [--from DIR] [--wait]
@@ -251,18 +252,24 @@ async function waitForRollout(store: EtcdStore, fleet: string, target: string, i
   }
 }
 
-async function status(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(
+/** The options `status` and `history` share; null after printing the help. */
+function parseReadArgs(argv: readonly string[]) {
+  const parsed = parse(
     argv,
     { config: { type: 'string', short: 'c' }, etcd: { type: 'string' }, fleet: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
     1,
   );
-  if (values.help) {
-    out(FLEET_HELP);
-    return EXIT.OK;
-  }
+  if (!parsed.values.help) return parsed;
+  out(FLEET_HELP);
+  return null;
+}
+
+async function status(argv: readonly string[]): Promise<number> {
+  const parsed = parseReadArgs(argv);
+  if (!parsed) return EXIT.OK;
+  const { values, positionals } = parsed;
   const where = await locate(values);
-  const { readFleetStatus, formatFleetStatus } = await import('../fleet/status.js');
+  const { readFleetStatus } = await import('../fleet/status.js');
   return withStore(where, async (store) => {
     const s = await readFleetStatus(store, where.fleet, positionals[0]);
     out(values.json ? JSON.stringify(s) : formatFleetStatus(s));
@@ -271,15 +278,9 @@ async function status(argv: readonly string[]): Promise<number> {
 }
 
 async function history(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { config: { type: 'string', short: 'c' }, etcd: { type: 'string' }, fleet: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
-    1,
-  );
-  if (values.help) {
-    out(FLEET_HELP);
-    return EXIT.OK;
-  }
+  const parsed = parseReadArgs(argv);
+  if (!parsed) return EXIT.OK;
+  const { values, positionals } = parsed;
   const target = positionals[0];
   if (target === undefined) throw new UsageError('history needs TARGET');
   const where = await locate(values);
@@ -313,6 +314,37 @@ async function history(argv: readonly string[]): Promise<number> {
     out('(* = desired)');
     return EXIT.OK;
   });
+}
+
+/** The table `reloadkit fleet status` prints: one row per host and target. */
+export function formatFleetStatus(s: FleetStatus, now = Date.now()): string {
+  const lines: string[] = [];
+  for (const [t, ts] of Object.entries(s.targets)) {
+    const r = ts.rollout;
+    lines.push(
+      `${t}: revision ${ts.revision}, desired ${ts.desired}${r ? `; rollout ${r.id} (${r.from} -> ${r.to}) ${r.state}${r.reason ? `: ${r.reason}` : ''}` : ''}`,
+    );
+  }
+  const rows: string[][] = [];
+  for (const [host, h] of Object.entries(s.hosts).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const entries = Object.entries(h.targets);
+    if (entries.length === 0) rows.push([host, h.alive ? 'yes' : 'no', '-', '-', '-', '-']);
+    for (const [t, st] of entries) rows.push([host, h.alive ? 'yes' : 'no', t, String(st.revision), st.status, ago(st.at, now), st.reason ?? '']);
+  }
+  const head = ['HOST', 'ALIVE', 'TARGET', 'REVISION', 'STATUS', 'WHEN'];
+  const widths = head.map((x, i) => Math.max(x.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) =>
+    cells
+      .slice(0, 6)
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  lines.push(`fleet ${s.fleet}: ${Object.keys(s.hosts).length} host${Object.keys(s.hosts).length === 1 ? '' : 's'} alive`, fmt(head));
+  for (const r of rows) {
+    lines.push(fmt(r));
+    if (r[6]) lines.push(`  ${r[6]}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 export async function fleetCommand(argv: readonly string[]): Promise<number> {
