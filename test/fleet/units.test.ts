@@ -4,7 +4,7 @@
 // real in the other files of this folder.)
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -190,5 +190,47 @@ describe('fleet: keys and rollout state', () => {
     assert.equal(halted.state, 'halted');
     assert.equal(halted.reason, 'b: nginx -t failed');
     assert.deepEqual(halted.hosts, { a: 'done', b: 'failed' });
+  });
+});
+
+describe('fleet: the apply step never writes outside fleet.dir', () => {
+  it('a symlinked directory inside fleet.dir is refused before anything is written; nothing outside changes', async () => {
+    const { applyRevision } = await import('../../src/fleet/apply.js');
+    const root = mkdtempSync(join(tmpdir(), 'rk-apply-'));
+    try {
+      const dir = join(root, 'fleet');
+      const outside = join(root, 'outside');
+      mkdirSync(dir);
+      mkdirSync(outside);
+      writeFileSync(join(dir, 'ok.conf'), 'before\n');
+      symlinkSync(outside, join(dir, 'conf.d'));
+      let passes = 0;
+      const files = [
+        { path: 'ok.conf', bytes: Buffer.from('after\n') },
+        { path: 'conf.d/evil.conf', bytes: Buffer.from('escaped\n') },
+      ];
+      const rev = { manifest: buildManifest({ fleet: 'web', target: 't', revision: 1, created_at: '', author: '', message: '' }, files), files };
+      const outcome = await applyRevision({
+        target: {
+          name: 't',
+          dir,
+          configHash: () => 'h',
+          runPass: async () => {
+            passes += 1;
+            throw new Error('no pass expected');
+          },
+        },
+        revision: rev,
+        records: { read: async () => null, write: async () => {} },
+        logger: { debug() {}, info() {}, warn() {}, error() {} },
+      });
+      assert.equal(outcome.status, 'failed');
+      assert.match(outcome.status === 'failed' ? outcome.reason : '', /conf\.d\/evil\.conf: .*conf\.d is a symlink; nothing is written outside fleet\.dir/);
+      assert.equal(passes, 0, 'no pass ran');
+      assert.equal(readFileSync(join(dir, 'ok.conf'), 'utf8'), 'before\n', 'nothing written inside either');
+      assert.deepEqual(readdirSync(outside), [], 'nothing written outside');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
