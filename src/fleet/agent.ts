@@ -141,8 +141,9 @@ export class FleetAgent {
     for (let attempt = 0; !this.stopping.signal.aborted; attempt += 1) {
       try {
         await this.session();
-        attempt = 0;
       } catch (err) {
+        // A session that was up starts the backoff over; failed attempts in a row grow it.
+        if (this.sessionReady) attempt = 0;
         const msg = errorMessage(err);
         if (msg !== this.lastError && !this.stopping.signal.aborted) this.logger.warn({ fleet: this.s.name, err: msg }, 'fleet: etcd session ended');
         this.lastError = msg;
