@@ -103,6 +103,8 @@ export function etcdReason(err: unknown): string {
     .split('\n')[0]!
     .trim();
   if (/deadline exceeded/i.test(text)) return 'timed out';
+  // cockatiel's circuit breaker (etcd3's per-member policy) after repeated failures.
+  if (/circuit breaker is open/i.test(text)) return 'unreachable (repeated failures; retrying shortly)';
   if (/No connection established|ECONNREFUSED|connect ECONNREFUSED|Failed to connect|UNAVAILABLE|unavailable/i.test(text)) return `unreachable (${text})`;
   return text;
 }
