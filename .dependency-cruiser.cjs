@@ -1,5 +1,7 @@
 // Layer rules for src/ (run by `npm run lint`). From the bottom up:
 //   shared → engine → sources, triggers, hooks, admin, integrity → runtime → library, daemon → cli
+// with etcd/ (the etcd client, loaded only when used) beside engine, and
+// fleet/ (the fleet agent, push, rollouts) between the runtime and the daemon.
 // A folder may import the layers below it, never one above or beside it
 // that is not listed, and nothing may form an import cycle.
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -31,7 +33,7 @@ module.exports = {
       severity: 'error',
       comment: 'sources, triggers and hooks build on the engine and shared only.',
       from: { path: '^src/(sources|triggers|hooks)/' },
-      to: { path: '^src/', pathNot: '^src/(engine|shared|sources|triggers|hooks)/' },
+      to: { path: '^src/', pathNot: '^src/(engine|shared|sources|triggers|hooks|etcd)/' },
     },
     {
       name: 'admin-knows-no-caller',
@@ -65,6 +67,18 @@ module.exports = {
       comment: 'The daemon is built from the runtime, like the library, not from the library.',
       from: { path: '^src/daemon/' },
       to: { path: '^src/(library|cli)/' },
+    },
+    {
+      name: 'etcd-client-is-low',
+      comment: 'The etcd client wrapper builds on shared only.',
+      from: { path: '^src/etcd/' },
+      to: { path: '^src/', pathNot: '^src/(etcd|shared)/' },
+    },
+    {
+      name: 'fleet-below-daemon',
+      comment: 'The fleet agent is given what it needs (targets as bindings); it knows neither face nor the CLI.',
+      from: { path: '^src/fleet/' },
+      to: { path: '^src/(daemon|library|cli|runtime)/' },
     },
     {
       name: 'nothing-imports-the-cli',

@@ -35,6 +35,10 @@ if (existsSync(`${root}src/cli/main.ts`)) {
     sourcemap: true,
     // Keep the ESM bundle able to require() CommonJS dependencies.
     banner: { js: "import { createRequire as __rkCreateRequire } from 'node:module'; const require = __rkCreateRequire(import.meta.url);" },
+    // The etcd client (gRPC) reads its .proto files from its own package
+    // directory at run time, so it cannot be bundled: it stays a runtime
+    // dependency, resolved from node_modules when fleet mode first uses it.
+    external: ['etcd3', 'cockatiel'],
     plugins: [cjsNamedExports()],
     metafile: true,
     logLevel: 'warning',

@@ -71,4 +71,8 @@ export interface AdminHost {
   ready(options?: ReadinessOptions): Readiness;
   /** The health of a unit's watcher, or null when it has none (the status page's watch state). */
   watchHealth?(unit: string): WatcherHealth | null;
+  /** This host's fleet view for `status` (a daemon with `fleet:`), as JSON; null without a fleet. */
+  fleet?(): object | null;
+  /** The whole fleet for `GET /fleet` (JSON), or null when no fleet is configured. */
+  fleetStatus?(): Promise<object> | null;
 }

@@ -108,6 +108,14 @@ export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
         else sendJson(res, 200, r ?? { status: 'no_reload_yet' });
       },
     },
+    '/fleet': {
+      methods: READ,
+      handler: async (_q, res) => {
+        const status = await host.fleetStatus?.();
+        if (status) sendJson(res, 200, status);
+        else sendJson(res, 404, errorReply('no fleet configured'));
+      },
+    },
     '/reload': {
       methods: ['POST'],
       handler: async (req, res, url) => {

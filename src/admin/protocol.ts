@@ -81,6 +81,8 @@ export interface StatusReply {
   uptime_secs: number;
   targets: number;
   units: Record<string, UnitStatus>;
+  /** This host's fleet (daemon with `fleet:` only). */
+  fleet?: object;
   /** reloadkit's version (an addition to the documented status shape; last, so the fields before it keep their order). */
   version: string;
 }
@@ -108,8 +110,15 @@ export function statusReply(host: AdminHost, now = Date.now()): StatusReply {
     uptime_secs: Math.max(0, Math.floor((now - host.startedAt) / 1000)),
     targets: host.targetCount(),
     units,
+    ...fleetOf(host),
     version: VERSION,
   };
+}
+
+/** `fleet` in the status reply, only when the host has one. */
+function fleetOf(host: AdminHost): { fleet?: object } {
+  const fleet = host.fleet?.() ?? null;
+  return fleet === null ? {} : { fleet };
 }
 
 /** `ok` when every unit's pass ended full_success (or unchanged); otherwise an error naming each failed unit. */

@@ -1,6 +1,7 @@
 // `reloadkit reload` and `reloadkit status`: one line to the admin socket,
 // the reply printed for humans (or as JSON), with the documented exit codes.
 import { sendAdminCommand } from '../admin/client.js';
+import type { FleetSummary } from '../fleet/agent.js';
 import type { ReloadResult } from '../shared/types.js';
 import { err, EXIT, findSocket, out, parse, type SocketChoice } from './common.js';
 import { AdminClientError, ClientConfigError, UsageError } from '../shared/errors.js';
@@ -170,7 +171,7 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
   return EXIT.FAIL;
 }
 
-function ago(iso: string, now = Date.now()): string {
+export function ago(iso: string, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
@@ -189,6 +190,7 @@ interface StatusShape {
   uptime_secs: number;
   targets: number;
   units: Record<string, { generation: number; last_result: ReloadResult | null; pending_restart: string[] }>;
+  fleet?: FleetSummary;
 }
 
 export function formatStatus(s: StatusShape, now = Date.now()): string {
@@ -216,7 +218,18 @@ export function formatStatus(s: StatusShape, now = Date.now()): string {
     lines.push(fmt(r));
     if (r[5]) lines.push(`  error: ${r[5]}`);
   }
+  if (s.fleet) lines.push(...formatFleetSummary(s.fleet));
   return `${lines.join('\n')}\n`;
+}
+
+/** The fleet lines of `reloadkit status`: the fleet, etcd reachable or not, each managed target's revision. */
+function formatFleetSummary(f: FleetSummary): string[] {
+  const lines = [`fleet ${f.fleet} as host ${f.host}: etcd ${f.connected ? 'connected' : 'NOT connected (serving the current files)'}`];
+  for (const [t, st] of Object.entries(f.targets)) {
+    const desired = st.desired === null ? '' : `, desired ${st.desired}`;
+    lines.push(`  ${t}: revision ${st.revision}${desired}, ${st.status}${st.reason ? `: ${oneLine(st.reason)}` : ''}`);
+  }
+  return lines;
 }
 
 export async function statusCommand(argv: readonly string[]): Promise<number> {

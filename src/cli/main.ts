@@ -13,6 +13,7 @@ export const COMMANDS: Record<string, Command> = {
   validate: { summary: 'check a daemon config file (and, with --targets, each target)', load: async () => (await import('./validate.js')).validateCommand },
   keygen: { summary: 'create an Ed25519 key pair for signed configs', load: async () => (await import('./keys.js')).keygenCommand },
   sign: { summary: 'sign config files (writes FILE.sig)', load: async () => (await import('./keys.js')).signCommand },
+  fleet: { summary: 'push a revision to a fleet of hosts through etcd; fleet status and history', load: async () => (await import('./fleet.js')).fleetCommand },
 };
 
 export function mainHelp(): string {

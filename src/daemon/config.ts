@@ -1,7 +1,7 @@
 // The daemon's config file: YAML validated by a zod schema, with
 // every error reported at its line and column, and normalized into the
 // shape the daemon runs on (durations in ms, paths absolute, defaults filled).
-import { constants as osConstants } from 'node:os';
+import { hostname, constants as osConstants } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import * as z from 'zod/mini';
@@ -98,11 +98,47 @@ const httpUrl = refined(
 
 const signatureSchema = z.strictObject({ public_key: nonEmpty });
 
+// ---- fleet (etcd) -------------------------------------------------------
+
+const FLEET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const fleetName = refined(z.string(), (v) => FLEET_NAME.test(v), "letters, digits, '_', '.', '-' (at most 64)");
+
+/** `fleet:` at the top level: the fleet this host is in and how to reach etcd. */
+const fleetSchema = z.strictObject({
+  name: fleetName,
+  host: z.optional(fleetName),
+  labels: z.optional(z.record(z.string(), z.string())),
+  etcd: z.strictObject({
+    endpoints: z.array(httpUrl).check(z.minLength(1, 'needs at least one etcd endpoint')),
+    ca_file: z.optional(nonEmpty),
+    cert_file: z.optional(nonEmpty),
+    key_file: z.optional(nonEmpty),
+    username: z.optional(nonEmpty),
+    password_file: z.optional(nonEmpty),
+    lease_ttl: z.optional(duration({ min: 1000 })),
+    timeout: z.optional(duration({ min: 1 })),
+  }),
+});
+
+/** `fleet:` of a target: the directory the fleet manages, and the optional health gate. */
+const targetFleetSchema = z.strictObject({
+  dir: nonEmpty,
+  health: z.optional(
+    z.strictObject({
+      url: httpUrl,
+      for: z.optional(duration()),
+      interval: z.optional(duration({ min: 1 })),
+      timeout: z.optional(duration({ min: 1 })),
+    }),
+  ),
+});
+
 const targetCommon = {
   watch: z.optional(pathList),
   timeout: z.optional(duration({ min: 1 })),
   reload_on_start: z.optional(z.boolean()),
   signature: z.optional(signatureSchema),
+  fleet: z.optional(targetFleetSchema),
 };
 
 const nginxTarget = z.strictObject({
@@ -152,41 +188,57 @@ const targetName = z.string().check(
 );
 
 /** The file format, exactly as written (before defaults and normalization). */
-export const daemonConfigSchema = z.strictObject({
-  log_level: z.optional(z.enum(LOG_LEVELS)),
-  state_dir: z.optional(nonEmpty),
-  signature: z.optional(signatureSchema),
-  admin: z.optional(
-    z
-      .strictObject({
-        socket: z.optional(z.string()),
-        socket_mode: z.optional(socketMode),
-        socket_group: z.optional(nonEmpty),
-        max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(65_536))),
-        http: z.optional(httpAddress),
-        http_reload: z.optional(z.boolean()),
-        token_file: z.optional(nonEmpty),
-        http_max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
-        http_headers_timeout: z.optional(duration({ min: 100 })),
-        http_request_timeout: z.optional(duration({ min: 100 })),
-        http_max_event_clients: z.optional(z.int().check(z.minimum(0), z.maximum(1_000_000))),
-      })
-      .check(
-        z.refine((a) => a.http_headers_timeout === undefined || a.http_request_timeout === undefined || a.http_request_timeout >= a.http_headers_timeout, {
-          message: 'http_request_timeout must not be shorter than http_headers_timeout (the headers are part of the request)',
-        }),
-      ),
-  ),
-  watch: z.optional(
-    z.strictObject({
-      debounce: z.optional(duration()),
-      max_wait: z.optional(duration({ min: 1 })),
-      rescan: z.optional(duration()),
+export const daemonConfigSchema = z
+  .strictObject({
+    log_level: z.optional(z.enum(LOG_LEVELS)),
+    state_dir: z.optional(nonEmpty),
+    signature: z.optional(signatureSchema),
+    admin: z.optional(
+      z
+        .strictObject({
+          socket: z.optional(z.string()),
+          socket_mode: z.optional(socketMode),
+          socket_group: z.optional(nonEmpty),
+          max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(65_536))),
+          http: z.optional(httpAddress),
+          http_reload: z.optional(z.boolean()),
+          token_file: z.optional(nonEmpty),
+          http_max_connections: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
+          http_headers_timeout: z.optional(duration({ min: 100 })),
+          http_request_timeout: z.optional(duration({ min: 100 })),
+          http_max_event_clients: z.optional(z.int().check(z.minimum(0), z.maximum(1_000_000))),
+        })
+        .check(
+          z.refine((a) => a.http_headers_timeout === undefined || a.http_request_timeout === undefined || a.http_request_timeout >= a.http_headers_timeout, {
+            message: 'http_request_timeout must not be shorter than http_headers_timeout (the headers are part of the request)',
+          }),
+        ),
+    ),
+    watch: z.optional(
+      z.strictObject({
+        debounce: z.optional(duration()),
+        max_wait: z.optional(duration({ min: 1 })),
+        rescan: z.optional(duration()),
+      }),
+    ),
+    defaults: z.optional(z.strictObject({ timeout: z.optional(duration({ min: 1 })) })),
+    fleet: z.optional(fleetSchema),
+    targets: z.record(targetName, targetSchema),
+  })
+  .check(
+    z.superRefine((c, ctx) => {
+      if (c.fleet) return;
+      for (const [name, t] of Object.entries(c.targets)) {
+        if (t.fleet)
+          ctx.addIssue({
+            code: 'custom',
+            message: 'a fleet-managed target needs the top-level fleet: section (name and etcd)',
+            path: ['targets', name, 'fleet'],
+            input: t.fleet,
+          });
+      }
     }),
-  ),
-  defaults: z.optional(z.strictObject({ timeout: z.optional(duration({ min: 1 })) })),
-  targets: z.record(targetName, targetSchema),
-});
+  );
 
 type RawConfig = z.output<typeof daemonConfigSchema>;
 
@@ -200,6 +252,28 @@ interface TargetBase {
   timeout_ms: number;
   reload_on_start: boolean;
   signature?: { public_key: string };
+  fleet?: TargetFleetDef;
+}
+/** A fleet-managed target: the directory whose files the fleet writes, and the optional health gate. */
+interface TargetFleetDef {
+  dir: string;
+  health?: { url: string; for_ms: number; interval_ms: number; timeout_ms: number };
+}
+/** The top-level `fleet:` section, normalized. */
+interface FleetDef {
+  name: string;
+  host: string;
+  labels: Record<string, string>;
+  etcd: {
+    endpoints: string[];
+    ca_file?: string;
+    cert_file?: string;
+    key_file?: string;
+    username?: string;
+    password_file?: string;
+    lease_ttl_ms: number;
+    timeout_ms: number;
+  };
 }
 export interface NginxTargetDef extends TargetBase {
   kind: 'nginx';
@@ -247,6 +321,7 @@ export interface DaemonConfig {
   };
   watch: { debounce_ms: number; max_wait_ms: number; rescan_ms: number };
   defaults: { timeout_ms: number };
+  fleet?: FleetDef;
   targets: Record<string, TargetDef>;
 }
 
@@ -258,7 +333,7 @@ export interface ConfigOverrides {
 }
 
 /** Restart-required paths of the daemon's own config. */
-export const DAEMON_RESTART_PATHS = ['admin.*', 'state_dir', 'signature.*'] as const;
+export const DAEMON_RESTART_PATHS = ['admin.*', 'state_dir', 'signature.*', 'fleet', 'targets.*.fleet'] as const;
 
 function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaultTimeout: number): TargetDef {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
@@ -268,6 +343,7 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
     timeout_ms: raw.timeout ?? defaultTimeout,
     reload_on_start: raw.reload_on_start ?? false,
     ...(raw.signature ? { signature: { public_key: abs(raw.signature.public_key) } } : {}),
+    ...(raw.fleet ? { fleet: normalizeTargetFleet(raw.fleet, abs) } : {}),
   };
   switch (raw.kind) {
     case 'nginx': {
@@ -297,6 +373,35 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
         ...(raw.pid === undefined ? {} : { pid: raw.pid }),
       };
   }
+}
+
+function normalizeTargetFleet(f: NonNullable<RawConfig['targets'][string]['fleet']>, abs: (p: string) => string): TargetFleetDef {
+  return {
+    dir: abs(f.dir),
+    ...(f.health
+      ? { health: { url: f.health.url, for_ms: f.health.for ?? 5000, interval_ms: f.health.interval ?? 500, timeout_ms: f.health.timeout ?? 2000 } }
+      : {}),
+  };
+}
+
+function normalizeFleet(f: NonNullable<RawConfig['fleet']>, abs: (p: string) => string): FleetDef {
+  const e = f.etcd;
+  const file = (k: 'ca_file' | 'cert_file' | 'key_file' | 'password_file') => (e[k] === undefined ? {} : { [k]: abs(e[k]) });
+  return {
+    name: f.name,
+    host: f.host ?? hostname(),
+    labels: f.labels ?? {},
+    etcd: {
+      endpoints: e.endpoints,
+      ...file('ca_file'),
+      ...file('cert_file'),
+      ...file('key_file'),
+      ...(e.username === undefined ? {} : { username: e.username }),
+      ...file('password_file'),
+      lease_ttl_ms: e.lease_ttl ?? 10_000,
+      timeout_ms: e.timeout ?? 2000,
+    },
+  };
 }
 
 /** Fills defaults, resolves relative paths against `baseDir` (the config file's directory), applies overrides. */
@@ -330,6 +435,7 @@ export function normalizeConfig(raw: RawConfig, baseDir: string, overrides: Conf
       rescan_ms: raw.watch?.rescan ?? WATCH_DEFAULTS.rescanMs,
     },
     defaults: { timeout_ms: timeout },
+    ...(raw.fleet ? { fleet: normalizeFleet(raw.fleet, abs) } : {}),
     targets,
   };
 }

@@ -17,6 +17,7 @@ import { Target } from './target.js';
 import { watchSpecsFor } from './target-source.js';
 import { ownConfigVerifier } from './own-signature.js';
 import { waitForChildren } from './targets/child.js';
+import type { FleetAgent } from '../fleet/agent.js';
 
 /** The subset of a pino logger the daemon uses: levels plus a settable `level`. */
 export interface DaemonLogger extends Logger {
@@ -67,6 +68,8 @@ export class Daemon {
   /** Serializes changes to the target set and the watchers. */
   private reconciling: Promise<unknown> = Promise.resolve();
   private readonly runtime: Runtime;
+  /** The fleet agent, with `fleet:` in the config (etcd's client loads only then). */
+  private fleet: FleetAgent | null = null;
 
   private constructor(opts: DaemonOptions) {
     this.opts = opts;
@@ -82,6 +85,7 @@ export class Daemon {
       },
       // The config names the targets even while they are still loading at start.
       willExist: (name) => this.self?.started === true && Object.hasOwn(this.config.targets, name),
+      fleet: () => this.fleet,
     });
   }
 
@@ -251,6 +255,7 @@ export class Daemon {
     this.checkAborted();
     await this.startWatchers(config);
     this.checkAborted();
+    if (config.fleet) this.fleet = await (await import('./fleet.js')).startFleetAgent(config, this.targets, this.logger, this.runtime.registry);
     for (const [name, decision] of decisions) {
       if (decision === 'reload') this.targets.get(name)!.unit.enqueue('start');
     }
@@ -404,6 +409,10 @@ export class Daemon {
   shutdown(): Promise<void> {
     this.closing ??= (async () => {
       await this.runtime.close(async () => {
+        // Leave the fleet first: no revision is applied to a target that is closing.
+        await this.fleet
+          ?.close()
+          .catch((err: unknown) => this.logger.error({ unit: DAEMON_UNIT, err: errorMessage(err) }, 'shutdown: leaving the fleet failed'));
         // The daemon's own unit first: a target-set change in flight finishes before targets close.
         await this.self?.close();
         await this.reconciling;

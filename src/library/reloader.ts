@@ -49,7 +49,13 @@ async function startTriggers<T>(
   const t = options.triggers ?? {};
   const signals = normalizeSignals(t.signal);
   if (signals.length > 0) runtime.addTrigger({ name: 'signal', close: onSignals(signals, () => unit.enqueue('signal')) });
-  if (watch) await runtime.watch(unit.name, source.watchSpecs?.() ?? [], watch);
+  if (watch && source.watchChanges) {
+    // A source that notices its own changes (etcd): each change is one request, as a file event is.
+    const handle = await source.watchChanges(() => unit.enqueue('watch'), unit.logger);
+    runtime.addTrigger({ name: 'watch', close: () => handle.close() });
+  } else if (watch) {
+    await runtime.watch(unit.name, source.watchSpecs?.() ?? [], watch);
+  }
   const socket = typeof t.socket === 'string' ? { path: t.socket } : t.socket;
   if (socket && socket.path !== '') await runtime.startSocket(socket);
   const http = typeof t.http === 'string' ? { address: t.http } : t.http;

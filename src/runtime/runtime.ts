@@ -30,6 +30,8 @@ export interface RuntimeOptions {
   loaded?(): Promise<void>;
   /** Names that will exist once loaded (the daemon's targets while they load): not unknown. */
   willExist?(name: string): boolean;
+  /** The fleet this host takes part in (the daemon with `fleet:`), for `status` and `GET /fleet`. */
+  fleet?(): { summary(): object | null; status(): Promise<object> } | null;
 }
 
 export class Runtime implements AdminHost {
@@ -185,6 +187,19 @@ export class Runtime implements AdminHost {
 
   units(): readonly AdminUnitView[] {
     return this.list();
+  }
+
+  fleet(): object | null {
+    return this.opts.fleet?.()?.summary() ?? null;
+  }
+
+  fleetStatus(): Promise<object> | null {
+    return this.opts.fleet?.()?.status() ?? null;
+  }
+
+  /** The metrics' registry once they started (others, such as the fleet's, register there too). */
+  get registry(): Registry | undefined {
+    return this.metrics?.registry;
   }
 
   watchHealth(name: string): WatcherHealth | null {

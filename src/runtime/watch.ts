@@ -48,7 +48,7 @@ export function planWatchTrigger(source: ConfigSource, opt: boolean | WatchTrigg
   if (opt !== true && (typeof opt !== 'object' || opt === null)) {
     throw new OptionsError(`triggers.watch must be true, false or { debounceMs, maxWaitMs, rescanMs }, got ${String(opt)}`);
   }
-  if (typeof source.watchSpecs !== 'function') {
+  if (typeof source.watchSpecs !== 'function' && typeof source.watchChanges !== 'function') {
     throw new OptionsError(`triggers.watch needs a source with watchSpecs() (fileSource and dirSource have it); ${source.description} has none`);
   }
   const options = opt === true ? {} : opt;

@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   ERR_DAEMON_START: 'the daemon cannot start',
   ERR_USAGE: 'a command line is invalid',
   ERR_CLIENT_CONFIG: 'the command line client cannot read the config file it was pointed at',
+  ERR_ETCD: 'etcd cannot be reached or answered with an error (fleet mode, etcdSource)',
+  ERR_REVISION: 'a fleet push was refused before anything was written (a path, a size, a signature)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -163,6 +165,22 @@ export class ClientConfigError extends ReloadkitError {
   constructor(message: string) {
     super('ERR_CLIENT_CONFIG', message);
     this.name = 'ClientConfigError';
+  }
+}
+
+/** etcd could not be reached or answered with an error; the message names the endpoints and the reason. */
+export class EtcdError extends ReloadkitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ETCD', message, options);
+    this.name = 'EtcdError';
+  }
+}
+
+/** A push refused before anything was written; the message says which path and why. */
+export class RevisionError extends ReloadkitError {
+  constructor(message: string) {
+    super('ERR_REVISION', message);
+    this.name = 'RevisionError';
   }
 }
 

@@ -142,4 +142,11 @@ export interface ConfigSource {
   watchSpecs?(): WatchSpec[];
   /** True when `load` calls `ctx.verify` for every file it parses. */
   readonly verifiesSignatures?: boolean;
+  /**
+   * For sources that notice their own changes (etcdSource): with
+   * `triggers.watch`, called once the unit started instead of watching
+   * files; calls `changed()` once per change. The handle is closed with the
+   * reloader.
+   */
+  watchChanges?(changed: () => void, logger: Logger): Promise<{ close(): Promise<void> | void }>;
 }

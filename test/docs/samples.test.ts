@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const DOCS = ['README.md', 'docs/library.md', 'docs/protocol.md', 'docs/migration.md'];
+const DOCS = ['README.md', 'docs/library.md', 'docs/protocol.md', 'docs/migration.md', 'docs/fleet.md'];
 
 interface Sample {
   doc: string;

@@ -1,0 +1,391 @@
+// `reloadkit fleet push|status|history`: talks to etcd directly (not to a
+// daemon). etcd and the fleet come from --etcd/--fleet, else
+// RELOADKIT_ETCD/RELOADKIT_FLEET, else the `fleet:` section of the config
+// file (-c, else RELOADKIT_CONFIG, else the default file if it exists).
+import type { KeyObject } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import type { EtcdConnectOptions, EtcdStore } from '../etcd/client.js';
+import type { FleetStatus } from '../fleet/status.js';
+import { ago } from './client.js';
+import { err, EXIT, out, parse } from './common.js';
+import { DEFAULT_CONFIG_PATH } from '../shared/defaults.js';
+import { ConfigError, EtcdError, RevisionError, UsageError } from '../shared/errors.js';
+
+export const FLEET_HELP = `Usage: reloadkit fleet push TARGET PATH... [-m MSG] [--key FILE] [--from DIR] [--wait]
+       reloadkit fleet status [TARGET] [--json]
+       reloadkit fleet history TARGET [--json]
+
+Fleet mode: one config change, many hosts, through etcd. Every host whose
+daemon has a \`fleet:\` section and TARGET with \`fleet: { dir }\` applies a
+pushed revision to that directory (files written atomically, the target's
+check, reload and verify, the optional health gate); any failure puts the
+previous files back byte for byte and reloads them.
+
+push     stores PATH... (files, or directories with everything under them;
+         relative paths, as they will be under the target's fleet.dir) as
+         the next revision of TARGET and makes it the desired one. Refused
+         before anything is written: absolute paths, "..", symlinks, more
+         than 1 MiB or 1000 files in all.
+status   every live host and what it runs (a table, or the JSON with --json)
+history  every stored revision of TARGET, with author, time and message
+
+Options:
+  -c, --config FILE    daemon config whose fleet: section names etcd and the
+                       fleet (default: $RELOADKIT_CONFIG, else
+                       ${DEFAULT_CONFIG_PATH} if it exists)
+  --etcd URL[,URL]     etcd endpoints (default: $RELOADKIT_ETCD, else the
+                       config file's fleet.etcd.endpoints)
+  --fleet NAME         the fleet (default: $RELOADKIT_FLEET, else fleet.name)
+  --timeout DURATION   deadline of each etcd call (default: fleet.etcd.timeout,
+                       else 2s)
+  -m, --message MSG    push: what the revision changes (recorded with it)
+  --key FILE           push: sign the revision with this Ed25519 private key
+                       (reloadkit keygen); hosts whose target has
+                       signature.public_key refuse unsigned revisions
+  --from DIR           push: PATHs are relative to DIR (default: .)
+  --wait               push: wait until every live host applied the revision
+                       or failed; prints each host as it finishes
+  --wait-timeout D     push --wait: give up after D (default 5m)
+  --json               status, history: print JSON
+  -h, --help           this help
+
+Exit codes: 0 success (push --wait: every host applied it); 1 push --wait:
+a host failed, or the wait timed out; 2 usage error, a refused push (nothing
+stored), or etcd unreachable (the message names the endpoints and why).
+`;
+
+interface Where {
+  fleet: string;
+  etcd: EtcdConnectOptions;
+}
+
+function parseDurationMs(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) throw new UsageError(`${what} must be a duration such as 2s or 500ms, got ${JSON.stringify(text)}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
+  const ms = Math.round(Number(m[1]) * unit);
+  if (ms <= 0) throw new UsageError(`${what} must be more than 0`);
+  return ms;
+}
+
+/** etcd and the fleet name, by the precedence in the file comment. */
+async function locate(values: {
+  config?: string | undefined;
+  etcd?: string | undefined;
+  fleet?: string | undefined;
+  timeout?: string | undefined;
+}): Promise<Where> {
+  const env = process.env;
+  const endpointsText = values.etcd ?? (env.RELOADKIT_ETCD || undefined);
+  const fleetName = values.fleet ?? (env.RELOADKIT_FLEET || undefined);
+  let fromFile: Where | null = null;
+  if (endpointsText === undefined || fleetName === undefined) {
+    const named = values.config ?? (env.RELOADKIT_CONFIG || undefined);
+    const file = resolve(named ?? DEFAULT_CONFIG_PATH);
+    const exists =
+      named !== undefined ||
+      (await stat(file).then(
+        () => true,
+        () => false,
+      ));
+    if (exists) {
+      const [{ readFile }, { parseConfigText }] = await Promise.all([import('node:fs/promises'), import('../daemon/config.js')]);
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read the config file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+      try {
+        const c = parseConfigText(text, file);
+        if (c.fleet) {
+          const e = c.fleet.etcd;
+          fromFile = {
+            fleet: c.fleet.name,
+            etcd: {
+              endpoints: e.endpoints,
+              timeoutMs: e.timeout_ms,
+              caFile: e.ca_file,
+              certFile: e.cert_file,
+              keyFile: e.key_file,
+              username: e.username,
+              passwordFile: e.password_file,
+            },
+          };
+        }
+      } catch (e) {
+        if (e instanceof ConfigError) throw new UsageError(e.problems.join('\n'));
+        throw e;
+      }
+    }
+  }
+  const endpoints =
+    endpointsText !== undefined
+      ? endpointsText
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+      : fromFile?.etcd.endpoints;
+  const fleet = fleetName ?? fromFile?.fleet;
+  if (!endpoints || endpoints.length === 0)
+    throw new UsageError('no etcd endpoints: pass --etcd URL[,URL], set RELOADKIT_ETCD, or -c a config with fleet.etcd.endpoints');
+  if (fleet === undefined) throw new UsageError('no fleet name: pass --fleet NAME, set RELOADKIT_FLEET, or -c a config with fleet.name');
+  for (const e of endpoints) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(e)) throw new UsageError(`invalid etcd endpoint ${JSON.stringify(e)}: expected http://HOST:PORT or https://HOST:PORT`);
+  }
+  const { NAME_PATTERN } = await import('../fleet/keys.js');
+  if (!NAME_PATTERN.test(fleet)) throw new UsageError(`invalid fleet name ${JSON.stringify(fleet)}`);
+  const timeoutMs = values.timeout !== undefined ? parseDurationMs(values.timeout, '--timeout') : (fromFile?.etcd.timeoutMs ?? 2000);
+  return { fleet, etcd: { ...(fromFile?.etcd ?? {}), endpoints, timeoutMs } };
+}
+
+/** Runs `fn` with a connected store; an etcd failure prints the reason and gives exit code 2. */
+async function withStore(where: Where, fn: (store: EtcdStore) => Promise<number>): Promise<number> {
+  const { EtcdStore } = await import('../etcd/client.js');
+  let store: EtcdStore | null = null;
+  try {
+    store = await EtcdStore.connect(where.etcd);
+    return await fn(store);
+  } catch (e) {
+    if (e instanceof EtcdError) {
+      err(`reloadkit: ${e.message}`);
+      return EXIT.USAGE;
+    }
+    throw e;
+  } finally {
+    store?.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function push(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      config: { type: 'string', short: 'c' },
+      etcd: { type: 'string' },
+      fleet: { type: 'string' },
+      timeout: { type: 'string' },
+      message: { type: 'string', short: 'm' },
+      key: { type: 'string' },
+      from: { type: 'string' },
+      wait: { type: 'boolean' },
+      'wait-timeout': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    Number.MAX_SAFE_INTEGER,
+  );
+  if (values.help) {
+    out(FLEET_HELP);
+    return EXIT.OK;
+  }
+  const [target, ...paths] = positionals;
+  const { NAME_PATTERN } = await import('../fleet/keys.js');
+  if (target === undefined) throw new UsageError('push needs TARGET and at least one PATH');
+  if (!NAME_PATTERN.test(target)) throw new UsageError(`invalid target name ${JSON.stringify(target)}`);
+  if (paths.length === 0) throw new UsageError('push needs at least one PATH (a file or a directory)');
+  const waitMs = values['wait-timeout'] === undefined ? 300_000 : parseDurationMs(values['wait-timeout'], '--wait-timeout');
+  const { collectPushFiles, storeRevision } = await import('../fleet/revisions.js');
+  // Everything is checked before etcd is contacted: a refused push stores nothing.
+  let files;
+  try {
+    files = await collectPushFiles(paths, resolve(values.from ?? '.'));
+  } catch (e) {
+    if (e instanceof RevisionError) {
+      err(`reloadkit fleet push: refused, nothing stored: ${e.message}`);
+      return EXIT.USAGE;
+    }
+    throw e;
+  }
+  let key: KeyObject | undefined;
+  if (values.key !== undefined) {
+    const { loadPrivateKey } = await import('../integrity/keys.js');
+    try {
+      const loaded = await loadPrivateKey(values.key);
+      for (const w of loaded.warnings) err(`reloadkit: warning: ${w}`);
+      key = loaded.key;
+    } catch (e) {
+      err(`reloadkit fleet push: ${(e as Error).message}`);
+      return EXIT.USAGE;
+    }
+  }
+  const where = await locate(values);
+  let author = 'unknown';
+  try {
+    author = `${userInfo().username}@${hostname()}`;
+  } catch {
+    // no user name (a container without /etc/passwd entry)
+  }
+  return withStore(where, async (store) => {
+    const { revision, rollout } = await storeRevision(store, files, { fleet: where.fleet, target, author, message: values.message ?? '', key });
+    const bytes = files.reduce((n, f) => n + f.bytes.length, 0);
+    if (values.json && !values.wait)
+      out(JSON.stringify({ status: 'ok', fleet: where.fleet, target, revision, rollout: rollout.id, files: files.length, bytes, signed: key !== undefined }));
+    else
+      out(
+        `pushed ${target} revision ${revision} (${files.length} file${files.length === 1 ? '' : 's'}, ${bytes} bytes${key ? ', signed' : ''}); rollout ${rollout.id} from revision ${rollout.from}`,
+      );
+    if (!values.wait) return EXIT.OK;
+    return waitForRollout(store, where.fleet, target, rollout.id, waitMs, values.json ?? false);
+  });
+}
+
+/** Polls the status until every live host finished the rollout; prints each host once. */
+async function waitForRollout(store: EtcdStore, fleet: string, target: string, id: string, timeoutMs: number, json: boolean): Promise<number> {
+  const { readFleetStatus } = await import('../fleet/status.js');
+  const printed = new Set<string>();
+  const deadline = Date.now() + timeoutMs;
+  let last: FleetStatus | null;
+  for (;;) {
+    try {
+      last = await readFleetStatus(store, fleet, target);
+    } catch (e) {
+      // An etcd hiccup while waiting (a leader change): try again until the deadline.
+      if (Date.now() > deadline) throw e;
+      await sleep(500);
+      continue;
+    }
+    const r = last.targets[target]?.rollout;
+    if (r && r.id === id) {
+      for (const [host, s] of Object.entries(r.hosts)) {
+        if ((s === 'done' || s === 'failed' || s === 'lost') && !printed.has(host)) {
+          printed.add(host);
+          const reason = s === 'failed' ? `: ${last.hosts[host]?.targets[target]?.reason ?? ''}` : '';
+          if (!json) out(`${host}: ${s}${reason}`);
+        }
+      }
+      if (r.state !== 'running') {
+        if (json) out(JSON.stringify(last));
+        else if (Object.keys(r.hosts).length === 0) out(`no live host runs ${target} in fleet ${fleet}`);
+        else out(`rollout ${id}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`);
+        return r.state === 'done' ? EXIT.OK : EXIT.FAIL;
+      }
+    } else if (r && r.id !== id) {
+      err(`reloadkit: another push (${r.id}) replaced rollout ${id}`);
+      return EXIT.FAIL;
+    }
+    if (Date.now() > deadline) {
+      err(`reloadkit: rollout ${id} not finished after ${Math.round(timeoutMs / 1000)} s`);
+      return EXIT.FAIL;
+    }
+    await sleep(100);
+  }
+}
+
+/** The options `status` and `history` share; null after printing the help. */
+function parseReadArgs(argv: readonly string[]) {
+  const parsed = parse(
+    argv,
+    { config: { type: 'string', short: 'c' }, etcd: { type: 'string' }, fleet: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
+    1,
+  );
+  if (!parsed.values.help) return parsed;
+  out(FLEET_HELP);
+  return null;
+}
+
+async function status(argv: readonly string[]): Promise<number> {
+  const parsed = parseReadArgs(argv);
+  if (!parsed) return EXIT.OK;
+  const { values, positionals } = parsed;
+  const where = await locate(values);
+  const { readFleetStatus } = await import('../fleet/status.js');
+  return withStore(where, async (store) => {
+    const s = await readFleetStatus(store, where.fleet, positionals[0]);
+    out(values.json ? JSON.stringify(s) : formatFleetStatus(s));
+    return EXIT.OK;
+  });
+}
+
+async function history(argv: readonly string[]): Promise<number> {
+  const parsed = parseReadArgs(argv);
+  if (!parsed) return EXIT.OK;
+  const { values, positionals } = parsed;
+  const target = positionals[0];
+  if (target === undefined) throw new UsageError('history needs TARGET');
+  const where = await locate(values);
+  const [{ listRevisions, parseJson }, { desiredKey }] = await Promise.all([import('../fleet/revisions.js'), import('../fleet/keys.js')]);
+  return withStore(where, async (store) => {
+    const list = await listRevisions(store, where.fleet, target);
+    const desired = parseJson<{ revision: number }>(await store.get(desiredKey(where.fleet, target)))?.revision ?? null;
+    const rows = list.map((m) => ({
+      revision: m.revision,
+      created_at: m.created_at,
+      author: m.author,
+      message: m.message,
+      files: m.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+      signed: m.signature !== undefined,
+      desired: m.revision === desired,
+    }));
+    if (values.json) {
+      out(JSON.stringify({ fleet: where.fleet, target, desired, revisions: rows }));
+      return EXIT.OK;
+    }
+    if (rows.length === 0) {
+      out(`no revision of ${target} in fleet ${where.fleet}`);
+      return EXIT.OK;
+    }
+    out('REV    WHEN                      AUTHOR              FILES  SIGNED  MESSAGE');
+    for (const r of rows) {
+      out(
+        `${`${r.desired ? '*' : ' '}${r.revision}`.padEnd(6)} ${r.created_at.padEnd(25)} ${r.author.slice(0, 19).padEnd(19)} ${String(r.files.length).padEnd(6)} ${(r.signed ? 'yes' : 'no').padEnd(7)} ${r.message}`,
+      );
+    }
+    out('(* = desired)');
+    return EXIT.OK;
+  });
+}
+
+/** The table `reloadkit fleet status` prints: one row per host and target. */
+export function formatFleetStatus(s: FleetStatus, now = Date.now()): string {
+  const lines: string[] = [];
+  for (const [t, ts] of Object.entries(s.targets)) {
+    const r = ts.rollout;
+    lines.push(
+      `${t}: revision ${ts.revision}, desired ${ts.desired}${r ? `; rollout ${r.id} (${r.from} -> ${r.to}) ${r.state}${r.reason ? `: ${r.reason}` : ''}` : ''}`,
+    );
+  }
+  const rows: string[][] = [];
+  for (const [host, h] of Object.entries(s.hosts).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const entries = Object.entries(h.targets);
+    if (entries.length === 0) rows.push([host, h.alive ? 'yes' : 'no', '-', '-', '-', '-']);
+    for (const [t, st] of entries) rows.push([host, h.alive ? 'yes' : 'no', t, String(st.revision), st.status, ago(st.at, now), st.reason ?? '']);
+  }
+  const head = ['HOST', 'ALIVE', 'TARGET', 'REVISION', 'STATUS', 'WHEN'];
+  const widths = head.map((x, i) => Math.max(x.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) =>
+    cells
+      .slice(0, 6)
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  lines.push(`fleet ${s.fleet}: ${Object.keys(s.hosts).length} host${Object.keys(s.hosts).length === 1 ? '' : 's'} alive`, fmt(head));
+  for (const r of rows) {
+    lines.push(fmt(r));
+    if (r[6]) lines.push(`  ${r[6]}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function fleetCommand(argv: readonly string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'push':
+      return push(rest);
+    case 'status':
+      return status(rest);
+    case 'history':
+      return history(rest);
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      out(FLEET_HELP);
+      return sub === undefined ? EXIT.USAGE : EXIT.OK;
+    default:
+      throw new UsageError(`unknown fleet command ${JSON.stringify(sub)} (push, status, history)`);
+  }
+}

@@ -1,0 +1,56 @@
+// `reloadkit fleet` usage, as the built CLI answers it before any etcd is
+// involved: every mistake is exit 2 with a message that says what to do.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { cli } from '../integration/daemon-process.js';
+
+describe('reloadkit fleet: usage', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rk-fleet-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is listed in the main help; `fleet --help` explains push, status and history', async () => {
+    assert.match((await cli(['--help'])).stdout, /^\s+fleet\s+push a revision to a fleet/m);
+    const h = await cli(['fleet', '--help']);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /reloadkit fleet push TARGET PATH\.\.\./);
+    assert.match(h.stdout, /Exit codes: 0 success/);
+    const bare = await cli(['fleet']);
+    assert.equal(bare.code, 2);
+  });
+
+  it('mistakes exit 2 with what to do', async () => {
+    const cases: [string[], RegExp][] = [
+      [['fleet', 'deploy'], /unknown fleet command "deploy" \(push, status, history\)/],
+      [['fleet', 'push'], /push needs TARGET and at least one PATH/],
+      [['fleet', 'push', 'nginx'], /push needs at least one PATH/],
+      [['fleet', 'push', 'bad name', 'a.conf'], /invalid target name/],
+      [['fleet', 'history'], /history needs TARGET/],
+      [['fleet', 'status'], /no etcd endpoints: pass --etcd URL\[,URL\], set RELOADKIT_ETCD, or -c a config/],
+      [['fleet', 'status', '--etcd', 'http://127.0.0.1:2379'], /no fleet name: pass --fleet NAME/],
+      [['fleet', 'status', '--etcd', 'ftp://x', '--fleet', 'web'], /invalid etcd endpoint "ftp:\/\/x"/],
+      [['fleet', 'status', '--etcd', 'http://127.0.0.1:2379', '--fleet', '../x'], /invalid fleet name/],
+      [['fleet', 'status', '--etcd', 'http://127.0.0.1:2379', '--fleet', 'web', '--timeout', 'soon'], /--timeout must be a duration/],
+      [['fleet', 'status', '--bogus'], /Unknown option '--bogus'/],
+      [['fleet', 'status', '-c', '/nonexistent/reloadkit.yaml'], /cannot read the config file \/nonexistent\/reloadkit\.yaml: ENOENT/],
+    ];
+    for (const [args, why] of cases) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, why, args.join(' '));
+    }
+  });
+
+  it('the fleet of -c comes from its fleet: section; a broken one is reported with its line', async () => {
+    writeFileSync(join(dir, 'bad.yaml'), 'fleet:\n  name: web\n  etcd:\n    endpoints: [nope]\ntargets: {}\n');
+    const r = await cli(['fleet', 'status', '-c', join(dir, 'bad.yaml')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /bad\.yaml:4:\d+: fleet\.etcd\.endpoints\[0\]: expected an http/);
+    writeFileSync(join(dir, 'nofleet.yaml'), 'targets: {}\n');
+    const n = await cli(['fleet', 'status', '-c', join(dir, 'nofleet.yaml')]);
+    assert.equal(n.code, 2);
+    assert.match(n.stderr, /no etcd endpoints/);
+  });
+});
