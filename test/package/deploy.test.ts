@@ -81,7 +81,7 @@ describe('systemd units', () => {
     const one = (key: string) => service.get('Service', key);
     assert.deepEqual(one('ProtectSystem'), ['strict']);
     assert.deepEqual(one('StateDirectory'), ['reloadkit']);
-    assert.deepEqual(one('ReadWritePaths'), ['-/var/log/nginx']);
+    assert.deepEqual(one('ReadWritePaths'), ['-/var/log/nginx -/var/lib/nginx']);
     assert.deepEqual(one('NoNewPrivileges'), ['yes']);
     assert.deepEqual(one('PrivateTmp'), ['yes']);
     // nginx -s reload signals a master of another user, and the nginx target finds its new workers in /proc.
