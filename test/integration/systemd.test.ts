@@ -4,7 +4,7 @@
 // systemd-socket-activate passes the admin and HTTP sockets (LISTEN_FDS) the
 // daemon serves instead of creating its own, leaving their files in place.
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -149,6 +149,34 @@ describe('systemd: notifications and socket activation (built daemon)', { skip }
     assert.equal(await d.stop('SIGTERM'), 0);
     assert.ok(since(l, from).some((m) => m.STOPPING === '1'));
   });
+
+  it(
+    'without the privilege to speak for the daemon (not root), messages come from its systemd-notify child, still in order: why the unit says NotifyAccess=all',
+    { skip: !isRoot && 'needs root to run the daemon as nobody' },
+    async () => {
+      const base = mkdtempSync(join(tmpdir(), 'rk-systemd-nobody-'));
+      chmodSync(base, 0o755);
+      const dir = join(base, 'case');
+      mkdirSync(dir);
+      chownSync(dir, 65534, 65534);
+      try {
+        const l = await listen(`@reloadkit-test-nobody-${process.pid}-${Date.now()}`);
+        const d = await run({ args: ['-c', writeConfig(dir)], socket: join(dir, 'admin.sock'), env: { NOTIFY_SOCKET: l.address }, uid: 65534, gid: 65534 });
+        const ready = await l.next(has('READY', '1'), 'READY=1');
+        assert.equal(ready.uid, 65534);
+        assert.notEqual(ready.pid, d.proc.pid, 'the sender could not name the daemon: the message is its own');
+        assert.equal(ready.fields.MAINPID, String(d.proc.pid));
+        const from = l.messages.length;
+        d.proc.kill('SIGHUP');
+        await l.next(has('READY', '1'), 'READY=1 after the reload', from);
+        assert.equal(since(l, from)[0]!.RELOADING, '1');
+        assert.equal(await d.stop('SIGTERM'), 0);
+        assert.equal(l.messages.at(-1)!.fields.STOPPING, '1');
+      } finally {
+        rmSync(base, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('socket activation: the admin socket passed by systemd-socket-activate answers the connection that started the daemon, children see no LISTEN_*/NOTIFY_SOCKET, and the file stays at shutdown', async () => {
     const dir = caseDir();
