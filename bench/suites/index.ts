@@ -10,6 +10,7 @@ import { hooksSuite } from './hooks.js';
 import { e2eSuite } from './e2e.js';
 import { eventsSuite } from './events.js';
 import { fleetSuite } from './fleet.js';
+import { notifySuite } from './notify.js';
 
 export const suites: BenchSuite[] = [
   engineSuite,
@@ -22,4 +23,5 @@ export const suites: BenchSuite[] = [
   integritySuite,
   hooksSuite,
   fleetSuite,
+  notifySuite,
 ];

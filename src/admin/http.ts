@@ -33,6 +33,12 @@ export interface AdminHttpOptions extends Partial<HttpLimits> {
   logger?: Logger;
   /** Bytes queued for one event stream client before it is dropped as not reading (default 128 KiB). */
   eventBufferBytes?: number;
+  /**
+   * Serve on this already listening socket (passed by the service manager:
+   * socket activation) instead of binding `address`. A TCP socket is held to
+   * the same loopback rule as an address.
+   */
+  fd?: number;
 }
 
 export interface AdminHttpHandle {
@@ -147,6 +153,33 @@ function checkBinding(options: AdminHttpOptions, bindHost: string): void {
   }
 }
 
+/** Listens on a socket passed in as a file descriptor; a TCP one must be loopback unless remote is allowed. */
+async function listenOnFd(server: Server, options: AdminHttpOptions, fd: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(
+        new ReloadkitError('ERR_HTTP_LISTEN', `cannot serve the admin HTTP endpoints on the passed socket (fd ${fd}): ${errorMessage(err)}`, { cause: err }),
+      ),
+    );
+    try {
+      server.listen({ fd }, () => resolve());
+    } catch (err) {
+      reject(
+        new ReloadkitError('ERR_HTTP_LISTEN', `cannot serve the admin HTTP endpoints on the passed socket (fd ${fd}): ${errorMessage(err)}`, { cause: err }),
+      );
+    }
+  });
+  const bound = server.address();
+  if (bound !== null && typeof bound === 'object') {
+    try {
+      checkBinding(options, bound.address);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
+}
+
 function listen(server: Server, address: string, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', (err) => {
@@ -160,7 +193,8 @@ function listen(server: Server, address: string, host: string, port: number): Pr
 
 export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHttpHandle> {
   const logger = options.logger ?? noopLogger;
-  const { host: bindHost, port } = parseHttpAddress(options.address);
+  // A passed socket's address is checked once it is served (listenOnFd).
+  const { host: bindHost, port } = options.fd === undefined ? parseHttpAddress(options.address) : { host: '127.0.0.1', port: 0 };
   checkBinding(options, bindHost);
   const limits = httpLimits(options);
   const { host, metrics } = options;
@@ -183,11 +217,12 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
   });
   const connections = limitConnections(server, limits.maxConnections, logger);
   server.on('clientError', answerClientError);
-  await listen(server, options.address, bindHost, port);
+  if (options.fd !== undefined) await listenOnFd(server, options, options.fd);
+  else await listen(server, options.address, bindHost, port);
   server.on('error', (err) => logger.error({ err: errorMessage(err) }, 'admin HTTP server error'));
   const offResults = metrics.onResult((r) => events.publish('pass', r));
 
-  const handle = adminHandle({ server, port, bindHost, events, connections, offResults });
+  const handle = adminHandle({ server, port, bindHost, events, connections, offResults, ...(options.fd === undefined ? {} : { fd: options.fd }) });
   logger.info({ http: handle.address, reload: actions.reload, token: actions.token, ...limits }, 'admin HTTP listening');
   return handle;
 }
@@ -201,6 +236,8 @@ interface Running {
   connections: ConnectionLimiter;
   /** Stops feeding passes to the event stream. */
   offResults: () => void;
+  /** The passed socket served, when it was passed in (a Unix socket has no host:port). */
+  fd?: number;
 }
 
 /** The handle of a listening server: its address, counters, health, and an orderly close. */
@@ -210,8 +247,9 @@ function adminHandle(r: Running): AdminHttpHandle {
   const boundPort = typeof bound === 'object' && bound ? bound.port : r.port;
   const boundHost = typeof bound === 'object' && bound ? bound.address : r.bindHost;
   let closing: Promise<void> | null = null;
+  const inet = typeof bound === 'object' && bound !== null;
   return {
-    address: boundHost.includes(':') ? `[${boundHost}]:${boundPort}` : `${boundHost}:${boundPort}`,
+    address: !inet && r.fd !== undefined ? `unix:fd ${r.fd}` : boundHost.includes(':') ? `[${boundHost}]:${boundPort}` : `${boundHost}:${boundPort}`,
     hostname: boundHost,
     port: boundPort,
     get listening() {

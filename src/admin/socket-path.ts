@@ -14,7 +14,7 @@
 // inspected there where nobody else can swap it; a socket with the expected
 // identity is unlinked, anything else is put back with link() (or rename()
 // for a directory). A symlink or non-socket at the path is never deleted.
-import { chmod, lstat, link, mkdir, mkdtemp, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, link, mkdir, mkdtemp, readdir, readFile, readlink, rename, rmdir, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -253,4 +253,33 @@ export async function resolveGroup(group: string | number): Promise<number> {
     if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
   throw new OptionsError(`socket group "${group}" does not exist`);
+}
+
+/**
+ * What a listening socket passed in as file descriptor `fd` (socket
+ * activation) is bound to, from /proc (Linux): its path, `@name` for the
+ * abstract namespace, or null when it cannot be told (not Linux, not a Unix
+ * socket, not bound to a name).
+ */
+export async function passedSocketPath(fd: number): Promise<string | null> {
+  let inode: string;
+  try {
+    const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/self/fd/${fd}`));
+    if (!m) return null;
+    inode = m[1]!;
+  } catch {
+    return null;
+  }
+  let table: string;
+  try {
+    table = await readFile('/proc/net/unix', 'utf8');
+  } catch {
+    return null;
+  }
+  // Num RefCount Protocol Flags Type St Inode Path (the path may hold spaces: it is the rest of the line).
+  for (const line of table.split('\n').slice(1)) {
+    const m = /^\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)(?: (.*))?$/.exec(line);
+    if (m && m[1] === inode) return m[2] === undefined || m[2] === '' ? null : m[2];
+  }
+  return null;
 }

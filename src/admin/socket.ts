@@ -25,6 +25,7 @@ import {
   ensureDefaultSocketDir,
   inspectPath,
   MAX_SOCKET_PATH,
+  passedSocketPath,
   PrivateDir,
   probeSocket,
   removeLeftoverDirs,
@@ -57,6 +58,13 @@ export interface AdminSocketOptions {
    * operator gave never gets its parent created.
    */
   createDirectory?: boolean;
+  /**
+   * Serve on this already listening socket (passed by the service manager:
+   * socket activation) instead of creating one. `path` is then where clients
+   * are told to look; the socket file belongs to whoever created it and is
+   * never removed, and its mode and group are theirs to set.
+   */
+  fd?: number;
   host: AdminHost;
   logger?: Logger;
 }
@@ -98,6 +106,7 @@ export interface AdminSocketHandle {
  */
 export async function startAdminSocket(options: AdminSocketOptions): Promise<AdminSocketHandle> {
   const logger = options.logger ?? noopLogger;
+  if (options.fd !== undefined) return servePassedSocket(options, options.fd, logger);
   const settings = await socketSettings(options, logger);
   if (settings === null) return new SocketHandle('', 'disabled', null);
   const { path } = settings;
@@ -246,6 +255,53 @@ async function listenPrivately(s: SocketSettings, stale: FileIdentity | null, ho
   return handle;
 }
 
+/**
+ * Serves a socket the service manager passed in: it is already bound and
+ * listening, so nothing is claimed, created or (at shutdown) removed. Only a
+ * Unix socket is served: the admin protocol relies on file permissions.
+ */
+async function servePassedSocket(options: AdminSocketOptions, fd: number, logger: Logger): Promise<AdminSocketHandle> {
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(fd) || fd < 0) throw new OptionsError(`socket fd must be a file descriptor number, got ${String(fd)}`);
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new OptionsError(`socket maxConnections must be a positive integer, got ${String(options.maxConnections)}`);
+  }
+  const bound = await passedSocketPath(fd);
+  const path = bound ?? (options.path === '' ? `fd ${fd}` : resolvePath(options.path));
+  const handle = new SocketHandle(path, 'listening', null);
+  const server = createServer({ allowHalfOpen: true }, (sock) => handle.accept(sock));
+  handle.configure(server, { host: options.host, logger, maxConnections, readTimeoutMs: options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS });
+  const refuse = (reason: string) => {
+    logger.error({ socket: path, fd, reason }, 'cannot serve the admin socket passed by the service manager; running without the admin socket');
+    server.close();
+    return new SocketHandle(path, 'failed', null, reason);
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ fd }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => logger.error({ socket: path, err: errorMessage(err) }, 'admin socket error'));
+        resolve();
+      });
+    });
+  } catch (err) {
+    return refuse(`fd ${fd}: ${errnoCode(err) ?? errorMessage(err)}`);
+  }
+  // A pipe handle has no address; a TCP socket does, and the admin protocol is never served on TCP.
+  if (server.address() !== null && typeof server.address() === 'object') return refuse(`fd ${fd} is a TCP socket, not a Unix socket`);
+  handle.serving();
+  const where = options.path === '' ? null : resolvePath(options.path);
+  if (bound !== null && where !== null && bound !== where) {
+    logger.warn(
+      { socket: bound, configured: where },
+      'the passed admin socket is not at the configured path: clients using the configured path will not find it',
+    );
+  }
+  logger.info({ socket: path, fd }, 'admin socket listening (passed by the service manager; its file is left in place at shutdown)');
+  return handle;
+}
+
 interface ServeConfig {
   host: AdminHost;
   logger: Logger;
@@ -307,6 +363,11 @@ class SocketHandle implements AdminSocketHandle {
   /** The socket is reachable at its final path. */
   published(id: FileIdentity): void {
     this.identity = id;
+    this.serving();
+  }
+
+  /** Connections are served: start the deadline sweep. */
+  serving(): void {
     // One sweep for every connection's deadline instead of a timer each: cheaper per
     // connection, and a quarter of the deadline is precise enough for a 5 s limit.
     const period = Math.max(10, Math.min(250, this.cfg!.readTimeoutMs / 4));
@@ -330,7 +391,9 @@ class SocketHandle implements AdminSocketHandle {
     const server = this.server!;
     // close() stops accepting at once; its callback waits for open connections, which we do not.
     server.close();
-    const dir = this.dir!;
+    const dir = this.dir;
+    // A passed socket (no private directory) is not ours to remove.
+    if (dir === null) return;
     if (this.identity) {
       try {
         const outcome = await dir.quarantineRemove(this.identity);

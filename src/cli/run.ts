@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { isHttpAddress, LOG_LEVELS, type ConfigOverrides, type LogLevel } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { DaemonLog } from '../daemon/log.js';
+import { ServiceManager } from '../daemon/systemd.js';
 import { err, EXIT, out, parse } from './common.js';
 import { DaemonStartError, UsageError } from '../shared/errors.js';
 import { DEFAULT_CONFIG_PATH } from '../shared/defaults.js';
@@ -101,6 +102,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const stop = (signal: NodeJS.Signals) => {
     if (stopRequested) return;
     stopRequested = true;
+    sm.stopping();
     setTimeout(() => {
       err(`reloadkit: shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting`);
       process.exit(EXIT.FAIL);
@@ -108,12 +110,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     if (daemon) void daemon.shutdown().then(resolveStopped);
     else startAbort.abort(new Error(`${signal} during start-up`));
   };
-  const onHup = () => daemon?.reloadAll('signal');
+  const onHup = () => daemon && sm.reload(daemon);
   process.on('SIGHUP', onHup);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
   const logger = new DaemonLog(overrides.log_level ?? 'info');
+  // systemd: passed sockets, notifications, the watchdog (the variables are taken out of the environment).
+  const sm = new ServiceManager({ logger });
   try {
     daemon = await Daemon.start({
       configPath,
@@ -122,18 +126,21 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       logger,
       onAdminReady: () => void logger.ready(),
       signal: startAbort.signal,
+      listenFds: sm.listenFds,
     });
   } catch (e) {
     if (!(e instanceof DaemonStartError)) throw e;
     err(`reloadkit: cannot start: ${e.message}`);
     logger.error({ unit: 'reloadkit', err: e.message }, 'reloadkit cannot start');
-    await logger.ready();
+    sm.failed(e.message);
+    await Promise.all([logger.ready(), sm.close()]);
     return EXIT.FAIL;
   }
   // Aborted start-up: start() resolved with the daemon already shut down; shutdown() returns that same promise.
   if (stopRequested) void daemon.shutdown().then(resolveStopped);
+  else await sm.started(daemon);
   await stopped;
-  await logger.ready();
+  await Promise.all([logger.ready(), sm.close()]);
   process.off('SIGHUP', onHup);
   // Everything is closed; exit now rather than wait for stray handles.
   process.exit(EXIT.OK);

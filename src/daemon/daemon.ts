@@ -9,7 +9,7 @@ import { Unit } from '../engine/unit.js';
 import { Runtime } from '../runtime/runtime.js';
 import { defaultSocketPath } from '../shared/defaults.js';
 import { DaemonStartError, errorMessage, LoadError, ShutdownError } from '../shared/errors.js';
-import type { Hook, Logger, Trigger, WatchSpec } from '../shared/types.js';
+import type { Hook, Logger, ReloadResult, Trigger, WatchSpec } from '../shared/types.js';
 import { DAEMON_RESTART_PATHS, DAEMON_UNIT, type ConfigOverrides, type DaemonConfig, type TargetDef } from './config.js';
 import { ownConfigSource } from './own-config.js';
 import { StateStore } from './state.js';
@@ -18,6 +18,7 @@ import { watchSpecsFor } from './target-source.js';
 import { ownConfigVerifier } from './own-signature.js';
 import { waitForChildren } from './targets/child.js';
 import type { FleetAgent } from '../fleet/agent.js';
+import type { ListenFds } from './activation.js';
 
 /** The subset of a pino logger the daemon uses: levels plus a settable `level`. */
 export interface DaemonLogger extends Logger {
@@ -42,6 +43,8 @@ export interface DaemonOptions {
    * (`startAborted`): a requested stop, not a start failure.
    */
   signal?: AbortSignal;
+  /** Sockets passed by the service manager (socket activation): served instead of admin.socket / admin.http. */
+  listenFds?: ListenFds;
 }
 
 interface WatchTimingsMs {
@@ -222,8 +225,10 @@ export class Daemon {
 
     // Admin socket first: it is what `reloadkit reload` and systemd talk to.
     // Requests that need the targets wait until they are loaded (`targetsReady`).
-    if (config.admin.socket !== '') {
+    const passed = this.opts.listenFds ?? {};
+    if (config.admin.socket !== '' || passed.admin !== undefined) {
       await this.runtime.startSocket({
+        ...(passed.admin === undefined ? {} : { fd: passed.admin }),
         path: config.admin.socket,
         mode: config.admin.socket_mode,
         ...(config.admin.socket_group === undefined ? {} : { group: config.admin.socket_group }),
@@ -237,8 +242,9 @@ export class Daemon {
     this.opts.onAdminReady?.();
 
     const decisions = await this.loadTargets(config);
-    if (config.admin.http !== '') {
+    if (config.admin.http !== '' || passed.http !== undefined) {
       await this.runtime.startHttp({
+        ...(passed.http === undefined ? {} : { fd: passed.http }),
         address: config.admin.http,
         allowRemote: this.opts.httpAllowRemote ?? false,
         reload: config.admin.http_reload,
@@ -391,6 +397,11 @@ export class Daemon {
   }
 
   // ---- requests -----------------------------------------------------------
+
+  /** Calls `listener` after every pass of every unit (the service manager's STATUS=). */
+  onResult(listener: (r: ReloadResult) => void): () => void {
+    return this.runtime.onResult(listener);
+  }
 
   /** SIGHUP does what `reload` does; the results are in the pass log lines. */
   reloadAll(trigger: Trigger): void {

@@ -47,6 +47,8 @@ export class Runtime implements AdminHost {
   private http: AdminHttpHandle | null = null;
   private metrics: ReloadMetrics | null = null;
   private readonly detachMetrics = new Map<string, () => void>();
+  private readonly resultListeners = new Set<(r: ReloadResult) => void>();
+  private readonly detachResults = new Map<string, () => void>();
   private closing: Promise<void> | null = null;
 
   constructor(opts: RuntimeOptions) {
@@ -62,12 +64,16 @@ export class Runtime implements AdminHost {
 
   add(entry: RuntimeUnit): void {
     this.entries.set(entry.unit.name, entry);
+    this.detachResults.get(entry.unit.name)?.();
+    this.detachResults.set(entry.unit.name, entry.unit.observe({ result: (r) => this.resultListeners.forEach((l) => l(r)) }));
     if (this.metrics) this.detachMetrics.set(entry.unit.name, this.metrics.attachUnit(observable(entry)));
   }
 
   /** Forgets a unit: its watcher stops, its metric series go. The caller closes the unit. */
   async remove(name: string): Promise<void> {
     this.entries.delete(name);
+    this.detachResults.get(name)?.();
+    this.detachResults.delete(name);
     await this.unwatch(name);
     this.detachMetrics.delete(name);
     this.metrics?.detachUnit(name);
@@ -79,6 +85,12 @@ export class Runtime implements AdminHost {
 
   list(): Unit<unknown>[] {
     return [...this.entries.values()].map((e) => e.unit);
+  }
+
+  /** Calls `listener` with the result of every pass of every unit, present and future; returns the way to stop. */
+  onResult(listener: (r: ReloadResult) => void): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
   }
 
   // ---- triggers ---------------------------------------------------------------
@@ -122,7 +134,7 @@ export class Runtime implements AdminHost {
   // ---- admin surfaces -------------------------------------------------------
 
   /** Starts the admin socket; a path that cannot be served is logged and the runtime goes on without it. */
-  async startSocket(o: SocketTriggerOptions & { createDirectory?: boolean }): Promise<AdminSocketHandle> {
+  async startSocket(o: SocketTriggerOptions & { createDirectory?: boolean; fd?: number }): Promise<AdminSocketHandle> {
     const { startAdminSocket } = await import('../admin/socket.js');
     this.socket = await startAdminSocket({
       path: o.path,
@@ -130,6 +142,7 @@ export class Runtime implements AdminHost {
       ...(o.group === undefined ? {} : { group: o.group }),
       ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
       ...(o.createDirectory ? { createDirectory: true } : {}),
+      ...(o.fd === undefined ? {} : { fd: o.fd }),
       host: this,
       logger: this.logger,
     });
@@ -147,7 +160,8 @@ export class Runtime implements AdminHost {
     return metrics;
   }
 
-  async startHttp(o: HttpTriggerOptions, registry?: Registry): Promise<AdminHttpHandle> {
+  /** Starts HTTP on `address`, or on the passed socket `fd` (socket activation). */
+  async startHttp(o: HttpTriggerOptions & { fd?: number }, registry?: Registry): Promise<AdminHttpHandle> {
     const metrics = await this.startMetrics(registry);
     const { startAdminHttp } = await import('../admin/http.js');
     this.http = await startAdminHttp({
@@ -159,6 +173,7 @@ export class Runtime implements AdminHost {
       ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }),
       ...(o.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: o.requestTimeoutMs }),
       ...(o.maxEventClients === undefined ? {} : { maxEventClients: o.maxEventClients }),
+      ...(o.fd === undefined ? {} : { fd: o.fd }),
       host: this,
       metrics,
       logger: this.logger,

@@ -40,13 +40,16 @@ export interface StartOptions {
   waitStarted?: boolean;
   /** Node arguments before `run` (default: the built CLI, see helpers/cli-entry.ts), e.g. a library host fixture through tsx. */
   entry?: readonly string[];
+  /** A command the node invocation is appended to, which execs it (e.g. systemd-socket-activate with its options). */
+  wrap?: readonly string[];
   /** Run the daemon as this user and group (tests that need file permissions to apply; root bypasses them). */
   uid?: number;
   gid?: number;
 }
 
 export async function startDaemon(o: StartOptions): Promise<DaemonHandle> {
-  const proc = spawn(process.execPath, [...(o.entry ?? cliEntry()), 'run', ...o.args], {
+  const [command, ...argv] = [...(o.wrap ?? []), process.execPath, ...(o.entry ?? cliEntry()), 'run', ...o.args];
+  const proc = spawn(command!, argv, {
     cwd: ROOT,
     env: cleanEnv(o.env),
     stdio: ['ignore', 'pipe', 'pipe'],
