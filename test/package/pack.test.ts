@@ -1,9 +1,9 @@
 // The published package, as a user gets it: build the current sources with
 // the real build script in a staging copy (the repo's own dist/ is left
 // alone, other tests may be using it), `npm pack`, install the tarball into
-// a fresh project, run an ESM script against it, run the installed daemon,
-// and type-check a consumer .ts file against the installed types with this
-// project's tsc.
+// a fresh project, run an ESM script and a CommonJS script against it, run
+// the installed daemon, and type-check consumer .ts files (ESM, and CommonJS
+// compiled and run) against the installed types with this project's tsc.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -116,6 +116,90 @@ await r.close();
       frozen: true,
       statuses: 7,
     });
+  });
+
+  test('a CommonJS script require()s reloadkit: the same build as import (one ReloadkitError class), and it reloads', async () => {
+    const configPath = join(project, 'cjs.yaml');
+    await writeFile(configPath, 'log_level: info\n');
+    const script = `
+const { writeFile } = require('node:fs/promises');
+const reloadkit = require('reloadkit');
+const { createReloader, fileSource, onChange, ReloadkitError } = reloadkit;
+(async () => {
+  const path = process.argv[2];
+  const seen = [];
+  const r = createReloader({ source: fileSource(path), hooks: [onChange('log_level', (next, prev) => { seen.push([prev, next]); })] });
+  await r.start();
+  await writeFile(path, 'log_level: debug\\n');
+  const result = await r.reload();
+  await r.close();
+  const esm = await import('reloadkit');
+  console.log(JSON.stringify({ status: result.status, current: r.current(), seen, sameBuild: esm.ReloadkitError === ReloadkitError, exports: Object.keys(reloadkit).length === Object.keys(esm).length }));
+})().catch((err) => { console.error(err); process.exit(1); });
+`;
+    await writeFile(join(project, 'consumer.cjs'), script);
+    const { stdout, stderr } = await sh(process.execPath, ['consumer.cjs', configPath], project, 30_000);
+    assert.deepEqual(JSON.parse(stdout), {
+      status: 'full_success',
+      current: { log_level: 'debug' },
+      seen: [['info', 'debug']],
+      sameBuild: true,
+      exports: true,
+    });
+    // No ExperimentalWarning (or anything else) on a supported Node.
+    assert.equal(stderr, '');
+  });
+
+  test('a TypeScript CommonJS project (module NodeNext, no "type": "module") type-checks against the installed types and its emitted require() runs', async () => {
+    const dir = join(project, 'cjs-ts');
+    await mkdir(dir, { recursive: true });
+    // No "type": "module": TypeScript emits CommonJS and Node runs it as CommonJS.
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'cjs-consumer', private: true }));
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ server: { port: 8080 } }));
+    const consumer = `
+import { createReloader, fileSource, type ConfigOf, type ReloadResult } from 'reloadkit';
+import { join } from 'node:path';
+
+interface Config { server: { port: number } }
+const r = createReloader<Config>({ source: fileSource(join(__dirname, '..', 'config.json')) });
+async function main(): Promise<void> {
+  await r.start();
+  const port: number = r.current().server.port;
+  const cfg: ConfigOf<typeof r> = r.current();
+  let frozen = false;
+  try {
+    // @ts-expect-error snapshots are read-only
+    cfg.server.port = 1;
+  } catch {
+    frozen = true;
+  }
+  const result: ReloadResult = await r.reload();
+  await r.close();
+  console.log(JSON.stringify({ port, frozen, status: result.status, cjs: typeof module === 'object' && typeof require === 'function' }));
+}
+main().catch((err: unknown) => { console.error(err); process.exit(1); });
+`;
+    await writeFile(join(dir, 'consumer.ts'), consumer);
+    const tsconfig = {
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        outDir: 'out',
+        // Our .d.ts files are checked too.
+        skipLibCheck: false,
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules/@types')],
+      },
+      files: ['consumer.ts'],
+    };
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+    await sh(process.execPath, [tsc, '-p', 'tsconfig.json'], dir, 120_000);
+    const emitted = await readFile(join(dir, 'out/consumer.js'), 'utf8');
+    assert.match(emitted, /require\("reloadkit"\)/, 'TypeScript emitted CommonJS');
+    const { stdout } = await sh(process.execPath, [join(dir, 'out/consumer.js')], dir, 30_000);
+    assert.deepEqual(JSON.parse(stdout), { port: 8080, frozen: true, status: 'full_success', cjs: true });
   });
 
   test('the installed library serves the status page from the package', async () => {
