@@ -81,8 +81,14 @@ export interface StatusReply {
   uptime_secs: number;
   targets: number;
   units: Record<string, UnitStatus>;
-  /** reloadkit's version (an addition to the documented status shape; last, so the fields before it keep their order). */
+  /** reloadkit's version (an addition to the documented status shape; after the fields before it, which keep their order). */
   version: string;
+  /**
+   * What is wrong while the config in effect stays valid, as `ready()` lists it
+   * (a refused reload, a fallback start, polling, a last-known-good file that
+   * cannot be saved, an admin socket not served); empty when nothing is.
+   */
+  degraded: string[];
 }
 
 export interface ErrorReply {
@@ -109,6 +115,7 @@ export function statusReply(host: AdminHost, now = Date.now()): StatusReply {
     targets: host.targetCount(),
     units,
     version: VERSION,
+    degraded: host.ready().degraded,
   };
 }
 

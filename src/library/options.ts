@@ -52,7 +52,13 @@ export interface ReloaderOptions<T> {
   signature?: SignatureOptions;
   /** Last known good: write each committed config to `path` (0600); `fallback` starts from it when the source is broken. */
   persist?: PersistOptions;
-  logger?: Logger;
+  /**
+   * Where passes, warnings and errors go: any pino logger (or an object with
+   * `debug`, `info`, `warn` and `error`). Without one, warnings and errors are
+   * written to stderr as one JSON line each and nothing else is; `false`
+   * silences everything.
+   */
+  logger?: Logger | false;
   /** prom-client registry to register reloadkit's metrics in. */
   registry?: Registry;
 }
@@ -197,10 +203,10 @@ export function checkOptions(options: unknown): void {
     if (typeof persist.path !== 'string' || persist.path === '') throw new OptionsError('persist.path: expected a file path');
     if (persist.fallback !== undefined && typeof persist.fallback !== 'boolean') throw new OptionsError('persist.fallback: expected a boolean');
   }
-  if (options.logger !== undefined) {
+  if (options.logger !== undefined && options.logger !== false) {
     const l = options.logger;
     if (!isObject(l) || !['debug', 'info', 'warn', 'error'].every((m) => typeof l[m] === 'function')) {
-      throw new OptionsError('logger: expected a logger with debug, info, warn and error methods (a pino logger)');
+      throw new OptionsError('logger: expected a logger with debug, info, warn and error methods (a pino logger), or false');
     }
   }
 }

@@ -9,7 +9,7 @@ import { createVerifier, withSignatureWatch } from '../integrity/signature.js';
 import { Runtime } from '../runtime/runtime.js';
 import { planWatchTrigger } from '../runtime/watch.js';
 import { ReloadkitError } from '../shared/errors.js';
-import { noopLogger } from '../shared/logger.js';
+import { noopLogger, stderrLogger } from '../shared/logger.js';
 import type { DeepReadonly } from '../shared/types.js';
 import { checkSignals, onSignals } from '../triggers/signal.js';
 import { checkOptions, normalizeSignals, type Reloader, type ReloaderOptions } from './options.js';
@@ -35,7 +35,8 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     onApplyFailure: options.onApplyFailure,
     applyTimeoutMs: options.applyTimeoutMs,
     historySize: options.historySize,
-    logger: options.logger ?? noopLogger,
+    // No logger: warnings and errors still reach stderr; `false` silences them.
+    logger: options.logger === false ? noopLogger : (options.logger ?? stderrLogger(name)),
     redactor: Redactor.fromOptions(options.redact),
     ...(options.signature === undefined ? {} : { verify: createVerifier(options.signature) }),
     ...(persist === null ? {} : { extensions: [persist] }),

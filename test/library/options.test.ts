@@ -35,6 +35,8 @@ describe('createReloader options', () => {
     refused({ source, hooks: { name: 'x' } }, /^hooks: expected an array/);
     refused({ source, hooks: [{ name: 'x' }] }, /^hooks\[0\] "x": needs a check, apply or afterCommit function/);
     refused({ source, logger: console.log }, /^logger: /);
+    refused({ source, logger: true }, /^logger: .*or false/);
+    assert.doesNotThrow(() => createReloader({ source, logger: false }));
     refused({ source, persist: { path: '' } }, /^persist\.path: /);
   });
 
