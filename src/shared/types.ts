@@ -50,20 +50,35 @@ export interface ReloadResult {
   coalesced: number;
 }
 
-/** Recursively read-only view of a config snapshot. */
+/** Methods whose names start with `set`, typed `never`: calling one does not compile, and the value still fits where a T is expected. */
+type NoSetters<T> = { readonly [K in keyof T as K extends `set${string}` ? K : never]: never };
+/** A snapshot's Date: its `set*` methods throw at run time and do not compile; it can still be passed as a Date. */
+type SnapshotDate = Date & NoSetters<Date>;
+/** A snapshot's URL: `href`, `port`… are read-only and `searchParams` cannot be changed; it can still be passed as a URL (`fetch(url)`). */
+type SnapshotURL = Readonly<URL> & { readonly searchParams: URLSearchParams & { readonly [K in 'append' | 'delete' | 'set' | 'sort']: never } };
+
+/**
+ * Recursively read-only view of a config snapshot, as deepFreeze makes it at
+ * run time: objects and arrays read-only, Map and Set as ReadonlyMap and
+ * ReadonlySet, a Date without its setters, a URL with read-only parts.
+ */
 export type DeepReadonly<T> = T extends (...args: never[]) => unknown
   ? T
-  : T extends Date | RegExp | URL
-    ? T
-    : T extends ReadonlyMap<infer K, infer V>
-      ? ReadonlyMap<DeepReadonly<K>, DeepReadonly<V>>
-      : T extends ReadonlySet<infer V>
-        ? ReadonlySet<DeepReadonly<V>>
-        : T extends readonly (infer E)[]
-          ? readonly DeepReadonly<E>[]
-          : T extends object
-            ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-            : T;
+  : T extends Date
+    ? SnapshotDate
+    : T extends URL
+      ? SnapshotURL
+      : T extends RegExp
+        ? Readonly<T>
+        : T extends ReadonlyMap<infer K, infer V>
+          ? ReadonlyMap<DeepReadonly<K>, DeepReadonly<V>>
+          : T extends ReadonlySet<infer V>
+            ? ReadonlySet<DeepReadonly<V>>
+            : T extends readonly (infer E)[]
+              ? readonly DeepReadonly<E>[]
+              : T extends object
+                ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+                : T;
 
 type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
 /** The subset of a pino logger reloadkit uses; any pino logger satisfies it. */

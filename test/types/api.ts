@@ -60,6 +60,32 @@ cfg.backends[0]!.weight = 2;
 // @ts-expect-error no such key
 void cfg.server.nope;
 
+// Objects a schema transform builds are read-only too, and still fit where their type is expected.
+const built = createReloader({
+  source,
+  schema: z.object({
+    url: z.string().transform((s) => new URL(s)),
+    since: z.string().transform((s) => new Date(s)),
+    hosts: z.record(z.string(), z.number()).transform((r) => new Map(Object.entries(r))),
+    tags: z.array(z.string()).transform((a) => new Set(a)),
+  }),
+}).current();
+expectType<string>()(built.url.href);
+const asUrl: URL = built.url; // fetch(built.url) works
+const asDate: Date = built.since;
+void [asUrl, asDate];
+expectType<number | undefined>()(built.hosts.get('a'));
+// @ts-expect-error a URL's parts are read-only
+built.url.href = 'https://elsewhere.example/';
+// @ts-expect-error and its search params
+built.url.searchParams.set('q', '1');
+// @ts-expect-error a Date's setters are gone
+built.since.setFullYear(2000);
+// @ts-expect-error a Map is a ReadonlyMap
+built.hosts.set('b', 2);
+// @ts-expect-error a Set is a ReadonlySet
+built.tags.add('x');
+
 // Any Standard Schema validator: valibot infers just the same.
 const vr = createReloader({ source, schema: v.object({ port: v.number(), name: v.optional(v.string(), 'app') }) });
 expectType<number>()(vr.current().port);
