@@ -9,5 +9,17 @@ import { integritySuite } from './integrity.js';
 import { hooksSuite } from './hooks.js';
 import { e2eSuite } from './e2e.js';
 import { eventsSuite } from './events.js';
+import { packageSuite } from './package.js';
 
-export const suites: BenchSuite[] = [engineSuite, sourcesSuite, adminSuite, watchSuite, daemonSuite, eventsSuite, e2eSuite, integritySuite, hooksSuite];
+export const suites: BenchSuite[] = [
+  engineSuite,
+  sourcesSuite,
+  adminSuite,
+  watchSuite,
+  daemonSuite,
+  eventsSuite,
+  e2eSuite,
+  integritySuite,
+  hooksSuite,
+  packageSuite,
+];

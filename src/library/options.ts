@@ -1,7 +1,6 @@
 // createReloader's options and the Reloader it returns, and the checks that
 // refuse a bad option with an OptionsError naming it (before anything starts).
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { Registry } from 'prom-client';
 import type { Readiness, ReadinessOptions } from '../admin/host.js';
 import type { RestartPolicy } from '../engine/restart.js';
 import type { ApplyFailurePolicy } from '../engine/unit.js';
@@ -9,7 +8,7 @@ import type { PersistOptions } from '../integrity/persist.js';
 import type { SignatureOptions } from '../integrity/signature.js';
 import type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 import { OptionsError } from '../shared/errors.js';
-import type { ConfigSource, DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../shared/types.js';
+import type { ConfigSource, DeepReadonly, Hook, Logger, MetricsRegistry, ReloadResult, Trigger } from '../shared/types.js';
 import type { SignalName } from '../triggers/signal.js';
 
 export interface TriggerOptions {
@@ -59,8 +58,11 @@ export interface ReloaderOptions<T> {
    * silences everything.
    */
   logger?: Logger | false;
-  /** prom-client registry to register reloadkit's metrics in. */
-  registry?: Registry;
+  /**
+   * A prom-client `Registry` to add reloadkit's metrics to. Metrics (this, or
+   * `triggers.http`) need prom-client installed: `npm i prom-client`.
+   */
+  registry?: MetricsRegistry;
 }
 
 export interface Reloader<T> {
@@ -202,6 +204,12 @@ export function checkOptions(options: unknown): void {
   if (persist) {
     if (typeof persist.path !== 'string' || persist.path === '') throw new OptionsError('persist.path: expected a file path');
     if (persist.fallback !== undefined && typeof persist.fallback !== 'boolean') throw new OptionsError('persist.fallback: expected a boolean');
+  }
+  if (options.registry !== undefined) {
+    const reg = options.registry;
+    if (!isObject(reg) || typeof reg.registerMetric !== 'function' || typeof reg.getSingleMetric !== 'function') {
+      throw new OptionsError(`registry: expected a prom-client Registry, got ${describe(reg)}`);
+    }
   }
   if (options.logger !== undefined && options.logger !== false) {
     const l = options.logger;

@@ -80,6 +80,16 @@ export type DeepReadonly<T> = T extends (...args: never[]) => unknown
                 ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
                 : T;
 
+/**
+ * A prom-client `Registry`, as reloadkit uses it (typed here, so the
+ * package's types do not need prom-client installed).
+ */
+export interface MetricsRegistry {
+  registerMetric(metric: never): void;
+  getSingleMetric(name: string): unknown;
+  metrics(): Promise<string>;
+}
+
 type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
 /** The subset of a pino logger reloadkit uses; any pino logger satisfies it. */
 export interface Logger {

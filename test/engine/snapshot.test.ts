@@ -1,4 +1,4 @@
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { changedPaths, deepEqual, deepFreeze } from '../../src/engine/snapshot.js';
@@ -60,13 +60,17 @@ describe('snapshots hold what a schema transform builds read-only: URL, Map, Set
     ['a new property', (c) => ((c.upstream as unknown as Record<string, unknown>).extra = 1)],
   ];
 
-  test('every mutator throws a TypeError and the shared snapshot (and its hash) stays as loaded', async (t) => {
-    const dir = await tempDir(t);
-    const file = await put(dir, 'config.yaml', yaml('https://api.example/v1?x=1'));
+  /** The snapshot of a started reloader on a real YAML file with that upstream. */
+  async function loaded(t: TestContext, url: string) {
+    const file = await put(await tempDir(t), 'config.yaml', yaml(url));
     const r = createReloader({ source: fileSource(file), schema, logger: false });
     await r.start();
     t.after(() => r.close());
-    const c = r.current();
+    return r.current();
+  }
+
+  test('every mutator throws a TypeError and the shared snapshot (and its hash) stays as loaded', async (t) => {
+    const c = await loaded(t, 'https://api.example/v1?x=1');
     const before = canonicalJson(c);
     for (const [what, attempt] of attempts) {
       assert.throws(() => attempt(c), TypeError, what);
@@ -83,12 +87,7 @@ describe('snapshots hold what a schema transform builds read-only: URL, Map, Set
   });
 
   test('reading works as on the originals: getters, JSON, String(), new URL(url), iteration, instanceof', async (t) => {
-    const dir = await tempDir(t);
-    const file = await put(dir, 'config.yaml', yaml('https://api.example:8443/v1?x=1#top'));
-    const r = createReloader({ source: fileSource(file), schema, logger: false });
-    await r.start();
-    t.after(() => r.close());
-    const c = r.current();
+    const c = await loaded(t, 'https://api.example:8443/v1?x=1#top');
     assert.ok(c.upstream instanceof URL && c.weights instanceof Map && c.tags instanceof Set && c.since instanceof Date);
     assert.deepEqual(
       [c.upstream.protocol, c.upstream.host, c.upstream.port, c.upstream.pathname, c.upstream.search, c.upstream.hash, c.upstream.origin],

@@ -36,6 +36,7 @@ describe('createReloader options', () => {
     refused({ source, hooks: [{ name: 'x' }] }, /^hooks\[0\] "x": needs a check, apply or afterCommit function/);
     refused({ source, logger: console.log }, /^logger: /);
     refused({ source, logger: true }, /^logger: .*or false/);
+    refused({ source, registry: {} }, /^registry: expected a prom-client Registry, got object/);
     assert.doesNotThrow(() => createReloader({ source, logger: false }));
     refused({ source, persist: { path: '' } }, /^persist\.path: /);
   });

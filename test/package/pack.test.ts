@@ -7,12 +7,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startDaemon } from '../integration/daemon-process.js';
+import { installFootprint } from '../helpers/install-size.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -202,24 +204,32 @@ main().catch((err: unknown) => { console.error(err); process.exit(1); });
     assert.deepEqual(JSON.parse(stdout), { port: 8080, frozen: true, status: 'full_success', cjs: true });
   });
 
-  test('the installed library serves the status page from the package', async () => {
-    const configPath = join(project, 'page.yaml');
-    await writeFile(configPath, 'a: 1\n');
-    const script = `
-import { createReloader, fileSource } from 'reloadkit';
-const r = createReloader({ source: fileSource(process.argv[2]), triggers: { http: { address: '127.0.0.1:0' } }, logger: { debug() {}, warn() {}, error() {}, info(o) { if (o.http) globalThis.addr = o.http; } } });
-await r.start();
-const out = {};
-for (const path of ['/', '/page.js', '/page.css', '/favicon.svg']) out[path] = (await fetch('http://' + globalThis.addr + path)).status;
-console.log(JSON.stringify(out));
-await r.close();
-`;
-    await writeFile(join(project, 'page.mjs'), script);
-    const { stdout } = await sh(process.execPath, ['page.mjs', configPath], project, 30_000);
-    assert.deepEqual(JSON.parse(stdout), { '/': 200, '/page.js': 200, '/page.css': 200, '/favicon.svg': 200 });
+  test('npm i installs only what the library imports: reloadkit, yaml and smol-toml, at most 3 MB', () => {
+    const { bytes, packages } = installFootprint(join(project, 'node_modules'));
+    assert.deepEqual(packages, ['reloadkit', 'smol-toml', 'yaml']);
+    assert.ok(bytes <= 3 * 1024 * 1024, `node_modules holds ${(bytes / 1024 / 1024).toFixed(2)} MB`);
   });
 
-  test('the installed bin runs: --version, and every command that reads a config file (yaml loaded from the bundle)', async () => {
+  test('without prom-client (an optional peer), asking for metrics fails start() with the install command; the rest needs none', async () => {
+    const configPath = join(project, 'metrics.yaml');
+    await writeFile(configPath, 'a: 1\n');
+    const script = `
+import { createReloader, fileSource, OptionsError } from 'reloadkit';
+const r = createReloader({ source: fileSource(process.argv[2]), triggers: { http: '127.0.0.1:0' }, logger: false });
+const started = await r.start().then(() => 'started', (err) => ({ options: err instanceof OptionsError, code: err.code, message: err.message }));
+await r.close();
+console.log(JSON.stringify(started));
+`;
+    await writeFile(join(project, 'metrics.mjs'), script);
+    const { stdout } = await sh(process.execPath, ['metrics.mjs', configPath], project, 30_000);
+    const started = JSON.parse(stdout) as { options: boolean; code: string; message: string };
+    assert.equal(started.options, true, stdout);
+    assert.equal(started.code, 'ERR_OPTIONS');
+    assert.match(started.message, /need the prom-client package, which is not installed: run `npm i prom-client`/);
+  });
+
+  test('the installed bin runs with no zod, pino or prom-client installed (the bundle carries them): --version, and every command that reads a config file', async () => {
+    for (const dep of ['zod', 'pino', 'prom-client']) assert.equal(existsSync(join(project, 'node_modules', dep)), false, `${dep} is not installed`);
     const bin = join(project, 'node_modules/.bin/reloadkit');
     const { stdout } = await sh(bin, ['--version'], project, 30_000);
     assert.match(stdout, new RegExp(pkg.version.replaceAll('.', '\\.')));
@@ -241,6 +251,48 @@ await r.close();
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`cannot reach the daemon: no admin socket at ${sock}`), args.join(' '));
     }
+    // `run` too: pino logs, prom-client serves /metrics, zod checks the config, all from the bundle.
+    const dir = join(project, 'bare-daemon');
+    await mkdir(dir);
+    await writeFile(
+      join(dir, 'reloadkit.yaml'),
+      'admin:\n  socket: ./admin.sock\n  http: 127.0.0.1:0\ntargets:\n  app:\n    kind: command\n    reload: ["true"]\n',
+    );
+    const d = await startDaemon({
+      args: ['-c', join(dir, 'reloadkit.yaml')],
+      socket: join(dir, 'admin.sock'),
+      entry: [join(project, 'node_modules/reloadkit/bin/reloadkit.js')],
+    });
+    try {
+      const base = `http://${String(d.lines.find((l) => l.msg === 'reloadkit started')!.http)}`;
+      assert.equal((JSON.parse(await d.send('reload')) as { status: string }).status, 'ok');
+      assert.match(await (await fetch(`${base}/metrics`)).text(), /^reloadkit_reloads_total\{unit="app",status="full_success"\} 1$/m);
+    } finally {
+      assert.equal(await d.stop('SIGTERM'), 0);
+    }
+  });
+
+  test("the app's own dependencies go beside it: npm i prom-client zod (what the pages below use)", async () => {
+    const install = ['install', 'prom-client', 'zod', '--no-audit', '--no-fund', '--ignore-scripts'];
+    await sh(npm, [...install, '--offline'], project).catch(() => sh(npm, [...install, '--prefer-offline'], project));
+    assert.ok(existsSync(join(project, 'node_modules/prom-client/package.json')));
+  });
+
+  test('the installed library serves the status page from the package', async () => {
+    const configPath = join(project, 'page.yaml');
+    await writeFile(configPath, 'a: 1\n');
+    const script = `
+import { createReloader, fileSource } from 'reloadkit';
+const r = createReloader({ source: fileSource(process.argv[2]), triggers: { http: { address: '127.0.0.1:0' } }, logger: { debug() {}, warn() {}, error() {}, info(o) { if (o.http) globalThis.addr = o.http; } } });
+await r.start();
+const out = {};
+for (const path of ['/', '/page.js', '/page.css', '/favicon.svg']) out[path] = (await fetch('http://' + globalThis.addr + path)).status;
+console.log(JSON.stringify(out));
+await r.close();
+`;
+    await writeFile(join(project, 'page.mjs'), script);
+    const { stdout } = await sh(process.execPath, ['page.mjs', configPath], project, 30_000);
+    assert.deepEqual(JSON.parse(stdout), { '/': 200, '/page.js': 200, '/page.css': 200, '/favicon.svg': 200 });
   });
 
   test("the installed package reports its version: daemon status over the socket, HTTP and `status --json`, reloadkit_build_info, and the library's status", async () => {

@@ -2,6 +2,7 @@
 // never runs. Each `@ts-expect-error` is a misuse that must not compile: if
 // the error disappears (the API got looser), the directive itself fails.
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import type { Server } from 'node:https';
 import * as v from 'valibot';
 import { z } from 'zod';
@@ -210,6 +211,11 @@ createReloader({ source, hooks: [{ name: 'h', apply: () => {}, applyTimeout: 5 }
 createReloader({ source, hooks: [{ name: 'h', apply: () => {}, applyTimeoutMs: 5 }] });
 // @ts-expect-error reload takes a known trigger
 void r.reload({ trigger: 'cron' });
+
+// A prom-client Registry is what `registry` takes (typed without prom-client).
+createReloader({ source, registry: new Registry() });
+// @ts-expect-error not a registry
+createReloader({ source, registry: {} });
 
 // ---- results ----------------------------------------------------------------
 async function results(): Promise<void> {
