@@ -4,7 +4,7 @@ export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions, WatchTriggerO
 export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
 export type { FileSourceOptions, FileConfigSource, DirSourceOptions, DirConfigSource, ConfigFormat, EnvOption } from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';
-export type { Readiness } from './admin/host.js';
+export type { Readiness, ReadinessOptions } from './admin/host.js';
 export type { PersistOptions } from './integrity/persist.js';
 export type { SignatureOptions } from './integrity/signature.js';
 export type { RestartPolicy } from './engine/restart.js';
@@ -22,6 +22,7 @@ export type {
   ApplyReturn,
   DeepReadonly,
   Logger,
+  MetricsRegistry,
   ConfigSource,
   LoadContext,
   LoadedConfig,

@@ -89,6 +89,59 @@ describe('the packed package', () => {
     );
   });
 
+  test('ships only the public types: one self-contained dist/index.d.ts whose values are exactly what the module exports', async () => {
+    assert.deepEqual(
+      packedFiles.filter((p) => p.endsWith('.d.ts')),
+      ['dist/index.d.ts'],
+    );
+    const dts = await readFile(join(project, 'node_modules/reloadkit/dist/index.d.ts'), 'utf8');
+    // Only Node's own modules are imported: nothing relative, no other package (prom-client, @standard-schema/spec).
+    const imports = [...dts.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      imports.filter((i) => !i!.startsWith('node:')),
+      [],
+    );
+    // No engine, runtime, daemon or CLI internals.
+    assert.doesNotMatch(dts, /\b(class|interface) (Unit|Runtime|Daemon|PassQueue|PersistStore)\b/);
+    const values = [...dts.matchAll(/^export declare (?:const|function|class) (\w+)/gm)].map((m) => m[1]!);
+    const script = "import('reloadkit').then((m) => console.log(JSON.stringify(Object.keys(m))))";
+    const { stdout } = await sh(process.execPath, ['--input-type=module', '-e', script], project, 30_000);
+    assert.deepEqual([...new Set(values)].sort(), (JSON.parse(stdout) as string[]).sort());
+  });
+
+  test("the README's links work on npm (docs/ is not shipped): absolute URLs, and package.json names repository, homepage and bugs", async () => {
+    const readme = await readFile(join(project, 'node_modules/reloadkit/README.md'), 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)|\bsrc="([^"]+)"/g)].map((m) => m[1] ?? m[2]!);
+    assert.ok(targets.length > 10, `found ${targets.length} links`);
+    assert.deepEqual(
+      targets.filter((t) => !t.startsWith('https://') && !t.startsWith('#')),
+      [],
+    );
+    const meta = JSON.parse(await readFile(join(project, 'node_modules/reloadkit/package.json'), 'utf8')) as Record<string, unknown>;
+    assert.match(JSON.stringify(meta.repository), /github\.com\/reloadkit\/reloadkit/);
+    assert.match(String(meta.homepage), /^https:\/\//);
+    assert.match(JSON.stringify(meta.bugs), /https:\/\/.*\/issues/);
+  });
+
+  test('publint and arethetypeswrong find nothing to report in the tarball', async () => {
+    const publint = await sh(process.execPath, [join(root, 'node_modules/publint/src/cli.js'), 'run', tarball, '--strict'], work, 120_000);
+    assert.match(publint.stdout, /All good!/, publint.stdout);
+    // The esm-only profile: an ES module package that CommonJS loads with require() on every Node it
+    // supports (tested above). It exits non-zero on any problem; the one it sets aside is that finding,
+    // for TypeScript's `module: node16` (no require of ES modules; NodeNext has it since TypeScript 5.8).
+    const attw = await sh(
+      process.execPath,
+      [join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'), tarball, '--profile', 'esm-only', '--format', 'json'],
+      work,
+      120_000,
+    );
+    const problems = (JSON.parse(attw.stdout) as { problems?: Record<string, { resolutionKind?: string }[]> }).problems ?? {};
+    assert.deepEqual(
+      Object.entries(problems).flatMap(([kind, list]) => list.map((p) => `${kind} ${p.resolutionKind ?? ''}`)),
+      ['CJSResolvesToESM node16-cjs'],
+    );
+  });
+
   test('an ESM script imports reloadkit, reloads a YAML file and gets a typed result', async () => {
     const configPath = join(project, 'config.yaml');
     await writeFile(configPath, 'server:\n  port: 8080\nlog_level: info\n');
