@@ -41,5 +41,8 @@ export type {
   OnChangeFn,
   OnChangeOptions,
   ConfigWith,
+  ConfigPath,
+  PathValue,
+  TypedOnChange,
   Selector,
 } from './hooks/index.js';

@@ -5,7 +5,7 @@
 // comparison) are skipped.
 import { deepEqual } from '../engine/snapshot.js';
 import type { ApplyReturn, Hook, HookContext } from '../shared/types.js';
-import { selection, type ConfigWith } from './select.js';
+import { selection, type ConfigPath, type ConfigWith, type PathValue } from './select.js';
 import { OptionsError } from '../shared/errors.js';
 
 export type OnChangeFn<V> = (next: V, prev: V, ctx: HookContext) => ApplyReturn | Promise<ApplyReturn>;
@@ -17,6 +17,16 @@ export interface OnChangeOptions<V> {
   check?: (next: V, prev: V) => void | Promise<void>;
 }
 
+/**
+ * `onChange` for one config type, from `onChange<Config>()`: the path is
+ * checked (and completed) against `C`, and `fn`'s `next` and `prev` are
+ * typed by it without annotations.
+ */
+export interface TypedOnChange<C> {
+  <P extends ConfigPath<C>>(path: P, fn: OnChangeFn<PathValue<C, P>>, options?: OnChangeOptions<PathValue<C, P>>): Hook<C>;
+  <V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<C>;
+}
+
 let anonymous = 0;
 
 /**
@@ -25,8 +35,14 @@ let anonymous = 0;
  * runs once `current()` returns the new config; a throw (or a returned
  * `'failed'`) is logged and counted (`reloadkit_after_commit_failures_total`)
  * and the config stays committed. To refuse a change, give `check`.
- * With a path, annotate `fn`'s parameters to have them typed and checked
- * against the config: `onChange('upstream.url', (next: string) => …)`.
+ *
+ * Typing: a hook is made before the reloader, so it cannot learn the
+ * config type from the reloader's schema. `onChange.of<Config>()` returns
+ * an `onChange` for that type, which checks the path and types `next` and
+ * `prev` from it: `onChange.of<Config>()('upstream.url', (next, prev) => …)`.
+ * Called directly, annotate `fn`'s parameters to have them checked against
+ * the config (`onChange('upstream.url', (next: string) => …)`), or pass a
+ * typed selector.
  */
 export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<ConfigWith<P, V>>;
 export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<C>;
@@ -57,3 +73,11 @@ export function onChange(path: string | ((config: never) => unknown), fn: OnChan
     },
   };
 }
+
+/**
+ * `onChange` typed for one config: `onChange.of<Config>()` (a function, not
+ * an overload of onChange, which would cost the plain calls their inference).
+ */
+onChange.of = function of<C>(): TypedOnChange<C> {
+  return onChange as TypedOnChange<C>;
+};

@@ -17,6 +17,17 @@ import { checkOptions, normalizeSignals, type Reloader, type ReloaderOptions } f
 export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions } from './options.js';
 export type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 
+/**
+ * Creates a reloader: a config that changes while the service runs, safely.
+ * Nothing is read until `start()`; every option is checked now (an
+ * `OptionsError` names a bad one).
+ *
+ * ```ts
+ * const reloader = createReloader({ source: fileSource('config.yaml'), schema, triggers: { signal: 'SIGHUP', watch: true } });
+ * await reloader.start();
+ * reloader.current(); // typed by the schema, deep-frozen
+ * ```
+ */
 export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reloader<T> {
   checkOptions(options);
   const name = options.name ?? 'app';

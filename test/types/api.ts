@@ -270,6 +270,31 @@ createReloader({ source, schema, hooks: [onChange('upstream.timeout_ms', (next: 
 createReloader({ source, schema, hooks: [onChange('upstream.uri', () => {})] });
 // @ts-expect-error the selector's parameter must be typed (or use a dotted path)
 onChange((c) => c.upstream, () => {});
+// onChange.of<Config>(): the path is checked against the config and next/prev are typed from it.
+const on = onChange.of<Config>();
+createReloader({
+  source,
+  schema,
+  hooks: [
+    on('upstream.url', (next, prev, ctx) => {
+      expectType<string>()(next);
+      expectType<string>()(prev);
+      expectType<HookContext>()(ctx);
+    }),
+    on('upstream.timeout_ms', (next) => expectType<number | undefined>()(next)),
+    // An index may be past the end of the list.
+    on('backends[0].weight', (next) => expectType<number | undefined>()(next)),
+    on('log', (next) => expectType<Config['log']>()(next)),
+    on((c) => c.backends.length, (next) => expectType<number>()(next)),
+  ],
+});
+// @ts-expect-error a path the config does not have
+on('upstream.uri', () => {});
+// @ts-expect-error the value at the path is a string
+on('upstream.url', (next: number) => void next);
+// @ts-expect-error check's slices are typed too
+on('server.port', () => {}, { check: (next: string) => void next });
+
 // @ts-expect-error onChange's fn must return an apply result
 onChange('upstream.url', () => 5);
 // @ts-expect-error a logger needs a level and pino's level table
