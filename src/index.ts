@@ -18,6 +18,8 @@ export type {
   HookOutcome,
   OutcomeStatus,
   Hook,
+  NextPrevHook,
+  LegacyHook,
   HookContext,
   ApplyReturn,
   DeepReadonly,

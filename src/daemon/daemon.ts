@@ -174,7 +174,8 @@ export class Daemon {
     return [
       {
         name: 'log_level',
-        apply: (_ctx, old, next) => {
+        args: 'next-prev',
+        apply: (next, old) => {
           if (old.log_level === next.log_level && this.logger.level === next.log_level) return 'skipped';
           this.logger.level = next.log_level;
           return 'applied';
@@ -182,7 +183,8 @@ export class Daemon {
       },
       {
         name: 'targets',
-        apply: async (_ctx, old, next) => ((await this.reconcile(old, next)) ? 'applied' : 'skipped'),
+        args: 'next-prev',
+        apply: async (next, old) => ((await this.reconcile(old, next)) ? 'applied' : 'skipped'),
       },
     ];
   }

@@ -4,7 +4,7 @@
 // sees the new config; it cannot fail the pass. Equal slices (deep
 // comparison) are skipped.
 import { deepEqual } from '../engine/snapshot.js';
-import type { ApplyReturn, Hook, HookContext } from '../shared/types.js';
+import type { ApplyReturn, HookContext, NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigPath, type ConfigWith, type PathValue } from './select.js';
 import { OptionsError } from '../shared/errors.js';
 
@@ -23,8 +23,8 @@ export interface OnChangeOptions<V> {
  * typed by it without annotations.
  */
 export interface TypedOnChange<C> {
-  <P extends ConfigPath<C>>(path: P, fn: OnChangeFn<PathValue<C, P>>, options?: OnChangeOptions<PathValue<C, P>>): Hook<C>;
-  <V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<C>;
+  <P extends ConfigPath<C>>(path: P, fn: OnChangeFn<PathValue<C, P>>, options?: OnChangeOptions<PathValue<C, P>>): NextPrevHook<C>;
+  <V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<C>;
 }
 
 let anonymous = 0;
@@ -44,9 +44,9 @@ let anonymous = 0;
  * the config (`onChange('upstream.url', (next: string) => …)`), or pass a
  * typed selector.
  */
-export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<ConfigWith<P, V>>;
-export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<C>;
-export function onChange(path: string | ((config: never) => unknown), fn: OnChangeFn<unknown>, options: OnChangeOptions<unknown> = {}): Hook<unknown> {
+export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<ConfigWith<P, NoInfer<V>>>;
+export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<C>;
+export function onChange(path: string | ((config: never) => unknown), fn: OnChangeFn<unknown>, options: OnChangeOptions<unknown> = {}): NextPrevHook<unknown> {
   const name = options.name ?? (typeof path === 'string' ? `on-change:${path}` : `on-change-${(anonymous += 1)}`);
   const sel = selection(`onChange "${name}"`, path);
   if (typeof fn !== 'function') throw new OptionsError(`onChange "${name}": fn must be a function, got ${typeof fn}`);
@@ -58,9 +58,10 @@ export function onChange(path: string | ((config: never) => unknown), fn: OnChan
   const userCheck = options.check;
   return {
     name,
+    args: 'next-prev',
     ...(userCheck
       ? {
-          check: async (old: unknown, next: unknown) => {
+          check: async (next: unknown, old: unknown) => {
             const s = slices(old, next);
             if (s.changed) await userCheck(s.now, s.prev);
           },

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import { errorMessage, OptionsError } from '../shared/errors.js';
-import type { Hook } from '../shared/types.js';
+import type { NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 import { sha256Hex } from '../shared/hash.js';
 
@@ -59,7 +59,7 @@ export interface TlsHookSelectorOptions<C> extends TlsHookCommon {
   key: (config: C) => string;
 }
 
-export interface TlsHook<C> extends Hook<C> {
+export interface TlsHook<C> extends NextPrevHook<C> {
   /**
    * Loads and verifies the pair `config` names, for creating the server
    * (`https.createServer({ ...await tls.serverOptions(reloader.current()) })`),
@@ -166,10 +166,11 @@ export function tlsHook(server: ServerRef, options: TlsHookPathOptions<string, s
 
   return {
     name,
-    async check(_old, next) {
+    args: 'next-prev',
+    async check(next) {
       prepared = { next, pair: await load(next) };
     },
-    async apply(_ctx, _old, next) {
+    async apply(next) {
       const ready = prepared;
       prepared = null;
       const pair = ready !== null && ready.next === next ? ready.pair : await load(next);

@@ -244,9 +244,12 @@ export function checkOptions(options: unknown): void {
   if (options.hooks !== undefined && !Array.isArray(options.hooks)) throw new OptionsError(`hooks: expected an array of hooks, got ${describe(options.hooks)}`);
   (options.hooks as unknown[] | undefined)?.forEach((h, i) => {
     if (!isObject(h) || typeof h.name !== 'string' || h.name === '')
-      throw new OptionsError(`hooks[${i}]: expected { name, check?, apply?, rollback?, afterCommit? }`);
+      throw new OptionsError(`hooks[${i}]: expected { name, args: 'next-prev', check?, apply?, rollback?, afterCommit? }`);
     if (typeof h.apply !== 'function' && typeof h.check !== 'function' && typeof h.afterCommit !== 'function') {
       throw new OptionsError(`hooks[${i}] "${h.name}": needs a check, apply or afterCommit function`);
+    }
+    if (h.args !== undefined && h.args !== 'next-prev') {
+      throw new OptionsError(`hooks[${i}] "${h.name}": args: expected 'next-prev' (every phase takes (next, prev, ctx)), got ${describe(h.args)}`);
     }
   });
   oneOf('onApplyFailure', options.onApplyFailure, ['keep-partial', 'rollback']);

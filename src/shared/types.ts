@@ -111,15 +111,39 @@ export interface HookContext {
 export type ApplyReturn = void | undefined | OutcomeStatus | { status: OutcomeStatus; error?: string };
 
 /**
- * A hook takes part in a pass. `check` throws (or rejects) to refuse a
- * config; `apply` makes it take effect before the swap; `rollback` undoes
- * `apply` under policy `rollback`; `afterCommit` runs after the swap, when
- * `current()` already returns the new config (flush a cache, re-read derived
- * state): it cannot fail the pass, and what it throws is logged and counted.
- * A hook has at least one of them. One hook is never called twice at once.
+ * A hook takes part in a pass. Every phase takes `(next, prev, ctx)`, the
+ * order of every callback reloadkit calls: the config the pass moves to, the
+ * config in effect before it, then the context. `check` throws (or rejects)
+ * to refuse a config; `apply` makes it take effect before the swap;
+ * `rollback` undoes `apply` under policy `rollback`; `afterCommit` runs after
+ * the swap, when `current()` already returns the new config (flush a cache,
+ * re-read derived state): it cannot fail the pass, and what it throws is
+ * logged and counted. A hook has at least one of them. One hook is never
+ * called twice at once. `args: 'next-prev'` says the hook takes this order
+ * (hooks without it are called in the 0.1 order: `LegacyHook`, deprecated).
  */
-export interface Hook<T> {
+export interface NextPrevHook<T> {
   name: string;
+  /** The hook's phases take `(next, prev, ctx)`. */
+  args: 'next-prev';
+  check?(next: T, prev: T, ctx: HookContext): void | Promise<void>;
+  apply?(next: T, prev: T, ctx: HookContext): ApplyReturn | Promise<ApplyReturn>;
+  rollback?(next: T, prev: T, ctx: HookContext): void | Promise<void>;
+  afterCommit?(next: T, prev: T, ctx: HookContext): ApplyReturn | Promise<ApplyReturn>;
+  /** Overrides the reloader's `applyTimeoutMs` for this hook (every phase). */
+  applyTimeoutMs?: number;
+}
+
+/**
+ * A hook in the 0.1 argument order: `check(old, next, ctx)`,
+ * `apply(ctx, old, next)`, `rollback(ctx, old, next)` (`afterCommit` already
+ * took `(next, prev, ctx)`). Still called that way, with a one-time
+ * `DeprecationWarning` (code `RELOADKIT_HOOK_ARGS`).
+ * @deprecated Add `args: 'next-prev'` and take `(next, prev, ctx)` in every phase (`NextPrevHook`).
+ */
+export interface LegacyHook<T> {
+  name: string;
+  args?: undefined;
   check?(old: T, next: T, ctx: HookContext): void | Promise<void>;
   apply?(ctx: HookContext, old: T, next: T): ApplyReturn | Promise<ApplyReturn>;
   rollback?(ctx: HookContext, old: T, next: T): void | Promise<void>;
@@ -127,6 +151,9 @@ export interface Hook<T> {
   /** Overrides the reloader's `applyTimeoutMs` for this hook (every phase). */
   applyTimeoutMs?: number;
 }
+
+/** A hook: `{ name, args: 'next-prev', check?, apply?, rollback?, afterCommit? }` (or, deprecated, the 0.1 order). */
+export type Hook<T> = NextPrevHook<T> | LegacyHook<T>;
 
 /** One file a source read, with the hash of the exact bytes parsed. */
 export interface SourceFile {

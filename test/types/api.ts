@@ -120,6 +120,43 @@ createReloader({
   ],
 });
 
+// args: 'next-prev': every phase takes (next, prev, ctx), typed from the schema.
+createReloader({
+  source,
+  schema,
+  hooks: [
+    {
+      name: 'next-prev',
+      args: 'next-prev',
+      check: (next, prev, ctx) => {
+        expectType<number>()(next.server.port);
+        expectType<Config>()(prev);
+        expectType<HookContext>()(ctx);
+      },
+      apply: (next, prev, ctx) => {
+        expectType<AbortSignal>()(ctx.signal);
+        return next.server.port === prev.server.port ? 'skipped' : 'applied';
+      },
+      rollback: (next, prev) => void [next.upstream.url, prev.upstream.url],
+      afterCommit: (next, prev, ctx) => void [next, prev, ctx.unit],
+    },
+  ],
+});
+createReloader({
+  source,
+  schema,
+  hooks: [
+    // @ts-expect-error with args: 'next-prev' the context comes last, not first
+    {
+      name: 'ctx-first',
+      args: 'next-prev',
+      apply: (ctx: HookContext, old: Config, next: Config) => void [ctx, old, next],
+    },
+  ],
+});
+// @ts-expect-error args names the order; there is no other
+createReloader({ source, schema, hooks: [{ name: 'x', args: 'prev-next', apply: () => {} }] });
+
 createReloader({
   source,
   schema,
@@ -136,9 +173,9 @@ createReloader({
   source,
   schema,
   hooks: [
+    // @ts-expect-error a hook without args: 'next-prev' is in the 0.1 order: apply(ctx, old, next) takes the context first
     {
       name: 'wrong-order',
-      // @ts-expect-error apply is (ctx, old, next): the first parameter is the context, not a config
       apply: (old: Config, next: Config) => void [old, next],
     },
   ],
