@@ -1,5 +1,6 @@
 // Benchmark harness types and helpers. Every suite measures reloadkit and, in
 // the same run, a baseline, and reports figures with their ratio and goal.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,4 +108,12 @@ export async function until<T>(fn: () => T | null | undefined | false, what: str
     if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/** Wall time of one process from spawn to exit, in ms (it must exit 0). */
+export function timeProcess(cmd: string, args: string[], cwd?: string): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { stdio: 'ignore', ...(cwd === undefined ? {} : { cwd }) });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
+  return performance.now() - t0;
 }

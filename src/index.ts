@@ -6,7 +6,7 @@ export { etcdSource } from './sources/etcd.js';
 export type { EtcdSourceOptions, EtcdConfigSource } from './sources/etcd.js';
 export type { FileSourceOptions, FileConfigSource, DirSourceOptions, DirConfigSource, ConfigFormat, EnvOption } from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';
-export type { Readiness } from './admin/host.js';
+export type { Readiness, ReadinessOptions } from './admin/host.js';
 export type { PersistOptions } from './integrity/persist.js';
 export type { SignatureOptions } from './integrity/signature.js';
 export type { RestartPolicy } from './engine/restart.js';
@@ -20,10 +20,13 @@ export type {
   HookOutcome,
   OutcomeStatus,
   Hook,
+  NextPrevHook,
+  LegacyHook,
   HookContext,
   ApplyReturn,
   DeepReadonly,
   Logger,
+  MetricsRegistry,
   ConfigSource,
   LoadContext,
   LoadedConfig,
@@ -42,5 +45,8 @@ export type {
   OnChangeFn,
   OnChangeOptions,
   ConfigWith,
+  ConfigPath,
+  PathValue,
+  TypedOnChange,
   Selector,
 } from './hooks/index.js';

@@ -14,15 +14,8 @@ import { join } from 'node:path';
 import { sendAdminCommand } from '../../src/admin/client.js';
 import { childrenOf } from '../../src/daemon/targets/proc.js';
 import { cliBundle, ensureCliBundle, spawnDaemon, type Daemon } from '../daemon-process.js';
-import { median, percentile, round, until, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
+import { median, percentile, round, timeProcess, until, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
 import { nginxMissing, startBenchNginx } from '../nginx.js';
-
-function timeProcess(cmd: string, args: string[]): number {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})`);
-  return performance.now() - t0;
-}
 
 /** Spawn → first `status` reply on the socket, in ms. */
 async function startToReady(config: string, socket: string): Promise<{ ms: number; daemon: Daemon }> {

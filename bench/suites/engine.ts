@@ -7,7 +7,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { fileSource } from '../../src/sources/index.js';
 import { Unit } from '../../src/engine/unit.js';
-import type { Hook } from '../../src/shared/types.js';
+import type { NextPrevHook } from '../../src/shared/types.js';
 import { gc, median, percentile, round, type BenchSuite } from '../harness.js';
 
 const schema = z.object({
@@ -28,7 +28,7 @@ function tenKbConfig(): unknown {
   return { service: { name: 'bench', port: 8080 }, upstreams, limits };
 }
 
-const noopHooks = (n: number): Hook<unknown>[] => Array.from({ length: n }, (_, i) => ({ name: `h${i}`, apply: () => undefined }));
+const noopHooks = (n: number): NextPrevHook<unknown>[] => Array.from({ length: n }, (_, i) => ({ name: `h${i}`, args: 'next-prev', apply: () => undefined }));
 
 export const engineSuite: BenchSuite = {
   name: 'engine',
@@ -46,7 +46,7 @@ export const engineSuite: BenchSuite = {
     for (let i = 0; i < iterations; i += 1) {
       const t0 = performance.now();
       const parsed = schema.parse(parseYaml(readFileSync(file, 'utf8')));
-      for (const h of hooks) void h.apply!({} as never, parsed, parsed);
+      for (const h of hooks) void h.apply!(parsed, parsed, {} as never);
       bare.push(performance.now() - t0);
     }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { pino } from 'pino';
 import { logLevelHook, onChange, tlsHook } from '../../src/hooks/index.js';
-import type { Hook, HookContext } from '../../src/shared/types.js';
+import type { HookContext, NextPrevHook } from '../../src/shared/types.js';
 import { median, round, type BenchRow, type BenchSuite } from '../harness.js';
 
 const ctx = { signal: new AbortController().signal, logger: pino({ level: 'silent' }), unit: 'bench', trigger: 'api' } as HookContext;
@@ -81,16 +81,16 @@ export const hooksSuite: BenchSuite = {
       const rotate = await timeEach(iterations, async (i) => {
         const next = configs[i % 2]!;
         const old = configs[(i + 1) % 2]!;
-        await hook.check!(old, next, ctx);
-        const status = await hook.apply!(ctx, old, next);
+        await hook.check!(next, old, ctx);
+        const status = await hook.apply!(next, old, ctx);
         if (status !== 'applied') throw new Error(`expected applied, got ${String(status)}`);
       });
       const same = configs[0]!;
       await hook.check!(same, same, ctx);
-      await hook.apply!(ctx, same, same);
+      await hook.apply!(same, same, ctx);
       const unchanged = await timeEach(iterations, async () => {
         await hook.check!(same, same, ctx);
-        const status = await hook.apply!(ctx, same, same);
+        const status = await hook.apply!(same, same, ctx);
         if (status !== 'skipped') throw new Error(`expected skipped, got ${String(status)}`);
       });
       server.close();
@@ -121,13 +121,13 @@ export const hooksSuite: BenchSuite = {
     // ---- dotted paths vs selectors -----------------------------------------
     const logger = pino({ level: 'info' }, { write: () => {} });
     const configs = [0, 1].map((i) => ({ log: { level: 'info' }, upstream: { url: `http://u${i}` }, deep: { a: { b: { c: { d: i } } } } }));
-    const viaPaths: Hook<unknown>[] = [
+    const viaPaths: NextPrevHook<unknown>[] = [
       logLevelHook(logger, 'log.level'),
       onChange('upstream.url', () => {}),
       onChange('deep.a.b.c.d', () => {}),
-    ] as Hook<unknown>[];
+    ] as NextPrevHook<unknown>[];
     type C = (typeof configs)[number];
-    const viaSelectors: Hook<C>[] = [
+    const viaSelectors: NextPrevHook<C>[] = [
       logLevelHook(logger, (c: C) => c.log.level),
       onChange(
         (c: C) => c.upstream.url,
@@ -139,22 +139,22 @@ export const hooksSuite: BenchSuite = {
       ),
     ];
     const passes = bench.quick ? 20_000 : 200_000;
-    const runHooks = async (hooks: Hook<unknown>[]) => {
+    const runHooks = async (hooks: NextPrevHook<unknown>[]) => {
       const t0 = performance.now();
       for (let i = 0; i < passes; i += 1) {
         const old = configs[i % 2]!;
         const next = configs[(i + 1) % 2]!;
         for (const h of hooks) {
-          await h.check?.(old, next, ctx);
-          await h.apply!(ctx, old, next);
+          await h.check?.(next, old, ctx);
+          await h.apply!(next, old, ctx);
         }
       }
       return ((performance.now() - t0) * 1000) / passes;
     };
     await runHooks(viaPaths); // warm-up
-    await runHooks(viaSelectors as Hook<unknown>[]);
+    await runHooks(viaSelectors as NextPrevHook<unknown>[]);
     const paths = await runHooks(viaPaths);
-    const selectors = await runHooks(viaSelectors as Hook<unknown>[]);
+    const selectors = await runHooks(viaSelectors as NextPrevHook<unknown>[]);
     rows.push({
       metric: '3 path hooks (log level + 2 onChange), check+apply per pass',
       value: round(paths, 2),

@@ -11,6 +11,7 @@ import { e2eSuite } from './e2e.js';
 import { eventsSuite } from './events.js';
 import { fleetSuite } from './fleet.js';
 import { notifySuite } from './notify.js';
+import { packageSuite } from './package.js';
 
 export const suites: BenchSuite[] = [
   engineSuite,
@@ -24,4 +25,5 @@ export const suites: BenchSuite[] = [
   hooksSuite,
   fleetSuite,
   notifySuite,
+  packageSuite,
 ];

@@ -2,8 +2,11 @@
 // caller gives), fed by unit observers. prom-client is imported lazily: it
 // costs ~75 ms of startup, which users without metrics should not pay.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type * as PromClient from 'prom-client';
 import type { UnitObserver } from '../engine/unit.js';
-import { OK_STATUSES, RELOAD_STATUSES, TRIGGERS, type ReloadResult, type Trigger } from '../shared/types.js';
+import { errnoCode } from '../shared/errno.js';
+import { OptionsError } from '../shared/errors.js';
+import { OK_STATUSES, RELOAD_STATUSES, TRIGGERS, type MetricsRegistry, type ReloadResult, type Trigger } from '../shared/types.js';
 import { VERSION } from './version.js';
 
 /** What metrics need from a unit (the engine's Unit satisfies it). */
@@ -51,16 +54,33 @@ interface MetricSet {
 const setsByRegistry = new WeakMap<Registry, MetricSet>();
 
 export interface ReloadMetricsOptions {
-  /** Register in this registry instead of a new one. */
-  registry?: Registry;
+  /** Register in this registry (a prom-client Registry) instead of a new one. */
+  registry?: MetricsRegistry;
   /** Also collect prom-client's default process metrics (default true; skipped if already registered). */
   defaultMetrics?: boolean;
 }
 
+/**
+ * prom-client, loaded on first use. The library declares it an optional peer
+ * dependency (a service without metrics does not install it); the CLI bundle
+ * carries its own copy.
+ */
+async function loadPromClient(): Promise<typeof PromClient> {
+  try {
+    return await import('prom-client');
+  } catch (err) {
+    if (errnoCode(err) !== 'ERR_MODULE_NOT_FOUND' || !String((err as Error).message).includes("'prom-client'")) throw err;
+    throw new OptionsError(
+      "metrics (triggers.http or registry) need the prom-client package, which is not installed: run `npm i prom-client` (reloadkit's optional peer dependency)",
+      { cause: err },
+    );
+  }
+}
+
 /** Loads prom-client and creates the metrics. */
 export async function createReloadMetrics(options: ReloadMetricsOptions = {}): Promise<ReloadMetrics> {
-  const prom = await import('prom-client');
-  const registry = options.registry ?? new prom.Registry();
+  const prom = await loadPromClient();
+  const registry = (options.registry as Registry | undefined) ?? new prom.Registry();
   if (options.defaultMetrics !== false && !registry.getSingleMetric('process_cpu_user_seconds_total')) {
     prom.collectDefaultMetrics({ register: registry });
   }

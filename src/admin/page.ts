@@ -36,10 +36,10 @@ interface Asset {
 
 /**
  * Where the page folder is, relative to the module that runs: next to this
- * file in the sources and in the compiled library (`src/admin/page/`,
- * `dist/admin/page/`), and `dist/admin/page/` seen from the bundled CLI
- * (its entry `dist/cli.js` or a chunk in `dist/chunks/`). The build copies
- * the folder into dist/.
+ * file in the sources (`src/admin/page/`), and `dist/admin/page/` seen from
+ * the bundles (the library's chunks in `dist/lib/`, the CLI's entry
+ * `dist/cli.js` or a chunk in `dist/chunks/`). The build copies the folder
+ * into dist/.
  */
 const CANDIDATE_DIRS = ['./page/', '../admin/page/', './admin/page/'];
 

@@ -83,8 +83,14 @@ export interface StatusReply {
   units: Record<string, UnitStatus>;
   /** This host's fleet (daemon with `fleet:` only). */
   fleet?: object;
-  /** reloadkit's version (an addition to the documented status shape; last, so the fields before it keep their order). */
+  /** reloadkit's version (an addition to the documented status shape; after the fields before it, which keep their order). */
   version: string;
+  /**
+   * What is wrong while the config in effect stays valid, as `ready()` lists it
+   * (a refused reload, a fallback start, polling, a last-known-good file that
+   * cannot be saved, an admin socket not served); empty when nothing is.
+   */
+  degraded: string[];
 }
 
 export interface ErrorReply {
@@ -112,6 +118,7 @@ export function statusReply(host: AdminHost, now = Date.now()): StatusReply {
     units,
     ...fleetOf(host),
     version: VERSION,
+    degraded: host.ready().degraded,
   };
 }
 

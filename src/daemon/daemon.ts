@@ -2,6 +2,7 @@
 // target is a unit, all served by the runtime the library uses too
 // (watchers, admin socket, metrics, HTTP); SIGHUP reloads everything;
 // shutdown stops admin connections, watchers, passes, then HTTP.
+import type { Registry } from 'prom-client';
 import { readFile } from 'node:fs/promises';
 import type { AdminHost } from '../admin/host.js';
 import { deepEqual } from '../engine/snapshot.js';
@@ -181,7 +182,8 @@ export class Daemon {
     return [
       {
         name: 'log_level',
-        apply: (_ctx, old, next) => {
+        args: 'next-prev',
+        apply: (next, old) => {
           if (old.log_level === next.log_level && this.logger.level === next.log_level) return 'skipped';
           this.logger.level = next.log_level;
           return 'applied';
@@ -189,7 +191,8 @@ export class Daemon {
       },
       {
         name: 'targets',
-        apply: async (_ctx, old, next) => ((await this.reconcile(old, next)) ? 'applied' : 'skipped'),
+        args: 'next-prev',
+        apply: async (next, old) => ((await this.reconcile(old, next)) ? 'applied' : 'skipped'),
       },
     ];
   }
@@ -261,7 +264,8 @@ export class Daemon {
     this.checkAborted();
     await this.startWatchers(config);
     this.checkAborted();
-    if (config.fleet) this.fleet = await (await import('./fleet.js')).startFleetAgent(config, this.targets, this.logger, this.runtime.registry);
+    if (config.fleet)
+      this.fleet = await (await import('./fleet.js')).startFleetAgent(config, this.targets, this.logger, this.runtime.registry as Registry | undefined);
     for (const [name, decision] of decisions) {
       if (decision === 'reload') this.targets.get(name)!.unit.enqueue('start');
     }

@@ -81,12 +81,13 @@ export class Target {
       get applyTimeoutMs() {
         return currentTimeout() + DEFAULT_KILL_GRACE_MS + 2000;
       },
-      check: async (_old, next, ctx) => {
+      args: 'next-prev',
+      check: async (next, _prev, ctx) => {
         const d = this.definitionFor(next);
         if (!d.driver.hasCheck) return;
         await d.driver.check(this.step(d, ctx));
       },
-      apply: async (ctx, _old, next) => {
+      apply: async (next, _prev, ctx) => {
         const d = this.definitionFor(next);
         await d.driver.apply(this.step(d, ctx));
       },

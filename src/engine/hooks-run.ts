@@ -10,6 +10,27 @@ import { runBounded, sleep } from '../shared/abort.js';
 import { errorMessage } from '../shared/errors.js';
 import type { ApplyReturn, Hook, HookContext, HookOutcome, Logger, Trigger } from '../shared/types.js';
 
+/** Code of the warning for hooks in the 0.1 argument order (docs: CHANGELOG, docs/library.md). */
+const HOOK_ARGS_DEPRECATION = 'RELOADKIT_HOOK_ARGS';
+let legacyWarned = false;
+
+/**
+ * Warns once per process (a DeprecationWarning, code RELOADKIT_HOOK_ARGS)
+ * when a hook with check, apply or rollback does not say `args:
+ * 'next-prev'`: it is called in the 0.1 order, which 0.3.0 will refuse.
+ */
+export function warnLegacyHooks(hooks: readonly Hook<never>[]): void {
+  if (legacyWarned) return;
+  const legacy = hooks.find((h) => h.args !== 'next-prev' && (h.check !== undefined || h.apply !== undefined || h.rollback !== undefined));
+  if (!legacy) return;
+  legacyWarned = true;
+  process.emitWarning(
+    `reloadkit: hook "${legacy.name}" takes its arguments in the 0.1 order (check(old, next, ctx), apply(ctx, old, next), rollback(ctx, old, next)). ` +
+      "Add args: 'next-prev' and take (next, prev, ctx) in every phase, as afterCommit, onChange and subscribe do; 0.3.0 refuses hooks without it.",
+    { type: 'DeprecationWarning', code: HOOK_ARGS_DEPRECATION },
+  );
+}
+
 /** Calls of a unit's hooks that outlived their timeout and have not settled yet. */
 export type AbandonedCalls = Map<Hook<never>, { settled: Promise<void>; generation: number }>;
 
@@ -83,7 +104,9 @@ export async function runChecks<T>(hooks: readonly Hook<T>[], old: T, next: T, e
     if (!hook.check) continue;
     const t0 = performance.now();
     try {
-      await callHook(hook as Hook<never>, 'check', env, env.signal, (signal) => hook.check!(old, next, ctxFor(env, signal)));
+      await callHook(hook as Hook<never>, 'check', env, env.signal, (signal) =>
+        hook.args === 'next-prev' ? hook.check!(next, old, ctxFor(env, signal)) : hook.check!(old, next, ctxFor(env, signal)),
+      );
     } catch (err) {
       failures.push(failed(hook.name, err, t0));
     }
@@ -109,7 +132,9 @@ export async function runApplies<T>(hooks: readonly Hook<T>[], old: T, next: T, 
     if (!hook.apply) continue;
     const t0 = performance.now();
     try {
-      const ret = await callHook(hook as Hook<never>, 'apply', env, env.signal, (signal) => hook.apply!(ctxFor(env, signal), old, next));
+      const ret = await callHook(hook as Hook<never>, 'apply', env, env.signal, (signal) =>
+        hook.args === 'next-prev' ? hook.apply!(next, old, ctxFor(env, signal)) : hook.apply!(ctxFor(env, signal), old, next),
+      );
       outcomes.push({ name: hook.name, ...normalize(ret), duration_ms: ms(t0) });
     } catch (err) {
       outcomes.push(failed(hook.name, err, t0));
@@ -141,7 +166,9 @@ export async function runRollbacks<T>(
       continue;
     }
     try {
-      await callHook(hook as Hook<never>, 'rollback', env, never, (signal) => hook.rollback!(ctxFor(env, signal), old, next));
+      await callHook(hook as Hook<never>, 'rollback', env, never, (signal) =>
+        hook.args === 'next-prev' ? hook.rollback!(next, old, ctxFor(env, signal)) : hook.rollback!(ctxFor(env, signal), old, next),
+      );
     } catch (err) {
       errors.set(hook.name, `rollback failed: ${errorMessage(err)}`);
     }

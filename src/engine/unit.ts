@@ -7,7 +7,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { errorMessage, LoadError, OptionsError, ReloadkitError, ShutdownError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import { COMMITTED_STATUSES, type ConfigSource, type Hook, type LoadContext, type Logger, type ReloadResult, type Trigger } from '../shared/types.js';
-import { ms, runAfterCommit, type AbandonedCalls } from './hooks-run.js';
+import { ms, runAfterCommit, warnLegacyHooks, type AbandonedCalls } from './hooks-run.js';
 import { candidateFrom, loadCandidate, type Candidate, type LoadEnv } from './load.js';
 import { logPass } from './pass-log.js';
 import { runPass, type ApplyFailurePolicy, type PassDecision, type PassEnv } from './pass.js';
@@ -90,6 +90,7 @@ export class Unit<T> {
       if (names.has(h.name)) throw new OptionsError(`two hooks are named "${h.name}"`);
       names.add(h.name);
     }
+    warnLegacyHooks(this.hooks as readonly Hook<never>[]);
     this.restart = restartMatcher(opts.restartRequired?.paths);
     if (opts.verify && !opts.source.verifiesSignatures) {
       throw new OptionsError(

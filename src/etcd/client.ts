@@ -74,7 +74,13 @@ let etcd3Module: Promise<Etcd3Module> | null = null;
 function loadEtcd3(): Promise<Etcd3Module> {
   etcd3Module ??= import('etcd3').catch((err: unknown) => {
     etcd3Module = null;
-    throw new EtcdError(`cannot load the etcd client (npm package etcd3): ${errorMessage(err)}`, { cause: err });
+    const missing = (err as NodeJS.ErrnoException | null)?.code === 'ERR_MODULE_NOT_FOUND';
+    throw new EtcdError(
+      missing
+        ? 'fleet mode and etcdSource need the etcd3 package, which is not installed: run `npm i etcd3` beside reloadkit (`npm i -g etcd3` for a global reloadkit)'
+        : `cannot load the etcd client (npm package etcd3): ${errorMessage(err)}`,
+      { cause: err },
+    );
   });
   return etcd3Module;
 }

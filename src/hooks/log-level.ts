@@ -1,7 +1,7 @@
 // logLevelHook: the config's log level becomes the pino logger's level.
 // check refuses a level pino does not know (listing the ones it does);
 // apply sets `logger.level`, skipped when the logger already has it.
-import type { Hook } from '../shared/types.js';
+import type { NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 
 /** What the hook needs of a logger; any pino logger (or child) has it. */
@@ -40,9 +40,9 @@ function levelAt(sel: Selection, config: unknown, logger: LevelLogger): string {
  * (`(c: Config) => c.log.level`). Child loggers created earlier keep their
  * own level: pass the logger whose level should follow the config.
  */
-export function logLevelHook<P extends string>(logger: LevelLogger, path: P, options?: LogLevelHookOptions): Hook<ConfigWith<P, string>>;
-export function logLevelHook<C>(logger: LevelLogger, select: (config: C) => string, options?: LogLevelHookOptions): Hook<C>;
-export function logLevelHook(logger: LevelLogger, path: string | ((config: never) => string), options: LogLevelHookOptions = {}): Hook<unknown> {
+export function logLevelHook<P extends string>(logger: LevelLogger, path: P, options?: LogLevelHookOptions): NextPrevHook<ConfigWith<P, string>>;
+export function logLevelHook<C>(logger: LevelLogger, select: (config: C) => string, options?: LogLevelHookOptions): NextPrevHook<C>;
+export function logLevelHook(logger: LevelLogger, path: string | ((config: never) => string), options: LogLevelHookOptions = {}): NextPrevHook<unknown> {
   const name = options.name ?? 'log-level';
   const sel = selection(`logLevelHook "${name}"`, path);
   // The level the last apply replaced; a unit runs one pass at a time, and
@@ -50,10 +50,11 @@ export function logLevelHook(logger: LevelLogger, path: string | ((config: never
   let replaced: string | undefined;
   return {
     name,
-    check: (_old, next) => {
+    args: 'next-prev',
+    check: (next) => {
       levelAt(sel, next, logger);
     },
-    apply: (_ctx, _old, next) => {
+    apply: (next) => {
       const level = levelAt(sel, next, logger);
       if (logger.level === level) return 'skipped';
       replaced = logger.level;

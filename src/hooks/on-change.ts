@@ -4,8 +4,8 @@
 // sees the new config; it cannot fail the pass. Equal slices (deep
 // comparison) are skipped.
 import { deepEqual } from '../engine/snapshot.js';
-import type { ApplyReturn, Hook, HookContext } from '../shared/types.js';
-import { selection, type ConfigWith } from './select.js';
+import type { ApplyReturn, HookContext, NextPrevHook } from '../shared/types.js';
+import { selection, type ConfigPath, type ConfigWith, type PathValue } from './select.js';
 import { OptionsError } from '../shared/errors.js';
 
 export type OnChangeFn<V> = (next: V, prev: V, ctx: HookContext) => ApplyReturn | Promise<ApplyReturn>;
@@ -17,6 +17,16 @@ export interface OnChangeOptions<V> {
   check?: (next: V, prev: V) => void | Promise<void>;
 }
 
+/**
+ * `onChange` for one config type, from `onChange<Config>()`: the path is
+ * checked (and completed) against `C`, and `fn`'s `next` and `prev` are
+ * typed by it without annotations.
+ */
+export interface TypedOnChange<C> {
+  <P extends ConfigPath<C>>(path: P, fn: OnChangeFn<PathValue<C, P>>, options?: OnChangeOptions<PathValue<C, P>>): NextPrevHook<C>;
+  <V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<C>;
+}
+
 let anonymous = 0;
 
 /**
@@ -25,12 +35,18 @@ let anonymous = 0;
  * runs once `current()` returns the new config; a throw (or a returned
  * `'failed'`) is logged and counted (`reloadkit_after_commit_failures_total`)
  * and the config stays committed. To refuse a change, give `check`.
- * With a path, annotate `fn`'s parameters to have them typed and checked
- * against the config: `onChange('upstream.url', (next: string) => …)`.
+ *
+ * Typing: a hook is made before the reloader, so it cannot learn the
+ * config type from the reloader's schema. `onChange.of<Config>()` returns
+ * an `onChange` for that type, which checks the path and types `next` and
+ * `prev` from it: `onChange.of<Config>()('upstream.url', (next, prev) => …)`.
+ * Called directly, annotate `fn`'s parameters to have them checked against
+ * the config (`onChange('upstream.url', (next: string) => …)`), or pass a
+ * typed selector.
  */
-export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<ConfigWith<P, V>>;
-export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): Hook<C>;
-export function onChange(path: string | ((config: never) => unknown), fn: OnChangeFn<unknown>, options: OnChangeOptions<unknown> = {}): Hook<unknown> {
+export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<ConfigWith<P, NoInfer<V>>>;
+export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<C>;
+export function onChange(path: string | ((config: never) => unknown), fn: OnChangeFn<unknown>, options: OnChangeOptions<unknown> = {}): NextPrevHook<unknown> {
   const name = options.name ?? (typeof path === 'string' ? `on-change:${path}` : `on-change-${(anonymous += 1)}`);
   const sel = selection(`onChange "${name}"`, path);
   if (typeof fn !== 'function') throw new OptionsError(`onChange "${name}": fn must be a function, got ${typeof fn}`);
@@ -42,9 +58,10 @@ export function onChange(path: string | ((config: never) => unknown), fn: OnChan
   const userCheck = options.check;
   return {
     name,
+    args: 'next-prev',
     ...(userCheck
       ? {
-          check: async (old: unknown, next: unknown) => {
+          check: async (next: unknown, old: unknown) => {
             const s = slices(old, next);
             if (s.changed) await userCheck(s.now, s.prev);
           },
@@ -57,3 +74,11 @@ export function onChange(path: string | ((config: never) => unknown), fn: OnChan
     },
   };
 }
+
+/**
+ * `onChange` typed for one config: `onChange.of<Config>()` (a function, not
+ * an overload of onChange, which would cost the plain calls their inference).
+ */
+onChange.of = function of<C>(): TypedOnChange<C> {
+  return onChange as TypedOnChange<C>;
+};

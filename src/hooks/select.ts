@@ -37,6 +37,56 @@ type Shape<S extends unknown[], V> = S extends [infer H, ...infer R]
  */
 export type ConfigWith<P extends string, V> = string extends P ? unknown : P extends `${string}"${string}` ? unknown : Shape<Segments<SplitDots<P>>, V>;
 
+/** Values a path stops at rather than walks into. */
+type Leaf =
+  | string
+  | number
+  | boolean
+  | bigint
+  | symbol
+  | null
+  | undefined
+  | Date
+  | URL
+  | RegExp
+  | ReadonlyMap<unknown, unknown>
+  | ReadonlySet<unknown>
+  | ((...args: never[]) => unknown);
+/** Depth countdown, so a recursive config type cannot make the path union endless. */
+type Down = [never, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+type SubPath<C, D extends number> = C extends Leaf ? never : C extends readonly unknown[] ? ConfigPath<C, D> : `.${ConfigPath<C, D>}`;
+
+/**
+ * Every dotted path into a config type, for editors to complete and the
+ * compiler to check: `'server' | 'server.port' | 'backends' | 'backends[${number}]' | 'backends[${number}].url' | …`
+ * (up to 10 levels deep).
+ */
+export type ConfigPath<C, D extends number = 10> = [D] extends [never]
+  ? never
+  : C extends Leaf
+    ? never
+    : C extends readonly (infer E)[]
+      ? `[${number}]` | `[${number}]${SubPath<E, Down[D]>}`
+      : { [K in keyof C & string]-?: K | `${K}${SubPath<NonNullable<C[K]>, Down[D]>}` }[keyof C & string];
+
+type Step<C, H> = C extends undefined | null
+  ? undefined
+  : H extends number
+    ? C extends readonly (infer E)[]
+      ? E | undefined
+      : undefined
+    : H extends keyof C
+      ? C[H]
+      : undefined;
+type Walk<C, S extends unknown[]> = S extends [infer H, ...infer R] ? Walk<Step<C, H>, R> : C;
+
+/**
+ * The type of the value at dotted path `P` of config type `C`:
+ * `PathValue<Config, 'upstream.url'>` is `string`. An index may be past the
+ * end (`backends[3]` is `Backend | undefined`), and so may an optional key.
+ */
+export type PathValue<C, P extends string> = Walk<C, Segments<SplitDots<P>>>;
+
 /** A function that picks a hook's value out of the config. */
 export type Selector<C, V> = (config: C) => V;
 

@@ -11,12 +11,12 @@
 // reload with an identical config must still pick the new files up. The
 // hook remembers a hash of the pair in effect and skips only when the
 // bytes it just loaded hash the same.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
 import { errorMessage, OptionsError } from '../shared/errors.js';
-import type { Hook } from '../shared/types.js';
+import type { NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 import { sha256Hex } from '../shared/hash.js';
 
@@ -59,7 +59,7 @@ export interface TlsHookSelectorOptions<C> extends TlsHookCommon {
   key: (config: C) => string;
 }
 
-export interface TlsHook<C> extends Hook<C> {
+export interface TlsHook<C> extends NextPrevHook<C> {
   /**
    * Loads and verifies the pair `config` names, for creating the server
    * (`https.createServer({ ...await tls.serverOptions(reloader.current()) })`),
@@ -93,6 +93,9 @@ async function material(sel: Selection, label: string, config: unknown, baseDir:
 
 /** Loads the pair and proves it usable; throws one clear sentence otherwise. */
 async function loadPair(certSel: Selection, keySel: Selection, config: unknown, baseDir: string, passphrase?: string): Promise<LoadedPair> {
+  // node:crypto and node:tls load when a certificate is first checked, not with `import 'reloadkit'`.
+  const { createPrivateKey, X509Certificate } = process.getBuiltinModule('node:crypto');
+  const { createSecureContext } = process.getBuiltinModule('node:tls');
   const [cert, key] = await Promise.all([material(certSel, 'certificate', config, baseDir), material(keySel, 'private key', config, baseDir)]);
   let x509: X509Certificate;
   try {
@@ -163,10 +166,11 @@ export function tlsHook(server: ServerRef, options: TlsHookPathOptions<string, s
 
   return {
     name,
-    async check(_old, next) {
+    args: 'next-prev',
+    async check(next) {
       prepared = { next, pair: await load(next) };
     },
-    async apply(_ctx, _old, next) {
+    async apply(next) {
       const ready = prepared;
       prepared = null;
       const pair = ready !== null && ready.next === next ? ready.pair : await load(next);

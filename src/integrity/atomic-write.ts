@@ -6,7 +6,6 @@
 // atomic), created O_EXCL|O_NOFOLLOW with the final mode, written, fsynced,
 // renamed over the target, then the directory fsynced so the rename itself
 // survives a power loss.
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -16,7 +15,7 @@ import { describeErrno, errnoCode } from '../shared/errno.js';
 const TEMP_SUFFIX = '.tmp';
 
 function tempName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
 }
 
 function tempPattern(path: string): RegExp {

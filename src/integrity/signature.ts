@@ -7,7 +7,7 @@
 // Key material never appears in an error, a log line or a result: messages
 // name files and reasons only.
 import { constants, readFileSync } from 'node:fs';
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { OptionsError, type ReloadkitError, SignatureError, type SignatureFailureReason } from '../shared/errors.js';
 import { readInto } from '../sources/read.js';
@@ -52,7 +52,7 @@ function parsePublicKey(key: string | KeyObject, what = 'signature.publicKey'): 
       throw optionsError(`${what}: is a private key; give the public key (reloadkit.pub), the private key stays with the signer`);
     }
     try {
-      pub = createPublicKey({ key, format: 'pem' });
+      pub = process.getBuiltinModule('node:crypto').createPublicKey({ key, format: 'pem' });
     } catch {
       throw optionsError(`${what}: not a PEM public key (expected the SPKI PEM written by \`reloadkit keygen\`)`);
     }
@@ -138,7 +138,7 @@ export function createVerifier(options: SignatureOptions): Verifier {
     if (!sig) throw new SignatureError(path, 'malformed signature (expected the base64 of a 64-byte Ed25519 signature)');
     let ok: boolean;
     try {
-      ok = cryptoVerify(null, bytes, key, sig);
+      ok = process.getBuiltinModule('node:crypto').verify(null, bytes, key, sig);
     } catch {
       ok = false;
     }

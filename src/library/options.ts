@@ -1,7 +1,6 @@
 // createReloader's options and the Reloader it returns, and the checks that
 // refuse a bad option with an OptionsError naming it (before anything starts).
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { Registry } from 'prom-client';
 import type { Readiness, ReadinessOptions } from '../admin/host.js';
 import type { RestartPolicy } from '../engine/restart.js';
 import type { ApplyFailurePolicy } from '../engine/unit.js';
@@ -9,7 +8,7 @@ import type { PersistOptions } from '../integrity/persist.js';
 import type { SignatureOptions } from '../integrity/signature.js';
 import type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 import { OptionsError } from '../shared/errors.js';
-import type { ConfigSource, DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../shared/types.js';
+import type { ConfigSource, DeepReadonly, Hook, Logger, MetricsRegistry, ReloadResult, Trigger } from '../shared/types.js';
 import type { SignalName } from '../triggers/signal.js';
 
 export interface TriggerOptions {
@@ -23,20 +22,51 @@ export interface TriggerOptions {
   http?: string | HttpTriggerOptions;
 }
 
+/** What `createReloader` takes. Only `source` is required; every bad option is refused with an `OptionsError` naming it. */
 export interface ReloaderOptions<T> {
   /** Unit name in results, logs and metrics (default `app`). */
   name?: string;
+  /**
+   * Where the config comes from: `fileSource(path)`, `dirSource(dir)`, or any
+   * object with `description` and `load()` (a custom source).
+   */
   source: ConfigSource;
-  /** Any Standard Schema validator (zod, valibot, arktype…); its output type is the config type. */
+  /**
+   * Any Standard Schema validator (zod, valibot, arktype…); its output type is
+   * the config type. Without one the config is `unknown`, checked by nothing.
+   */
   schema?: StandardSchemaV1<unknown, T>;
+  /**
+   * Settings a running process cannot change: dotted paths with `*` and `[*]`
+   * (`server.port`, `backends[*].url`), compared with the config the process
+   * started with. `policy: 'warn'` (default) applies the rest and reports the
+   * paths in `requires_restart` and `pendingRestart()` until they are back to
+   * their start values; `'reject'` refuses the whole pass (`validation_failed`).
+   */
   restartRequired?: { paths: readonly string[]; policy?: RestartPolicy };
-  /** Typed by the schema; `NoInfer` keeps hooks from widening the config type. */
+  /**
+   * What makes the service follow the config, run in order on every pass:
+   * your own `{ name, check?, apply?, rollback?, afterCommit? }` objects and
+   * the built-in `logLevelHook`, `tlsHook`, `onChange`. Typed by the schema
+   * (`NoInfer` keeps hooks from widening the config type).
+   */
   hooks?: readonly Hook<NoInfer<DeepReadonly<T>>>[];
+  /**
+   * When a hook's apply fails: `'keep-partial'` (default) commits the new
+   * config unless every hook that ran failed (`partial_applied`);
+   * `'rollback'` undoes the hooks that applied and keeps the old config
+   * (`rolled_back`).
+   */
   onApplyFailure?: ApplyFailurePolicy;
-  /** Per-hook timeout for check, apply and rollback (default 10 000 ms). */
+  /** Per-hook timeout for check, apply, rollback and afterCommit, in ms (default 10 000); a hook's own `applyTimeoutMs` overrides it. */
   applyTimeoutMs?: number;
   /** How many results history() keeps (default 50). */
   historySize?: number;
+  /**
+   * What else starts a pass besides `reload()`: a signal (`signal: 'SIGHUP'`),
+   * file watching (`watch: true`), an admin socket (`socket: path`) and an
+   * HTTP admin server (`http: '127.0.0.1:9111'`, which needs prom-client).
+   */
   triggers?: TriggerOptions;
   /**
    * Secret-looking key names, added to the defaults (password, secret, token,
@@ -52,25 +82,53 @@ export interface ReloaderOptions<T> {
   signature?: SignatureOptions;
   /** Last known good: write each committed config to `path` (0600); `fallback` starts from it when the source is broken. */
   persist?: PersistOptions;
-  logger?: Logger;
-  /** prom-client registry to register reloadkit's metrics in. */
-  registry?: Registry;
+  /**
+   * Where passes, warnings and errors go: any pino logger (or an object with
+   * `debug`, `info`, `warn` and `error`). Without one, warnings and errors are
+   * written to stderr as one JSON line each and nothing else is; `false`
+   * silences everything.
+   */
+  logger?: Logger | false;
+  /**
+   * A prom-client `Registry` to add reloadkit's metrics to. Metrics (this, or
+   * `triggers.http`) need prom-client installed: `npm i prom-client`.
+   */
+  registry?: MetricsRegistry;
 }
 
+/**
+ * A running config: `start()` it, read `current()` whenever a value is
+ * needed, and `close()` it on shutdown. Every reload, whatever started it,
+ * goes through one queue and ends with a `ReloadResult`.
+ */
 export interface Reloader<T> {
+  /** The unit's name (`options.name`, default `app`). */
   readonly name: string;
-  /** First load: generation 0, hooks do not run; rejects with a clear error if the config is invalid. */
+  /**
+   * First load: generation 0, hooks do not run (build the service from
+   * `current()`), then the triggers start. Rejects with a clear error if the
+   * config cannot be loaded or is invalid (unless `persist.fallback` has a
+   * last known good config), or if a trigger cannot start.
+   */
   start(): Promise<void>;
-  /** The deep-frozen config in effect. */
+  /** The deep-frozen config in effect: read it each time you need a value; a reload swaps it whole. */
   current(): DeepReadonly<T>;
+  /** 0 after start(); +1 for every committed pass. */
   readonly generation: number;
+  /** The result of the latest pass, or `null` before the first reload. */
   lastResult(): ReloadResult | null;
+  /** The latest results, oldest first (at most `historySize`). */
   history(): readonly ReloadResult[];
   /** Restart-required paths changed since the process started. */
   pendingRestart(): readonly string[];
   /** Calls `fn` after a committed pass changed the selected slice. Returns an unsubscribe function. */
   subscribe<U>(select: (config: DeepReadonly<T>) => U, fn: (next: U, prev: U, result: ReloadResult) => void): () => void;
-  /** Runs a pass (or joins the pending one) and resolves with its result. */
+  /**
+   * Runs a pass (or joins the pending one) and resolves with its result; it
+   * never rejects for a bad config (the result's `status` says what
+   * happened), only with a `ShutdownError` after `close()`. `trigger` names
+   * what asked for it in the result and metrics (default `'api'`).
+   */
   reload(options?: { trigger?: Trigger }): Promise<ReloadResult>;
   /**
    * Ready while it serves a valid config: the initial load succeeded (or it
@@ -79,6 +137,12 @@ export interface Reloader<T> {
    * `degraded`. `{ strict: true }` counts `degraded` as not ready.
    */
   ready(options?: ReadinessOptions): Readiness;
+  /**
+   * Stops everything in order: admin connections, signal handlers and
+   * watchers, the running pass (its hooks see `ctx.signal` abort), then
+   * HTTP. Waiting reloads get a `ShutdownError`. Safe to call twice, or
+   * before `start()`.
+   */
   close(): Promise<void>;
 }
 
@@ -180,9 +244,12 @@ export function checkOptions(options: unknown): void {
   if (options.hooks !== undefined && !Array.isArray(options.hooks)) throw new OptionsError(`hooks: expected an array of hooks, got ${describe(options.hooks)}`);
   (options.hooks as unknown[] | undefined)?.forEach((h, i) => {
     if (!isObject(h) || typeof h.name !== 'string' || h.name === '')
-      throw new OptionsError(`hooks[${i}]: expected { name, check?, apply?, rollback?, afterCommit? }`);
+      throw new OptionsError(`hooks[${i}]: expected { name, args: 'next-prev', check?, apply?, rollback?, afterCommit? }`);
     if (typeof h.apply !== 'function' && typeof h.check !== 'function' && typeof h.afterCommit !== 'function') {
       throw new OptionsError(`hooks[${i}] "${h.name}": needs a check, apply or afterCommit function`);
+    }
+    if (h.args !== undefined && h.args !== 'next-prev') {
+      throw new OptionsError(`hooks[${i}] "${h.name}": args: expected 'next-prev' (every phase takes (next, prev, ctx)), got ${describe(h.args)}`);
     }
   });
   oneOf('onApplyFailure', options.onApplyFailure, ['keep-partial', 'rollback']);
@@ -197,10 +264,16 @@ export function checkOptions(options: unknown): void {
     if (typeof persist.path !== 'string' || persist.path === '') throw new OptionsError('persist.path: expected a file path');
     if (persist.fallback !== undefined && typeof persist.fallback !== 'boolean') throw new OptionsError('persist.fallback: expected a boolean');
   }
-  if (options.logger !== undefined) {
+  if (options.registry !== undefined) {
+    const reg = options.registry;
+    if (!isObject(reg) || typeof reg.registerMetric !== 'function' || typeof reg.getSingleMetric !== 'function') {
+      throw new OptionsError(`registry: expected a prom-client Registry, got ${describe(reg)}`);
+    }
+  }
+  if (options.logger !== undefined && options.logger !== false) {
     const l = options.logger;
     if (!isObject(l) || !['debug', 'info', 'warn', 'error'].every((m) => typeof l[m] === 'function')) {
-      throw new OptionsError('logger: expected a logger with debug, info, warn and error methods (a pino logger)');
+      throw new OptionsError('logger: expected a logger with debug, info, warn and error methods (a pino logger), or false');
     }
   }
 }

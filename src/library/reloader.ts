@@ -9,7 +9,7 @@ import { createVerifier, withSignatureWatch } from '../integrity/signature.js';
 import { Runtime } from '../runtime/runtime.js';
 import { planWatchTrigger } from '../runtime/watch.js';
 import { ReloadkitError } from '../shared/errors.js';
-import { noopLogger } from '../shared/logger.js';
+import { noopLogger, stderrLogger } from '../shared/logger.js';
 import type { ConfigSource, DeepReadonly } from '../shared/types.js';
 import type { WatchTriggerOptions } from '../runtime/options.js';
 import { checkSignals, onSignals } from '../triggers/signal.js';
@@ -30,7 +30,8 @@ function buildUnit<T>(options: ReloaderOptions<T>, source: ConfigSource): { unit
     onApplyFailure: options.onApplyFailure,
     applyTimeoutMs: options.applyTimeoutMs,
     historySize: options.historySize,
-    logger: options.logger ?? noopLogger,
+    // No logger: warnings and errors still reach stderr; `false` silences them.
+    logger: options.logger === false ? noopLogger : (options.logger ?? stderrLogger(options.name ?? 'app')),
     redactor: Redactor.fromOptions(options.redact),
     ...(options.signature === undefined ? {} : { verify: createVerifier(options.signature) }),
     ...(persist === null ? {} : { extensions: [persist] }),

@@ -2,14 +2,13 @@
 // createReloader (one unit) and the daemon (its own config and every target)
 // are both built from: the admin host the socket and HTTP serve, readiness,
 // watchers per unit, and shutdown in its documented order.
-import type { Registry } from 'prom-client';
 import type { AdminHost, AdminUnitView, Readiness, ReadinessOptions, WatcherHealth } from '../admin/host.js';
 import type { AdminHttpHandle } from '../admin/http.js';
 import type { ObservableUnit, ReloadMetrics } from '../admin/metrics.js';
 import type { AdminSocketHandle } from '../admin/socket.js';
 import type { Unit } from '../engine/unit.js';
 import { errorMessage, ShutdownError, UnknownUnitError } from '../shared/errors.js';
-import { OK_STATUSES, type Logger, type ReloadResult, type Trigger, type WatchSpec } from '../shared/types.js';
+import { OK_STATUSES, type Logger, type MetricsRegistry, type ReloadResult, type Trigger, type WatchSpec } from '../shared/types.js';
 import type { HttpTriggerOptions, SocketTriggerOptions, TriggerHandle, WatchTriggerOptions } from './options.js';
 import { DeferredWatchCounters, startWatchTrigger, type StartWatchOptions, type WatchTriggerHandle } from './watch.js';
 
@@ -149,8 +148,8 @@ export class Runtime implements AdminHost {
     return this.socket;
   }
 
-  /** Creates the metrics (prom-client loads now) and counts every unit in them. */
-  async startMetrics(registry?: Registry): Promise<ReloadMetrics> {
+  /** Creates the metrics (prom-client loads now; an OptionsError with the install command when it is missing) and counts every unit in them. */
+  async startMetrics(registry?: MetricsRegistry): Promise<ReloadMetrics> {
     if (this.metrics) return this.metrics;
     const { createReloadMetrics } = await import('../admin/metrics.js');
     const metrics = await createReloadMetrics(registry === undefined ? {} : { registry });
@@ -161,7 +160,7 @@ export class Runtime implements AdminHost {
   }
 
   /** Starts HTTP on `address`, or on the passed socket `fd` (socket activation). */
-  async startHttp(o: HttpTriggerOptions & { fd?: number }, registry?: Registry): Promise<AdminHttpHandle> {
+  async startHttp(o: HttpTriggerOptions & { fd?: number }, registry?: MetricsRegistry): Promise<AdminHttpHandle> {
     const metrics = await this.startMetrics(registry);
     const { startAdminHttp } = await import('../admin/http.js');
     this.http = await startAdminHttp({
@@ -213,7 +212,7 @@ export class Runtime implements AdminHost {
   }
 
   /** The metrics' registry once they started (others, such as the fleet's, register there too). */
-  get registry(): Registry | undefined {
+  get registry(): MetricsRegistry | undefined {
     return this.metrics?.registry;
   }
 

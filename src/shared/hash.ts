@@ -1,10 +1,10 @@
 // Canonical JSON and SHA-256: the one place content and configs are hashed.
-import { createHash } from 'node:crypto';
 import { isPlainObject } from './paths.js';
 
 /** Hex SHA-256 of bytes or of a string's UTF-8. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  // node:crypto loads on first use, not with `import 'reloadkit'` (several ms of start-up).
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(data).digest('hex');
 }
 
 /**

@@ -50,20 +50,45 @@ export interface ReloadResult {
   coalesced: number;
 }
 
-/** Recursively read-only view of a config snapshot. */
+/** Methods whose names start with `set`, typed `never`: calling one does not compile, and the value still fits where a T is expected. */
+type NoSetters<T> = { readonly [K in keyof T as K extends `set${string}` ? K : never]: never };
+/** A snapshot's Date: its `set*` methods throw at run time and do not compile; it can still be passed as a Date. */
+type SnapshotDate = Date & NoSetters<Date>;
+/** A snapshot's URL: `href`, `port`… are read-only and `searchParams` cannot be changed; it can still be passed as a URL (`fetch(url)`). */
+type SnapshotURL = Readonly<URL> & { readonly searchParams: URLSearchParams & { readonly [K in 'append' | 'delete' | 'set' | 'sort']: never } };
+
+/**
+ * Recursively read-only view of a config snapshot, as deepFreeze makes it at
+ * run time: objects and arrays read-only, Map and Set as ReadonlyMap and
+ * ReadonlySet, a Date without its setters, a URL with read-only parts.
+ */
 export type DeepReadonly<T> = T extends (...args: never[]) => unknown
   ? T
-  : T extends Date | RegExp | URL
-    ? T
-    : T extends ReadonlyMap<infer K, infer V>
-      ? ReadonlyMap<DeepReadonly<K>, DeepReadonly<V>>
-      : T extends ReadonlySet<infer V>
-        ? ReadonlySet<DeepReadonly<V>>
-        : T extends readonly (infer E)[]
-          ? readonly DeepReadonly<E>[]
-          : T extends object
-            ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-            : T;
+  : T extends Date
+    ? SnapshotDate
+    : T extends URL
+      ? SnapshotURL
+      : T extends RegExp
+        ? Readonly<T>
+        : T extends ReadonlyMap<infer K, infer V>
+          ? ReadonlyMap<DeepReadonly<K>, DeepReadonly<V>>
+          : T extends ReadonlySet<infer V>
+            ? ReadonlySet<DeepReadonly<V>>
+            : T extends readonly (infer E)[]
+              ? readonly DeepReadonly<E>[]
+              : T extends object
+                ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+                : T;
+
+/**
+ * A prom-client `Registry`, as reloadkit uses it (typed here, so the
+ * package's types do not need prom-client installed).
+ */
+export interface MetricsRegistry {
+  registerMetric(metric: never): void;
+  getSingleMetric(name: string): unknown;
+  metrics(): Promise<string>;
+}
 
 type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
 /** The subset of a pino logger reloadkit uses; any pino logger satisfies it. */
@@ -86,15 +111,39 @@ export interface HookContext {
 export type ApplyReturn = void | undefined | OutcomeStatus | { status: OutcomeStatus; error?: string };
 
 /**
- * A hook takes part in a pass. `check` throws (or rejects) to refuse a
- * config; `apply` makes it take effect before the swap; `rollback` undoes
- * `apply` under policy `rollback`; `afterCommit` runs after the swap, when
- * `current()` already returns the new config (flush a cache, re-read derived
- * state): it cannot fail the pass, and what it throws is logged and counted.
- * A hook has at least one of them. One hook is never called twice at once.
+ * A hook takes part in a pass. Every phase takes `(next, prev, ctx)`, the
+ * order of every callback reloadkit calls: the config the pass moves to, the
+ * config in effect before it, then the context. `check` throws (or rejects)
+ * to refuse a config; `apply` makes it take effect before the swap;
+ * `rollback` undoes `apply` under policy `rollback`; `afterCommit` runs after
+ * the swap, when `current()` already returns the new config (flush a cache,
+ * re-read derived state): it cannot fail the pass, and what it throws is
+ * logged and counted. A hook has at least one of them. One hook is never
+ * called twice at once. `args: 'next-prev'` says the hook takes this order
+ * (hooks without it are called in the 0.1 order: `LegacyHook`, deprecated).
  */
-export interface Hook<T> {
+export interface NextPrevHook<T> {
   name: string;
+  /** The hook's phases take `(next, prev, ctx)`. */
+  args: 'next-prev';
+  check?(next: T, prev: T, ctx: HookContext): void | Promise<void>;
+  apply?(next: T, prev: T, ctx: HookContext): ApplyReturn | Promise<ApplyReturn>;
+  rollback?(next: T, prev: T, ctx: HookContext): void | Promise<void>;
+  afterCommit?(next: T, prev: T, ctx: HookContext): ApplyReturn | Promise<ApplyReturn>;
+  /** Overrides the reloader's `applyTimeoutMs` for this hook (every phase). */
+  applyTimeoutMs?: number;
+}
+
+/**
+ * A hook in the 0.1 argument order: `check(old, next, ctx)`,
+ * `apply(ctx, old, next)`, `rollback(ctx, old, next)` (`afterCommit` already
+ * took `(next, prev, ctx)`). Still called that way, with a one-time
+ * `DeprecationWarning` (code `RELOADKIT_HOOK_ARGS`).
+ * @deprecated Add `args: 'next-prev'` and take `(next, prev, ctx)` in every phase (`NextPrevHook`).
+ */
+export interface LegacyHook<T> {
+  name: string;
+  args?: undefined;
   check?(old: T, next: T, ctx: HookContext): void | Promise<void>;
   apply?(ctx: HookContext, old: T, next: T): ApplyReturn | Promise<ApplyReturn>;
   rollback?(ctx: HookContext, old: T, next: T): void | Promise<void>;
@@ -102,6 +151,9 @@ export interface Hook<T> {
   /** Overrides the reloader's `applyTimeoutMs` for this hook (every phase). */
   applyTimeoutMs?: number;
 }
+
+/** A hook: `{ name, args: 'next-prev', check?, apply?, rollback?, afterCommit? }` (or, deprecated, the 0.1 order). */
+export type Hook<T> = NextPrevHook<T> | LegacyHook<T>;
 
 /** One file a source read, with the hash of the exact bytes parsed. */
 export interface SourceFile {

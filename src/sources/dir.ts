@@ -63,6 +63,13 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, i) => name === b[i]);
 }
 
+/**
+ * Every fragment of a directory (default `*.{yaml,yml,json,toml}`, a
+ * `conf.d/`), merged in name order: objects deep-merged, arrays and scalars
+ * replaced by later files. Each fragment is read like `fileSource` reads
+ * its file (`env` and `maxBytes` apply to each). A directory with no
+ * matching fragment is refused (`load_failed`), never an empty config.
+ */
 export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfigSource {
   const abs = resolve(checkPath('dirSource', dir));
   const pattern = options.pattern ?? DEFAULT_FRAGMENT_PATTERN;

@@ -9,7 +9,7 @@ import { errorMessage, LoadError, OptionsError } from '../shared/errors.js';
 import { sha256Hex } from '../shared/hash.js';
 import type { EtcdStore, WatchHandle } from '../etcd/client.js';
 import type { ConfigSource, LoadContext, LoadedConfig, Logger } from '../shared/types.js';
-import { CONFIG_FORMATS, formatFromPath, parseConfigText, type ConfigFormat } from './parse.js';
+import { CONFIG_FORMATS, formatFromPath, loadParser, parseConfigText, type ConfigFormat } from './parse.js';
 
 export interface EtcdSourceOptions {
   /** etcd endpoints, e.g. `http://10.0.0.1:2379` (a string or a list). */
@@ -90,6 +90,7 @@ export function etcdSource(options: EtcdSourceOptions): EtcdConfigSource {
       if (kv === null) throw new LoadError(`${where}: the key does not exist (etcd ${endpoints.join(',')})`);
       loadedRevision = kv.modRevision;
       const text = kv.value.toString('utf8');
+      await loadParser(format);
       const value = parseConfigText(where, text, format);
       return { value, files: [{ path: `etcd:${key}`, sha256: sha256Hex(kv.value), size: kv.value.length }] };
     },

@@ -24,6 +24,13 @@ export interface FileConfigSource extends ConfigSource {
   watchSpecs(): WatchSpec[];
 }
 
+/**
+ * One YAML, JSON or TOML file (by extension, or `format`). A file caught
+ * mid-write is read again, never parsed half written; an empty file, one
+ * over `maxBytes` or one that is not UTF-8 text is refused (the pass is
+ * `load_failed`). With `env`, `${VAR}` and `${VAR:-default}` in string
+ * values are expanded (`$${` is a literal `${`).
+ */
 export function fileSource(path: string, options: FileSourceOptions = {}): FileConfigSource {
   const abs = resolve(checkPath('fileSource', path));
   const env = checkEnv('fileSource', options.env);

@@ -3,7 +3,7 @@
 // by dirSource for each fragment.
 import type { LoadContext, SourceFile } from '../shared/types.js';
 import { normalizeValue, type EnvOption } from './normalize.js';
-import { decodeText, parseConfigText, type ConfigFormat } from './parse.js';
+import { decodeText, loadParser, parseConfigText, type ConfigFormat } from './parse.js';
 import { readConfigBytes, throwIfAborted } from './read.js';
 
 export interface FileLoadOptions {
@@ -32,7 +32,9 @@ export async function loadConfigFile(path: string, format: ConfigFormat, options
   if (ctx.verify) await ctx.verify(path, bytes);
   throwIfAborted(ctx.signal, path);
   const memo = options.memo?.get(path);
-  const parsed = memo !== undefined && memo.sha256 === sha256 && memo.format === format ? memo.parsed : parseConfigText(path, decodeText(path, bytes), format);
+  const reuse = memo !== undefined && memo.sha256 === sha256 && memo.format === format;
+  if (!reuse) await loadParser(format);
+  const parsed = reuse ? memo.parsed : parseConfigText(path, decodeText(path, bytes), format);
   options.memo?.set(path, { sha256, format, parsed });
   const value = normalizeValue(path, parsed, options.env) as Record<string, unknown>;
   return { value, file: { path, sha256, size: bytes.length } };

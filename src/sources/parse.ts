@@ -4,14 +4,42 @@
 // the offending line may hold a secret.
 import { isUtf8 } from 'node:buffer';
 import { extname } from 'node:path';
-import { isAlias, isCollection, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { parse as parseToml, TomlError } from 'smol-toml';
+import type { Document } from 'yaml';
+import type * as YamlModule from 'yaml';
+import type * as TomlModule from 'smol-toml';
 import { errorMessage, LoadError } from '../shared/errors.js';
 import { isPlainObject } from '../shared/paths.js';
 import { findJsonError, MAX_JSON_DEPTH } from './json.js';
 
 export const CONFIG_FORMATS = ['yaml', 'json', 'toml'] as const;
 export type ConfigFormat = (typeof CONFIG_FORMATS)[number];
+
+// The YAML and TOML parsers load on first use (loadParser), not with the
+// package: together they were two thirds of `import 'reloadkit'`, and a
+// service reading JSON, or only YAML, should not pay for the other.
+let isAlias: typeof YamlModule.isAlias;
+let isCollection: typeof YamlModule.isCollection;
+let isMap: typeof YamlModule.isMap;
+let isScalar: typeof YamlModule.isScalar;
+let isSeq: typeof YamlModule.isSeq;
+let Lexer: typeof YamlModule.Lexer;
+let LineCounter: typeof YamlModule.LineCounter;
+let parseDocument: typeof YamlModule.parseDocument;
+let visit: typeof YamlModule.visit;
+let parseToml: typeof TomlModule.parse;
+let TomlError: typeof TomlModule.TomlError;
+const loaded = new Set<ConfigFormat>(['json']);
+
+/** Loads the parser of a format, once; parseConfigText needs it loaded. */
+export async function loadParser(format: ConfigFormat): Promise<void> {
+  if (loaded.has(format)) return;
+  if (format === 'yaml') {
+    ({ isAlias, isCollection, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit } = await import('yaml'));
+  } else {
+    ({ parse: parseToml, TomlError } = await import('smol-toml'));
+  }
+  loaded.add(format);
+}
 
 const EXTENSIONS: Record<string, ConfigFormat> = { '.yaml': 'yaml', '.yml': 'yaml', '.json': 'json', '.toml': 'toml' };
 
@@ -314,8 +342,9 @@ function describeValue(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-/** Parses one file's text; the top level must be a mapping. */
+/** Parses one file's text (its parser loaded by loadParser); the top level must be a mapping. */
 export function parseConfigText(file: string, text: string, format: ConfigFormat): Record<string, unknown> {
+  if (!loaded.has(format)) throw new Error(`the ${format} parser is not loaded yet (await loadParser first)`);
   let value: unknown;
   try {
     value = format === 'yaml' ? parseYaml(file, text) : format === 'json' ? parseJson(file, text) : parseTomlText(file, text);

@@ -70,14 +70,14 @@ test('reloadReply: ok only when every unit succeeded; the message names each fai
   );
 });
 
-test("statusReply: uptime in whole seconds, units by name, reloadkit's version last", () => {
+test("statusReply: uptime in whole seconds, units by name, reloadkit's version, then what is degraded", () => {
   const host = {
     startedAt: 1_000,
     targetCount: () => 2,
     units: () => [{ name: 'u', generation: 3, lastResult: () => null, pendingRestart: () => ['server.port'] }],
     reload: async () => ({}),
     enqueue: () => {},
-    ready: () => ({ ok: true, reasons: [], degraded: [] }),
+    ready: () => ({ ok: true, reasons: [], degraded: ['admin socket: in use'] }),
   };
   assert.deepEqual(statusReply(host, 6_999), {
     status: 'ok',
@@ -85,9 +85,13 @@ test("statusReply: uptime in whole seconds, units by name, reloadkit's version l
     targets: 2,
     units: { u: { generation: 3, last_result: null, pending_restart: ['server.port'] } },
     version: pkg.version,
+    degraded: ['admin socket: in use'],
   });
   assert.match(pkg.version, /^\d+\.\d+\.\d+/);
-  assert.match(replyLine(statusReply(host, 6_999)), new RegExp(`^\\{"status":"ok","uptime_secs":5,.*,"version":"${pkg.version.replaceAll('.', '\\.')}"\\}\n$`));
+  assert.match(
+    replyLine(statusReply(host, 6_999)),
+    new RegExp(`^\\{"status":"ok","uptime_secs":5,.*,"version":"${pkg.version.replaceAll('.', '\\.')}","degraded":\\["admin socket: in use"\\]\\}\n$`),
+  );
 });
 
 test('hostErrorMessage: ours pass through, shutdown is "shutting down", others are hidden', () => {

@@ -29,7 +29,7 @@ describe('the request/reply table of docs/protocol.md', () => {
 
   test('status: exactly the documented fields', async () => {
     const reply = await command(app.socketPath, 'status');
-    assert.deepEqual(Object.keys(reply), ['status', 'uptime_secs', 'targets', 'units', 'version']);
+    assert.deepEqual(Object.keys(reply), ['status', 'uptime_secs', 'targets', 'units', 'version', 'degraded']);
     assert.equal(reply.status, 'ok');
     assert.ok(Number.isInteger(reply.uptime_secs) && (reply.uptime_secs as number) >= 0);
     assert.equal(reply.targets, 1);

@@ -1,10 +1,13 @@
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { changedPaths, deepEqual, deepFreeze } from '../../src/engine/snapshot.js';
 import { formatPath, parsePattern } from '../../src/shared/paths.js';
 import { RestartMatcher } from '../../src/engine/restart.js';
 import { canonicalJson, configHash } from '../../src/shared/hash.js';
+import { z } from 'zod';
+import { createReloader, fileSource } from '../../src/index.js';
+import { put, tempDir } from '../sources/tmp.js';
 
 describe('deepFreeze', () => {
   test('freezes nested objects and arrays so writes throw in strict mode', () => {
@@ -23,6 +26,123 @@ describe('deepFreeze', () => {
     a.self = a;
     deepFreeze(a);
     assert.ok(Object.isFrozen(a));
+  });
+});
+
+describe('snapshots hold what a schema transform builds read-only: URL, Map, Set, Date', () => {
+  const schema = z.object({
+    upstream: z.string().transform((s) => new URL(s)),
+    weights: z.record(z.string(), z.number()).transform((r) => new Map(Object.entries(r))),
+    tags: z.array(z.string()).transform((a) => new Set(a)),
+    since: z.string().transform((s) => new Date(s)),
+    limits: z.object({ rps: z.number() }).transform((o) => new Map([['rps', o]])),
+  });
+  const yaml = (url: string) => `upstream: ${url}\nweights: { a: 1 }\ntags: [blue]\nsince: 2026-01-02T03:04:05Z\nlimits: { rps: 10 }\n`;
+  type Snapshot = ReturnType<ReturnType<typeof createReloader<z.output<typeof schema>>>['current']>;
+  /** Each mutation a user might try, as plain JavaScript would write it (no types). */
+  const attempts: [string, (c: Snapshot) => unknown][] = [
+    ['URL.href', (c) => ((c.upstream as { href: string }).href = 'https://evil.example/')],
+    ['URL.host', (c) => ((c.upstream as { host: string }).host = 'evil.example')],
+    ['URL.port', (c) => ((c.upstream as { port: string }).port = '81')],
+    ['URL.pathname', (c) => ((c.upstream as { pathname: string }).pathname = '/x')],
+    ['URL.searchParams.set', (c) => (c.upstream.searchParams as URLSearchParams).set('q', '1')],
+    ['URL.searchParams.append', (c) => (c.upstream.searchParams as URLSearchParams).append('q', '1')],
+    ['Map.set', (c) => (c.weights as Map<string, number>).set('b', 2)],
+    ['Map.delete', (c) => (c.weights as Map<string, number>).delete('a')],
+    ['Map.clear', (c) => (c.weights as Map<string, number>).clear()],
+    ['a value inside a Map', (c) => ((c.limits.get('rps') as { rps: number }).rps = 1_000)],
+    ['Set.add', (c) => (c.tags as Set<string>).add('red')],
+    ['Set.delete', (c) => (c.tags as Set<string>).delete('blue')],
+    ['Set.clear', (c) => (c.tags as Set<string>).clear()],
+    ['Date.setTime', (c) => (c.since as Date).setTime(0)],
+    ['Date.setFullYear', (c) => (c.since as Date).setFullYear(2000)],
+    ['Date.setUTCHours', (c) => (c.since as Date).setUTCHours(1)],
+    ['a new property', (c) => ((c.upstream as unknown as Record<string, unknown>).extra = 1)],
+  ];
+
+  /** The snapshot of a started reloader on a real YAML file with that upstream. */
+  async function loaded(t: TestContext, url: string) {
+    const file = await put(await tempDir(t), 'config.yaml', yaml(url));
+    const r = createReloader({ source: fileSource(file), schema, logger: false });
+    await r.start();
+    t.after(() => r.close());
+    return r.current();
+  }
+
+  test('every mutator throws a TypeError and the shared snapshot (and its hash) stays as loaded', async (t) => {
+    const c = await loaded(t, 'https://api.example/v1?x=1');
+    const before = canonicalJson(c);
+    for (const [what, attempt] of attempts) {
+      assert.throws(() => attempt(c), TypeError, what);
+    }
+    assert.equal(canonicalJson(c), before);
+    assert.equal(c.upstream.href, 'https://api.example/v1?x=1');
+    assert.equal(c.upstream.searchParams.get('x'), '1');
+    assert.deepEqual([...c.weights], [['a', 1]]);
+    assert.deepEqual([...c.tags], ['blue']);
+    assert.equal(c.since.toISOString(), '2026-01-02T03:04:05.000Z');
+    // The message says why.
+    assert.throws(() => attempts[0]![1](c), /cannot set URL\.href: config snapshots are read-only/);
+    assert.throws(() => attempts[6]![1](c), /cannot call Map\.set\(\): config snapshots are read-only/);
+  });
+
+  test('reading works as on the originals: getters, JSON, String(), new URL(url), iteration, instanceof', async (t) => {
+    const c = await loaded(t, 'https://api.example:8443/v1?x=1#top');
+    assert.ok(c.upstream instanceof URL && c.weights instanceof Map && c.tags instanceof Set && c.since instanceof Date);
+    assert.deepEqual(
+      [c.upstream.protocol, c.upstream.host, c.upstream.port, c.upstream.pathname, c.upstream.search, c.upstream.hash, c.upstream.origin],
+      ['https:', 'api.example:8443', '8443', '/v1', '?x=1', '#top', 'https://api.example:8443'],
+    );
+    assert.equal(String(c.upstream), 'https://api.example:8443/v1?x=1#top');
+    assert.equal(JSON.stringify(c.upstream), '"https://api.example:8443/v1?x=1#top"');
+    // A copy is an ordinary, writable URL.
+    const copy = new URL(c.upstream);
+    copy.port = '9000';
+    assert.equal(copy.port, '9000');
+    assert.equal(c.upstream.port, '8443');
+    assert.equal(c.weights.get('a'), 1);
+    assert.equal(c.since.getTime(), Date.parse('2026-01-02T03:04:05Z'));
+    // Keys the mutators are shadowed with are not enumerable: they show nowhere.
+    assert.deepEqual(Object.keys(c.weights), []);
+    assert.deepEqual(Object.keys(c.upstream), []);
+  });
+
+  test('a reload builds new objects; a hook keeps the old ones, unchanged, and the change is seen', async (t) => {
+    const dir = await tempDir(t);
+    const file = await put(dir, 'config.yaml', yaml('https://a.example/'));
+    const seen: string[] = [];
+    const r = createReloader({
+      source: fileSource(file),
+      schema,
+      logger: false,
+      hooks: [
+        {
+          name: 'upstream',
+          apply: (_ctx, old, next) => {
+            assert.throws(() => ((old.upstream as { href: string }).href = 'https://evil.example/'), TypeError);
+            seen.push(`${old.upstream.href} -> ${next.upstream.href}`);
+          },
+        },
+      ],
+    });
+    await r.start();
+    t.after(() => r.close());
+    const first = r.current();
+    await put(dir, 'config.yaml', yaml('https://b.example/'));
+    const res = await r.reload();
+    assert.equal(res.status, 'full_success');
+    assert.deepEqual(res.changed, ['upstream']);
+    assert.deepEqual(seen, ['https://a.example/ -> https://b.example/']);
+    assert.equal(first.upstream.href, 'https://a.example/');
+    assert.equal(r.current().upstream.href, 'https://b.example/');
+  });
+
+  test('deepFreeze leaves what cannot be frozen as it is: the bytes of a Buffer or typed array', () => {
+    const v = deepFreeze({ bytes: Buffer.from('ab'), view: new Uint8Array([1]), list: [new Map([[1, new Date(0)]])] });
+    assert.ok(Object.isFrozen(v) && Object.isFrozen(v.list) && Object.isFrozen(v.list[0]!.get(1)));
+    v.bytes[0] = 0x7a;
+    assert.equal(v.bytes.toString(), 'zb');
+    assert.throws(() => v.list[0]!.get(1)!.setTime(5), TypeError);
   });
 });
 

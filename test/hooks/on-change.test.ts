@@ -21,6 +21,16 @@ async function reloaderWith(hooks: readonly Hook<Config>[]) {
 }
 
 describe('onChange', () => {
+  test("onChange.of<Config>() is onChange, typed: it fires with the path's next and previous values", async () => {
+    const seen: [number, number][] = [];
+    const on = onChange.of<Config>();
+    const { r, source } = await reloaderWith([on('server.port', (next, prev) => void seen.push([next, prev]))]);
+    source.set({ ...base, server: { ...base.server, port: 1557 } });
+    assert.equal((await r.reload()).status, 'full_success');
+    assert.deepEqual(seen, [[1557, 1556]]);
+    await r.close();
+  });
+
   test('flushes the cache only when the server address changes, after the new config is in effect', async () => {
     const cache = new Map([['k', 'v']]);
     const calls: [unknown, unknown][] = [];

@@ -194,7 +194,7 @@ describe('examples/service', { skip: !hasOpenssl }, () => {
     assert.deepEqual(result.changed, ['upstream.url']);
     assert.deepEqual(
       (result.outcomes as { name: string; status: string }[]).map((o) => [o.name, o.status]),
-      // onChange is after-commit work, not an outcome: the flushed cache shows it ran.
+      // onChange runs after the commit: it is not a hook outcome; the served body shows the flush.
       [
         ['log-level', 'skipped'],
         ['tls-certificate', 'skipped'],

@@ -34,7 +34,11 @@ describe('createReloader options', () => {
     refused({ source, schema: { parse() {} } }, /^schema: not a Standard Schema validator/);
     refused({ source, hooks: { name: 'x' } }, /^hooks: expected an array/);
     refused({ source, hooks: [{ name: 'x' }] }, /^hooks\[0\] "x": needs a check, apply or afterCommit function/);
+    refused({ source, hooks: [{ name: 'x', args: 'prev-next', apply() {} }] }, /^hooks\[0\] "x": args: expected 'next-prev' .*got "prev-next"/);
     refused({ source, logger: console.log }, /^logger: /);
+    refused({ source, logger: true }, /^logger: .*or false/);
+    refused({ source, registry: {} }, /^registry: expected a prom-client Registry, got object/);
+    assert.doesNotThrow(() => createReloader({ source, logger: false }));
     refused({ source, persist: { path: '' } }, /^persist\.path: /);
   });
 

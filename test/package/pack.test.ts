@@ -1,18 +1,20 @@
 // The published package, as a user gets it: build the current sources with
 // the real build script in a staging copy (the repo's own dist/ is left
 // alone, other tests may be using it), `npm pack`, install the tarball into
-// a fresh project, run an ESM script against it, run the installed daemon,
-// and type-check a consumer .ts file against the installed types with this
-// project's tsc.
+// a fresh project, run an ESM script and a CommonJS script against it, run
+// the installed daemon, and type-check consumer .ts files (ESM, and CommonJS
+// compiled and run) against the installed types with this project's tsc.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startDaemon } from '../integration/daemon-process.js';
+import { installFootprint } from '../helpers/install-size.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -87,6 +89,59 @@ describe('the packed package', () => {
     );
   });
 
+  test('ships only the public types: one self-contained dist/index.d.ts whose values are exactly what the module exports', async () => {
+    assert.deepEqual(
+      packedFiles.filter((p) => p.endsWith('.d.ts')),
+      ['dist/index.d.ts'],
+    );
+    const dts = await readFile(join(project, 'node_modules/reloadkit/dist/index.d.ts'), 'utf8');
+    // Only Node's own modules are imported: nothing relative, no other package (prom-client, @standard-schema/spec).
+    const imports = [...dts.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      imports.filter((i) => !i!.startsWith('node:')),
+      [],
+    );
+    // No engine, runtime, daemon or CLI internals.
+    assert.doesNotMatch(dts, /\b(class|interface) (Unit|Runtime|Daemon|PassQueue|PersistStore)\b/);
+    const values = [...dts.matchAll(/^export declare (?:const|function|class) (\w+)/gm)].map((m) => m[1]!);
+    const script = "import('reloadkit').then((m) => console.log(JSON.stringify(Object.keys(m))))";
+    const { stdout } = await sh(process.execPath, ['--input-type=module', '-e', script], project, 30_000);
+    assert.deepEqual([...new Set(values)].sort(), (JSON.parse(stdout) as string[]).sort());
+  });
+
+  test("the README's links work on npm (docs/ is not shipped): absolute URLs, and package.json names repository, homepage and bugs", async () => {
+    const readme = await readFile(join(project, 'node_modules/reloadkit/README.md'), 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)|\bsrc="([^"]+)"/g)].map((m) => m[1] ?? m[2]!);
+    assert.ok(targets.length > 10, `found ${targets.length} links`);
+    assert.deepEqual(
+      targets.filter((t) => !t.startsWith('https://') && !t.startsWith('#')),
+      [],
+    );
+    const meta = JSON.parse(await readFile(join(project, 'node_modules/reloadkit/package.json'), 'utf8')) as Record<string, unknown>;
+    assert.match(JSON.stringify(meta.repository), /github\.com\/reloadkit\/reloadkit/);
+    assert.match(String(meta.homepage), /^https:\/\//);
+    assert.match(JSON.stringify(meta.bugs), /https:\/\/.*\/issues/);
+  });
+
+  test('publint and arethetypeswrong find nothing to report in the tarball', async () => {
+    const publint = await sh(process.execPath, [join(root, 'node_modules/publint/src/cli.js'), 'run', tarball, '--strict'], work, 120_000);
+    assert.match(publint.stdout, /All good!/, publint.stdout);
+    // The esm-only profile: an ES module package that CommonJS loads with require() on every Node it
+    // supports (tested above). It exits non-zero on any problem; the one it sets aside is that finding,
+    // for TypeScript's `module: node16` (no require of ES modules; NodeNext has it since TypeScript 5.8).
+    const attw = await sh(
+      process.execPath,
+      [join(root, 'node_modules/@arethetypeswrong/cli/dist/index.js'), tarball, '--profile', 'esm-only', '--format', 'json'],
+      work,
+      120_000,
+    );
+    const problems = (JSON.parse(attw.stdout) as { problems?: Record<string, { resolutionKind?: string }[]> }).problems ?? {};
+    assert.deepEqual(
+      Object.entries(problems).flatMap(([kind, list]) => list.map((p) => `${kind} ${p.resolutionKind ?? ''}`)),
+      ['CJSResolvesToESM node16-cjs'],
+    );
+  });
+
   test('an ESM script imports reloadkit, reloads a YAML file and gets a typed result', async () => {
     const configPath = join(project, 'config.yaml');
     await writeFile(configPath, 'server:\n  port: 8080\nlog_level: info\n');
@@ -118,24 +173,116 @@ await r.close();
     });
   });
 
-  test('the installed library serves the status page from the package', async () => {
-    const configPath = join(project, 'page.yaml');
-    await writeFile(configPath, 'a: 1\n');
+  test('a CommonJS script require()s reloadkit: the same build as import (one ReloadkitError class), and it reloads', async () => {
+    const configPath = join(project, 'cjs.yaml');
+    await writeFile(configPath, 'log_level: info\n');
     const script = `
-import { createReloader, fileSource } from 'reloadkit';
-const r = createReloader({ source: fileSource(process.argv[2]), triggers: { http: { address: '127.0.0.1:0' } }, logger: { debug() {}, warn() {}, error() {}, info(o) { if (o.http) globalThis.addr = o.http; } } });
-await r.start();
-const out = {};
-for (const path of ['/', '/page.js', '/page.css', '/favicon.svg']) out[path] = (await fetch('http://' + globalThis.addr + path)).status;
-console.log(JSON.stringify(out));
-await r.close();
+const { writeFile } = require('node:fs/promises');
+const reloadkit = require('reloadkit');
+const { createReloader, fileSource, onChange, ReloadkitError } = reloadkit;
+(async () => {
+  const path = process.argv[2];
+  const seen = [];
+  const r = createReloader({ source: fileSource(path), hooks: [onChange('log_level', (next, prev) => { seen.push([prev, next]); })] });
+  await r.start();
+  await writeFile(path, 'log_level: debug\\n');
+  const result = await r.reload();
+  await r.close();
+  const esm = await import('reloadkit');
+  console.log(JSON.stringify({ status: result.status, current: r.current(), seen, sameBuild: esm.ReloadkitError === ReloadkitError, exports: Object.keys(reloadkit).length === Object.keys(esm).length }));
+})().catch((err) => { console.error(err); process.exit(1); });
 `;
-    await writeFile(join(project, 'page.mjs'), script);
-    const { stdout } = await sh(process.execPath, ['page.mjs', configPath], project, 30_000);
-    assert.deepEqual(JSON.parse(stdout), { '/': 200, '/page.js': 200, '/page.css': 200, '/favicon.svg': 200 });
+    await writeFile(join(project, 'consumer.cjs'), script);
+    const { stdout, stderr } = await sh(process.execPath, ['consumer.cjs', configPath], project, 30_000);
+    assert.deepEqual(JSON.parse(stdout), {
+      status: 'full_success',
+      current: { log_level: 'debug' },
+      seen: [['info', 'debug']],
+      sameBuild: true,
+      exports: true,
+    });
+    // No ExperimentalWarning (or anything else) on a supported Node.
+    assert.equal(stderr, '');
   });
 
-  test('the installed bin runs: --version, and every command that reads a config file (yaml loaded from the bundle)', async () => {
+  test('a TypeScript CommonJS project (module NodeNext, no "type": "module") type-checks against the installed types and its emitted require() runs', async () => {
+    const dir = join(project, 'cjs-ts');
+    await mkdir(dir, { recursive: true });
+    // No "type": "module": TypeScript emits CommonJS and Node runs it as CommonJS.
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'cjs-consumer', private: true }));
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ server: { port: 8080 } }));
+    const consumer = `
+import { createReloader, fileSource, type ConfigOf, type ReloadResult } from 'reloadkit';
+import { join } from 'node:path';
+
+interface Config { server: { port: number } }
+const r = createReloader<Config>({ source: fileSource(join(__dirname, '..', 'config.json')) });
+async function main(): Promise<void> {
+  await r.start();
+  const port: number = r.current().server.port;
+  const cfg: ConfigOf<typeof r> = r.current();
+  let frozen = false;
+  try {
+    // @ts-expect-error snapshots are read-only
+    cfg.server.port = 1;
+  } catch {
+    frozen = true;
+  }
+  const result: ReloadResult = await r.reload();
+  await r.close();
+  console.log(JSON.stringify({ port, frozen, status: result.status, cjs: typeof module === 'object' && typeof require === 'function' }));
+}
+main().catch((err: unknown) => { console.error(err); process.exit(1); });
+`;
+    await writeFile(join(dir, 'consumer.ts'), consumer);
+    const tsconfig = {
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        outDir: 'out',
+        // Our .d.ts files are checked too.
+        skipLibCheck: false,
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules/@types')],
+      },
+      files: ['consumer.ts'],
+    };
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+    await sh(process.execPath, [tsc, '-p', 'tsconfig.json'], dir, 120_000);
+    const emitted = await readFile(join(dir, 'out/consumer.js'), 'utf8');
+    assert.match(emitted, /require\("reloadkit"\)/, 'TypeScript emitted CommonJS');
+    const { stdout } = await sh(process.execPath, [join(dir, 'out/consumer.js')], dir, 30_000);
+    assert.deepEqual(JSON.parse(stdout), { port: 8080, frozen: true, status: 'full_success', cjs: true });
+  });
+
+  test('npm i installs only what the library imports: reloadkit, yaml and smol-toml, at most 3 MB', () => {
+    const { bytes, packages } = installFootprint(join(project, 'node_modules'));
+    assert.deepEqual(packages, ['reloadkit', 'smol-toml', 'yaml']);
+    assert.ok(bytes <= 3 * 1024 * 1024, `node_modules holds ${(bytes / 1024 / 1024).toFixed(2)} MB`);
+  });
+
+  test('without prom-client (an optional peer), asking for metrics fails start() with the install command; the rest needs none', async () => {
+    const configPath = join(project, 'metrics.yaml');
+    await writeFile(configPath, 'a: 1\n');
+    const script = `
+import { createReloader, fileSource, OptionsError } from 'reloadkit';
+const r = createReloader({ source: fileSource(process.argv[2]), triggers: { http: '127.0.0.1:0' }, logger: false });
+const started = await r.start().then(() => 'started', (err) => ({ options: err instanceof OptionsError, code: err.code, message: err.message }));
+await r.close();
+console.log(JSON.stringify(started));
+`;
+    await writeFile(join(project, 'metrics.mjs'), script);
+    const { stdout } = await sh(process.execPath, ['metrics.mjs', configPath], project, 30_000);
+    const started = JSON.parse(stdout) as { options: boolean; code: string; message: string };
+    assert.equal(started.options, true, stdout);
+    assert.equal(started.code, 'ERR_OPTIONS');
+    assert.match(started.message, /need the prom-client package, which is not installed: run `npm i prom-client`/);
+  });
+
+  test('the installed bin runs with no zod, pino or prom-client installed (the bundle carries them): --version, and every command that reads a config file', async () => {
+    for (const dep of ['zod', 'pino', 'prom-client']) assert.equal(existsSync(join(project, 'node_modules', dep)), false, `${dep} is not installed`);
     const bin = join(project, 'node_modules/.bin/reloadkit');
     const { stdout } = await sh(bin, ['--version'], project, 30_000);
     assert.match(stdout, new RegExp(pkg.version.replaceAll('.', '\\.')));
@@ -157,6 +304,59 @@ await r.close();
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`cannot reach the daemon: no admin socket at ${sock}`), args.join(' '));
     }
+    // `run` too: pino logs, prom-client serves /metrics, zod checks the config, all from the bundle.
+    const dir = join(project, 'bare-daemon');
+    await mkdir(dir);
+    await writeFile(
+      join(dir, 'reloadkit.yaml'),
+      'admin:\n  socket: ./admin.sock\n  http: 127.0.0.1:0\ntargets:\n  app:\n    kind: command\n    reload: ["true"]\n',
+    );
+    const d = await startDaemon({
+      args: ['-c', join(dir, 'reloadkit.yaml')],
+      socket: join(dir, 'admin.sock'),
+      entry: [join(project, 'node_modules/reloadkit/bin/reloadkit.js')],
+    });
+    try {
+      const base = `http://${String(d.lines.find((l) => l.msg === 'reloadkit started')!.http)}`;
+      assert.equal((JSON.parse(await d.send('reload')) as { status: string }).status, 'ok');
+      assert.match(await (await fetch(`${base}/metrics`)).text(), /^reloadkit_reloads_total\{unit="app",status="full_success"\} 1$/m);
+    } finally {
+      assert.equal(await d.stop('SIGTERM'), 0);
+    }
+  });
+
+  test('without etcd3 (an optional peer), fleet commands fail with the install command, exit 2', async () => {
+    assert.equal(existsSync(join(project, 'node_modules', 'etcd3')), false, 'etcd3 is not installed');
+    const bin = join(project, 'node_modules/.bin/reloadkit');
+    const r = await run(bin, ['fleet', 'status', '--etcd', 'http://127.0.0.1:9', '--fleet', 'web'], { cwd: project }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code?: number; stderr?: string }) => ({ code: e.code ?? -1, stderr: e.stderr ?? '' }),
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /need the etcd3 package, which is not installed: run `npm i etcd3`/);
+  });
+
+  test("the app's own dependencies go beside it: npm i prom-client zod (what the pages below use)", async () => {
+    const install = ['install', 'prom-client', 'zod', '--no-audit', '--no-fund', '--ignore-scripts'];
+    await sh(npm, [...install, '--offline'], project).catch(() => sh(npm, [...install, '--prefer-offline'], project));
+    assert.ok(existsSync(join(project, 'node_modules/prom-client/package.json')));
+  });
+
+  test('the installed library serves the status page from the package', async () => {
+    const configPath = join(project, 'page.yaml');
+    await writeFile(configPath, 'a: 1\n');
+    const script = `
+import { createReloader, fileSource } from 'reloadkit';
+const r = createReloader({ source: fileSource(process.argv[2]), triggers: { http: { address: '127.0.0.1:0' } }, logger: { debug() {}, warn() {}, error() {}, info(o) { if (o.http) globalThis.addr = o.http; } } });
+await r.start();
+const out = {};
+for (const path of ['/', '/page.js', '/page.css', '/favicon.svg']) out[path] = (await fetch('http://' + globalThis.addr + path)).status;
+console.log(JSON.stringify(out));
+await r.close();
+`;
+    await writeFile(join(project, 'page.mjs'), script);
+    const { stdout } = await sh(process.execPath, ['page.mjs', configPath], project, 30_000);
+    assert.deepEqual(JSON.parse(stdout), { '/': 200, '/page.js': 200, '/page.css': 200, '/favicon.svg': 200 });
   });
 
   test("the installed package reports its version: daemon status over the socket, HTTP and `status --json`, reloadkit_build_info, and the library's status", async () => {

@@ -2,6 +2,7 @@
 // never runs. Each `@ts-expect-error` is a misuse that must not compile: if
 // the error disappears (the API got looser), the directive itself fails.
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import type { Server } from 'node:https';
 import * as v from 'valibot';
 import { z } from 'zod';
@@ -60,6 +61,32 @@ cfg.backends[0]!.weight = 2;
 // @ts-expect-error no such key
 void cfg.server.nope;
 
+// Objects a schema transform builds are read-only too, and still fit where their type is expected.
+const built = createReloader({
+  source,
+  schema: z.object({
+    url: z.string().transform((s) => new URL(s)),
+    since: z.string().transform((s) => new Date(s)),
+    hosts: z.record(z.string(), z.number()).transform((r) => new Map(Object.entries(r))),
+    tags: z.array(z.string()).transform((a) => new Set(a)),
+  }),
+}).current();
+expectType<string>()(built.url.href);
+const asUrl: URL = built.url; // fetch(built.url) works
+const asDate: Date = built.since;
+void [asUrl, asDate];
+expectType<number | undefined>()(built.hosts.get('a'));
+// @ts-expect-error a URL's parts are read-only
+built.url.href = 'https://elsewhere.example/';
+// @ts-expect-error and its search params
+built.url.searchParams.set('q', '1');
+// @ts-expect-error a Date's setters are gone
+built.since.setFullYear(2000);
+// @ts-expect-error a Map is a ReadonlyMap
+built.hosts.set('b', 2);
+// @ts-expect-error a Set is a ReadonlySet
+built.tags.add('x');
+
 // Any Standard Schema validator: valibot infers just the same.
 const vr = createReloader({ source, schema: v.object({ port: v.number(), name: v.optional(v.string(), 'app') }) });
 expectType<number>()(vr.current().port);
@@ -93,6 +120,43 @@ createReloader({
   ],
 });
 
+// args: 'next-prev': every phase takes (next, prev, ctx), typed from the schema.
+createReloader({
+  source,
+  schema,
+  hooks: [
+    {
+      name: 'next-prev',
+      args: 'next-prev',
+      check: (next, prev, ctx) => {
+        expectType<number>()(next.server.port);
+        expectType<Config>()(prev);
+        expectType<HookContext>()(ctx);
+      },
+      apply: (next, prev, ctx) => {
+        expectType<AbortSignal>()(ctx.signal);
+        return next.server.port === prev.server.port ? 'skipped' : 'applied';
+      },
+      rollback: (next, prev) => void [next.upstream.url, prev.upstream.url],
+      afterCommit: (next, prev, ctx) => void [next, prev, ctx.unit],
+    },
+  ],
+});
+createReloader({
+  source,
+  schema,
+  hooks: [
+    // @ts-expect-error with args: 'next-prev' the context comes last, not first
+    {
+      name: 'ctx-first',
+      args: 'next-prev',
+      apply: (ctx: HookContext, old: Config, next: Config) => void [ctx, old, next],
+    },
+  ],
+});
+// @ts-expect-error args names the order; there is no other
+createReloader({ source, schema, hooks: [{ name: 'x', args: 'prev-next', apply: () => {} }] });
+
 createReloader({
   source,
   schema,
@@ -109,9 +173,9 @@ createReloader({
   source,
   schema,
   hooks: [
+    // @ts-expect-error a hook without args: 'next-prev' is in the 0.1 order: apply(ctx, old, next) takes the context first
     {
       name: 'wrong-order',
-      // @ts-expect-error apply is (ctx, old, next): the first parameter is the context, not a config
       apply: (old: Config, next: Config) => void [old, next],
     },
   ],
@@ -185,6 +249,11 @@ createReloader({ source, hooks: [{ name: 'h', apply: () => {}, applyTimeoutMs: 5
 // @ts-expect-error reload takes a known trigger
 void r.reload({ trigger: 'cron' });
 
+// A prom-client Registry is what `registry` takes (typed without prom-client).
+createReloader({ source, registry: new Registry() });
+// @ts-expect-error not a registry
+createReloader({ source, registry: {} });
+
 // ---- results ----------------------------------------------------------------
 async function results(): Promise<void> {
   const res = await r.reload();
@@ -238,6 +307,31 @@ createReloader({ source, schema, hooks: [onChange('upstream.timeout_ms', (next: 
 createReloader({ source, schema, hooks: [onChange('upstream.uri', () => {})] });
 // @ts-expect-error the selector's parameter must be typed (or use a dotted path)
 onChange((c) => c.upstream, () => {});
+// onChange.of<Config>(): the path is checked against the config and next/prev are typed from it.
+const on = onChange.of<Config>();
+createReloader({
+  source,
+  schema,
+  hooks: [
+    on('upstream.url', (next, prev, ctx) => {
+      expectType<string>()(next);
+      expectType<string>()(prev);
+      expectType<HookContext>()(ctx);
+    }),
+    on('upstream.timeout_ms', (next) => expectType<number | undefined>()(next)),
+    // An index may be past the end of the list.
+    on('backends[0].weight', (next) => expectType<number | undefined>()(next)),
+    on('log', (next) => expectType<Config['log']>()(next)),
+    on((c) => c.backends.length, (next) => expectType<number>()(next)),
+  ],
+});
+// @ts-expect-error a path the config does not have
+on('upstream.uri', () => {});
+// @ts-expect-error the value at the path is a string
+on('upstream.url', (next: number) => void next);
+// @ts-expect-error check's slices are typed too
+on('server.port', () => {}, { check: (next: string) => void next });
+
 // @ts-expect-error onChange's fn must return an apply result
 onChange('upstream.url', () => 5);
 // @ts-expect-error a logger needs a level and pino's level table
