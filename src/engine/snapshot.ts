@@ -1,12 +1,13 @@
 // Snapshots: deep-frozen configs and leaf diffs (their hash: shared/hash.ts).
-import { canonicalJson } from '../shared/hash.js';
+import { canonicalJson, isStable } from '../shared/hash.js';
 import { child, childSegments, formatPath, isPlainObject, type PathSegment } from '../shared/paths.js';
 
 /** Freezes a value and everything reachable from it; returns it for chaining. */
 export function deepFreeze<T>(value: T): T {
   const seen = new Set<object>();
   const visit = (v: unknown): void => {
-    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    // Stable data (shared between configs by a source) is frozen all the way down already.
+    if (v === null || typeof v !== 'object' || seen.has(v) || isStable(v)) return;
     seen.add(v);
     if (v instanceof Map) {
       for (const [k, val] of v) {
@@ -59,6 +60,8 @@ export function changedPaths(prev: unknown, next: unknown): string[] {
   const walk = (a: unknown, b: unknown, path: PathSegment[]): void => {
     const ca = isContainer(a);
     const cb = isContainer(b);
+    // The same object on both sides (a subtree a source shares between loads): nothing changed under it.
+    if (a === b) return;
     const bothSameKind = ca && cb && Array.isArray(a) === Array.isArray(b);
     if (bothSameKind || (ca && b === undefined) || (cb && a === undefined)) {
       const segs = new Set<PathSegment>([...childSegments(a), ...childSegments(b)]);

@@ -119,6 +119,17 @@ export function normalizeValue(file: string, value: unknown, env?: EnvOption): u
   return out;
 }
 
+/**
+ * Whether normalizing `value` could depend on the environment at load time:
+ * some string value holds `${` (keys are never expanded).
+ */
+export function mentionsVariables(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('${');
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(mentionsVariables);
+  return Object.values(value).some(mentionsVariables);
+}
+
 /** Sets an own data property, also for the key `__proto__`. */
 export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
