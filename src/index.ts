@@ -1,6 +1,15 @@
 // reloadkit's public API. One barrel; heavy optional parts load lazily.
 export { createReloader } from './library/reloader.js';
-export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions, WatchTriggerOptions, SocketTriggerOptions, HttpTriggerOptions } from './library/reloader.js';
+export type {
+  ConfigOf,
+  Reloader,
+  ReloaderOptions,
+  ReloadOptions,
+  TriggerOptions,
+  WatchTriggerOptions,
+  SocketTriggerOptions,
+  HttpTriggerOptions,
+} from './library/reloader.js';
 export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
 export type { FileSourceOptions, FileConfigSource, DirSourceOptions, DirConfigSource, ConfigFormat, EnvOption } from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';

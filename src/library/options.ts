@@ -9,7 +9,8 @@ import type { PersistOptions } from '../integrity/persist.js';
 import type { SignatureOptions } from '../integrity/signature.js';
 import type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 import { OptionsError } from '../shared/errors.js';
-import type { ConfigSource, DeepReadonly, Hook, Logger, ReloadResult, Trigger } from '../shared/types.js';
+import { TRIGGERS, type ConfigSource, type DeepReadonly, type Hook, type Logger, type ReloadResult, type Trigger } from '../shared/types.js';
+import { checkPoll } from '../triggers/poll.js';
 import type { SignalName } from '../triggers/signal.js';
 
 export interface TriggerOptions {
@@ -21,6 +22,13 @@ export interface TriggerOptions {
   socket?: string | SocketTriggerOptions;
   /** HTTP admin address (or options); `""` disables. */
   http?: string | HttpTriggerOptions;
+  /**
+   * Look at the source every interval (`'30s'`, `'5m'`, or milliseconds) and
+   * run a pass when its content changed, as `reload({ ifChanged: true })`
+   * does; the result's trigger is `rescan`. For sources that cannot be
+   * watched (a custom source, a network file system). `0` or `false`: off.
+   */
+  poll?: number | string | false;
 }
 
 export interface ReloaderOptions<T> {
@@ -57,6 +65,13 @@ export interface ReloaderOptions<T> {
   registry?: Registry;
 }
 
+export interface ReloadOptions {
+  /** What the result reports as its trigger (default `api`). */
+  trigger?: Trigger;
+  /** End `unchanged`, running no hook, when the content is the same as the config in effect. */
+  ifChanged?: boolean;
+}
+
 export interface Reloader<T> {
   readonly name: string;
   /** First load: generation 0, hooks do not run; rejects with a clear error if the config is invalid. */
@@ -70,8 +85,14 @@ export interface Reloader<T> {
   pendingRestart(): readonly string[];
   /** Calls `fn` after a committed pass changed the selected slice. Returns an unsubscribe function. */
   subscribe<U>(select: (config: DeepReadonly<T>) => U, fn: (next: U, prev: U, result: ReloadResult) => void): () => void;
-  /** Runs a pass (or joins the pending one) and resolves with its result. */
-  reload(options?: { trigger?: Trigger }): Promise<ReloadResult>;
+  /**
+   * Runs a pass (or joins the pending one) and resolves with its result.
+   * By default the hooks run even when the content is the same (an explicit
+   * reload re-applies); with `ifChanged: true` a pass whose config hash
+   * equals the one in effect ends `unchanged` without calling them.
+   * `trigger` is what the result reports (default `api`).
+   */
+  reload(options?: ReloadOptions): Promise<ReloadResult>;
   /**
    * Ready while it serves a valid config: the initial load succeeded (or it
    * started from its last known good file) and every watcher works (polling
@@ -84,6 +105,18 @@ export interface Reloader<T> {
 
 /** The config type of a schema or a reloader, deep-readonly as hooks and `current()` see it. */
 export type ConfigOf<X> = X extends Reloader<infer T> ? DeepReadonly<T> : X extends StandardSchemaV1<unknown, infer O> ? DeepReadonly<O> : never;
+
+/** Refuses what `reload()` cannot take, with the same OptionsError as createReloader's options. */
+export function checkReloadOptions(options: unknown): ReloadOptions {
+  if (options === undefined) return {};
+  if (!isObject(options)) throw new OptionsError(`reload: expected an options object, got ${describe(options)}`);
+  onlyKnown('reload', options, ['trigger', 'ifChanged']);
+  oneOf('reload.trigger', options.trigger, TRIGGERS);
+  if (options.ifChanged !== undefined && typeof options.ifChanged !== 'boolean') {
+    throw new OptionsError(`reload.ifChanged: expected a boolean, got ${describe(options.ifChanged)}`);
+  }
+  return options as ReloadOptions;
+}
 
 export function normalizeSignals(opt: TriggerOptions['signal']): SignalName[] {
   if (opt === undefined || opt === false) return [];
@@ -109,7 +142,7 @@ const KNOWN: Record<string, readonly string[]> = {
     'registry',
   ],
   restartRequired: ['paths', 'policy'],
-  triggers: ['signal', 'watch', 'socket', 'http'],
+  triggers: ['signal', 'watch', 'socket', 'http', 'poll'],
   redact: ['keys', 'defaults'],
   persist: ['path', 'fallback'],
 };
@@ -188,7 +221,8 @@ export function checkOptions(options: unknown): void {
   oneOf('onApplyFailure', options.onApplyFailure, ['keep-partial', 'rollback']);
   positiveInteger('applyTimeoutMs', options.applyTimeoutMs, MAX_MS);
   positiveInteger('historySize', options.historySize);
-  objectOption('triggers', options.triggers);
+  const triggers = objectOption('triggers', options.triggers);
+  checkPoll(triggers?.poll);
   const redact = objectOption('redact', options.redact);
   if (redact?.keys !== undefined && !Array.isArray(redact.keys)) throw new OptionsError('redact.keys: expected an array of strings or RegExps');
   if (redact?.defaults !== undefined && typeof redact.defaults !== 'boolean') throw new OptionsError('redact.defaults: expected a boolean');

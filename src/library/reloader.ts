@@ -8,13 +8,14 @@ import { lastKnownGood } from '../integrity/persist.js';
 import { createVerifier, withSignatureWatch } from '../integrity/signature.js';
 import { Runtime } from '../runtime/runtime.js';
 import { planWatchTrigger } from '../runtime/watch.js';
-import { ReloadkitError } from '../shared/errors.js';
+import { errorMessage, ReloadkitError } from '../shared/errors.js';
 import { noopLogger } from '../shared/logger.js';
 import type { DeepReadonly } from '../shared/types.js';
 import { checkSignals, onSignals } from '../triggers/signal.js';
-import { checkOptions, normalizeSignals, type Reloader, type ReloaderOptions } from './options.js';
+import { checkPoll, startPolling } from '../triggers/poll.js';
+import { checkOptions, checkReloadOptions, normalizeSignals, type Reloader, type ReloaderOptions } from './options.js';
 
-export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions } from './options.js';
+export type { ConfigOf, Reloader, ReloaderOptions, ReloadOptions, TriggerOptions } from './options.js';
 export type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 
 export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reloader<T> {
@@ -24,6 +25,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
   const source = options.signature === undefined ? options.source : withSignatureWatch(options.source);
   const watchOptions = planWatchTrigger(source, options.triggers?.watch);
   const signals = normalizeSignals(options.triggers?.signal);
+  const pollMs = checkPoll(options.triggers?.poll);
   checkSignals(signals);
   const persist = options.persist === undefined ? null : lastKnownGood(options.persist, noopLogger);
   const unit = new Unit<DeepReadonly<T>>({
@@ -50,6 +52,13 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     const t = options.triggers ?? {};
     if (signals.length > 0) runtime.addTrigger({ name: 'signal', close: onSignals(signals, () => unit.enqueue('signal')) });
     if (watchOptions) await runtime.watch(name, source.watchSpecs?.() ?? [], watchOptions);
+    if (pollMs !== null) {
+      const look = () =>
+        unit.reload('rescan', false).catch((err: unknown) => {
+          if (!unit.isClosed) unit.logger.error({ unit: name, trigger: 'rescan', err: errorMessage(err) }, 'poll failed');
+        });
+      runtime.addTrigger({ name: 'poll', close: startPolling(pollMs, look) });
+    }
     // Admin surfaces last; each loads only when asked for, so `import 'reloadkit'` stays light.
     const socket = typeof t.socket === 'string' ? { path: t.socket } : t.socket;
     if (socket && socket.path !== '') await runtime.startSocket(socket);
@@ -87,7 +96,11 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     history: () => unit.history(),
     pendingRestart: () => unit.pendingRestart(),
     subscribe: (select, fn) => unit.subscribe(select, fn),
-    reload: (opts) => unit.reload(opts?.trigger ?? 'api'),
+    async reload(opts) {
+      const { trigger = 'api', ifChanged = false } = checkReloadOptions(opts);
+      // Not explicit: the pass stops at `unchanged` when the content hash is the same.
+      return unit.reload(trigger, ifChanged ? false : undefined);
+    },
     ready(opts) {
       const r = runtime.ready(opts);
       // While close() runs (HTTP answers until the very end) a load balancer must see "not ready".
