@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createReloader } from '../../src/library/reloader.js';
+import { z } from 'zod';
+import type { ConfigSource } from '../../src/shared/types.js';
 import { dirSource, fileSource } from '../../src/sources/index.js';
 import { median, round, type BenchContext, type BenchRow, type BenchSuite } from '../harness.js';
 
@@ -97,6 +99,66 @@ async function largeDirectory(bench: BenchContext): Promise<BenchRow[]> {
   ];
 }
 
+const configSchema = z.object({
+  service: z.object({ name: z.string(), port: z.number().int() }),
+  upstreams: z.array(z.object({ name: z.string(), url: z.string(), weight: z.number(), tags: z.array(z.string()) })),
+  limits: z.record(z.string(), z.number()),
+});
+
+/** The same source without its position lookup: what a pass costs when errors carry no line. */
+function withoutPositions(source: ConfigSource): ConfigSource {
+  return {
+    description: source.description,
+    async load(c) {
+      const { value, files } = await source.load(c);
+      return { value, files };
+    },
+  };
+}
+
+/**
+ * Schema errors with their line: a pass whose config the schema accepts,
+ * and one it refuses (one wrong value in the ~10 KB YAML), with the source's
+ * position lookup and without it. Positions are computed only for a refusal.
+ */
+async function schemaErrorPositions(path: string, iterations: number): Promise<BenchRow[]> {
+  const text = readFileSync(path, 'utf8');
+  const src = fileSource(path);
+  const located = createReloader({ source: src, schema: configSchema });
+  const bare = createReloader({ source: withoutPositions(src), schema: configSchema });
+  await located.start();
+  await bare.start();
+  const passMedian = (r: typeof located) => timeIt(iterations, () => r.reload());
+  const accepted = await passMedian(located);
+  const acceptedBare = await passMedian(bare);
+  writeFileSync(path, text.replace('port: 8080', 'port: "8080"'));
+  const refused = await passMedian(located);
+  const refusedBare = await passMedian(bare);
+  const sample = (await located.reload()).load_error ?? '';
+  if (!/c\.yaml:\d+:\d+: service\.port: /.test(sample)) throw new Error(`no position in: ${sample}`);
+  await located.close();
+  await bare.close();
+  writeFileSync(path, text);
+  return [
+    {
+      metric: 'pass accepted by the schema (10 KB YAML, zod), source with positions, median',
+      value: round(accepted),
+      unit: 'ms',
+      baseline: round(acceptedBare),
+      baselineName: 'the same source without them',
+      ratio: round(accepted / acceptedBare, 2),
+    },
+    {
+      metric: 'pass refused by the schema (one wrong value), error with its file:line:col, median',
+      value: round(refused),
+      unit: 'ms',
+      baseline: round(refusedBare),
+      baselineName: 'the same error without a position',
+      ratio: round(refused / refusedBare, 2),
+    },
+  ];
+}
+
 export const sourcesSuite: BenchSuite = {
   name: 'sources',
   description:
@@ -166,6 +228,7 @@ export const sourcesSuite: BenchSuite = {
       baselineName: 'readFile + parse + shallow merge',
       ratio: round(ours / baseline, 2),
     });
+    rows.push(...(await schemaErrorPositions(files.yaml[0], bench.quick ? 100 : 500)));
     rows.push(...(await largeDirectory(bench)));
     return {
       rows,

@@ -56,7 +56,12 @@ function isContainer(v: unknown): boolean {
  * reverse) reports the path itself. Never includes values.
  */
 export function changedPaths(prev: unknown, next: unknown): string[] {
-  const out: string[] = [];
+  return changedLeaves(prev, next).map(formatPath);
+}
+
+/** changedPaths as path segments (a change of the whole config, a scalar, is not listed). */
+export function changedLeaves(prev: unknown, next: unknown): PathSegment[][] {
+  const out: PathSegment[][] = [];
   const walk = (a: unknown, b: unknown, path: PathSegment[]): void => {
     const ca = isContainer(a);
     const cb = isContainer(b);
@@ -66,14 +71,14 @@ export function changedPaths(prev: unknown, next: unknown): string[] {
     if (bothSameKind || (ca && b === undefined) || (cb && a === undefined)) {
       const segs = new Set<PathSegment>([...childSegments(a), ...childSegments(b)]);
       if (segs.size === 0) {
-        if (!deepEqual(a, b)) out.push(formatPath(path));
+        if (!deepEqual(a, b) && path.length > 0) out.push(path);
         return;
       }
       for (const seg of segs) walk(child(a, seg), child(b, seg), [...path, seg]);
       return;
     }
-    if (!deepEqual(a, b)) out.push(path.length === 0 ? '' : formatPath(path));
+    if (!deepEqual(a, b) && path.length > 0) out.push(path);
   };
   walk(prev, next, []);
-  return out.filter((p) => p !== '');
+  return out;
 }

@@ -43,6 +43,12 @@ export interface ReloadResult {
   config_hash: string;
   /** Leaf dotted paths that differ from the config in effect before the pass; never values. */
   changed: string[];
+  /**
+   * For a source made of parts (dirSource fragments, layers): for each path
+   * in `changed` that still has a value, the part that set it (a file,
+   * `$ENV_VAR`). Absent for single-file sources.
+   */
+  changed_from?: Record<string, string>;
   started_at: string;
   ended_at: string;
   duration_ms: number;
@@ -113,6 +119,20 @@ export interface SourceFile {
 export interface LoadedConfig {
   value: unknown;
   files: SourceFile[];
+  /**
+   * Where the value at `path` (a path present in `value`: object keys and
+   * array indexes) is written, as precisely as the source knows:
+   * `file:line:col`, `$ENV_VAR`…; undefined when it cannot say. Schema
+   * errors start with it. Called only when validation fails, so it may
+   * parse again.
+   */
+  locate?(path: readonly (string | number)[]): string | undefined;
+  /**
+   * For a source made of parts (fragments, layers): which part set the
+   * value at `path` (a path present in `value`): a file, `$ENV_VAR`. Cheap;
+   * results list it for each changed path (`changed_from`).
+   */
+  origin?(path: readonly (string | number)[]): string | undefined;
 }
 
 export interface LoadContext {

@@ -14,11 +14,11 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { join, resolve, sep } from 'node:path';
 import { LoadError, FileNotFoundError } from '../shared/errors.js';
-import { isPlainObject } from '../shared/paths.js';
-import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../shared/types.js';
+import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
 import { compileGlob } from './glob.js';
-import { loadConfigFile, memoizedFile, type ParseMemo } from './load-file.js';
-import { defineOwn, type EnvOption } from './normalize.js';
+import { fileLocator, loadConfigFile, memoizedFile, type LoadedFile, type ParseMemo } from './load-file.js';
+import { mergeInto, setterLookup } from './merge.js';
+import type { EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
 import { formatFromPath } from './parse.js';
 import { pause, throwIfAborted } from './read.js';
@@ -45,25 +45,6 @@ export interface DirConfigSource extends ConfigSource {
   readonly pattern: string;
   readonly verifiesSignatures: true;
   watchSpecs(): WatchSpec[];
-}
-
-/**
- * Deep-merges `next` into `target`, a fresh object owned by the load. The
- * fragments' values are frozen and shared between loads (see
- * loadConfigFile): an object two fragments both set is copied before the
- * second is merged into it, so a fragment's value is never changed.
- */
-function mergeInto(target: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
-  for (const key of Object.keys(next)) {
-    const before = Object.hasOwn(target, key) ? target[key] : undefined;
-    const after = next[key];
-    if (isPlainObject(before) && isPlainObject(after)) {
-      const owned = Object.isFrozen(before) ? { ...before } : before;
-      if (owned !== before) defineOwn(target, key, owned);
-      mergeInto(owned, after);
-    } else defineOwn(target, key, after);
-  }
-  return target;
 }
 
 function dirError(dir: string, err: unknown): LoadError {
@@ -116,7 +97,7 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
   /** Loads every listed fragment, or names the one that vanished meanwhile. */
   const loadAll = async (names: readonly string[], ctx: LoadContext): Promise<LoadedConfig | { missing: string }> => {
     const merged: Record<string, unknown> = {};
-    const files: SourceFile[] = [];
+    const parts: LoadedFile[] = [];
     for (let i = 0; i < names.length; i += 1) {
       // Synchronous stats, in slices that let the event loop run between them.
       if (i > 0 && i % STAT_SLICE === 0) await yieldToEventLoop();
@@ -135,13 +116,24 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
         const reused = stat !== undefined && !ctx.verify ? memoizedFile(path, format, fileOptions, stat) : null;
         const loaded = reused ?? (await loadConfigFile(path, format, fileOptions, ctx, stat));
         mergeInto(merged, loaded.value);
-        files.push(loaded.file);
+        parts.push(loaded);
       } catch (err) {
         if (err instanceof FileNotFoundError || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return { missing: path };
         throw err;
       }
     }
-    return { value: files.length === 0 ? null : merged, files };
+    if (parts.length === 0) return { value: null, files: [] };
+    let locator: ReturnType<typeof fileLocator> | null = null;
+    const setBy = setterLookup(parts, (p) => p.value);
+    return {
+      value: merged,
+      files: parts.map((p) => p.file),
+      locate(path) {
+        const part = setBy(path);
+        return part && (locator ??= fileLocator())(part, path);
+      },
+      origin: (path) => setBy(path)?.file.path,
+    };
   };
 
   /** A symlink whose target does not exist (not a fragment removed meanwhile). */

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { OptionsError } from '../shared/errors.js';
 import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
-import { loadConfigFile, type ParseMemo } from './load-file.js';
+import { fileLocator, loadConfigFile, type ParseMemo } from './load-file.js';
 import type { EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
 import { CONFIG_FORMATS, formatFromPath, UNKNOWN_FORMAT_HINT, type ConfigFormat } from './parse.js';
@@ -46,8 +46,9 @@ export function fileSource(path: string, options: FileSourceOptions = {}): FileC
     format,
     verifiesSignatures: true,
     async load(ctx: LoadContext): Promise<LoadedConfig> {
-      const { value, file } = await loadConfigFile(abs, format, { env, maxBytes, memo }, ctx);
-      return { value, files: [file] };
+      const loaded = await loadConfigFile(abs, format, { env, maxBytes, memo }, ctx);
+      let locator: ReturnType<typeof fileLocator> | null = null;
+      return { value: loaded.value, files: [loaded.file], locate: (path) => (locator ??= fileLocator())(loaded, path) };
     },
     watchSpecs: () => [{ path: abs }],
   };

@@ -2,10 +2,12 @@
 // the exact bytes → decode → parse → normalize/expand. Used by fileSource and
 // by dirSource for each fragment.
 import type { BigIntStats } from 'node:fs';
+import type { PathSegment } from '../shared/paths.js';
 import type { LoadContext, SourceFile } from '../shared/types.js';
 import { freezeStable } from '../shared/hash.js';
 import { mentionsVariables, normalizeValue, type EnvOption } from './normalize.js';
 import { decodeText, parseConfigText, type ConfigFormat } from './parse.js';
+import { positionFinder, type Position } from './positions.js';
 import { RACY_WINDOW_MS, readConfigBytes, sameStat, throwIfAborted } from './read.js';
 
 export interface FileLoadOptions {
@@ -37,21 +39,23 @@ interface MemoEntry {
   sha256: string;
   format: ConfigFormat;
   parsed: Record<string, unknown>;
-  size: number;
+  /** The exact bytes parsed: verified again while unchanged, and where schema errors find their line. */
+  bytes: Buffer;
   /** The path's stat when the bytes were read, and Date.now() just before the read began. */
   stat: BigIntStats;
   readAt: number;
-  /** The bytes themselves, kept only when they were verified (a signature check needs them again). */
-  bytes?: Buffer;
-  /** The normalized value, deep-frozen (`share`), once known not to depend on the environment. */
-  shared?: Record<string, unknown>;
   /** False when a string holds `${`: the value is normalized again on every load. */
   constant?: boolean;
+  /** With `share` and `constant`: the load's result, its value deep-frozen, the same object every load. */
+  shared?: LoadedFile;
 }
 
 export interface LoadedFile {
   value: Record<string, unknown>;
   file: SourceFile;
+  format: ConfigFormat;
+  /** The exact bytes the value was parsed from. */
+  bytes: Buffer;
 }
 
 /**
@@ -69,12 +73,13 @@ function stillValid(entry: MemoEntry, st: BigIntStats): boolean {
 /**
  * The file's value from the memo, without reading it, when `st` (the path's
  * stat, taken by the caller just now) shows it unchanged since it was read;
- * otherwise null. Not for loads that verify signatures (see loadConfigFile).
+ * otherwise null. A load that verifies signatures must still verify
+ * `bytes` (loadConfigFile does).
  */
 export function memoizedFile(path: string, format: ConfigFormat, options: FileLoadOptions, st: BigIntStats): LoadedFile | null {
   const memo = options.memo?.get(path);
   if (memo === undefined || memo.format !== format || !stillValid(memo, st)) return null;
-  return { value: normalized(path, memo, options), file: { path, sha256: memo.sha256, size: memo.size } };
+  return loadedFrom(path, memo, options);
 }
 
 /**
@@ -83,15 +88,13 @@ export function memoizedFile(path: string, format: ConfigFormat, options: FileLo
  * bytes kept with it are verified again).
  */
 export async function loadConfigFile(path: string, format: ConfigFormat, options: FileLoadOptions, ctx: LoadContext, st?: BigIntStats): Promise<LoadedFile> {
-  const memo = options.memo?.get(path);
-  if (st !== undefined && memo !== undefined && (ctx.verify === undefined || memo.bytes !== undefined)) {
-    const reused = memoizedFile(path, format, options, st);
-    if (reused !== null) {
-      if (ctx.verify && memo.bytes) await ctx.verify(path, memo.bytes);
-      throwIfAborted(ctx.signal, path);
-      return reused;
-    }
+  const reused = st === undefined ? null : memoizedFile(path, format, options, st);
+  if (reused !== null) {
+    if (ctx.verify) await ctx.verify(path, reused.bytes);
+    throwIfAborted(ctx.signal, path);
+    return reused;
   }
+  const memo = options.memo?.get(path);
   const readAt = Date.now();
   const { bytes, sha256, stat } = await readConfigBytes(path, { maxBytes: options.maxBytes, signal: ctx.signal });
   // The same buffer is verified and then parsed: no second read in between.
@@ -99,19 +102,58 @@ export async function loadConfigFile(path: string, format: ConfigFormat, options
   throwIfAborted(ctx.signal, path);
   const same = memo !== undefined && memo.sha256 === sha256 && memo.format === format;
   const entry: MemoEntry = same
-    ? { ...memo, stat, readAt }
-    : { sha256, format, parsed: parseConfigText(path, decodeText(path, bytes), format), size: bytes.length, stat, readAt };
-  if (ctx.verify) entry.bytes = bytes;
-  else delete entry.bytes;
+    ? { ...memo, bytes, stat, readAt }
+    : { sha256, format, parsed: parseConfigText(path, decodeText(path, bytes), format), bytes, stat, readAt };
   options.memo?.set(path, entry);
-  return { value: normalized(path, entry, options), file: { path, sha256, size: bytes.length } };
+  return loadedFrom(path, entry, options);
 }
 
 /** A fresh normalized copy of the parse, or (`share`) the entry's frozen one when the environment cannot change it. */
-function normalized(path: string, entry: MemoEntry, options: FileLoadOptions): Record<string, unknown> {
-  if (!options.share) return normalizeValue(path, entry.parsed, options.env) as Record<string, unknown>;
+function loadedFrom(path: string, entry: MemoEntry, options: FileLoadOptions): LoadedFile {
+  const file = { path, sha256: entry.sha256, size: entry.bytes.length };
+  const fresh = (): LoadedFile => ({
+    value: normalizeValue(path, entry.parsed, options.env) as Record<string, unknown>,
+    file,
+    format: entry.format,
+    bytes: entry.bytes,
+  });
+  if (!options.share) return fresh();
   entry.constant ??= !options.env || !mentionsVariables(entry.parsed);
-  if (!entry.constant) return normalizeValue(path, entry.parsed, options.env) as Record<string, unknown>;
-  entry.shared ??= freezeStable(normalizeValue(path, entry.parsed, options.env) as Record<string, unknown>);
+  if (!entry.constant) return fresh();
+  if (entry.shared === undefined) {
+    const loaded = fresh();
+    freezeStable(loaded.value);
+    entry.shared = loaded;
+  }
   return entry.shared;
+}
+
+/**
+ * A lookup of where the value at a path is written in loaded files:
+ * `file:line:col` (or its nearest written parent), or the file alone when
+ * its text cannot say. Parses each file's text again, once per lookup
+ * function: for error messages only, so make one per failed load.
+ */
+export function fileLocator(): (loaded: LoadedFile, path: readonly PathSegment[]) => string {
+  const finders = new Map<LoadedFile, ((path: readonly PathSegment[]) => Position) | null>();
+  return (loaded, path) => {
+    let find = finders.get(loaded);
+    if (find === undefined) {
+      try {
+        find = positionFinder(decodeText(loaded.file.path, loaded.bytes), loaded.format);
+      } catch {
+        find = null;
+      }
+      finders.set(loaded, find);
+    }
+    try {
+      if (find) {
+        const { line, col } = find(path);
+        return `${loaded.file.path}:${line}:${col}`;
+      }
+    } catch {
+      // A text the position scan cannot follow: the file is all we can say.
+    }
+    return loaded.file.path;
+  };
 }

@@ -22,7 +22,7 @@ export function formatFromPath(path: string): ConfigFormat | undefined {
 export const UNKNOWN_FORMAT_HINT = 'use .yaml, .yml, .json or .toml, or set the `format` option';
 
 /** 1-based line and column (UTF-16 units, as editors and the parsers count) of an offset. */
-function lineCol(text: string, offset: number): { line: number; col: number } {
+export function lineCol(text: string, offset: number): { line: number; col: number } {
   let line = 1;
   let lineStart = 0;
   for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) {
