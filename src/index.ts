@@ -10,8 +10,18 @@ export type {
   SocketTriggerOptions,
   HttpTriggerOptions,
 } from './library/reloader.js';
-export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
-export type { FileSourceOptions, FileConfigSource, DirSourceOptions, DirConfigSource, ConfigFormat, EnvOption } from './sources/index.js';
+export { fileSource, dirSource, envSource, layers, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
+export type {
+  FileSourceOptions,
+  FileConfigSource,
+  DirSourceOptions,
+  DirConfigSource,
+  EnvSourceOptions,
+  EnvConfigSource,
+  LayeredConfigSource,
+  ConfigFormat,
+  EnvOption,
+} from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';
 export type { Readiness } from './admin/host.js';
 export type { PersistOptions } from './integrity/persist.js';

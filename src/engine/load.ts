@@ -58,7 +58,10 @@ export async function loadCandidate(env: LoadEnv, signal: AbortSignal): Promise<
     return { ok: false, message: errorMessage(sigFailure), raw: undefined };
   }
   // Schema issues name fields; the prefix says which source they are in.
-  const cand = await candidateFrom(env, loaded.value, loaded.files, `${env.source.description}: `, { locate: loaded.locate?.bind(loaded) });
+  const cand = await candidateFrom(env, loaded.value, loaded.files, `${env.source.description}: `, {
+    locate: loaded.locate?.bind(loaded),
+    typedTexts: loaded.typedTexts?.bind(loaded),
+  });
   return cand.ok && loaded.origin ? { ...cand, origin: loaded.origin.bind(loaded) } : cand;
 }
 

@@ -133,6 +133,13 @@ export interface LoadedConfig {
    * results list it for each changed path (`changed_from`).
    */
   origin?(path: readonly (string | number)[]): string | undefined;
+  /**
+   * Values the source typed from environment text (`"8080"` read as 8080),
+   * at their paths in `value`, with that text: where the schema refuses the
+   * typed value, validation is tried again with the text. Called only when
+   * validation fails.
+   */
+  typedTexts?(): readonly { path: readonly (string | number)[]; text: string }[];
 }
 
 export interface LoadContext {

@@ -133,6 +133,8 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
         return part && (locator ??= fileLocator())(part, path);
       },
       origin: (path) => setBy(path)?.file.path,
+      // Values typed from `${VAR}` in the fragments whose value is the one merged.
+      typedTexts: () => parts.flatMap((part) => (part.typed ?? []).filter((t) => setBy(t.path) === part)),
     };
   };
 

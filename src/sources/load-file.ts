@@ -6,6 +6,7 @@ import type { PathSegment } from '../shared/paths.js';
 import type { LoadContext, SourceFile } from '../shared/types.js';
 import { freezeStable } from '../shared/hash.js';
 import { mentionsVariables, normalizeValue, type EnvOption } from './normalize.js';
+import type { TypedText } from './scalar.js';
 import { decodeText, parseConfigText, type ConfigFormat } from './parse.js';
 import { positionFinder, type Position } from './positions.js';
 import { RACY_WINDOW_MS, readConfigBytes, sameStat, throwIfAborted } from './read.js';
@@ -56,6 +57,8 @@ export interface LoadedFile {
   format: ConfigFormat;
   /** The exact bytes the value was parsed from. */
   bytes: Buffer;
+  /** Strings that were one `${VAR}`, typed from the variable's text (see normalize.ts). */
+  typed?: TypedText[];
 }
 
 /**
@@ -111,12 +114,11 @@ export async function loadConfigFile(path: string, format: ConfigFormat, options
 /** A fresh normalized copy of the parse, or (`share`) the entry's frozen one when the environment cannot change it. */
 function loadedFrom(path: string, entry: MemoEntry, options: FileLoadOptions): LoadedFile {
   const file = { path, sha256: entry.sha256, size: entry.bytes.length };
-  const fresh = (): LoadedFile => ({
-    value: normalizeValue(path, entry.parsed, options.env) as Record<string, unknown>,
-    file,
-    format: entry.format,
-    bytes: entry.bytes,
-  });
+  const fresh = (): LoadedFile => {
+    const typed: TypedText[] = [];
+    const value = normalizeValue(path, entry.parsed, options.env, typed) as Record<string, unknown>;
+    return { value, file, format: entry.format, bytes: entry.bytes, ...(typed.length > 0 ? { typed } : {}) };
+  };
   if (!options.share) return fresh();
   entry.constant ??= !options.env || !mentionsVariables(entry.parsed);
   if (!entry.constant) return fresh();

@@ -24,7 +24,7 @@ export function mergeInto(target: Record<string, unknown>, next: Record<string, 
 }
 
 /** Whether `value` has something at `path`. */
-function holds(value: unknown, path: readonly PathSegment[]): boolean {
+export function holds(value: unknown, path: readonly PathSegment[]): boolean {
   let v = value;
   for (const seg of path) {
     v = child(v, seg);
@@ -63,4 +63,27 @@ export function setterLookup<P>(parts: readonly P[], valueOf: (part: P) => unkno
     }
     return undefined;
   };
+}
+
+/**
+ * A copy of `next` whose keys take the spelling of the key `base` already
+ * has at the same place when they compare equal by `loose` (and only one
+ * does), at every level: `maxconnections` from an environment variable
+ * meets `maxConnections` from a file. Other keys stay as they are.
+ */
+export function respell(base: unknown, next: Record<string, unknown>, loose: (key: string) => string): Record<string, unknown> {
+  const spellings = new Map<string, string | null>();
+  if (isPlainObject(base)) {
+    for (const key of Object.keys(base)) {
+      const k = loose(key);
+      spellings.set(k, spellings.has(k) ? null : key);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(next)) {
+    const spelled = isPlainObject(base) && Object.hasOwn(base, key) ? key : (spellings.get(loose(key)) ?? key);
+    const value = next[key];
+    defineOwn(out, spelled, isPlainObject(value) ? respell(isPlainObject(base) ? base[spelled] : undefined, value, loose) : value);
+  }
+  return out;
 }
