@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { z } from 'zod';
 import { createReloader, dirSource, envSource, fileSource, layers, OptionsError, type ConfigSource, type LoadContext } from '../../src/index.js';
+import { atomicSave, waitFor } from '../triggers/watch-helpers.js';
 import { failure, loadCtx, put, tempDir } from './tmp.js';
 
 /** base.yaml + conf.d/ + APP_* from `env` (a record the test changes between loads). */
@@ -222,5 +223,30 @@ describe('signatures through layers', () => {
       () => createReloader({ source, signature: { publicKey: key } }),
       (e: unknown) => e instanceof OptionsError && /does not verify them/.test(e.message),
     );
+  });
+});
+
+describe('watching layers', () => {
+  test('triggers.watch watches every file layer: an edit in the base file and one in conf.d each make one pass', async (t) => {
+    const { source, base, confd } = await layered(t, { APP_LOG__LEVEL: 'debug' });
+    const r = createReloader({ source, schema, triggers: { watch: { debounceMs: 20 } } });
+    t.after(() => r.close());
+    await r.start();
+    await atomicSave(join(confd, '10-port.yaml'), 'server:\n  port: 8081\n');
+    await waitFor(() => r.current().server.port === 8081, 'the conf.d edit applied');
+    await atomicSave(base, 'server:\n  port: 80\n  host: edited\n  maxConnections: 10\nbackends: [a]\nlog: {level: info}\n');
+    await waitFor(() => r.current().server.host === 'edited', 'the base edit applied');
+    const passes = r.history().filter((h) => h.status === 'full_success');
+    assert.deepEqual(
+      passes.map((h) => [h.trigger, h.changed_from]),
+      [
+        ['watch', { 'server.port': join(confd, '10-port.yaml') }],
+        ['watch', { 'server.host': base }],
+      ],
+    );
+    // backends[1] was removed: it is in changed, with no layer to name.
+    assert.deepEqual(passes[1]!.changed.sort(), ['backends[1]', 'server.host']);
+    // The environment still wins over the base file's new level.
+    assert.equal(r.current().log.level, 'debug');
   });
 });
