@@ -113,6 +113,7 @@ export async function loadConfigFile(path: string, format: ConfigFormat, options
 
 /** A fresh normalized copy of the parse, or (`share`) the entry's frozen one when the environment cannot change it. */
 function loadedFrom(path: string, entry: MemoEntry, options: FileLoadOptions): LoadedFile {
+  if (options.share && entry.shared) return entry.shared;
   const file = { path, sha256: entry.sha256, size: entry.bytes.length };
   const fresh = (): LoadedFile => {
     const typed: TypedText[] = [];

@@ -33,18 +33,26 @@ export function holds(value: unknown, path: readonly PathSegment[]): boolean {
   return true;
 }
 
+const LINEAR_LOOKUPS = 16;
+
 /**
  * A lookup of the part that set the value at a path of the merged config (a
  * path present in it): the last part that has it. A later part that
  * replaced an object with a scalar would have removed the path from the
  * merged config, so the last part holding it is the one whose value
- * survived. Parts are indexed by top-level key on the first lookup, so
+ * survived. After a few lookups, parts are indexed by top-level key, so
  * looking up many paths among thousands of parts stays cheap.
  */
 export function setterLookup<P>(parts: readonly P[], valueOf: (part: P) => unknown): (path: readonly PathSegment[]) => P | undefined {
   let byKey: Map<string, P[]> | null = null;
+  let lookups = 0;
   return (path) => {
     if (path.length === 0) return parts[parts.length - 1];
+    // A few lookups (one edit's changes) scan; many pay for the index once.
+    if (byKey === null && (lookups += 1) <= LINEAR_LOOKUPS) {
+      for (let i = parts.length - 1; i >= 0; i -= 1) if (holds(valueOf(parts[i]!), path)) return parts[i];
+      return undefined;
+    }
     if (byKey === null) {
       byKey = new Map();
       for (const part of parts) {
