@@ -68,7 +68,11 @@ export interface ReloaderOptions<T> {
 export interface ReloadOptions {
   /** What the result reports as its trigger (default `api`). */
   trigger?: Trigger;
-  /** End `unchanged`, running no hook, when the content is the same as the config in effect. */
+  /**
+   * End `unchanged`, running no hook, when the content is the same as the
+   * config in effect. Default false, except with `trigger: 'watch'` or
+   * `'rescan'` (a look at the files, as the watcher and `triggers.poll` make).
+   */
   ifChanged?: boolean;
 }
 

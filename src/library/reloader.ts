@@ -97,9 +97,10 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     pendingRestart: () => unit.pendingRestart(),
     subscribe: (select, fn) => unit.subscribe(select, fn),
     async reload(opts) {
-      const { trigger = 'api', ifChanged = false } = checkReloadOptions(opts);
-      // Not explicit: the pass stops at `unchanged` when the content hash is the same.
-      return unit.reload(trigger, ifChanged ? false : undefined);
+      const { trigger = 'api', ifChanged } = checkReloadOptions(opts);
+      // Not explicit: the pass stops at `unchanged` when the content hash is the same. Left
+      // out, it follows the trigger (a `watch` or `rescan` look is not explicit).
+      return unit.reload(trigger, ifChanged === undefined ? undefined : !ifChanged);
     },
     ready(opts) {
       const r = runtime.ready(opts);

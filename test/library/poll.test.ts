@@ -40,6 +40,10 @@ describe('reload({ ifChanged: true })', () => {
     const explicit = await r.reload();
     assert.equal(explicit.status, 'full_success');
     assert.equal(calls.length, 2);
+    // A `rescan` look ends unchanged by default; ifChanged: false makes it re-apply.
+    assert.equal((await r.reload({ trigger: 'rescan' })).status, 'unchanged');
+    assert.equal((await r.reload({ trigger: 'rescan', ifChanged: false })).status, 'full_success');
+    assert.equal(calls.length, 3);
   });
 
   test('a source that fails is still load_failed', async (t) => {
