@@ -1,10 +1,29 @@
 // reloadkit's public API. One barrel; heavy optional parts load lazily.
 export { createReloader } from './library/reloader.js';
-export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions, WatchTriggerOptions, SocketTriggerOptions, HttpTriggerOptions } from './library/reloader.js';
-export { fileSource, dirSource, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
+export type {
+  ConfigOf,
+  Reloader,
+  ReloaderOptions,
+  ReloadOptions,
+  TriggerOptions,
+  WatchTriggerOptions,
+  SocketTriggerOptions,
+  HttpTriggerOptions,
+} from './library/reloader.js';
+export { fileSource, dirSource, envSource, layers, DEFAULT_FRAGMENT_PATTERN, DEFAULT_MAX_BYTES } from './sources/index.js';
+export type {
+  FileSourceOptions,
+  FileConfigSource,
+  DirSourceOptions,
+  DirConfigSource,
+  EnvSourceOptions,
+  EnvConfigSource,
+  LayeredConfigSource,
+  ConfigFormat,
+  EnvOption,
+} from './sources/index.js';
 export { etcdSource } from './sources/etcd.js';
 export type { EtcdSourceOptions, EtcdConfigSource } from './sources/etcd.js';
-export type { FileSourceOptions, FileConfigSource, DirSourceOptions, DirConfigSource, ConfigFormat, EnvOption } from './sources/index.js';
 export type { ApplyFailurePolicy } from './engine/unit.js';
 export type { Readiness, ReadinessOptions } from './admin/host.js';
 export type { PersistOptions } from './integrity/persist.js';

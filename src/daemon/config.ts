@@ -8,6 +8,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { defaultSocketPath, defaultStateDir, WATCH_DEFAULTS } from '../shared/defaults.js';
 import { ConfigError } from '../shared/errors.js';
+import { parseDuration } from '../shared/duration.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -23,16 +24,8 @@ z.config(en());
 
 // ---- durations ----------------------------------------------------------
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `100ms`, `1.5s`, `2m`, `1h`, or `0`; anything else is null. */
-export function parseDuration(text: string | number): number | null {
-  if (text === 0 || text === '0') return 0;
-  if (typeof text !== 'string') return null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text);
-  if (!m) return null;
-  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
-}
+// The same durations as the library's options (shared/duration.ts).
+export { parseDuration };
 
 /** A value that fails with `message`, for transforms (zod/mini has no ctx.addIssue sugar). */
 function fail(ctx: { issues: unknown[]; value: unknown }, message: string): never {

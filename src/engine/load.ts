@@ -4,12 +4,13 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { errorMessage, findSignatureError, LoadError } from '../shared/errors.js';
 import { configHash } from '../shared/hash.js';
-import type { ConfigSource, LoadContext, Logger, SourceFile } from '../shared/types.js';
+import type { ConfigSource, LoadContext, LoadedConfig, Logger, SourceFile } from '../shared/types.js';
 import type { Redactor } from './redact.js';
 import { deepFreeze } from './snapshot.js';
-import { validateWithSchema } from './validate.js';
+import { validateWithSchema, type ValidationHints } from './validate.js';
 
-export type Candidate = { ok: true; value: unknown; raw: unknown; hash: string; files: SourceFile[] } | { ok: false; message: string; raw: unknown };
+export type Candidate =
+  { ok: true; value: unknown; raw: unknown; hash: string; files: SourceFile[]; origin?: LoadedConfig['origin'] } | { ok: false; message: string; raw: unknown };
 
 export interface LoadEnv {
   unit: string;
@@ -57,15 +58,25 @@ export async function loadCandidate(env: LoadEnv, signal: AbortSignal): Promise<
     return { ok: false, message: errorMessage(sigFailure), raw: undefined };
   }
   // Schema issues name fields; the prefix says which source they are in.
-  return candidateFrom(env, loaded.value, loaded.files, `${env.source.description}: `);
+  const cand = await candidateFrom(env, loaded.value, loaded.files, `${env.source.description}: `, {
+    locate: loaded.locate?.bind(loaded),
+    typedTexts: loaded.typedTexts?.bind(loaded),
+  });
+  return cand.ok && loaded.origin ? { ...cand, origin: loaded.origin.bind(loaded) } : cand;
 }
 
 /** Validates, freezes and hashes a value (a loaded config, or a fallback). */
-export async function candidateFrom(env: Pick<LoadEnv, 'schema' | 'redactor'>, raw: unknown, files: SourceFile[], where = ''): Promise<Candidate> {
+export async function candidateFrom(
+  env: Pick<LoadEnv, 'schema' | 'redactor'>,
+  raw: unknown,
+  files: SourceFile[],
+  where = '',
+  hints: ValidationHints = {},
+): Promise<Candidate> {
   let value = raw;
   try {
     if (env.schema) {
-      const v = await validateWithSchema(env.schema, raw, env.redactor);
+      const v = await validateWithSchema(env.schema, raw, env.redactor, hints);
       if (!v.ok) return { ok: false, message: where + v.message, raw };
       value = v.value;
     }

@@ -10,6 +10,7 @@ export function logPass(logger: Logger, result: ReloadResult): void {
     generation: result.generation,
     duration_ms: result.duration_ms,
     changed: result.changed,
+    ...(result.changed_from === undefined ? {} : { changed_from: result.changed_from }),
     coalesced: result.coalesced,
     requires_restart: result.requires_restart,
     ...(result.error === undefined ? {} : { error: result.error }),

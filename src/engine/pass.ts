@@ -5,7 +5,8 @@ import { runApplies, runChecks, runRollbacks, type AbandonedCalls, type HookRunE
 import type { Candidate } from './load.js';
 import type { Snapshot } from './plugins.js';
 import type { RestartMatcher, RestartPolicy } from './restart.js';
-import { changedPaths } from './snapshot.js';
+import { changedLeaves } from './snapshot.js';
+import { formatPath, type PathSegment } from '../shared/paths.js';
 
 export type ApplyFailurePolicy = 'keep-partial' | 'rollback';
 
@@ -42,6 +43,7 @@ export interface PassDecision<T> {
   outcomes?: HookOutcome[];
   requires_restart?: string[];
   changed?: string[];
+  changed_from?: Record<string, string>;
   load_error?: string;
   error?: string;
   /** The candidate's raw and validated values: redaction of the result's texts uses them. */
@@ -72,6 +74,17 @@ function failureText(outcomes: readonly HookOutcome[]): string {
     .join('; ');
 }
 
+/** For a source made of parts: which part set each changed value (a removed one has none). */
+function changedFrom(cand: Candidate & { ok: true }, leaves: readonly PathSegment[][]): { changed_from?: Record<string, string> } {
+  if (!cand.origin || leaves.length === 0) return {};
+  const out: Record<string, string> = {};
+  for (const path of leaves) {
+    const from = cand.origin(path);
+    if (from !== undefined) out[formatPath(path)] = from;
+  }
+  return { changed_from: out };
+}
+
 export async function runPass<T>(env: PassEnv<T>, input: PassInput<T>): Promise<PassDecision<T>> {
   const { prev, boot, signal } = input;
   const cand = await env.load(signal);
@@ -82,7 +95,8 @@ export async function runPass<T>(env: PassEnv<T>, input: PassInput<T>): Promise<
   const next = cand.value as T;
   const base = { hash: cand.hash, raw: cand.raw, next };
   if (!input.explicit && cand.hash === prev.hash) return { status: 'unchanged', ...base, requires_restart: env.pendingRestart() };
-  const common = { ...base, changed: changedPaths(prev.config, next), requires_restart: env.restart.diff(boot.config, next) };
+  const leaves = changedLeaves(prev.config, next);
+  const common = { ...base, changed: leaves.map(formatPath), requires_restart: env.restart.diff(boot.config, next), ...changedFrom(cand, leaves) };
   if (common.requires_restart.length > 0 && env.restartPolicy === 'reject') {
     return { status: 'validation_failed', ...common, error: `restart required for: ${common.requires_restart.join(', ')} (policy reject)` };
   }

@@ -1,5 +1,5 @@
 // Snapshots: deep-frozen configs and leaf diffs (their hash: shared/hash.ts).
-import { canonicalJson } from '../shared/hash.js';
+import { canonicalJson, isStable } from '../shared/hash.js';
 import { child, childSegments, formatPath, isPlainObject, type PathSegment } from '../shared/paths.js';
 
 /** A method that refuses: what a snapshot's Map, Set, Date or URL has instead of its mutators. */
@@ -66,7 +66,8 @@ function lockInternalState(v: object): void {
 export function deepFreeze<T>(value: T): T {
   const seen = new Set<object>();
   const visit = (v: unknown): void => {
-    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    // Stable data (shared between configs by a source) is frozen all the way down already.
+    if (v === null || typeof v !== 'object' || seen.has(v) || isStable(v)) return;
     seen.add(v);
     if (v instanceof Map) {
       for (const [k, val] of v) {
@@ -116,22 +117,29 @@ function isContainer(v: unknown): boolean {
  * reverse) reports the path itself. Never includes values.
  */
 export function changedPaths(prev: unknown, next: unknown): string[] {
-  const out: string[] = [];
+  return changedLeaves(prev, next).map(formatPath);
+}
+
+/** changedPaths as path segments (a change of the whole config, a scalar, is not listed). */
+export function changedLeaves(prev: unknown, next: unknown): PathSegment[][] {
+  const out: PathSegment[][] = [];
   const walk = (a: unknown, b: unknown, path: PathSegment[]): void => {
     const ca = isContainer(a);
     const cb = isContainer(b);
+    // The same object on both sides (a subtree a source shares between loads): nothing changed under it.
+    if (a === b) return;
     const bothSameKind = ca && cb && Array.isArray(a) === Array.isArray(b);
     if (bothSameKind || (ca && b === undefined) || (cb && a === undefined)) {
       const segs = new Set<PathSegment>([...childSegments(a), ...childSegments(b)]);
       if (segs.size === 0) {
-        if (!deepEqual(a, b)) out.push(formatPath(path));
+        if (!deepEqual(a, b) && path.length > 0) out.push(path);
         return;
       }
       for (const seg of segs) walk(child(a, seg), child(b, seg), [...path, seg]);
       return;
     }
-    if (!deepEqual(a, b)) out.push(path.length === 0 ? '' : formatPath(path));
+    if (!deepEqual(a, b) && path.length > 0) out.push(path);
   };
   walk(prev, next, []);
-  return out.filter((p) => p !== '');
+  return out;
 }

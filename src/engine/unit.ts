@@ -376,6 +376,7 @@ export class Unit<T> {
       duration_ms: ms(t0),
       coalesced,
     };
+    if (d.changed_from !== undefined) result.changed_from = d.changed_from;
     if (d.load_error !== undefined) result.load_error = redact(d.load_error);
     if (d.error !== undefined) result.error = redact(d.error);
     return result;

@@ -8,7 +8,17 @@ import type { PersistOptions } from '../integrity/persist.js';
 import type { SignatureOptions } from '../integrity/signature.js';
 import type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 import { OptionsError } from '../shared/errors.js';
-import type { ConfigSource, DeepReadonly, Hook, Logger, MetricsRegistry, ReloadResult, Trigger } from '../shared/types.js';
+import {
+  TRIGGERS,
+  type ConfigSource,
+  type DeepReadonly,
+  type Hook,
+  type Logger,
+  type MetricsRegistry,
+  type ReloadResult,
+  type Trigger,
+} from '../shared/types.js';
+import { checkPoll } from '../triggers/poll.js';
 import type { SignalName } from '../triggers/signal.js';
 
 export interface TriggerOptions {
@@ -20,6 +30,13 @@ export interface TriggerOptions {
   socket?: string | SocketTriggerOptions;
   /** HTTP admin address (or options); `""` disables. */
   http?: string | HttpTriggerOptions;
+  /**
+   * Look at the source every interval (`'30s'`, `'5m'`, or milliseconds) and
+   * run a pass when its content changed, as `reload({ ifChanged: true })`
+   * does; the result's trigger is `rescan`. For sources that cannot be
+   * watched (a custom source, a network file system). `0` or `false`: off.
+   */
+  poll?: number | string | false;
 }
 
 /** What `createReloader` takes. Only `source` is required; every bad option is refused with an `OptionsError` naming it. */
@@ -96,6 +113,17 @@ export interface ReloaderOptions<T> {
   registry?: MetricsRegistry;
 }
 
+export interface ReloadOptions {
+  /** What the result reports as its trigger (default `api`). */
+  trigger?: Trigger;
+  /**
+   * End `unchanged`, running no hook, when the content is the same as the
+   * config in effect. Default false, except with `trigger: 'watch'` or
+   * `'rescan'` (a look at the files, as the watcher and `triggers.poll` make).
+   */
+  ifChanged?: boolean;
+}
+
 /**
  * A running config: `start()` it, read `current()` whenever a value is
  * needed, and `close()` it on shutdown. Every reload, whatever started it,
@@ -126,10 +154,13 @@ export interface Reloader<T> {
   /**
    * Runs a pass (or joins the pending one) and resolves with its result; it
    * never rejects for a bad config (the result's `status` says what
-   * happened), only with a `ShutdownError` after `close()`. `trigger` names
-   * what asked for it in the result and metrics (default `'api'`).
+   * happened), only with a `ShutdownError` after `close()`. By default the
+   * hooks run even when the content is the same (an explicit reload
+   * re-applies); with `ifChanged: true` a pass whose config hash equals the
+   * one in effect ends `unchanged` without calling them. `trigger` is what
+   * the result and metrics report (default `'api'`).
    */
-  reload(options?: { trigger?: Trigger }): Promise<ReloadResult>;
+  reload(options?: ReloadOptions): Promise<ReloadResult>;
   /**
    * Ready while it serves a valid config: the initial load succeeded (or it
    * started from its last known good file) and every watcher works (polling
@@ -148,6 +179,18 @@ export interface Reloader<T> {
 
 /** The config type of a schema or a reloader, deep-readonly as hooks and `current()` see it. */
 export type ConfigOf<X> = X extends Reloader<infer T> ? DeepReadonly<T> : X extends StandardSchemaV1<unknown, infer O> ? DeepReadonly<O> : never;
+
+/** Refuses what `reload()` cannot take, with the same OptionsError as createReloader's options. */
+export function checkReloadOptions(options: unknown): ReloadOptions {
+  if (options === undefined) return {};
+  if (!isObject(options)) throw new OptionsError(`reload: expected an options object, got ${describe(options)}`);
+  onlyKnown('reload', options, ['trigger', 'ifChanged']);
+  oneOf('reload.trigger', options.trigger, TRIGGERS);
+  if (options.ifChanged !== undefined && typeof options.ifChanged !== 'boolean') {
+    throw new OptionsError(`reload.ifChanged: expected a boolean, got ${describe(options.ifChanged)}`);
+  }
+  return options as ReloadOptions;
+}
 
 export function normalizeSignals(opt: TriggerOptions['signal']): SignalName[] {
   if (opt === undefined || opt === false) return [];
@@ -173,7 +216,7 @@ const KNOWN: Record<string, readonly string[]> = {
     'registry',
   ],
   restartRequired: ['paths', 'policy'],
-  triggers: ['signal', 'watch', 'socket', 'http'],
+  triggers: ['signal', 'watch', 'socket', 'http', 'poll'],
   redact: ['keys', 'defaults'],
   persist: ['path', 'fallback'],
 };
@@ -255,7 +298,8 @@ export function checkOptions(options: unknown): void {
   oneOf('onApplyFailure', options.onApplyFailure, ['keep-partial', 'rollback']);
   positiveInteger('applyTimeoutMs', options.applyTimeoutMs, MAX_MS);
   positiveInteger('historySize', options.historySize);
-  objectOption('triggers', options.triggers);
+  const triggers = objectOption('triggers', options.triggers);
+  checkPoll(triggers?.poll);
   const redact = objectOption('redact', options.redact);
   if (redact?.keys !== undefined && !Array.isArray(redact.keys)) throw new OptionsError('redact.keys: expected an array of strings or RegExps');
   if (redact?.defaults !== undefined && typeof redact.defaults !== 'boolean') throw new OptionsError('redact.defaults: expected a boolean');

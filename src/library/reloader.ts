@@ -8,14 +8,15 @@ import { lastKnownGood } from '../integrity/persist.js';
 import { createVerifier, withSignatureWatch } from '../integrity/signature.js';
 import { Runtime } from '../runtime/runtime.js';
 import { planWatchTrigger } from '../runtime/watch.js';
-import { ReloadkitError } from '../shared/errors.js';
+import { errorMessage, ReloadkitError, ShutdownError } from '../shared/errors.js';
 import { noopLogger, stderrLogger } from '../shared/logger.js';
 import type { ConfigSource, DeepReadonly } from '../shared/types.js';
 import type { WatchTriggerOptions } from '../runtime/options.js';
 import { checkSignals, onSignals } from '../triggers/signal.js';
-import { checkOptions, normalizeSignals, type Reloader, type ReloaderOptions } from './options.js';
+import { checkPoll, startPolling } from '../triggers/poll.js';
+import { checkOptions, checkReloadOptions, normalizeSignals, type Reloader, type ReloaderOptions } from './options.js';
 
-export type { ConfigOf, Reloader, ReloaderOptions, TriggerOptions } from './options.js';
+export type { ConfigOf, Reloader, ReloaderOptions, ReloadOptions, TriggerOptions } from './options.js';
 export type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
 
 /** The unit at the centre of a reloader, with its last-known-good extension when asked for. */
@@ -46,6 +47,7 @@ async function startTriggers<T>(
   source: ConfigSource,
   options: ReloaderOptions<unknown>,
   watch: WatchTriggerOptions | null,
+  pollMs: number | null,
 ): Promise<void> {
   const t = options.triggers ?? {};
   const signals = normalizeSignals(t.signal);
@@ -56,6 +58,14 @@ async function startTriggers<T>(
     runtime.addTrigger({ name: 'watch', close: () => handle.close() });
   } else if (watch) {
     await runtime.watch(unit.name, source.watchSpecs?.() ?? [], watch);
+  }
+  if (pollMs !== null) {
+    // A look that may find nothing new: not explicit, so an unchanged config runs no hook.
+    const look = () =>
+      unit.reload('rescan', false).catch((err: unknown) => {
+        if (!(err instanceof ShutdownError)) unit.logger.error({ unit: unit.name, trigger: 'rescan', err: errorMessage(err) }, 'poll failed');
+      });
+    runtime.addTrigger({ name: 'poll', close: startPolling(pollMs, look) });
   }
   const socket = typeof t.socket === 'string' ? { path: t.socket } : t.socket;
   if (socket && socket.path !== '') await runtime.startSocket(socket);
@@ -77,6 +87,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
   const source = options.signature === undefined ? options.source : withSignatureWatch(options.source);
   const watchOptions = planWatchTrigger(source, options.triggers?.watch);
   checkSignals(normalizeSignals(options.triggers?.signal));
+  const pollMs = checkPoll(options.triggers?.poll);
   const { unit, persist } = buildUnit(options, source);
   const name = unit.name;
   // Every line the reloader and its triggers write goes through the unit's redaction.
@@ -95,7 +106,7 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
         state = 'starting';
         await unit.start();
         try {
-          await startTriggers(runtime, unit, source, options as ReloaderOptions<unknown>, watchOptions);
+          await startTriggers(runtime, unit, source, options as ReloaderOptions<unknown>, watchOptions, pollMs);
         } catch (err) {
           // A failed start leaves nothing behind: no signal handler, watcher or socket keeps the process alive.
           await runtime.close(() => unit.close());
@@ -114,7 +125,12 @@ export function createReloader<T = unknown>(options: ReloaderOptions<T>): Reload
     history: () => unit.history(),
     pendingRestart: () => unit.pendingRestart(),
     subscribe: (select, fn) => unit.subscribe(select, fn),
-    reload: (opts) => unit.reload(opts?.trigger ?? 'api'),
+    async reload(opts) {
+      const { trigger = 'api', ifChanged } = checkReloadOptions(opts);
+      // Not explicit: the pass stops at `unchanged` when the content hash is the same. Left
+      // out, it follows the trigger (a `watch` or `rescan` look is not explicit).
+      return unit.reload(trigger, ifChanged === undefined ? undefined : !ifChanged);
+    },
     ready(opts) {
       const r = runtime.ready(opts);
       // While close() runs (HTTP answers until the very end) a load balancer must see "not ready".

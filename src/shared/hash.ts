@@ -8,12 +8,52 @@ export function sha256Hex(data: string | Uint8Array): string {
 }
 
 /**
+ * Plain data frozen all the way down and shared between configs (a source's
+ * unchanged part, e.g. dirSource's fragments): the engine does not freeze it
+ * again, and canonicalJson keeps the text of the outermost such object it
+ * meets (`null` until then), so hashing a config costs what changed.
+ */
+const stableTexts = new WeakMap<object, string | null>();
+
+/**
+ * Deep-freezes plain data (objects, arrays, primitives: what the config
+ * parsers give) and registers it as stable; anything else under it (a Map, a
+ * class instance, a getter) leaves that part and its parents unregistered.
+ */
+export function freezeStable<T>(value: T): T {
+  const seen = new Set<object>();
+  const visit = (v: unknown): boolean => {
+    if (v === null || typeof v !== 'object') return typeof v !== 'function';
+    if (stableTexts.has(v)) return true;
+    if (seen.has(v)) return false; // met twice (shared or a cycle): not registered
+    seen.add(v);
+    let plain = Array.isArray(v) || isPlainObject(v);
+    for (const key of Reflect.ownKeys(v)) {
+      const desc = Object.getOwnPropertyDescriptor(v, key)!;
+      if (!('value' in desc) || !visit(desc.value)) plain = false;
+    }
+    Object.freeze(v);
+    if (plain) stableTexts.set(v, null);
+    return plain;
+  };
+  visit(value);
+  return value;
+}
+
+/** Whether `obj` was registered by freezeStable (frozen all the way down, never changing). */
+export function isStable(obj: object): boolean {
+  return stableTexts.has(obj);
+}
+
+/**
  * Canonical JSON: object keys sorted, `undefined` members dropped, Dates as
  * ISO strings, bigints and non-finite numbers tagged so they hash distinctly.
  */
 export function canonicalJson(value: unknown): string {
   const parts: string[] = [];
   const stack = new Set<object>();
+  /** Inside a stable object whose text is being built: its parts are not kept apart. */
+  let withinStable = false;
   const write = (v: unknown): void => {
     if (v === null || v === undefined) {
       parts.push('null');
@@ -40,6 +80,25 @@ export function canonicalJson(value: unknown): string {
         break;
     }
     const obj = v as object;
+    const stable = withinStable ? undefined : stableTexts.get(obj);
+    if (stable === undefined) {
+      writeObject(obj);
+    } else if (stable !== null) {
+      parts.push(stable);
+    } else {
+      const from = parts.length;
+      withinStable = true;
+      try {
+        writeObject(obj);
+      } finally {
+        withinStable = false;
+      }
+      const text = parts.splice(from).join('');
+      stableTexts.set(obj, text);
+      parts.push(text);
+    }
+  };
+  const writeObject = (obj: object): void => {
     if (stack.has(obj)) throw new TypeError('config contains a cycle');
     stack.add(obj);
     try {

@@ -43,6 +43,12 @@ export interface ReloadResult {
   config_hash: string;
   /** Leaf dotted paths that differ from the config in effect before the pass; never values. */
   changed: string[];
+  /**
+   * For a source made of parts (dirSource fragments, layers): for each path
+   * in `changed` that still has a value, the part that set it (a file,
+   * `$ENV_VAR`). Absent for single-file sources.
+   */
+  changed_from?: Record<string, string>;
   started_at: string;
   ended_at: string;
   duration_ms: number;
@@ -165,6 +171,27 @@ export interface SourceFile {
 export interface LoadedConfig {
   value: unknown;
   files: SourceFile[];
+  /**
+   * Where the value at `path` (a path present in `value`: object keys and
+   * array indexes) is written, as precisely as the source knows:
+   * `file:line:col`, `$ENV_VAR`…; undefined when it cannot say. Schema
+   * errors start with it. Called only when validation fails, so it may
+   * parse again.
+   */
+  locate?(path: readonly (string | number)[]): string | undefined;
+  /**
+   * For a source made of parts (fragments, layers): which part set the
+   * value at `path` (a path present in `value`): a file, `$ENV_VAR`. Cheap;
+   * results list it for each changed path (`changed_from`).
+   */
+  origin?(path: readonly (string | number)[]): string | undefined;
+  /**
+   * Values the source typed from environment text (`"8080"` read as 8080),
+   * at their paths in `value`, with that text: where the schema refuses the
+   * typed value, validation is tried again with the text. Called only when
+   * validation fails.
+   */
+  typedTexts?(): readonly { path: readonly (string | number)[]; text: string }[];
 }
 
 export interface LoadContext {

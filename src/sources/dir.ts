@@ -6,14 +6,22 @@
 // The directory is listed before and after reading; when the set of names
 // changed, or a fragment vanished between listing and reading, the load
 // starts over (bounded, ~2 s), so a load never mixes two states of the set.
+// A fragment is read again only when its stat (device, inode, size, mtime,
+// ctime) changed since it was read, or it changed shortly before that read
+// (see loadConfigFile): an edit in a directory of 10,000 fragments reads one.
+// An unchanged fragment's value is the same deep-frozen object every load
+// (unless `${VAR}` in it may expand differently): the merged config is fresh
+// at its top and wherever two fragments meet, and shares the rest.
+import { statSync, type BigIntStats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { join, resolve, sep } from 'node:path';
 import { LoadError, FileNotFoundError } from '../shared/errors.js';
-import { isPlainObject } from '../shared/paths.js';
-import type { ConfigSource, LoadContext, LoadedConfig, SourceFile, WatchSpec } from '../shared/types.js';
+import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
 import { compileGlob } from './glob.js';
-import { loadConfigFile, type ParseMemo } from './load-file.js';
-import { defineOwn, type EnvOption } from './normalize.js';
+import { fileLocator, loadConfigFile, memoizedFile, type LoadedFile, type ParseMemo } from './load-file.js';
+import { mergeInto, setterLookup } from './merge.js';
+import type { EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
 import { formatFromPath } from './parse.js';
 import { pause, throwIfAborted } from './read.js';
@@ -22,6 +30,8 @@ export const DEFAULT_FRAGMENT_PATTERN = '*.{yaml,yml,json,toml}';
 
 /** Bound on re-listing a directory whose fragments keep appearing or vanishing. */
 const CHANGE_DEADLINE_MS = 2000;
+/** Fragments stat'ed between two turns of the event loop. */
+const STAT_SLICE = 256;
 
 export interface DirSourceOptions {
   /** Which names are fragments: `*`, `?` and `{a,b}` (default `*.{yaml,yml,json,toml}`). */
@@ -40,23 +50,25 @@ export interface DirConfigSource extends ConfigSource {
   watchSpecs(): WatchSpec[];
 }
 
-/** Deep-merges `next` into `target` (both fresh copies owned by the load). */
-function mergeInto(target: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
-  for (const key of Object.keys(next)) {
-    const before = Object.hasOwn(target, key) ? target[key] : undefined;
-    const after = next[key];
-    if (isPlainObject(before) && isPlainObject(after)) mergeInto(before, after);
-    else defineOwn(target, key, after);
-  }
-  return target;
-}
-
 function dirError(dir: string, err: unknown): LoadError {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code === 'ENOENT') return new LoadError(`${dir}: directory not found`, { cause: err });
   if (code === 'ENOTDIR') return new LoadError(`${dir}: not a directory`, { cause: err });
   if (code === 'EACCES' || code === 'EPERM') return new LoadError(`${dir}: permission denied`, { cause: err });
   return new LoadError(`${dir}: cannot list directory (${code ?? String(err)})`, { cause: err });
+}
+
+/**
+ * A fragment's stat, synchronously: through the thread pool, 10,000 stats
+ * took 100-150 ms (a round trip each), synchronously 25-75 ms. Any error but
+ * "not found" is left to the careful reader, which names it.
+ */
+function statOrError(path: string): BigIntStats | 'missing' | 'error' {
+  try {
+    return statSync(path, { bigint: true, throwIfNoEntry: false }) ?? 'missing';
+  } catch {
+    return 'error';
+  }
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
@@ -89,29 +101,51 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
   };
 
   const memo: ParseMemo = new Map();
+  const fileOptions = { env, maxBytes, memo, share: true };
+  const prefix = abs.endsWith(sep) ? abs : abs + sep;
 
   /** Loads every listed fragment, or names the one that vanished meanwhile. */
   const loadAll = async (names: readonly string[], ctx: LoadContext): Promise<LoadedConfig | { missing: string }> => {
     const merged: Record<string, unknown> = {};
-    const files: SourceFile[] = [];
-    for (const name of names) {
+    const parts: LoadedFile[] = [];
+    for (let i = 0; i < names.length; i += 1) {
+      // Synchronous stats, in slices that let the event loop run between them.
+      if (i > 0 && i % STAT_SLICE === 0) await yieldToEventLoop();
       throwIfAborted(ctx.signal, abs);
-      const path = join(abs, name);
+      const name = names[i]!;
+      const path = prefix + name; // join() normalizes: 5 ms over 10,000 names
       try {
-        const st = await stat(path);
-        if (!st.isFile()) continue;
+        const st = statOrError(path);
+        if (st === 'missing') return { missing: path };
+        if (st !== 'error' && !st.isFile()) continue;
         const format = formatFromPath(name);
         if (!format)
           throw new LoadError(`${path}: cannot tell the format from the extension; use .yaml, .yml, .json or .toml (or a pattern that matches only those)`);
-        const loaded = await loadConfigFile(path, format, { env, maxBytes, memo }, ctx);
+        // A fragment whose stat is unchanged since it was read is not read again (see loadConfigFile).
+        const stat = st === 'error' ? undefined : st;
+        const reused = stat !== undefined && !ctx.verify ? memoizedFile(path, format, fileOptions, stat) : null;
+        const loaded = reused ?? (await loadConfigFile(path, format, fileOptions, ctx, stat));
         mergeInto(merged, loaded.value);
-        files.push(loaded.file);
+        parts.push(loaded);
       } catch (err) {
         if (err instanceof FileNotFoundError || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return { missing: path };
         throw err;
       }
     }
-    return { value: files.length === 0 ? null : merged, files };
+    if (parts.length === 0) return { value: null, files: [] };
+    let locator: ReturnType<typeof fileLocator> | null = null;
+    const setBy = setterLookup(parts, (p) => p.value);
+    return {
+      value: merged,
+      files: parts.map((p) => p.file),
+      locate(path) {
+        const part = setBy(path);
+        return part && (locator ??= fileLocator())(part, path);
+      },
+      origin: (path) => setBy(path)?.file.path,
+      // Values typed from `${VAR}` in the fragments whose value is the one merged.
+      typedTexts: () => parts.flatMap((part) => (part.typed ?? []).filter((t) => setBy(t.path) === part)),
+    };
   };
 
   /** A symlink whose target does not exist (not a fragment removed meanwhile). */

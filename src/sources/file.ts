@@ -1,8 +1,8 @@
 // fileSource: one YAML, JSON or TOML file.
 import { resolve } from 'node:path';
-import { OptionsError } from '../shared/errors.js';
+import { FileNotFoundError, OptionsError } from '../shared/errors.js';
 import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
-import { loadConfigFile, type ParseMemo } from './load-file.js';
+import { fileLocator, loadConfigFile, type ParseMemo } from './load-file.js';
 import type { EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
 import { CONFIG_FORMATS, formatFromPath, UNKNOWN_FORMAT_HINT, type ConfigFormat } from './parse.js';
@@ -14,6 +14,12 @@ export interface FileSourceOptions {
   env?: EnvOption;
   /** Largest file accepted, in bytes (default 16 MiB). */
   maxBytes?: number;
+  /**
+   * A missing file is an empty config (`{}`) rather than an error: for a
+   * per-environment layer that may not exist (`config.production.yaml`).
+   * It is still watched, so creating it starts a pass.
+   */
+  optional?: boolean;
 }
 
 export interface FileConfigSource extends ConfigSource {
@@ -35,6 +41,8 @@ export function fileSource(path: string, options: FileSourceOptions = {}): FileC
   const abs = resolve(checkPath('fileSource', path));
   const env = checkEnv('fileSource', options.env);
   const maxBytes = checkMaxBytes('fileSource', options.maxBytes);
+  if (options.optional !== undefined && typeof options.optional !== 'boolean') throw new OptionsError('fileSource: optional must be a boolean');
+  const optional = options.optional === true;
   let format: ConfigFormat;
   if (options.format !== undefined) {
     if (!(CONFIG_FORMATS as readonly string[]).includes(options.format)) {
@@ -53,8 +61,21 @@ export function fileSource(path: string, options: FileSourceOptions = {}): FileC
     format,
     verifiesSignatures: true,
     async load(ctx: LoadContext): Promise<LoadedConfig> {
-      const { value, file } = await loadConfigFile(abs, format, { env, maxBytes, memo }, ctx);
-      return { value, files: [file] };
+      let loaded;
+      try {
+        loaded = await loadConfigFile(abs, format, { env, maxBytes, memo }, ctx);
+      } catch (err) {
+        if (optional && err instanceof FileNotFoundError) return { value: {}, files: [] };
+        throw err;
+      }
+      let locator: ReturnType<typeof fileLocator> | null = null;
+      const typed = loaded.typed;
+      return {
+        value: loaded.value,
+        files: [loaded.file],
+        locate: (path) => (locator ??= fileLocator())(loaded, path),
+        ...(typed ? { typedTexts: () => typed } : {}),
+      };
     },
     watchSpecs: () => [{ path: abs }],
   };

@@ -2,6 +2,8 @@
 //
 //   fileSource('config.yaml', { env: true })   one YAML, JSON or TOML file
 //   dirSource('conf.d')                          fragments merged in name order
+//   envSource({ prefix: 'APP_' })                APP_SERVER__PORT=8080 sets server.port
+//   layers([fileSource(…), dirSource(…), envSource(…)])   sources merged in order
 //
 // A custom source is any object implementing ConfigSource (src/types.ts):
 //
@@ -21,6 +23,8 @@
 // `ctx.verify(path, bytes)` on the exact bytes it parses, before parsing.
 export { fileSource, type FileSourceOptions, type FileConfigSource } from './file.js';
 export { dirSource, DEFAULT_FRAGMENT_PATTERN, type DirSourceOptions, type DirConfigSource } from './dir.js';
+export { envSource, type EnvSourceOptions, type EnvConfigSource } from './env.js';
+export { layers, type LayeredConfigSource } from './layers.js';
 export type { ConfigFormat } from './parse.js';
 export type { EnvOption } from './normalize.js';
 export { DEFAULT_MAX_BYTES } from './read.js';

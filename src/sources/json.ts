@@ -23,12 +23,22 @@ class Fail {
 
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
+/** Stops a scan that found what it looked for. */
+class Found {
+  constructor(readonly offset: number) {}
+}
+
 // A class, not closures: nothing is allocated per call but the key sets.
 class Checker {
   private i = 0;
   private readonly n: number;
+  /** When looking for a value (`find`): the path of the value being scanned. */
+  private readonly trail: (string | number)[] = [];
 
-  constructor(private readonly text: string) {
+  constructor(
+    private readonly text: string,
+    private readonly find?: readonly (string | number)[],
+  ) {
     this.n = text.length;
   }
 
@@ -55,6 +65,7 @@ class Checker {
 
   private value(depth: number): void {
     this.ws();
+    if (this.find && this.atFind()) throw new Found(this.i);
     const c = this.text.charCodeAt(this.i);
     if (c === 0x7b /* { */) this.members(depth + 1, true);
     else if (c === 0x5b /* [ */) this.members(depth + 1, false);
@@ -95,6 +106,11 @@ class Checker {
     this.i = i + 1;
     if (!decode) return '';
     return plain ? t.slice(start + 1, i) : (JSON.parse(t.slice(start, i + 1)) as string);
+  }
+
+  private atFind(): boolean {
+    const f = this.find!;
+    return this.trail.length === f.length && this.trail.every((seg, k) => seg === f[k]);
   }
 
   private digits(): boolean {
@@ -142,9 +158,13 @@ class Checker {
       this.i += 1;
       return;
     }
-    for (;;) {
+    for (let index = 0; ; index += 1) {
       if (keys) this.property(keys, depth);
-      else this.value(depth);
+      else if (this.find) {
+        this.trail.push(index);
+        this.value(depth);
+        this.trail.pop();
+      } else this.value(depth);
       this.ws();
       const c = this.text.charCodeAt(this.i);
       if (c === 0x2c /* , */) {
@@ -171,7 +191,11 @@ class Checker {
     this.ws();
     if (this.text.charCodeAt(this.i) !== 0x3a /* : */) this.endOr("expected ':' after property name");
     this.i += 1;
-    this.value(depth);
+    if (this.find) {
+      this.trail.push(key);
+      this.value(depth);
+      this.trail.pop();
+    } else this.value(depth);
   }
 }
 
@@ -184,4 +208,14 @@ export function findJsonError(text: string): JsonSyntaxError | null {
     if (err instanceof Fail) return { offset: err.offset, message: err.message };
     throw err;
   }
+}
+
+/** Offset of the value at `path` (object keys and array indexes) in JSON text, or -1 when it is not there. */
+export function jsonValueOffset(text: string, path: readonly (string | number)[]): number {
+  try {
+    new Checker(text, path).check();
+  } catch (err) {
+    if (err instanceof Found) return err.offset;
+  }
+  return -1;
 }

@@ -10,9 +10,13 @@
 //   $${                a literal `${` (so `$${NAME}` stays `${NAME}`)
 //   $NAME, lone `$`    literal; only the braced form expands
 // Expanded text is never expanded again. A malformed `${…` is an error rather
-// than silently left in place.
+// than silently left in place. A string that is exactly one `${…}` is typed
+// as environment text is (scalar.ts: `8080` → 8080, `true` → true); the text
+// is kept aside (`typed`) so that validation can try it where the schema
+// refuses the typed value.
 import { LoadError } from '../shared/errors.js';
 import { formatPath, isPlainObject, type PathSegment } from '../shared/paths.js';
+import { readEnvText, type TypedText } from './scalar.js';
 
 /** `true` reads process.env at each load; a record is used as given (undefined = unset). */
 export type EnvOption = boolean | Readonly<Record<string, string | undefined>>;
@@ -20,6 +24,8 @@ export type EnvOption = boolean | Readonly<Record<string, string | undefined>>;
 const MAX_DEPTH = 1000;
 const MAX_LISTED_ISSUES = 10;
 const REFERENCE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?$/;
+/** A string that is exactly one `${…}` reference. */
+const WHOLE_REFERENCE = /^\$\{[^}]*\}$/;
 
 type Lookup = (name: string) => string | undefined;
 
@@ -82,12 +88,20 @@ function expandString(s: string, lookup: Lookup, issues: string[], where: string
  * Copying (not mutating) also un-shares YAML aliases, so an aliased string is
  * expanded exactly once per place it appears.
  */
-export function normalizeValue(file: string, value: unknown, env?: EnvOption): unknown {
+export function normalizeValue(file: string, value: unknown, env?: EnvOption, typed?: TypedText[]): unknown {
   const lookup = lookupFor(env);
   const issues: string[] = [];
   const path: PathSegment[] = [];
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return lookup ? expandString(v, lookup, issues, formatPath(path) || '(root)') : v;
+    if (typeof v === 'string') {
+      if (!lookup) return v;
+      const text = expandString(v, lookup, issues, formatPath(path) || '(root)');
+      // A value that is one `${VAR}` and nothing else is typed as the environment's text would be.
+      if (text === v || !WHOLE_REFERENCE.test(v)) return text;
+      const value = readEnvText(text);
+      if (value !== text) typed?.push({ path: [...path], text });
+      return value;
+    }
     if (v === null || typeof v !== 'object') return v;
     if (path.length >= MAX_DEPTH) throw new LoadError(`${file}: nested deeper than ${MAX_DEPTH} levels`);
     if (v instanceof Date) return v.toISOString(); // smol-toml's TomlDate prints TOML's own form
@@ -117,6 +131,17 @@ export function normalizeValue(file: string, value: unknown, env?: EnvOption): u
     throw new LoadError(`${file}: ${listed.join('; ')}${more}`);
   }
   return out;
+}
+
+/**
+ * Whether normalizing `value` could depend on the environment at load time:
+ * some string value holds `${` (keys are never expanded).
+ */
+export function mentionsVariables(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('${');
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(mentionsVariables);
+  return Object.values(value).some(mentionsVariables);
 }
 
 /** Sets an own data property, also for the key `__proto__`. */

@@ -29,12 +29,20 @@ let visit: typeof YamlModule.visit;
 let parseToml: typeof TomlModule.parse;
 let TomlError: typeof TomlModule.TomlError;
 const loaded = new Set<ConfigFormat>(['json']);
+let yamlModule: typeof YamlModule | null = null;
+
+/** The yaml module once loadParser('yaml') ran (a YAML file was parsed); positions.ts reads node ranges with it. */
+export function loadedYaml(): typeof YamlModule {
+  if (!yamlModule) throw new Error('the yaml parser is not loaded yet (await loadParser first)');
+  return yamlModule;
+}
 
 /** Loads the parser of a format, once; parseConfigText needs it loaded. */
 export async function loadParser(format: ConfigFormat): Promise<void> {
   if (loaded.has(format)) return;
   if (format === 'yaml') {
-    ({ isAlias, isCollection, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit } = await import('yaml'));
+    yamlModule = await import('yaml');
+    ({ isAlias, isCollection, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit } = yamlModule);
   } else {
     ({ parse: parseToml, TomlError } = await import('smol-toml'));
   }
@@ -50,7 +58,7 @@ export function formatFromPath(path: string): ConfigFormat | undefined {
 export const UNKNOWN_FORMAT_HINT = 'use .yaml, .yml, .json or .toml, or set the `format` option';
 
 /** 1-based line and column (UTF-16 units, as editors and the parsers count) of an offset. */
-function lineCol(text: string, offset: number): { line: number; col: number } {
+export function lineCol(text: string, offset: number): { line: number; col: number } {
   let line = 1;
   let lineStart = 0;
   for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) {

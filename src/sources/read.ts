@@ -33,7 +33,7 @@ export const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 /** How long a file may keep changing before a load gives up. */
 const CHANGE_DEADLINE_MS = 2000;
 /** A ctime this recent may hide a same-size change in the same clock tick. */
-const RACY_WINDOW_MS = 3000;
+export const RACY_WINDOW_MS = 3000;
 /** A just-written empty file counts as empty only after staying so this long. */
 const EMPTY_QUIET_MS = 500;
 const FIRST_PAUSE_MS = 1;
@@ -48,6 +48,8 @@ export interface FileBytes {
   /** The exact bytes read; verified and parsed as they are. */
   bytes: Buffer;
   sha256: string;
+  /** The path's stat, taken after the bytes were read and unchanged since before. */
+  stat: BigIntStats;
 }
 
 interface Attempt {
@@ -56,7 +58,8 @@ interface Attempt {
   consistent: boolean;
 }
 
-function sameStat(a: BigIntStats, b: BigIntStats): boolean {
+/** Same inode, size, mtime and ctime (to the nanosecond). */
+export function sameStat(a: BigIntStats, b: BigIntStats): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
@@ -185,13 +188,13 @@ export async function readConfigBytes(path: string, options: ReadOptions = {}): 
     const now = performance.now();
     let confirmAtOnce = false;
     if (attempt.consistent) {
-      if (!isRacy(attempt.stat)) return { bytes: attempt.bytes, sha256: sha256(attempt.bytes) };
+      if (!isRacy(attempt.stat)) return { bytes: attempt.bytes, sha256: sha256(attempt.bytes), stat: attempt.stat };
       const hash = sha256(attempt.bytes);
       const confirmed = candidate !== null && candidate.hash === hash && sameStat(candidate.stat, attempt.stat);
       if (confirmed) {
         const empty = attempt.bytes.length === 0;
         if (!empty || now - candidate!.since >= EMPTY_QUIET_MS || now >= deadline) {
-          return { bytes: attempt.bytes, sha256: hash };
+          return { bytes: attempt.bytes, sha256: hash, stat: attempt.stat };
         }
       } else {
         candidate = { hash, stat: attempt.stat, since: now };

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { changedPaths, deepEqual, deepFreeze } from '../../src/engine/snapshot.js';
 import { formatPath, parsePattern } from '../../src/shared/paths.js';
 import { RestartMatcher } from '../../src/engine/restart.js';
-import { canonicalJson, configHash } from '../../src/shared/hash.js';
+import { canonicalJson, configHash, freezeStable, isStable } from '../../src/shared/hash.js';
 import { z } from 'zod';
 import { createReloader, fileSource } from '../../src/index.js';
 import { put, tempDir } from '../sources/tmp.js';
@@ -175,6 +175,50 @@ describe('configHash', () => {
         assert.ok(deepEqual(v, clone));
       }),
     );
+  });
+});
+
+describe('stable data shared between configs (a source reusing unchanged fragments)', () => {
+  const clone = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+
+  test('a stable subtree hashes as its copy does, in every config that holds it, however often', () => {
+    const shared = freezeStable({ tls: { cert: 'a.pem', ciphers: ['x', 'y'] }, port: 443 });
+    assert.ok(isStable(shared) && isStable(shared.tls.ciphers) && Object.isFrozen(shared.tls.ciphers));
+    const first = deepFreeze({ server: shared, v: 1 });
+    const second = deepFreeze({ server: shared, v: 2 });
+    for (let i = 0; i < 2; i += 1) {
+      assert.equal(configHash(first), configHash(clone(first)));
+      assert.equal(configHash(second), configHash(clone(second)));
+      assert.equal(configHash({ tls: shared.tls }), configHash(clone({ tls: shared.tls })));
+    }
+    assert.notEqual(configHash(first), configHash(second));
+    assert.deepEqual(changedPaths(first, second), ['v']);
+    assert.deepEqual(changedPaths(first, deepFreeze({ server: { ...shared, port: 80 }, v: 1 })), ['server.port']);
+  });
+
+  test('only plain data is stable: a Map, a class instance or a getter (and what holds them) is not', () => {
+    let n = 1;
+    const withGetter = {
+      get n() {
+        return n;
+      },
+    };
+    const map = new Map([['k', 1]]);
+    const value = freezeStable({ plain: { a: [1] }, holder: { map }, date: new Date(0), withGetter });
+    assert.ok(isStable(value.plain));
+    assert.ok(Object.isFrozen(value.holder));
+    for (const o of [value, value.holder, map, value.date, withGetter]) assert.equal(isStable(o), false);
+    configHash(value);
+    map.set('k2', 2);
+    n = 2;
+    assert.equal(configHash(value), configHash({ plain: { a: [1] }, holder: { map: new Map(map) }, date: new Date(0), withGetter: { n: 2 } }));
+  });
+
+  test('new parts around a stable subtree are frozen', () => {
+    const shared = freezeStable({ x: [1] });
+    const next = deepFreeze({ shared, fresh: { y: [2] } });
+    assert.ok(Object.isFrozen(next.fresh.y));
+    assert.ok(Object.isFrozen(next));
   });
 });
 

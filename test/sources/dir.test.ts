@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dirSource, fileSource } from '../../src/index.js';
+import { createReloader, dirSource, fileSource } from '../../src/index.js';
 import { failure, loadCtx, loadMany, put, startChurner, tempDir } from './tmp.js';
 
 describe('merge order', () => {
@@ -254,5 +254,30 @@ describe('loading the same fragments again', () => {
     assert.deepEqual((await src.load(loadCtx())).value, { nested: { keep: 1, extra: 1 } });
     await rm(extra);
     assert.deepEqual((await src.load(loadCtx())).value, { nested: { keep: 1 } });
+  });
+});
+
+describe('which fragment set a changed value', () => {
+  test('changed_from names the fragment of each changed path that still has a value; a single file has none', async (t) => {
+    const dir = await tempDir(t);
+    await put(dir, '10-base.yaml', 'server: {port: 80, host: a}\nlog: info\n');
+    await put(dir, '20-port.yaml', 'server: {port: 81}\n');
+    const r = createReloader({ source: dirSource(dir) });
+    t.after(() => r.close());
+    await r.start();
+    await put(dir, '10-base.yaml', 'server: {port: 80, host: b}\n');
+    await put(dir, '20-port.yaml', 'server: {port: 82}\n');
+    const result = await r.reload();
+    assert.deepEqual(result.changed.sort(), ['log', 'server.host', 'server.port']);
+    assert.deepEqual(result.changed_from, { 'server.host': join(dir, '10-base.yaml'), 'server.port': join(dir, '20-port.yaml') });
+
+    const file = await put(dir, 'single.yaml', 'a: 1\n');
+    const single = createReloader({ source: fileSource(file) });
+    t.after(() => single.close());
+    await single.start();
+    await put(dir, 'single.yaml', 'a: 2\n');
+    const one = await single.reload();
+    assert.deepEqual(one.changed, ['a']);
+    assert.equal(one.changed_from, undefined);
   });
 });

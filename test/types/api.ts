@@ -8,6 +8,10 @@ import * as v from 'valibot';
 import { z } from 'zod';
 import {
   createReloader,
+  dirSource,
+  envSource,
+  fileSource,
+  layers,
   logLevelHook,
   onChange,
   tlsHook,
@@ -248,6 +252,16 @@ createReloader({ source, hooks: [{ name: 'h', apply: () => {}, applyTimeout: 5 }
 createReloader({ source, hooks: [{ name: 'h', apply: () => {}, applyTimeoutMs: 5 }] });
 // @ts-expect-error reload takes a known trigger
 void r.reload({ trigger: 'cron' });
+void r.reload({ ifChanged: true, trigger: 'rescan' });
+// @ts-expect-error ifChanged is a boolean
+void r.reload({ ifChanged: 'yes' });
+createReloader({ source, triggers: { poll: '30s' } });
+createReloader({ source, triggers: { poll: 30_000 } });
+// @ts-expect-error poll is a duration, milliseconds or false
+createReloader({ source, triggers: { poll: true } });
+createReloader({ source: layers([fileSource('base.yaml'), dirSource('conf.d'), envSource({ prefix: 'APP_', separator: '__' })]) });
+// @ts-expect-error envSource needs a prefix
+envSource({ separator: '__' });
 
 // A prom-client Registry is what `registry` takes (typed without prom-client).
 createReloader({ source, registry: new Registry() });
@@ -260,6 +274,7 @@ async function results(): Promise<void> {
   expectType<ReloadStatus>()(res.status);
   expectType<number>()(res.generation);
   expectType<string[]>()(res.requires_restart);
+  expectType<Record<string, string> | undefined>()(res.changed_from);
   // @ts-expect-error status values are a closed set
   if (res.status === 'success') return;
   const last = r.lastResult();
