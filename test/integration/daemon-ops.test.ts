@@ -1,0 +1,54 @@
+// The daemon as an operator runs it (the built CLI, real processes): what
+// `reload --timeout` says when no result comes, and the messages and
+// safeguards around the state directory, the targets' processes and checks.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { cli, startDaemon, type DaemonHandle, type StartOptions } from './daemon-process.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'rk-ops-'));
+const running = new Set<DaemonHandle>();
+after(async () => {
+  for (const d of running) await d.stop('SIGKILL');
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+let seq = 0;
+function caseDir(): string {
+  const d = join(tmp, `c${++seq}`);
+  mkdirSync(d);
+  return d;
+}
+
+/** Writes reloadkit.yaml (socket and state inside `dir`, HTTP off) and returns its path. */
+function writeConfig(dir: string, body: string, admin = 'admin:\n  socket: ./admin.sock\n  http: ""\n'): string {
+  const file = join(dir, 'reloadkit.yaml');
+  writeFileSync(file, `state_dir: ./state\n${admin}${body}`);
+  return file;
+}
+
+async function run(dir: string, extra: Partial<StartOptions> = {}): Promise<DaemonHandle> {
+  const d = await startDaemon({ args: ['-c', join(dir, 'reloadkit.yaml')], socket: join(dir, 'admin.sock'), ...extra });
+  running.add(d);
+  void d.exited.then(() => running.delete(d));
+  return d;
+}
+
+describe('the daemon as operated', () => {
+  it('reload --timeout: a result that does not come in time is its own message and exit 1, not "cannot reach the daemon"', async () => {
+    const dir = caseDir();
+    writeConfig(dir, 'targets:\n  blocked:\n    kind: command\n    check: [sleep, "30"]\n    reload: ["true"]\n    timeout: 1m\n');
+    const d = await run(dir);
+    const r = await cli(['reload', 'blocked', '--timeout', '1', '--socket', d.socket]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^reloadkit: no result within 1 s; the reload may still be running/);
+    assert.doesNotMatch(r.stderr, /cannot reach/);
+    // An unreachable socket is still exit 2.
+    const gone = await cli(['reload', '--timeout', '1', '--socket', join(dir, 'none.sock')]);
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, /cannot reach the daemon/);
+    assert.equal(await d.stop(), 0);
+  });
+});
