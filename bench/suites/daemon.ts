@@ -7,11 +7,15 @@
 // - the `reload nginx` line sent in-process over the socket (this process's
 //   client, no process start): the daemon's own cost; verify reported apart;
 // - start-to-socket-ready of the built CLI bundle (dist/cli.js) vs `node -e 0`;
-// - idle RSS of the running daemon.
+// - idle RSS of the running daemon;
+// - validating the daemon's own config at the target limit and beyond it
+//   (refused), in-process and as `reloadkit validate`, vs plain yaml.parse.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as yamlParse, parseDocument } from 'yaml';
 import { sendAdminCommand } from '../../src/admin/client.js';
+import { MAX_TARGETS, parseConfigText } from '../../src/daemon/config.js';
 import { childrenOf } from '../../src/daemon/targets/proc.js';
 import { cliBundle, ensureCliBundle, spawnDaemon, type Daemon } from '../daemon-process.js';
 import { median, percentile, round, until, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
@@ -98,6 +102,73 @@ async function startupAndRss(ctx: BenchContext, rows: BenchRow[], notes: string[
   const idle = Math.max(...rss);
   rows.push({ metric: 'idle RSS (after start, 1 s idle; max of samples)', value: round(idle, 1), unit: 'MB', goal: '<= 70 MB', pass: idle <= 70 });
   notes.push(`startup: ${runs} runs each, interleaved; socket-ready = first "status" reply over the admin socket`);
+}
+
+/** A daemon config with `n` command targets, each watching its own file. */
+function manyTargets(n: number): string {
+  const lines = ['state_dir: ./state', 'admin:', '  socket: ./admin.sock', '  http: ""', 'targets:'];
+  for (let i = 0; i < n; i += 1) lines.push(`  t${i}:`, '    kind: command', '    reload: ["true"]', `    watch: [conf/t${i}.conf]`);
+  return `${lines.join('\n')}\n`;
+}
+
+function bestOf(runs: number, fn: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i += 1) {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+/** The daemon's own config: validation time at the target limit, and how fast a far larger file is refused. */
+function configValidation(ctx: BenchContext, rows: BenchRow[], notes: string[]): void {
+  const dir = ctx.tmp('daemon-config');
+  const runs = ctx.quick ? 3 : 7;
+  for (const n of [MAX_TARGETS, 10_000, 40_000]) {
+    const text = manyTargets(n);
+    const file = join(dir, `t${n}.yaml`);
+    writeFileSync(file, text);
+    const ours = bestOf(runs, () => {
+      try {
+        parseConfigText(text, file);
+      } catch {
+        // beyond the limit: refused, which is what is timed
+      }
+    });
+    const bare = bestOf(runs, () => parseDocument(text, { uniqueKeys: false }).toJS());
+    rows.push({
+      metric: `validate the daemon config, ${n.toLocaleString('en-US')} targets (${(text.length / 1e6).toFixed(1)} MB)${n > MAX_TARGETS ? ', refused at the limit' : ''}, in-process, best of ${runs}`,
+      value: round(ours, 1),
+      unit: 'ms',
+      baseline: round(bare, 1),
+      baselineName: 'the YAML parse alone (parseDocument + toJS, no key checks)',
+      ratio: round(ours / bare, 2),
+    });
+  }
+  // yaml's own duplicate-key check (what the daemon used before) compares each key with every earlier one.
+  const quadratic = manyTargets(10_000);
+  const withUniqueKeys = bestOf(1, () => yamlParse(quadratic));
+  rows.push({
+    metric: '  for comparison: yaml.parse of the 10,000-target file with its default uniqueKeys check (quadratic), 1 run',
+    value: round(withUniqueKeys, 1),
+    unit: 'ms',
+  });
+  const file = join(dir, `t${MAX_TARGETS}.yaml`);
+  const cli = bestOf(runs, () => {
+    const r = spawnSync(process.execPath, [cliBundle, 'validate', '-c', file], { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`validate of ${MAX_TARGETS} targets failed (${r.status})`);
+  });
+  const node = bestOf(runs, () => spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' }));
+  rows.push({
+    metric: `\`reloadkit validate\` process, ${MAX_TARGETS} targets, best of ${runs}`,
+    value: round(cli, 1),
+    unit: 'ms',
+    baseline: round(node, 1),
+    baselineName: 'node -e 0',
+    ratio: round(cli / node, 2),
+  });
+  notes.push(`config validation: generated command targets (4 lines each); the limit is ${MAX_TARGETS} targets; best of ${runs} runs each`);
 }
 
 async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
@@ -248,13 +319,14 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
 export const daemonSuite: BenchSuite = {
   name: 'daemon',
   description:
-    '`reloadkit reload nginx` (CLI process, and the socket line in-process) vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS',
+    '`reloadkit reload nginx` (CLI process, and the socket line in-process) vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS; validating the daemon config at the target limit and beyond',
   async run(ctx): Promise<BenchReport> {
     ensureCliBundle(ctx.log);
     const rows: BenchRow[] = [];
     const notes: string[] = [];
     await nginxReload(ctx, rows, notes);
     await startupAndRss(ctx, rows, notes);
+    configValidation(ctx, rows, notes);
     return { rows, notes };
   },
 };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { daemonConfigSchema, nginxZeroConfig, parseConfigText, parseDuration, type DaemonConfig } from '../../src/daemon/config.js';
+import { daemonConfigSchema, MAX_TARGETS, nginxZeroConfig, parseConfigText, parseDuration, type DaemonConfig } from '../../src/daemon/config.js';
 import { defaultSocketPath, defaultStateDir } from '../../src/shared/defaults.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
@@ -53,7 +53,64 @@ targets:
 
   it('YAML syntax errors and duplicate keys carry their position', () => {
     assert.match(problems('targets: [\n')[0]!, /^rk\.yaml:\d+:\d+: invalid YAML: /);
-    assert.deepEqual(problems('targets: {}\ntargets: {}\n'), ['rk.yaml:2:1: invalid YAML: Map keys must be unique']);
+    assert.deepEqual(problems('targets: {}\ntargets: {}\n'), ['rk.yaml:2:1: invalid YAML: Map keys must be unique: "targets" is also at line 1']);
+    assert.deepEqual(problems('targets:\n  a: {kind: command, reload: [x]}\n  b: {kind: command, reload: [x]}\n  a: {kind: command, reload: [y]}\n'), [
+      'rk.yaml:4:3: invalid YAML: Map keys must be unique: "a" is also at line 2',
+    ]);
+  });
+
+  it('a YAML alias bomb is refused with the file and the line where the aliases start, not expanded', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [name, prev] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+      ['h', 'g'],
+    ]) {
+      bomb.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    assert.deepEqual(problems(`${bomb.join('\n')}\ntargets: {}\n`), [
+      'rk.yaml:2:8: invalid YAML: aliases expand to too many nodes (more than 100 alias uses; an alias "bomb" is refused, not expanded)',
+    ]);
+  });
+
+  it(`more than ${MAX_TARGETS} targets are refused with a clear message before validation`, () => {
+    const targets = (n: number) => `targets:\n${Array.from({ length: n }, (_, i) => `  t${i}: {kind: command, reload: ["true"]}`).join('\n')}\n`;
+    assert.equal(Object.keys(ok(targets(MAX_TARGETS)).targets).length, MAX_TARGETS);
+    assert.deepEqual(problems(targets(MAX_TARGETS + 1)), [
+      `rk.yaml:2:3: targets: ${MAX_TARGETS + 1} targets; one daemon runs at most ${MAX_TARGETS} (split them over several daemons, each with its own state_dir)`,
+    ]);
+  });
+
+  it('validation time grows linearly with the file: 4x the keys (valid, or each one wrong) takes well under 16x the time', () => {
+    // A large map anywhere (here: unknown top-level keys, each one a problem with its position) and a large valid list.
+    const wrong = (n: number) => `targets: {}\n${Array.from({ length: n }, (_, i) => `k${i}: 1`).join('\n')}\n`;
+    const valid = (n: number) => `targets:\n  t: {kind: command, reload: ["true"], watch: [${Array.from({ length: n }, (_, i) => `f${i}`).join(', ')}]}\n`;
+    const time = (text: string) => {
+      let best = Infinity;
+      for (let i = 0; i < 3; i += 1) {
+        const t0 = performance.now();
+        try {
+          parseConfigText(text, 'rk.yaml');
+        } catch {
+          // timed either way
+        }
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
+    };
+    for (const [what, make] of [
+      ['unknown keys', wrong],
+      ['a long list', valid],
+    ] as const) {
+      const small = time(make(4000));
+      const large = time(make(16_000));
+      // Linear: about 4x; the quadratic duplicate-key check and position lookups gave 12-20x.
+      assert.ok(large / small < 9, `${what}: 4000 → ${small.toFixed(0)} ms, 16000 → ${large.toFixed(0)} ms (${(large / small).toFixed(1)}x)`);
+    }
   });
 
   it('an empty file, a non-map, and a missing targets key are explained', () => {

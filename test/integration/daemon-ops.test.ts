@@ -51,4 +51,43 @@ describe('the daemon as operated', () => {
     assert.match(gone.stderr, /cannot reach the daemon/);
     assert.equal(await d.stop(), 0);
   });
+
+  it('an alias bomb in the daemon config: validate names the file and line (no stack trace); the running daemon reports load_failed naming the file', async () => {
+    const dir = caseDir();
+    const file = writeConfig(dir, 'targets:\n  a:\n    kind: command\n    reload: ["true"]\n');
+    const d = await run(dir);
+    const bomb = ['x: &x [l, l, l, l, l, l, l, l, l]'];
+    for (const [name, prev] of [
+      ['y', 'x'],
+      ['z', 'y'],
+      ['w', 'z'],
+      ['v', 'w'],
+      ['u', 'v'],
+      ['s', 'u'],
+    ])
+      bomb.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    writeFileSync(file, `${bomb.join('\n')}\ntargets: {}\n`);
+    const v = await cli(['validate', '-c', file]);
+    assert.equal(v.code, 1);
+    assert.equal(
+      v.stderr,
+      `${file}:2:8: invalid YAML: aliases expand to too many nodes (more than 100 alias uses; an alias "bomb" is refused, not expanded)\n`,
+    );
+    const r = await cli(['reload', 'reloadkit', '--socket', d.socket]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, new RegExp(`^reloadkit: load_failed: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:8: invalid YAML: aliases expand`));
+    assert.equal(await d.stop(), 0);
+  });
+
+  it('more targets than the limit: validate and run refuse the file with a clear message', async () => {
+    const dir = caseDir();
+    const targets = Array.from({ length: 1001 }, (_, i) => `  t${i}: {kind: command, reload: ["true"]}`).join('\n');
+    const file = writeConfig(dir, `targets:\n${targets}\n`);
+    const v = await cli(['validate', '-c', file]);
+    assert.equal(v.code, 1);
+    assert.match(v.stderr, /reloadkit\.yaml:6:3: targets: 1001 targets; one daemon runs at most 1000 /);
+    const d = await run(dir, { waitStarted: false });
+    assert.equal(await d.exited, 1);
+    assert.match(d.stderr(), /cannot start: .*targets: 1001 targets; one daemon runs at most 1000/);
+  });
 });
