@@ -3,7 +3,7 @@
 // `nginx -t`) without reloading anything.
 import { resolve } from 'node:path';
 import { type DaemonConfig } from '../daemon/config.js';
-import { ownConfigSource } from '../daemon/own-config.js';
+import { daemonConfigOf, ownConfigSource, type OwnConfig } from '../daemon/own-config.js';
 import { noopLogger } from '../shared/logger.js';
 import { err, EXIT, out, parse } from './common.js';
 import { ConfigError } from '../shared/errors.js';
@@ -35,7 +35,7 @@ export async function validateCommand(argv: readonly string[]): Promise<number> 
   let config: DaemonConfig;
   try {
     // The daemon's own loader: the same size limit and consistent read as `run`.
-    config = (await ownConfigSource(file, {}).load({ signal: new AbortController().signal })).value as DaemonConfig;
+    config = daemonConfigOf((await ownConfigSource(file, {}).load({ signal: new AbortController().signal })).value as OwnConfig);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err(e.problems.join('\n'));

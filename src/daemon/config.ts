@@ -445,14 +445,19 @@ function position(lc: LineCounter, node: YamlNode | null): string {
   return `${line}:${col}`;
 }
 
-/** The config as written (zod's output: durations in ms, but only the keys the file has). */
-type WrittenConfig = RawConfig;
+/**
+ * The config as written: zod's output (durations in ms, modes as numbers),
+ * with only the keys the file has, under the names it uses. The daemon's own
+ * unit holds this, so the `changed` paths of its passes name keys the user
+ * wrote (`targets.web.timeout`), never defaults or internal names.
+ */
+export type WrittenConfig = RawConfig;
 
 /**
  * Parses and validates config text, in time linear in its size. Throws
  * ConfigError listing every problem as `file:line:col: path: message`.
  */
-function parseWrittenConfig(text: string, file: string): WrittenConfig {
+export function parseWrittenConfig(text: string, file: string): WrittenConfig {
   const lineCounter = new LineCounter();
   const at = (node: YamlNode | null) => {
     const pos = position(lineCounter, node);
@@ -535,7 +540,24 @@ export function parseConfigText(text: string, file: string, overrides: ConfigOve
   return normalizeConfig(parseWrittenConfig(text, file), dirname(resolve(file)), overrides);
 }
 
+/** The `--nginx` zero-config mode as if written: one target using the system nginx. */
+export const NGINX_ZERO_CONFIG: WrittenConfig = { targets: { nginx: { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'] } } };
+
 /** The `--nginx` zero-config mode: one target using the system nginx. */
 export function nginxZeroConfig(overrides: ConfigOverrides = {}): DaemonConfig {
-  return normalizeConfig({ targets: { nginx: { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'] } } }, '/', overrides);
+  return normalizeConfig(NGINX_ZERO_CONFIG, '/', overrides);
+}
+
+/** The written config with the flags and environment variables that win over it, under the file's key names. */
+export function withOverrides(written: WrittenConfig, overrides: ConfigOverrides): WrittenConfig {
+  const admin = {
+    ...written.admin,
+    ...(overrides.socket === undefined ? {} : { socket: overrides.socket }),
+    ...(overrides.http === undefined ? {} : { http: overrides.http }),
+  };
+  return {
+    ...written,
+    ...(overrides.log_level === undefined ? {} : { log_level: overrides.log_level }),
+    ...(written.admin !== undefined || overrides.socket !== undefined || overrides.http !== undefined ? { admin } : {}),
+  };
 }

@@ -11,7 +11,7 @@ import { defaultSocketPath } from '../shared/defaults.js';
 import { DaemonStartError, errorMessage, LoadError, ShutdownError } from '../shared/errors.js';
 import type { Hook, Logger, Trigger, WatchSpec } from '../shared/types.js';
 import { DAEMON_RESTART_PATHS, DAEMON_UNIT, type ConfigOverrides, type DaemonConfig, type TargetDef } from './config.js';
-import { ownConfigSource } from './own-config.js';
+import { daemonConfigOf, ownConfigSource, type OwnConfig } from './own-config.js';
 import { StateStore } from './state.js';
 import { Target } from './target.js';
 import { watchSpecsFor } from './target-source.js';
@@ -52,7 +52,7 @@ interface WatchTimingsMs {
 export class Daemon {
   private readonly opts: DaemonOptions;
   private readonly logger: DaemonLogger;
-  private self!: Unit<DaemonConfig>;
+  private self!: Unit<OwnConfig>;
   private readonly targets = new Map<string, Target>();
   private state!: StateStore;
   private closing: Promise<void> | null = null;
@@ -149,12 +149,13 @@ export class Daemon {
   }
 
   get config(): DaemonConfig {
-    return this.self.current().config;
+    return daemonConfigOf(this.self.current().config);
   }
 
   /** The own config file, and its `.sig` when the daemon started with a signature key. */
   private ownWatchSpecs(path: string): WatchSpec[] {
-    return this.self.bootSnapshot()?.config.signature ? [{ path }, { path: `${path}.sig` }] : [{ path }];
+    const boot = this.self.bootSnapshot();
+    return boot && daemonConfigOf(boot.config).signature ? [{ path }, { path: `${path}.sig` }] : [{ path }];
   }
 
   /** Address HTTP is bound to (with the real port), or null. */
@@ -170,11 +171,12 @@ export class Daemon {
     return { debounceMs: c.watch.debounce_ms, maxWaitMs: c.watch.max_wait_ms, rescanMs: c.watch.rescan_ms };
   }
 
-  private ownHooks(): Hook<DaemonConfig>[] {
+  private ownHooks(): Hook<OwnConfig>[] {
     return [
       {
         name: 'log_level',
-        apply: (_ctx, old, next) => {
+        apply: (_ctx, oldOwn, nextOwn) => {
+          const [old, next] = [daemonConfigOf(oldOwn), daemonConfigOf(nextOwn)];
           if (old.log_level === next.log_level && this.logger.level === next.log_level) return 'skipped';
           this.logger.level = next.log_level;
           return 'applied';
@@ -182,21 +184,24 @@ export class Daemon {
       },
       {
         name: 'targets',
-        apply: async (_ctx, old, next) => ((await this.reconcile(old, next)) ? 'applied' : 'skipped'),
+        apply: async (_ctx, old, next) => ((await this.reconcile(daemonConfigOf(old), daemonConfigOf(next))) ? 'applied' : 'skipped'),
       },
     ];
   }
 
   /** The daemon's own config as a unit; a file that cannot be loaded ends the start with its problems. */
   private async loadOwnConfig(): Promise<DaemonConfig> {
-    this.self = new Unit<DaemonConfig>({
+    this.self = new Unit<OwnConfig>({
       name: DAEMON_UNIT,
       source: ownConfigSource(this.opts.configPath, this.opts.overrides ?? {}),
       hooks: this.ownHooks(),
       restartRequired: { paths: DAEMON_RESTART_PATHS, policy: 'warn' },
       logger: this.logger,
       // `signature.public_key`: read from the file at start, then the boot key stays (restart-required).
-      verify: ownConfigVerifier(() => (this.self?.started ? this.self.bootSnapshot()?.config.signature?.public_key : null)),
+      verify: ownConfigVerifier(() => {
+        const boot = this.self?.started ? this.self.bootSnapshot() : null;
+        return boot ? daemonConfigOf(boot.config).signature?.public_key : null;
+      }),
     });
     try {
       await this.self.start();

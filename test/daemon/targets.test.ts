@@ -258,6 +258,11 @@ describe('signal target', () => {
     await assert.rejects(signalDriver({ pidfile: join(d, 'none.pid'), signal: 'SIGHUP' }).apply(step()), /cannot read pidfile .*none\.pid: no such file/);
     writeFileSync(join(d, 'bad.pid'), 'hello');
     await assert.rejects(signalDriver({ pidfile: join(d, 'bad.pid'), signal: 'SIGHUP' }).apply(step()), /does not hold a process id \(found "hello"\)/);
+    writeFileSync(join(d, 'empty.pid'), '\n');
+    await assert.rejects(
+      signalDriver({ pidfile: join(d, 'empty.pid'), signal: 'SIGHUP' }).apply(step()),
+      /pidfile \S+empty\.pid is empty \(is the process running\?\)/,
+    );
   });
 });
 

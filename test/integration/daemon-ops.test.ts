@@ -2,7 +2,7 @@
 // `reload --timeout` says when no result comes, and the messages and
 // safeguards around the state directory, the targets' processes and checks.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -89,5 +89,43 @@ describe('the daemon as operated', () => {
     const d = await run(dir, { waitStarted: false });
     assert.equal(await d.exited, 1);
     assert.match(d.stderr(), /cannot start: .*targets: 1001 targets; one daemon runs at most 1000/);
+  });
+
+  it("a daemon killed with SIGKILL leaves no private socket directory behind after the next start; a live process's is left alone", async () => {
+    const dir = caseDir();
+    writeConfig(dir, 'targets:\n  a:\n    kind: command\n    reload: ["true"]\n');
+    const privateDirs = () => readdirSync(dir).filter((n) => n.startsWith('.reloadkit-'));
+    for (let i = 0; i < 2; i += 1) {
+      const d = await run(dir);
+      assert.equal(await d.stop('SIGKILL'), 'SIGKILL');
+    }
+    assert.ok(privateDirs().length >= 1, 'a killed daemon leaves its private directory (this test needs one)');
+    // An empty one from an earlier version (no pid in the name), and one of a live process (this test's).
+    mkdirSync(join(dir, '.reloadkit-Old123'), { mode: 0o700 });
+    const live = `.reloadkit-${process.pid.toString(36)}-Live12`;
+    mkdirSync(join(dir, live), { mode: 0o700 });
+    const d = await run(dir);
+    assert.deepEqual(privateDirs().filter((n) => n !== live).length, 1, `only the running daemon's own: ${privateDirs().join(', ')}`);
+    assert.equal(await d.stop(), 0);
+    assert.deepEqual(privateDirs(), [live]);
+  });
+
+  it("the daemon's own config: `changed` lists only keys the user wrote (no defaults, no internal names)", async () => {
+    const dir = caseDir();
+    // A long quiet period: the explicit reload, not the watcher, applies each edit.
+    const head = 'watch:\n  debounce: 20s\n  max_wait: 20s\n';
+    writeConfig(dir, `${head}targets:\n  a:\n    kind: command\n    reload: ["true"]\n`);
+    const d = await run(dir);
+    const changedBy = async (body: string) => {
+      writeConfig(dir, head + body);
+      const r = await cli(['reload', 'reloadkit', '--json', '--socket', d.socket]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return (JSON.parse(r.stdout) as { results: { reloadkit: { changed: string[] } } }).results.reloadkit.changed;
+    };
+    const two = 'targets:\n  a:\n    kind: command\n    reload: ["true"]\n  hang:\n    kind: command\n    reload: ["true"]\n    timeout: 5s\n';
+    assert.deepEqual(await changedBy(two), ['targets.hang.kind', 'targets.hang.reload[0]', 'targets.hang.timeout']);
+    assert.deepEqual(await changedBy(two.replace('timeout: 5s', 'timeout: 6s')), ['targets.hang.timeout']);
+    assert.deepEqual(await changedBy(`log_level: debug\n${two.replace('timeout: 5s', 'timeout: 6s')}`), ['log_level']);
+    assert.equal(await d.stop(), 0);
   });
 });

@@ -13,7 +13,7 @@ import { runChild, type RunResult } from './child.js';
 import { remaining, type TargetDriver, type TargetStep } from './driver.js';
 import { sleep } from '../../shared/abort.js';
 import { childrenOf, hasProcfs, isRunning } from './proc.js';
-import { readPidfile } from './signal.js';
+import { readPid } from './signal.js';
 import { errorMessage } from '../../shared/errors.js';
 
 /** Where this nginx keeps its pid and error log, as the running config says. */
@@ -179,12 +179,15 @@ export function resolvePaths(dump: string, build: NginxBuildInfo, prefixFlag: st
  * signalled).
  */
 async function findMaster(pidfile: string): Promise<number> {
-  let pid: number;
-  try {
-    pid = await readPidfile(pidfile);
-  } catch (err) {
-    throw new Error(`nginx is not running? ${errorMessage(err)}`, { cause: err });
+  const read = await readPid(pidfile);
+  if ('problem' in read) {
+    // nginx removes its pidfile when it exits, and `nginx -t` (our check) then creates it empty.
+    const start = 'reloadkit reloads a running nginx; start it first';
+    if (read.problem === 'missing') throw new Error(`nginx is not running: no pidfile at ${pidfile} (${start})`);
+    if (read.problem === 'empty') throw new Error(`nginx is not running: its pidfile ${pidfile} is empty (${start})`);
+    throw new Error(`cannot tell whether nginx is running: ${read.message}`);
   }
+  const pid = read.pid;
   if (!isRunning(pid)) throw new Error(`nginx is not running: stale pidfile ${pidfile} (no process with pid ${pid})`);
   if (hasProcfs) {
     let title = '';
@@ -198,6 +201,28 @@ async function findMaster(pidfile: string): Promise<number> {
     }
   }
   return pid;
+}
+
+/**
+ * Error-log lines with the same message (timestamp and pid aside) shown once,
+ * with how often it came: the master retries bind() five times, each with its
+ * own line.
+ */
+function collapseRepeats(lines: readonly string[]): string[] {
+  const message = (l: string) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: /, '$1 ');
+  const out: { line: string; key: string; count: number }[] = [];
+  const byKey = new Map<string, { count: number }>();
+  for (const line of lines) {
+    const key = message(line);
+    const seen = byKey.get(key);
+    if (seen) seen.count += 1;
+    else {
+      const entry = { line, key, count: 1 };
+      byKey.set(key, entry);
+      out.push(entry);
+    }
+  }
+  return out.map((e) => (e.count > 1 ? `${e.line} (${e.count} times)` : e.line));
 }
 
 /** Error-log lines at these levels stop the wait at once: the master gave up on the new config. */
@@ -286,7 +311,7 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
 
       const logLines = async () => (await Promise.all(offsets.map(([p, off]) => newLines(p, off)))).flat();
       const explain = async (what: string) => {
-        const lines = (await logLines()).filter((l) => /\[(emerg|alert|crit|error|warn)\]/.test(l));
+        const lines = collapseRepeats((await logLines()).filter((l) => /\[(emerg|alert|crit|error|warn)\]/.test(l)));
         const shownLines = lines.slice(-10).join('\n');
         const where = paths.errorLogs.length > 0 ? paths.errorLogs.join(', ') : 'no error_log file (stderr/syslog)';
         return `${what}; error log (${where}): ${shownLines === '' ? 'no new lines' : shownLines}`;

@@ -5,21 +5,32 @@ import type { SignalTargetDef } from '../config.js';
 import type { TargetDriver } from './driver.js';
 import { isRunning } from './proc.js';
 
-/** Reads a pidfile: one positive integer (surrounding whitespace allowed). */
-export async function readPidfile(path: string): Promise<number> {
+/** What a pidfile held: a pid, or why there is none. */
+export type PidfileRead = { pid: number } | { problem: 'missing' | 'empty' | 'invalid' | 'unreadable'; message: string };
+
+/** Reads a pidfile: one positive integer (surrounding whitespace allowed). Never throws. */
+export async function readPid(path: string): Promise<PidfileRead> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file (is the process running?)' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new Error(`cannot read pidfile ${path}: ${why}`, { cause: err });
+    if (e.code === 'ENOENT') return { problem: 'missing', message: `cannot read pidfile ${path}: no such file (is the process running?)` };
+    return { problem: 'unreadable', message: `cannot read pidfile ${path}: ${e.code === 'EACCES' ? 'permission denied' : e.message}` };
   }
   const trimmed = text.trim();
+  if (trimmed === '') return { problem: 'empty', message: `pidfile ${path} is empty (is the process running?)` };
   if (!/^\d+$/.test(trimmed) || Number(trimmed) < 2) {
-    throw new Error(`pidfile ${path} does not hold a process id (found ${JSON.stringify(trimmed.slice(0, 32))})`);
+    return { problem: 'invalid', message: `pidfile ${path} does not hold a process id (found ${JSON.stringify(trimmed.slice(0, 32))})` };
   }
-  return Number(trimmed);
+  return { pid: Number(trimmed) };
+}
+
+/** Reads a pidfile; throws with the reason when it holds no pid. */
+async function readPidfile(path: string): Promise<number> {
+  const r = await readPid(path);
+  if ('problem' in r) throw new Error(r.message);
+  return r.pid;
 }
 
 export function signalDriver(def: Pick<SignalTargetDef, 'pidfile' | 'pid' | 'signal'>): TargetDriver {
