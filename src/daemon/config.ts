@@ -98,8 +98,23 @@ const httpUrl = refined(
 
 const signatureSchema = z.strictObject({ public_key: nonEmpty });
 
+/** A JavaScript regular expression, checked when the config is loaded. */
+const pattern = refined(
+  nonEmpty,
+  (v) => {
+    try {
+      new RegExp(v);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  'invalid regular expression',
+);
+
 const targetCommon = {
   watch: z.optional(pathList),
+  check: z.optional(argv),
   timeout: z.optional(duration({ min: 1 })),
   reload_on_start: z.optional(z.boolean()),
   signature: z.optional(signatureSchema),
@@ -115,7 +130,6 @@ const nginxTarget = z.strictObject({
 
 const commandTarget = z.strictObject({
   kind: z.literal('command'),
-  check: z.optional(argv),
   reload: argv,
   ...targetCommon,
 });
@@ -138,6 +152,7 @@ const signalTarget = z
     pidfile: z.optional(nonEmpty),
     pid: z.optional(z.int().check(z.minimum(2, 'pid must be a process id above 1'))),
     signal: z.optional(signalName),
+    process: z.optional(pattern),
     ...targetCommon,
   })
   .check(z.refine((t) => (t.pidfile === undefined) !== (t.pid === undefined), { message: 'a signal target needs exactly one of pidfile or pid' }));
@@ -200,6 +215,8 @@ interface TargetBase {
   timeout_ms: number;
   reload_on_start: boolean;
   signature?: { public_key: string };
+  /** A validation argv run before every reload (after the kind's own check, e.g. nginx -t); exit 0 = valid. */
+  check?: string[];
 }
 export interface NginxTargetDef extends TargetBase {
   kind: 'nginx';
@@ -209,7 +226,6 @@ export interface NginxTargetDef extends TargetBase {
 }
 export interface CommandTargetDef extends TargetBase {
   kind: 'command';
-  check?: string[];
   reload: string[];
 }
 export interface HttpTargetDef extends TargetBase {
@@ -222,6 +238,8 @@ export interface SignalTargetDef extends TargetBase {
   pidfile?: string;
   pid?: number;
   signal: NodeJS.Signals;
+  /** Regular expression the process's name or command line must match before it is signalled. */
+  process?: string;
 }
 export type TargetDef = NginxTargetDef | CommandTargetDef | HttpTargetDef | SignalTargetDef;
 
@@ -250,6 +268,10 @@ export interface DaemonConfig {
   targets: Record<string, TargetDef>;
 }
 
+/** The warning for a signal target without `process:` (the daemon's log, and `reloadkit validate`). */
+export const uncheckedSignalWarning =
+  'signal target without process: the pid is signalled whatever process it now is (a stale pidfile names any process); set process: to its name or a command-line pattern';
+
 /** Values given by flags or environment variables; they win over the file. */
 export interface ConfigOverrides {
   socket?: string;
@@ -268,6 +290,7 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
     timeout_ms: raw.timeout ?? defaultTimeout,
     reload_on_start: raw.reload_on_start ?? false,
     ...(raw.signature ? { signature: { public_key: abs(raw.signature.public_key) } } : {}),
+    ...(raw.check ? { check: raw.check } : {}),
   };
   switch (raw.kind) {
     case 'nginx': {
@@ -285,7 +308,7 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
       };
     }
     case 'command':
-      return { kind: 'command', ...common, reload: raw.reload, ...(raw.check ? { check: raw.check } : {}) };
+      return { kind: 'command', ...common, reload: raw.reload };
     case 'http':
       return { kind: 'http', ...common, url: raw.url, method: raw.method ?? 'POST' };
     case 'signal':
@@ -295,6 +318,7 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
         signal: (raw.signal ?? 'SIGHUP') as NodeJS.Signals,
         ...(raw.pidfile === undefined ? {} : { pidfile: abs(raw.pidfile) }),
         ...(raw.pid === undefined ? {} : { pid: raw.pid }),
+        ...(raw.process === undefined ? {} : { process: raw.process }),
       };
   }
 }

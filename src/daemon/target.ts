@@ -7,7 +7,7 @@ import { errorMessage } from '../shared/errors.js';
 import { keyFileVerifier } from '../integrity/signature.js';
 import { Unit } from '../engine/unit.js';
 import { COMMITTED_STATUSES, type Hook, type HookContext, type Logger, type Trigger } from '../shared/types.js';
-import type { TargetDef } from './config.js';
+import { uncheckedSignalWarning, type TargetDef } from './config.js';
 import type { StateStore } from './state.js';
 import { targetSource, type TargetContent } from './target-source.js';
 import { DEFAULT_KILL_GRACE_MS } from './targets/child.js';
@@ -117,7 +117,16 @@ export class Target {
 
   /** Swaps the definition; passes that already started keep theirs. */
   setDefinition(def: TargetDef): void {
+    const before = this.current.def;
     this.current = { def, driver: createDriver(def) };
+    if (before.kind !== 'signal' || before.process !== undefined) this.warnUnchecked();
+  }
+
+  /** A signal target without `process:` signals whatever process its pid names: said once, at start or when it becomes so. */
+  private warnUnchecked(): void {
+    const def = this.current.def;
+    if (def.kind !== 'signal' || def.process !== undefined) return;
+    this.logger.warn({ unit: this.name, ...(def.pidfile === undefined ? { pid: def.pid } : { pidfile: def.pidfile }) }, uncheckedSignalWarning);
   }
 
   private definitionFor(candidate: TargetContent): Definition {
@@ -135,6 +144,7 @@ export class Target {
    * state → the hash is recorded and nothing is reloaded.
    */
   async start(): Promise<StartDecision> {
+    this.warnUnchecked();
     await this.unit.start();
     const hash = this.unit.current().hash;
     const stored = await this.state.read(this.name);

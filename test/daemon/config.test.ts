@@ -46,8 +46,8 @@ targets:
       "rk.yaml:9:11: targets.web.kind: Invalid discriminator value. Expected 'nginx' | 'command' | 'http' | 'signal'",
       'rk.yaml:12:13: targets.app.signal: unknown signal name (expected e.g. SIGHUP, SIGUSR1, SIGUSR2)',
       'rk.yaml:11:5: targets.app: a signal target needs exactly one of pidfile or pid',
-      'rk.yaml:15:12: targets.cmd.check: needs at least the program name (argv, no shell)',
       'rk.yaml:14:5: targets.cmd.reload: required but missing',
+      'rk.yaml:15:12: targets.cmd.check: needs at least the program name (argv, no shell)',
     ]);
   });
 
@@ -123,6 +123,22 @@ targets:
     assert.deepEqual(problems('targets:\n  reloadkit:\n    kind: http\n    url: http://x/\n  "a b":\n    kind: http\n    url: http://x/\n'), [
       `rk.yaml:2:3: targets.reloadkit: "reloadkit" is the daemon's own unit; choose another target name`,
       "rk.yaml:5:3: targets.a b: invalid target name: letters, digits, '_', '.', '-' (at most 64)",
+    ]);
+  });
+
+  it('check: on every kind; process: on signal targets, a valid regular expression', () => {
+    const c = ok(
+      'targets:\n  prom:\n    kind: http\n    url: http://127.0.0.1:9090/-/reload\n    check: [promtool, check, config, prometheus.yml]\n  app:\n    kind: signal\n    pidfile: app.pid\n    process: "^myapp( |$)"\n    check: [myapp, --check]\n  n:\n    kind: nginx\n    check: [test, -f, /etc/nginx/nginx.conf]\n',
+    );
+    assert.deepEqual(c.targets.prom!.check, ['promtool', 'check', 'config', 'prometheus.yml']);
+    assert.deepEqual(c.targets.app!.check, ['myapp', '--check']);
+    assert.equal((c.targets.app as { process?: string }).process, '^myapp( |$)');
+    assert.deepEqual(c.targets.n!.check, ['test', '-f', '/etc/nginx/nginx.conf']);
+    assert.deepEqual(problems('targets:\n  app:\n    kind: signal\n    pid: 42\n    process: "myapp("\n'), [
+      'rk.yaml:5:14: targets.app.process: invalid regular expression',
+    ]);
+    assert.deepEqual(problems('targets:\n  app:\n    kind: command\n    reload: [x]\n    process: x\n'), [
+      'rk.yaml:5:5: targets.app.process: unknown key (not a reloadkit setting; check the spelling)',
     ]);
   });
 

@@ -2,10 +2,12 @@
 // `reload --timeout` says when no result comes, and the messages and
 // safeguards around the state directory, the targets' processes and checks.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { isRunning } from '../../src/daemon/targets/proc.js';
 import { cli, startDaemon, type DaemonHandle, type StartOptions } from './daemon-process.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rk-ops-'));
@@ -127,5 +129,43 @@ describe('the daemon as operated', () => {
     assert.deepEqual(await changedBy(two.replace('timeout: 5s', 'timeout: 6s')), ['targets.hang.timeout']);
     assert.deepEqual(await changedBy(`log_level: debug\n${two.replace('timeout: 5s', 'timeout: 6s')}`), ['log_level']);
     assert.equal(await d.stop(), 0);
+  });
+
+  it('signal targets: process: refuses a pidfile naming another process (it lives on, exit 1); a target without it is warned about at start and by validate', async () => {
+    const dir = caseDir();
+    const sleeper = spawn('sleep', ['1000'], { stdio: 'ignore', detached: true });
+    sleeper.unref();
+    try {
+      writeFileSync(join(dir, 'app.pid'), `${sleeper.pid}\n`);
+      const file = writeConfig(
+        dir,
+        'targets:\n  guarded:\n    kind: signal\n    pidfile: app.pid\n    process: ^myapp$\n    signal: SIGTERM\n  open:\n    kind: signal\n    pidfile: app.pid\n    check: ["false"]\n',
+      );
+      const v = await cli(['validate', '-c', file]);
+      assert.equal(v.code, 0, v.stderr);
+      assert.match(v.stderr, /^warning: open: signal target without process: /m);
+      assert.doesNotMatch(v.stderr, /guarded/);
+      const d = await run(dir);
+      const warned = d.lines.filter((l) => l.level === 'warn' && typeof l.msg === 'string' && l.msg.startsWith('signal target without process:'));
+      assert.deepEqual(
+        warned.map((l) => l.unit),
+        ['open'],
+      );
+      const r = await cli(['reload', 'guarded', '--socket', d.socket]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stdout,
+        /^guarded: apply_failed: guarded: pid \d+ \(from pidfile \S+app\.pid\) is "sleep 1000", which does not match process: \^myapp\$; not signalling it/,
+      );
+      assert.equal(isRunning(sleeper.pid!), true, 'the sleep was killed');
+      // A failing check: validation_failed, nothing signalled.
+      const c = await cli(['reload', 'open', '--socket', d.socket]);
+      assert.equal(c.code, 1);
+      assert.match(c.stdout, /^open: validation_failed: open: false exited with code 1/);
+      assert.equal(isRunning(sleeper.pid!), true, 'the sleep was killed');
+      assert.equal(await d.stop(), 0);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
   });
 });

@@ -5,14 +5,13 @@
 // same master. The signal "succeeds" even when the master then rejects the
 // config (a port it cannot bind), so without this step a failed reload would
 // be reported as success; on failure the new error-log lines say why.
-import { readFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { NginxTargetDef } from '../config.js';
 import { runChild, type RunResult } from './child.js';
 import { remaining, type TargetDriver, type TargetStep } from './driver.js';
 import { sleep } from '../../shared/abort.js';
-import { childrenOf, hasProcfs, isRunning } from './proc.js';
+import { childrenOf, hasProcfs, isRunning, processIdentity } from './proc.js';
 import { readPid } from './signal.js';
 import { errorMessage } from '../../shared/errors.js';
 
@@ -190,12 +189,8 @@ async function findMaster(pidfile: string): Promise<number> {
   const pid = read.pid;
   if (!isRunning(pid)) throw new Error(`nginx is not running: stale pidfile ${pidfile} (no process with pid ${pid})`);
   if (hasProcfs) {
-    let title = '';
-    try {
-      title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
-    } catch {
-      // vanished: the reload below reports it
-    }
+    // Vanished (null): the reload below reports it.
+    const title = processIdentity(pid)?.cmdline ?? '';
     if (!/^nginx: master process\b/.test(title)) {
       throw new Error(`pid ${pid} from ${pidfile} is not an nginx master process (${JSON.stringify(title.slice(0, 80))}); not signalling it`);
     }

@@ -37,6 +37,23 @@ export const hasProcfs = (() => {
   }
 })();
 
+/**
+ * What a process is: its name (/proc/<pid>/comm) and command line
+ * (/proc/<pid>/cmdline, arguments joined by spaces; a process may rewrite it,
+ * as nginx's "nginx: master process …" does). Null when it does not exist or
+ * there is no /proc.
+ */
+export function processIdentity(pid: number): { name: string; cmdline: string } | null {
+  if (!hasProcfs) return null;
+  try {
+    const name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
+    return { name, cmdline };
+  } catch {
+    return null;
+  }
+}
+
 const dead = (state: string) => state === 'Z' || state === 'X' || state === 'x';
 
 /** True when pid is a process that is not a zombie. */

@@ -1,9 +1,10 @@
 // The `signal` kind: read the pid (pidfile or fixed), make sure the process
-// exists, send the signal. A stale pidfile is an error that says so.
+// exists (and, with `process:`, that it is the expected one), send the
+// signal. A stale pidfile is an error that says so.
 import { readFile } from 'node:fs/promises';
 import type { SignalTargetDef } from '../config.js';
 import type { TargetDriver } from './driver.js';
-import { isRunning } from './proc.js';
+import { hasProcfs, isRunning, processIdentity } from './proc.js';
 
 /** What a pidfile held: a pid, or why there is none. */
 export type PidfileRead = { pid: number } | { problem: 'missing' | 'empty' | 'invalid' | 'unreadable'; message: string };
@@ -33,7 +34,22 @@ async function readPidfile(path: string): Promise<number> {
   return r.pid;
 }
 
-export function signalDriver(def: Pick<SignalTargetDef, 'pidfile' | 'pid' | 'signal'>): TargetDriver {
+/**
+ * Refuses a process that does not match `process:` (a regular expression
+ * tested against its name and its command line): a pidfile left behind names
+ * whatever process got the pid next.
+ */
+function checkIdentity(pid: number, pattern: string, from: string): void {
+  if (!hasProcfs) throw new Error(`cannot check pid ${pid}${from} against process: ${pattern} here (no /proc); not signalling it`);
+  const id = processIdentity(pid);
+  if (id === null) throw new Error(`process ${pid}${from} exited before it could be checked`);
+  const re = new RegExp(pattern);
+  if (re.test(id.name) || re.test(id.cmdline)) return;
+  const shown = JSON.stringify((id.cmdline || id.name).slice(0, 120));
+  throw new Error(`pid ${pid}${from} is ${shown}, which does not match process: ${pattern}; not signalling it`);
+}
+
+export function signalDriver(def: Pick<SignalTargetDef, 'pidfile' | 'pid' | 'signal' | 'process'>): TargetDriver {
   return {
     hasCheck: false,
     async check() {},
@@ -45,6 +61,7 @@ export function signalDriver(def: Pick<SignalTargetDef, 'pidfile' | 'pid' | 'sig
           def.pidfile !== undefined ? `stale pidfile ${def.pidfile}: no process with pid ${pid} is running` : `no process with pid ${pid} is running`,
         );
       }
+      if (def.process !== undefined) checkIdentity(pid, def.process, from);
       try {
         process.kill(pid, def.signal);
       } catch (err) {
