@@ -13,7 +13,7 @@ import type { Hook, Logger, Trigger, WatchSpec } from '../shared/types.js';
 import { DAEMON_RESTART_PATHS, DAEMON_UNIT, type ConfigOverrides, type DaemonConfig, type TargetDef } from './config.js';
 import { daemonConfigOf, ownConfigSource, type OwnConfig } from './own-config.js';
 import { StateStore } from './state.js';
-import { Target } from './target.js';
+import { START_PASS_DECISIONS, Target, type StartDecision } from './target.js';
 import { watchSpecsFor } from './target-source.js';
 import { ownConfigVerifier } from './own-signature.js';
 import { waitForChildren } from './targets/child.js';
@@ -257,7 +257,7 @@ export class Daemon {
     await this.startWatchers(config);
     this.checkAborted();
     for (const [name, decision] of decisions) {
-      if (decision === 'reload') this.targets.get(name)!.unit.enqueue('start');
+      if (START_PASS_DECISIONS.has(decision)) this.targets.get(name)!.unit.enqueue('start');
     }
     this.logger.info(
       {
@@ -275,8 +275,8 @@ export class Daemon {
    * Loads every target's content; passes wait until they can be reported. A
    * stop requested meanwhile ends the loading (the target being hashed gives up at once).
    */
-  private async loadTargets(config: DaemonConfig): Promise<Map<string, string>> {
-    const decisions = new Map<string, string>();
+  private async loadTargets(config: DaemonConfig): Promise<Map<string, StartDecision>> {
+    const decisions = new Map<string, StartDecision>();
     try {
       for (const [name, def] of Object.entries(config.targets)) {
         this.checkAborted();
@@ -386,7 +386,7 @@ export class Daemon {
     const decision = await t.start();
     this.runtime.add({ unit: t.unit as Unit<unknown> });
     if (timings) await this.watchTarget(t, timings);
-    if (decision === 'reload') t.unit.enqueue('start');
+    if (START_PASS_DECISIONS.has(decision)) t.unit.enqueue('start');
     this.logger.debug({ unit: DAEMON_UNIT, target: name, decision }, 'target added');
   }
 

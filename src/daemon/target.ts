@@ -3,7 +3,7 @@
 // (reload + verify as ONE step: a reload that verification rejects is
 // `apply_failed`, never `partial_applied`). The definition can be swapped
 // live; each pass uses the definition that was current when it started.
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, ShutdownError } from '../shared/errors.js';
 import { keyFileVerifier } from '../integrity/signature.js';
 import { Unit } from '../engine/unit.js';
 import { COMMITTED_STATUSES, type Hook, type HookContext, type Logger, type Trigger } from '../shared/types.js';
@@ -23,10 +23,20 @@ interface Definition {
 export type StartDecision =
   /** Stored hash equals the content: nothing to do. */
   | 'current'
-  /** No stored state: the running service is assumed current; the hash is recorded. */
+  /** No stored state, and the content passes the target's check (or it has none): the running service is assumed current; the hash is recorded. */
   | 'recorded'
+  /**
+   * No stored state, and the content fails the target's check: nothing is
+   * recorded, and a `start` pass reports it (validation_failed; a service
+   * cannot be running a config its own check refuses, so once the files are
+   * fixed the next pass reloads them).
+   */
+  | 'check_failed'
   /** The content changed while the daemon was down (or reload_on_start): a `start` pass was queued. */
   | 'reload';
+
+/** Decisions after which the caller queues a `start` pass (once it can report it). */
+export const START_PASS_DECISIONS: ReadonlySet<StartDecision> = new Set(['reload', 'check_failed']);
 
 export interface TargetOptions {
   logger: Logger;
@@ -48,6 +58,8 @@ export class Target {
    * graceful stop does not cut it off (leaving a stale hash and a temp file).
    */
   private stateWrites: Promise<void> = Promise.resolve();
+  /** Stops the first start's check (a stop during start, or close). */
+  private readonly startAbort = new AbortController();
 
   constructor(name: string, def: TargetDef, opts: TargetOptions) {
     this.name = name;
@@ -141,7 +153,9 @@ export class Target {
    * Loads the current content (generation 0) and compares its hash with the
    * stored one: differs, or `reload_on_start` → 'reload' (the
    * caller queues the `start` pass when it is ready to report it); no stored
-   * state → the hash is recorded and nothing is reloaded.
+   * state → the target's check runs (nothing is reloaded): passed, the hash
+   * is recorded ('recorded'); failed, nothing is recorded ('check_failed',
+   * and the caller's `start` pass reports the failure).
    */
   async start(): Promise<StartDecision> {
     this.warnUnchecked();
@@ -149,13 +163,29 @@ export class Target {
     const hash = this.unit.current().hash;
     const stored = await this.state.read(this.name);
     if (this.current.def.reload_on_start || (stored !== null && stored.config_hash !== hash)) return 'reload';
-    if (stored === null) {
-      await this.state.write(this.name, hash).catch((err: unknown) => {
-        this.logger.error({ unit: this.name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the content hash');
-      });
-      return 'recorded';
+    if (stored !== null) return 'current';
+    if (!(await this.firstCheck())) return 'check_failed';
+    await this.state.write(this.name, hash).catch((err: unknown) => {
+      this.logger.error({ unit: this.name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the content hash');
+    });
+    return 'recorded';
+  }
+
+  /**
+   * First start (no state): whether the content passes the target's check,
+   * which runs without reloading. A target without a check passes.
+   */
+  private async firstCheck(): Promise<boolean> {
+    const d = this.current;
+    if (!d.driver.hasCheck) return true;
+    try {
+      await d.driver.check({ name: this.name, signal: this.startAbort.signal, timeoutMs: d.def.timeout_ms, logger: this.logger });
+      return true;
+    } catch (err) {
+      this.startAbort.signal.throwIfAborted();
+      this.logger.warn({ unit: this.name, err: errorMessage(err) }, 'first start: the current content fails the check; nothing recorded');
+      return false;
     }
-    return 'current';
   }
 
   reload(trigger: Trigger) {
@@ -167,10 +197,12 @@ export class Target {
    * still running reject at once instead of hashing every file first.
    */
   abortStart(): void {
+    this.startAbort.abort(new ShutdownError());
     this.unit.abortStart();
   }
 
   async close(): Promise<void> {
+    this.startAbort.abort(new ShutdownError());
     await this.unit.close();
     await this.stateWrites;
   }

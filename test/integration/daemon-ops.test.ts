@@ -3,12 +3,13 @@
 // safeguards around the state directory, the targets' processes and checks.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isRunning } from '../../src/daemon/targets/proc.js';
 import { cli, startDaemon, type DaemonHandle, type StartOptions } from './daemon-process.js';
+import { freePort, httpGet, waitFor } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rk-ops-'));
 const running = new Set<DaemonHandle>();
@@ -41,8 +42,13 @@ async function run(dir: string, extra: Partial<StartOptions> = {}): Promise<Daem
 describe('the daemon as operated', () => {
   it('reload --timeout: a result that does not come in time is its own message and exit 1, not "cannot reach the daemon"', async () => {
     const dir = caseDir();
-    writeConfig(dir, 'targets:\n  blocked:\n    kind: command\n    check: [sleep, "30"]\n    reload: ["true"]\n    timeout: 1m\n');
+    // The check blocks once ./block exists (the first start runs the check too).
+    writeConfig(
+      dir,
+      'targets:\n  blocked:\n    kind: command\n    check: [sh, -c, "if [ -e block ]; then sleep 30; fi"]\n    reload: ["true"]\n    timeout: 1m\n',
+    );
     const d = await run(dir);
+    writeFileSync(join(dir, 'block'), '');
     const r = await cli(['reload', 'blocked', '--timeout', '1', '--socket', d.socket]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^reloadkit: no result within 1 s; the reload may still be running/);
@@ -167,5 +173,41 @@ describe('the daemon as operated', () => {
     } finally {
       sleeper.kill('SIGKILL');
     }
+  });
+
+  it('first start without state: each check runs without reloading; a failing one is a validation_failed start pass, /ready degraded, nothing recorded', async () => {
+    const dir = caseDir();
+    const port = await freePort();
+    writeFileSync(join(dir, 'good.conf'), 'ok\n');
+    writeFileSync(join(dir, 'bad.conf'), 'broken\n');
+    const check = (f: string) => `[sh, -c, "echo checked >> ${f}.checks; grep -qx ok ${f}.conf || { echo '${f}.conf:1: expected ok' >&2; exit 1; }"]`;
+    const target = (f: string) => `  ${f}:\n    kind: command\n    check: ${check(f)}\n    reload: [touch, ${f}.reloaded]\n    watch: [${f}.conf]\n`;
+    writeConfig(dir, `targets:\n${target('good')}${target('bad')}`, `admin:\n  socket: ./admin.sock\n  http: 127.0.0.1:${port}\n`);
+    const d = await run(dir);
+    const started = d.lines.find((l) => l.msg === 'reloadkit started')!;
+    assert.deepEqual(started.targets, { good: 'recorded', bad: 'check_failed' });
+    const pass = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'bad', 'the start pass of bad');
+    assert.equal(pass.trigger, 'start');
+    assert.equal(pass.status, 'validation_failed');
+    assert.match(String(pass.error), /bad\.conf:1: expected ok/);
+    assert.equal(d.passes('good').length, 0, 'a passing first check is recorded without a pass');
+    // Nothing was reloaded; only what passed is recorded.
+    assert.equal(existsSync(join(dir, 'good.reloaded')), false);
+    assert.equal(existsSync(join(dir, 'bad.reloaded')), false);
+    assert.equal(existsSync(join(dir, 'state', 'targets', 'good.json')), true);
+    assert.equal(existsSync(join(dir, 'state', 'targets', 'bad.json')), false);
+    const ready = await httpGet(port, '/ready');
+    assert.equal(ready.status, 200, ready.body);
+    const body = JSON.parse(ready.body) as { status: string; degraded: string[] };
+    assert.equal(body.status, 'ready');
+    assert.match(body.degraded.join('\n'), /^bad: last reload validation_failed: bad: sh .*bad\.conf:1: expected ok/m);
+    // Fixed: the next pass checks and reloads (the service cannot have been running the broken file).
+    const from = d.lines.length;
+    writeFileSync(join(dir, 'bad.conf'), 'ok\n');
+    const fixed = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'bad' && l.status !== 'unchanged', 'the pass after the fix', from);
+    assert.equal(fixed.status, 'full_success');
+    assert.equal(existsSync(join(dir, 'bad.reloaded')), true);
+    await waitFor(() => existsSync(join(dir, 'state', 'targets', 'bad.json')), 'the state of bad');
+    assert.equal(await d.stop(), 0);
   });
 });
