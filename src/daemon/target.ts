@@ -32,7 +32,11 @@ export type StartDecision =
    * fixed the next pass reloads them).
    */
   | 'check_failed'
-  /** The content changed while the daemon was down (or reload_on_start): a `start` pass was queued. */
+  /**
+   * The content changed while the daemon was down, a reload was cut short
+   * before its result was recorded (the daemon stopped or died during it),
+   * or reload_on_start: a `start` pass was queued.
+   */
   | 'reload';
 
 /** Decisions after which the caller queues a `start` pass (once it can report it). */
@@ -100,6 +104,8 @@ export class Target {
       },
       apply: async (ctx, _old, next) => {
         const d = this.definitionFor(next);
+        // Before anything reaches the service: a daemon stopped or killed from here on reloads at its next start.
+        await this.markReloadBegun();
         await d.driver.apply(this.step(d, ctx));
       },
     };
@@ -116,6 +122,7 @@ export class Target {
         if (!COMMITTED_STATUSES.has(r.status)) return;
         this.stateWrites = this.stateWrites
           .then(() => this.state.write(name, r.config_hash))
+          .then(() => this.state.clearPending(name))
           .catch((err: unknown) => {
             this.logger.error({ unit: name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the applied content hash');
           });
@@ -132,6 +139,22 @@ export class Target {
     const before = this.current.def;
     this.current = { def, driver: createDriver(def) };
     if (before.kind !== 'signal' || before.process !== undefined) this.warnUnchecked();
+  }
+
+  /**
+   * The reload-began marker, in line with the state writes (so the clear of
+   * the previous pass cannot remove this pass's marker). A marker that cannot
+   * be written is logged; the reload goes ahead.
+   */
+  private async markReloadBegun(): Promise<void> {
+    const marked = this.stateWrites.then(() => this.state.markPending(this.name));
+    this.stateWrites = marked.catch(() => {});
+    await marked.catch((err: unknown) => {
+      this.logger.error(
+        { unit: this.name, err: errorMessage(err), state_dir: this.state.dir },
+        'cannot mark the reload as begun; a stop during it will not be caught up at the next start',
+      );
+    });
   }
 
   /** A signal target without `process:` signals whatever process its pid names: said once, at start or when it becomes so. */
@@ -163,6 +186,12 @@ export class Target {
     const hash = this.unit.current().hash;
     const stored = await this.state.read(this.name);
     if (this.current.def.reload_on_start || (stored !== null && stored.config_hash !== hash)) return 'reload';
+    const interrupted = await this.state.pending(this.name);
+    if (interrupted !== null) {
+      // A reload began and its result was never recorded (the daemon stopped or died during it): what runs is unknown.
+      this.logger.warn({ unit: this.name, began_at: interrupted.began_at }, 'a reload was cut short before its result was recorded; reloading');
+      return 'reload';
+    }
     if (stored !== null) return 'current';
     if (!(await this.firstCheck())) return 'check_failed';
     await this.state.write(this.name, hash).catch((err: unknown) => {

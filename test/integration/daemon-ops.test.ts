@@ -3,7 +3,7 @@
 // safeguards around the state directory, the targets' processes and checks.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -208,6 +208,39 @@ describe('the daemon as operated', () => {
     assert.equal(fixed.status, 'full_success');
     assert.equal(existsSync(join(dir, 'bad.reloaded')), true);
     await waitFor(() => existsSync(join(dir, 'state', 'targets', 'bad.json')), 'the state of bad');
+    assert.equal(await d.stop(), 0);
+  });
+
+  it('a reload cut short (SIGTERM, or SIGKILL) after it began is done again at the next start; a finished one is not', async () => {
+    const dir = caseDir();
+    // The reload hangs while ./hang exists; each run of it is counted.
+    writeFileSync(join(dir, 'app.conf'), 'v1\n');
+    writeConfig(
+      dir,
+      'targets:\n  app:\n    kind: command\n    reload: [sh, -c, "echo run >> reloads; while [ -e hang ]; do sleep 0.05; done"]\n    watch: [app.conf]\n    timeout: 5m\n',
+    );
+    const reloads = () => (existsSync(join(dir, 'reloads')) ? readFileSync(join(dir, 'reloads'), 'utf8').split('\n').filter(Boolean).length : 0);
+    let d = await run(dir);
+    assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { app: 'recorded' });
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      writeFileSync(join(dir, 'hang'), '');
+      const before = reloads();
+      void d.send('reload app').catch(() => {});
+      await waitFor(() => reloads() === before + 1, 'the reload to begin');
+      assert.equal(await d.stop(signal), signal === 'SIGTERM' ? 0 : 'SIGKILL');
+      rmSync(join(dir, 'hang'));
+      // The content is what the state says was applied, but the reload never finished: it runs again.
+      d = await run(dir);
+      assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { app: 'reload' }, `after ${signal}`);
+      const pass = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'app', `the start pass after ${signal}`);
+      assert.equal(pass.trigger, 'start');
+      assert.equal(pass.status, 'full_success');
+      assert.equal(reloads(), before + 2);
+      await waitFor(() => !existsSync(join(dir, 'state', 'pending', 'app')), 'the marker to be cleared');
+    }
+    assert.equal(await d.stop(), 0);
+    d = await run(dir);
+    assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { app: 'current' });
     assert.equal(await d.stop(), 0);
   });
 });
