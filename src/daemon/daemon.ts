@@ -13,6 +13,7 @@ import type { Hook, Logger, Trigger, WatchSpec } from '../shared/types.js';
 import { DAEMON_RESTART_PATHS, DAEMON_UNIT, type ConfigOverrides, type DaemonConfig, type TargetDef } from './config.js';
 import { daemonConfigOf, ownConfigSource, type OwnConfig } from './own-config.js';
 import { StateStore } from './state.js';
+import { lockStateDir, type StateLock } from './state-lock.js';
 import { START_PASS_DECISIONS, Target, type StartDecision } from './target.js';
 import { watchSpecsFor } from './target-source.js';
 import { ownConfigVerifier } from './own-signature.js';
@@ -55,6 +56,7 @@ export class Daemon {
   private self!: Unit<OwnConfig>;
   private readonly targets = new Map<string, Target>();
   private state!: StateStore;
+  private stateLock: StateLock | null = null;
   private closing: Promise<void> | null = null;
   /** A stop was requested during start (DaemonOptions.signal). */
   private aborted = false;
@@ -217,6 +219,9 @@ export class Daemon {
     const config = await this.loadOwnConfig();
     this.checkAborted();
     this.logger.level = config.log_level;
+    // Before the socket: a second daemon on the same state stops here, naming the first one.
+    this.stateLock = await lockStateDir(config.state_dir, this.logger);
+    this.checkAborted();
     this.state = new StateStore(config.state_dir);
     const token = await this.readToken(config);
     this.checkAborted();
@@ -416,6 +421,8 @@ export class Daemon {
         await waitForChildren();
       });
       if (this.keepAlive) clearInterval(this.keepAlive);
+      // Last: every state write is done.
+      await this.stateLock?.release();
       this.logger.info({ unit: DAEMON_UNIT }, 'reloadkit stopped');
     })();
     return this.closing;

@@ -243,4 +243,37 @@ describe('the daemon as operated', () => {
     assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { app: 'current' });
     assert.equal(await d.stop(), 0);
   });
+
+  it("two daemons on one state directory: the second refuses to start naming the first one's pid; a killed one's lock is taken over", async () => {
+    const dir = caseDir();
+    writeConfig(dir, 'targets:\n  a:\n    kind: command\n    reload: ["true"]\n');
+    const first = await run(dir);
+    // The same config (and so the same socket): refused before it touches the socket.
+    const second = await run(dir, { waitStarted: false });
+    assert.equal(await second.exited, 1);
+    assert.equal(
+      second.stderr(),
+      `reloadkit: cannot start: another reloadkit daemon (pid ${first.proc.pid}, running since ${JSON.parse(readFileSync(join(dir, 'state', 'lock'), 'utf8')).since}) is using the state directory ${join(dir, 'state')} (lock file ${join(dir, 'state', 'lock')}); stop it first, or give this daemon another state_dir\n`,
+    );
+    assert.equal(JSON.parse(await first.send('status')).status, 'ok', 'the first daemon lost its socket');
+    // Another socket does not help: it is the state directory that is shared.
+    const third = await startDaemon({
+      args: ['-c', join(dir, 'reloadkit.yaml'), '--socket', join(dir, 'other.sock')],
+      socket: join(dir, 'other.sock'),
+      waitStarted: false,
+    });
+    assert.equal(await third.exited, 1);
+    assert.match(third.stderr(), new RegExp(`another reloadkit daemon \\(pid ${first.proc.pid},`));
+    // Killed: its lock is left, and the next daemon takes it over.
+    assert.equal(await first.stop('SIGKILL'), 'SIGKILL');
+    assert.equal(existsSync(join(dir, 'state', 'lock')), true);
+    const next = await run(dir);
+    assert.ok(
+      next.lines.some(
+        (l) => l.msg === 'took over the state directory lock of a daemon that is gone' && String(l.previous).startsWith(`pid ${first.proc.pid},`),
+      ),
+    );
+    assert.equal(await next.stop(), 0);
+    assert.equal(existsSync(join(dir, 'state', 'lock')), false, 'a graceful stop removes the lock');
+  });
 });
