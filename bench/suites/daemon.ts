@@ -9,13 +9,18 @@
 // - start-to-socket-ready of the built CLI bundle (dist/cli.js) vs `node -e 0`;
 // - idle RSS of the running daemon;
 // - validating the daemon's own config at the target limit and beyond it
-//   (refused), in-process and as `reloadkit validate`, vs plain yaml.parse.
+//   (refused), in-process and as `reloadkit validate`, vs plain yaml.parse;
+// - the nginx target's derived watch set: reloads caused by files nginx
+//   never reads (derived vs a `watch:` naming the directories), and the time
+//   to derive the set of a 1,000-file config vs hashing those files.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as yamlParse, parseDocument } from 'yaml';
 import { sendAdminCommand } from '../../src/admin/client.js';
 import { MAX_TARGETS, parseConfigText } from '../../src/daemon/config.js';
+import { targetSource } from '../../src/daemon/target-source.js';
+import { nginxFileSet } from '../../src/daemon/targets/nginx-files.js';
 import { childrenOf } from '../../src/daemon/targets/proc.js';
 import { cliBundle, ensureCliBundle, spawnDaemon, type Daemon } from '../daemon-process.js';
 import { median, percentile, round, until, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
@@ -169,6 +174,115 @@ function configValidation(ctx: BenchContext, rows: BenchRow[], notes: string[]):
     ratio: round(cli / node, 2),
   });
   notes.push(`config validation: generated command targets (4 lines each); the limit is ${MAX_TARGETS} targets; best of ${runs} runs each`);
+}
+
+/** Files an operator leaves next to nginx's config that nginx never reads. */
+const UNRELATED = ['NOTES.txt', 'site.conf.bak', 'site.conf.orig', 'README', 'site.conf.dpkg-old', 'old/site.conf'];
+
+/**
+ * Reloads of a real nginx caused by files it never reads: the same writes
+ * with the derived watch set and with `watch:` naming the config directories
+ * (what a hand-written list usually says), one daemon at a time; each round
+ * ends with a real edit whose pass is awaited, so the count is exact.
+ */
+async function unrelatedReloads(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
+  const rounds = ctx.quick ? 2 : 5;
+  const counts: Record<'derived' | 'listed', number> = { derived: 0, listed: 0 };
+  for (const mode of ['listed', 'derived'] as const) {
+    const nginx = await startBenchNginx(ctx.tmp(`daemon-watchset-${mode}`), {
+      http: (port) => `    include conf.d/*.conf;\n    server { listen 127.0.0.1:${port}; location / { return 200 "bench"; } }`,
+    });
+    const confd = join(nginx.prefix, 'conf.d');
+    mkdirSync(join(confd, 'old'), { recursive: true });
+    writeFileSync(join(confd, 'site.conf'), 'map $uri $v { default 0; }\n');
+    const dir = ctx.tmp(`daemon-watchset-rk-${mode}`);
+    const config = join(dir, 'reloadkit.yaml');
+    const watch = mode === 'listed' ? `    watch: [${nginx.conf}, ${confd}]\n` : '';
+    writeFileSync(
+      config,
+      `state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: ""\ntargets:\n  nginx:\n    kind: nginx\n    prefix: ${nginx.prefix}\n    config: ${nginx.conf}\n${watch}    timeout: 20s\n`,
+    );
+    const { daemon } = await startToReady(config, join(dir, 'admin.sock'));
+    try {
+      for (let round = 0; round < rounds; round += 1) {
+        const before = nginx.reloads();
+        for (const name of UNRELATED) {
+          // One at a time, each after the quiet period: every write its own chance to cause a pass.
+          writeFileSync(join(confd, name), `round ${round}\n`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        const from = daemon.lines.length;
+        const tmp = join(confd, '.site.conf.tmp');
+        writeFileSync(tmp, `map $uri $v { default ${round + 1}; }\n`);
+        renameSync(tmp, join(confd, 'site.conf'));
+        await daemon.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'nginx' && l.status === 'full_success', 'the sentinel edit', 30_000, from);
+        // Passes run one at a time: every reload the unrelated files caused happened before the sentinel's.
+        counts[mode] += nginx.reloads() - before - 1;
+      }
+    } finally {
+      await daemon.stop();
+      await nginx.stop();
+    }
+  }
+  const writes = rounds * UNRELATED.length;
+  rows.push({
+    metric: `nginx reloads caused by ${writes} writes to files nginx never reads (${UNRELATED.join(', ')} in conf.d), derived watch set`,
+    value: counts.derived,
+    unit: 'reloads',
+    baseline: counts.listed,
+    baselineName: 'watch: [nginx.conf, conf.d]',
+    goal: '0',
+    pass: counts.derived === 0,
+  });
+  notes.push(
+    `unrelated files: ${rounds} rounds of ${UNRELATED.length} writes, 250 ms apart, then a real edit whose pass is awaited; reloads counted in nginx's own error log`,
+  );
+
+  // Time to derive: a config of 1,000 included server files, each including a shared snippet.
+  const conf = ctx.tmp('daemon-derive');
+  mkdirSync(join(conf, 'conf.d'));
+  mkdirSync(join(conf, 'snippets'));
+  writeFileSync(join(conf, 'nginx.conf'), 'events {}\nhttp {\n    include mime.types;\n    include conf.d/*.conf;\n}\n');
+  writeFileSync(join(conf, 'mime.types'), 'types { text/html html; }\n');
+  writeFileSync(join(conf, 'snippets', 'common.inc'), 'add_header X-Bench 1;\n');
+  for (let i = 0; i < 1000; i += 1) {
+    writeFileSync(
+      join(conf, 'conf.d', `site${i}.conf`),
+      `server {\n    listen 127.0.0.1:${20_000 + i};\n    server_name site${i}.example;\n    include snippets/common.inc;\n    location / { return 200 "site ${i}"; }\n}\n`,
+    );
+  }
+  for (let i = 0; i < 20; i += 1) writeFileSync(join(conf, 'conf.d', `NOTES-${i}.txt`), 'not read by nginx\n');
+  const runs = ctx.quick ? 5 : 15;
+  const timeAsync = async (fn: () => Promise<unknown>) => {
+    const samples: number[] = [];
+    for (let i = 0; i < runs; i += 1) {
+      const t0 = performance.now();
+      await fn();
+      samples.push(performance.now() - t0);
+    }
+    return median(samples);
+  };
+  const main = join(conf, 'nginx.conf');
+  const derive = await timeAsync(() => nginxFileSet(main));
+  const derivedLoad = await timeAsync(() =>
+    targetSource('bench', async () => {
+      const set = await nginxFileSet(main);
+      return { paths: set.files, known: set.read };
+    }).load({ signal: new AbortController().signal }),
+  );
+  const listedLoad = await timeAsync(() =>
+    targetSource('bench', () => [main, join(conf, 'mime.types'), join(conf, 'conf.d'), join(conf, 'snippets')]).load({ signal: new AbortController().signal }),
+  );
+  const files = (await nginxFileSet(main)).files.length;
+  rows.push({ metric: `derive the nginx watch set: ${files} files (1,000 included server files), median of ${runs}`, value: round(derive, 1), unit: 'ms' });
+  rows.push({
+    metric: `a load of the target with the derived set (derive + hash ${files} files), median`,
+    value: round(derivedLoad, 1),
+    unit: 'ms',
+    baseline: round(listedLoad, 1),
+    baselineName: 'watch: [nginx.conf, mime.types, conf.d, snippets] (walk + hash, NOTES files too)',
+    ratio: round(derivedLoad / listedLoad, 2),
+  });
 }
 
 async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
@@ -327,6 +441,7 @@ export const daemonSuite: BenchSuite = {
     await nginxReload(ctx, rows, notes);
     await startupAndRss(ctx, rows, notes);
     configValidation(ctx, rows, notes);
+    if (!nginxMissing()) await unrelatedReloads(ctx, rows, notes);
     return { rows, notes };
   },
 };

@@ -220,6 +220,12 @@ interface TargetBase {
 }
 export interface NginxTargetDef extends TargetBase {
   kind: 'nginx';
+  /**
+   * No `watch:` in the file: the watch set is the files nginx reads (the main
+   * file, its includes, certificates and keys) and the directories of include
+   * globs, derived at every load (targets/nginx-files.ts); `watch` is then [].
+   */
+  derive_watch: boolean;
   binary: string;
   config?: string;
   prefix?: string;
@@ -296,12 +302,11 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
     case 'nginx': {
       const config = raw.config === undefined ? undefined : abs(raw.config);
       const prefix = raw.prefix === undefined ? undefined : abs(raw.prefix);
-      // Without a watch list, watch the directory nginx reads its config from.
-      const watch = raw.watch ? common.watch : [config ? dirname(config) : (prefix ?? '/etc/nginx')];
+      // Without a watch list, the files nginx reads (derived at every load).
       return {
         kind: 'nginx',
         ...common,
-        watch,
+        derive_watch: raw.watch === undefined,
         binary: raw.binary ?? 'nginx',
         ...(config === undefined ? {} : { config }),
         ...(prefix === undefined ? {} : { prefix }),
@@ -565,7 +570,7 @@ export function parseConfigText(text: string, file: string, overrides: ConfigOve
 }
 
 /** The `--nginx` zero-config mode as if written: one target using the system nginx. */
-export const NGINX_ZERO_CONFIG: WrittenConfig = { targets: { nginx: { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'] } } };
+export const NGINX_ZERO_CONFIG: WrittenConfig = { targets: { nginx: { kind: 'nginx', binary: 'nginx' } } };
 
 /** The `--nginx` zero-config mode: one target using the system nginx. */
 export function nginxZeroConfig(overrides: ConfigOverrides = {}): DaemonConfig {

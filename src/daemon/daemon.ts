@@ -15,7 +15,7 @@ import { daemonConfigOf, ownConfigSource, type OwnConfig } from './own-config.js
 import { StateStore } from './state.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
 import { START_PASS_DECISIONS, Target, type StartDecision } from './target.js';
-import { watchSpecsFor } from './target-source.js';
+import { watchKey } from './target-watch.js';
 import { ownConfigVerifier } from './own-signature.js';
 import { waitForChildren } from './targets/child.js';
 
@@ -285,7 +285,7 @@ export class Daemon {
     try {
       for (const [name, def] of Object.entries(config.targets)) {
         this.checkAborted();
-        const t = new Target(name, def, { logger: this.logger, state: this.state });
+        const t = this.newTarget(name, def);
         this.targets.set(name, t);
         this.runtime.add({ unit: t.unit as Unit<unknown> });
         decisions.set(name, await t.start());
@@ -333,7 +333,22 @@ export class Daemon {
   }
 
   private async watchTarget(t: Target, timings: WatchTimingsMs): Promise<void> {
-    await this.watchUnit(t.name, await watchSpecsFor(t.definition.watch, { signatures: t.definition.signature !== undefined }), timings);
+    await this.watchUnit(t.name, await t.watchSpecs(), timings);
+  }
+
+  /** What a target watches changed on its own (an nginx include added): its watcher follows, in line with the other watcher changes. */
+  private rewatch(t: Target): void {
+    const run = async () => {
+      // Not watched yet (still starting) or gone: startWatchers/removal take care of it.
+      if (this.closing || this.aborted || this.targets.get(t.name) !== t || !this.runtime.watchedUnits().includes(t.name)) return;
+      await this.watchTarget(t, this.timings(this.config));
+    };
+    const p = this.reconciling.then(run, run);
+    this.reconciling = p.catch(() => {});
+  }
+
+  private newTarget(name: string, def: TargetDef): Target {
+    return new Target(name, def, { logger: this.logger, state: this.state, onWatchChange: (t) => this.rewatch(t) });
   }
 
   // ---- the target set follows the daemon config ---------------------------
@@ -379,14 +394,14 @@ export class Daemon {
 
   /** `timings` null: every watcher restarts afterwards anyway (the timings changed). */
   private async changeTarget(t: Target, def: TargetDef, timings: WatchTimingsMs | null): Promise<void> {
-    const watchChanged = !deepEqual(t.definition.watch, def.watch);
+    const watchChanged = watchKey(t.definition) !== watchKey(def);
     t.setDefinition(def);
     if (watchChanged && timings) await this.watchTarget(t, timings);
     this.logger.debug({ unit: DAEMON_UNIT, target: t.name }, 'target changed');
   }
 
   private async addTarget(name: string, def: TargetDef, timings: WatchTimingsMs | null): Promise<void> {
-    const t = new Target(name, def, { logger: this.logger, state: this.state });
+    const t = this.newTarget(name, def);
     this.targets.set(name, t);
     const decision = await t.start();
     this.runtime.add({ unit: t.unit as Unit<unknown> });

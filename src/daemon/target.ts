@@ -6,10 +6,11 @@
 import { errorMessage, ShutdownError } from '../shared/errors.js';
 import { keyFileVerifier } from '../integrity/signature.js';
 import { Unit } from '../engine/unit.js';
-import { COMMITTED_STATUSES, type Hook, type HookContext, type Logger, type Trigger } from '../shared/types.js';
+import { COMMITTED_STATUSES, type Hook, type HookContext, type Logger, type Trigger, type WatchSpec } from '../shared/types.js';
 import { uncheckedSignalWarning, type TargetDef } from './config.js';
 import type { StateStore } from './state.js';
 import { targetSource, type TargetContent } from './target-source.js';
+import { TargetWatch, watchKey } from './target-watch.js';
 import { DEFAULT_KILL_GRACE_MS } from './targets/child.js';
 import { createDriver, type TargetDriver } from './targets/index.js';
 import { abortable } from '../shared/abort.js';
@@ -45,6 +46,8 @@ export const START_PASS_DECISIONS: ReadonlySet<StartDecision> = new Set(['reload
 export interface TargetOptions {
   logger: Logger;
   state: StateStore;
+  /** What the target watches changed on its own (an nginx include added): its watchers should follow. */
+  onWatchChange?: (target: Target) => void;
 }
 
 export class Target {
@@ -64,15 +67,17 @@ export class Target {
   private stateWrites: Promise<void> = Promise.resolve();
   /** Stops the first start's check (a stop during start, or close). */
   private readonly startAbort = new AbortController();
+  private readonly watch: TargetWatch;
 
   constructor(name: string, def: TargetDef, opts: TargetOptions) {
     this.name = name;
     this.current = { def, driver: createDriver(def) };
     this.logger = opts.logger;
     this.state = opts.state;
+    this.watch = new TargetWatch(name, opts.logger, () => opts.onWatchChange?.(this));
     const inner = targetSource(
       name,
-      () => this.current.def.watch,
+      (signal) => this.watch.paths(this.current.def, signal),
       () => this.current.def.signature !== undefined,
     );
     const source = {
@@ -101,6 +106,9 @@ export class Target {
         const d = this.definitionFor(next);
         if (!d.driver.hasCheck) return;
         await d.driver.check(this.step(d, ctx));
+        // nginx: the files `nginx -T` listed, each one watched?
+        const read = d.driver.readFiles?.();
+        if (read) this.watch.checkRead(d.def, read, next);
       },
       apply: async (ctx, _old, next) => {
         const d = this.definitionFor(next);
@@ -137,6 +145,7 @@ export class Target {
   /** Swaps the definition; passes that already started keep theirs. */
   setDefinition(def: TargetDef): void {
     const before = this.current.def;
+    if (watchKey(before) !== watchKey(def)) this.watch.reset();
     this.current = { def, driver: createDriver(def) };
     if (before.kind !== 'signal' || before.process !== undefined) this.warnUnchecked();
   }
@@ -184,6 +193,7 @@ export class Target {
     this.warnUnchecked();
     await this.unit.start();
     const hash = this.unit.current().hash;
+    await this.watch.warnOutside(this.current.def, this.unit.current().config, this.startAbort.signal);
     const stored = await this.state.read(this.name);
     if (this.current.def.reload_on_start || (stored !== null && stored.config_hash !== hash)) return 'reload';
     const interrupted = await this.state.pending(this.name);
@@ -215,6 +225,11 @@ export class Target {
       this.logger.warn({ unit: this.name, err: errorMessage(err) }, 'first start: the current content fails the check; nothing recorded');
       return false;
     }
+  }
+
+  /** What the watchers watch now (for nginx without `watch:`, the files of the last load). */
+  watchSpecs(): Promise<WatchSpec[]> {
+    return this.watch.specs(this.current.def, this.current.def.signature !== undefined);
   }
 
   reload(trigger: Trigger) {

@@ -226,9 +226,10 @@ targets:
     assert.deepEqual(c.watch, { debounce_ms: 100, max_wait_ms: 1000, rescan_ms: 30_000 });
     assert.deepEqual(c.targets.web, {
       kind: 'nginx',
+      derive_watch: true,
       binary: 'nginx',
       config: '/etc/rk/nginx/nginx.conf',
-      watch: ['/etc/rk/nginx'],
+      watch: [],
       cwd: '/etc/rk',
       timeout_ms: 5000,
       reload_on_start: false,
@@ -259,12 +260,16 @@ targets:
     assert.equal(o.log_level, 'debug');
   });
 
-  it('nginx without config or watch watches the prefix, else /etc/nginx; --nginx mode is one such target', () => {
-    assert.deepEqual(ok('targets:\n  n:\n    kind: nginx\n    prefix: /srv/ngx\n').targets.n!.watch, ['/srv/ngx']);
-    assert.deepEqual(ok('targets:\n  n:\n    kind: nginx\n').targets.n!.watch, ['/etc/nginx']);
+  it('nginx without watch: derives what it watches (the files nginx reads); with watch: the list; --nginx mode derives', () => {
+    const derived = ok('targets:\n  n:\n    kind: nginx\n    prefix: /srv/ngx\n').targets.n!;
+    assert.equal(derived.kind === 'nginx' && derived.derive_watch, true);
+    assert.deepEqual(derived.watch, []);
+    const listed = ok('targets:\n  n:\n    kind: nginx\n    watch: [/etc/nginx]\n').targets.n!;
+    assert.equal(listed.kind === 'nginx' && listed.derive_watch, false);
+    assert.deepEqual(listed.watch, ['/etc/nginx']);
     const z = nginxZeroConfig();
     assert.deepEqual(Object.keys(z.targets), ['nginx']);
-    assert.deepEqual(z.targets.nginx, { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'], cwd: '/', timeout_ms: 30_000, reload_on_start: false });
+    assert.deepEqual(z.targets.nginx, { kind: 'nginx', derive_watch: true, binary: 'nginx', watch: [], cwd: '/', timeout_ms: 30_000, reload_on_start: false });
   });
 
   it('default locations: system paths as root, XDG paths otherwise', () => {
@@ -359,8 +364,8 @@ describe('docs/daemon.md', () => {
       ['targets.NAME.signal', cells.get('targets.NAME.signal')!, literal(t.s!.signal)],
     ];
     for (const [key, documented, actual] of expected) assert.equal(documented, actual, `docs/daemon.md default of ${key}`);
-    // nginx without a watch list watches /etc/nginx (no config, no prefix), as the doc says.
-    assert.deepEqual(t.n!.watch, ['/etc/nginx']);
-    assert.match(cells.get('targets.NAME.watch')!, /else `\/etc\/nginx`/);
+    // nginx without a watch list watches the files nginx reads, as the doc says.
+    assert.equal(t.n!.derive_watch, true);
+    assert.match(cells.get('targets.NAME.watch')!, /^nginx: the files nginx reads/);
   });
 });

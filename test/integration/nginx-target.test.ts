@@ -25,7 +25,17 @@ describe('nginx target (real nginx)', { skip }, () => {
     stateDir = mkdtempSync(join(tmpdir(), 'rk-nginx-state-'));
     target = new Target(
       'nginx',
-      { kind: 'nginx', cwd: '/', binary: 'nginx', prefix: nginx.prefix, config: nginx.conf, watch: [nginx.conf], timeout_ms: 15_000, reload_on_start: false },
+      {
+        kind: 'nginx',
+        derive_watch: false,
+        cwd: '/',
+        binary: 'nginx',
+        prefix: nginx.prefix,
+        config: nginx.conf,
+        watch: [nginx.conf],
+        timeout_ms: 15_000,
+        reload_on_start: false,
+      },
       { logger: noopLogger, state: new StateStore(stateDir) },
     );
     await target.start();
@@ -96,7 +106,17 @@ describe('nginx target (real nginx)', { skip }, () => {
     const other = await startTestNginx('x');
     const t = new Target(
       'nginx2',
-      { kind: 'nginx', cwd: '/', binary: 'nginx', prefix: other.prefix, config: other.conf, watch: [other.conf], timeout_ms: 15_000, reload_on_start: false },
+      {
+        kind: 'nginx',
+        derive_watch: false,
+        cwd: '/',
+        binary: 'nginx',
+        prefix: other.prefix,
+        config: other.conf,
+        watch: [other.conf],
+        timeout_ms: 15_000,
+        reload_on_start: false,
+      },
       { logger: noopLogger, state: new StateStore(stateDir) },
     );
     try {
@@ -118,7 +138,7 @@ describe('nginx target (real nginx)', { skip }, () => {
   it('a missing nginx binary is a clear error', async () => {
     const t = new Target(
       'nginx3',
-      { kind: 'nginx', cwd: '/', binary: 'nginx-not-installed', watch: [], timeout_ms: 5000, reload_on_start: false },
+      { kind: 'nginx', derive_watch: false, cwd: '/', binary: 'nginx-not-installed', watch: [], timeout_ms: 5000, reload_on_start: false },
       { logger: noopLogger, state: new StateStore(stateDir) },
     );
     await t.start();

@@ -37,6 +37,7 @@ export function createDriver(def: TargetDef): TargetDriver {
       await runChild(argv, { timeoutMs: step.timeoutMs, signal: step.signal, cwd: def.cwd });
     },
     apply: (step) => inner.apply(step),
+    ...(inner.readFiles ? { readFiles: () => inner.readFiles!() } : {}),
   };
 }
 

@@ -27,6 +27,8 @@ export interface NginxBuildInfo {
   prefix: string;
   pidPath: string;
   errorLogPath: string;
+  /** The main config nginx reads without -c (relative: under the prefix). */
+  confPath: string;
 }
 
 /** Splits nginx config text into tokens: words, quoted strings, `{`, `}`, `;`. Comments dropped. */
@@ -73,18 +75,31 @@ function dumpFiles(dump: string): { path: string; text: string }[] {
   return heads.map((h, k) => ({ path: h.path, text: dump.slice(h.body, heads[k + 1]?.at ?? dump.length) }));
 }
 
-/** A glob(3) pattern as nginx's `include` expands it (`*`, `?`, `[...]`; never across `/`). */
-function globRegExp(pattern: string): RegExp {
+/** The paths of the files an `nginx -T` dump lists: every file nginx read (up to the captured size). */
+function dumpFilePaths(dump: string): string[] {
+  return dumpFiles(dump)
+    .map((f) => f.path)
+    .filter((p) => p !== '');
+}
+
+/**
+ * A glob(3) pattern as nginx's `include` expands it: `*`, `?`, `[...]`, never
+ * across `/`, and (as glob(3) does) never matching a leading `.` of a name
+ * unless the pattern spells it.
+ */
+export function globRegExp(pattern: string): RegExp {
   let re = '';
   for (let i = 0; i < pattern.length; i += 1) {
     const c = pattern[i]!;
     const close = c === '[' ? pattern.indexOf(']', i + 2) : -1;
+    const nameStart = i === 0 || pattern[i - 1] === '/';
+    if (nameStart && (c === '*' || c === '?' || close > 0)) re += '(?!\\.)';
     if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else if (close > 0) {
       const body = pattern.slice(i + 1, close);
       const negate = body.startsWith('!') || body.startsWith('^');
-      re += `[${negate ? '^' : ''}${(negate ? body.slice(1) : body).replace(/\\/g, '\\\\')}]`;
+      re += `[${negate ? '^/' : ''}${(negate ? body.slice(1) : body).replace(/\\/g, '\\\\')}]`;
       i = close;
     } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
@@ -145,6 +160,7 @@ export function parseBuildInfo(text: string): NginxBuildInfo {
     prefix: prefix.endsWith('/') ? prefix : `${prefix}/`,
     pidPath: opt('pid-path') ?? 'logs/nginx.pid',
     errorLogPath: opt('error-log-path') ?? 'logs/error.log',
+    confPath: opt('conf-path') ?? 'conf/nginx.conf',
   };
 }
 
@@ -158,6 +174,13 @@ function buildInfo(binary: string, step: TargetStep): Promise<NginxBuildInfo> {
     p.catch(() => buildInfoCache.delete(binary));
   }
   return p;
+}
+
+/** The main config file nginx reads for this target: `config`, else the compiled-in path (`nginx -V`) under the prefix. */
+export async function mainConfigPath(def: Pick<NginxTargetDef, 'binary' | 'config' | 'prefix'>, step: TargetStep): Promise<string> {
+  if (def.config !== undefined) return def.config;
+  const build = await buildInfo(def.binary, step);
+  return isAbsolute(build.confPath) ? build.confPath : resolve(def.prefix ?? build.prefix, build.confPath);
 }
 
 /** Resolves the pidfile and error logs from a dump and the build defaults; relative paths are under the prefix. */
@@ -268,6 +291,7 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
   const base = [def.binary, ...(def.prefix ? ['-p', def.prefix.endsWith('/') ? def.prefix : `${def.prefix}/`] : []), ...(def.config ? ['-c', def.config] : [])];
   // The dump of the last successful check, so apply knows the pidfile without another run.
   let checked: RunResult | null = null;
+  let read: string[] | null = null;
 
   const test = async (step: TargetStep): Promise<RunResult> => {
     const r = await runChild([...base, '-T'], { timeoutMs: step.timeoutMs, signal: step.signal, stdoutHead: true });
@@ -280,8 +304,10 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
     lastTiming: null as NginxVerifyTiming | null,
     async check(step: TargetStep) {
       checked = null;
-      await test(step);
+      read = null;
+      read = dumpFilePaths((await test(step)).stdout);
     },
+    readFiles: () => read,
     async apply(step: TargetStep) {
       const deadline = performance.now() + step.timeoutMs;
       const dump = checked ?? (await test(step));
