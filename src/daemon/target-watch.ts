@@ -5,7 +5,7 @@
 // directory filtered by the glob. When a load finds a different set (an
 // include added or removed, a file matching a glob appeared), the watchers
 // follow. Files nginx reads that are not watched are warned about, once each.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { errorMessage } from '../shared/errors.js';
 import { SIGNATURE_SUFFIX } from '../integrity/signature.js';
@@ -113,7 +113,9 @@ export class TargetWatch {
 
   /** After a successful check: files nginx read (its `nginx -T` list) that the target's content does not cover. */
   checkRead(def: TargetDef, read: readonly string[], content: TargetContent): void {
-    for (const file of read) {
+    for (const listed of read) {
+      // nginx prints an include as it joined it (`/etc/nginx/../x.conf`); the set holds normalized paths.
+      const file = resolve(listed);
       if (Object.hasOwn(content.files, file)) continue;
       this.warnOnce(
         `read:${file}`,
