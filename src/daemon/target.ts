@@ -126,10 +126,13 @@ export class Target {
       verify: keyFileVerifier(() => this.current.def.signature?.public_key),
     });
     this.unit.observe({
+      // Every pass that ended (a pass cut short by a stop never gets here) clears the
+      // reload-began marker: after recording the new hash when it committed; at once
+      // when it did not (a failed reload is a known outcome, and the old hash stays).
       result: (r) => {
-        if (!COMMITTED_STATUSES.has(r.status)) return;
+        const committed = COMMITTED_STATUSES.has(r.status);
         this.stateWrites = this.stateWrites
-          .then(() => this.state.write(name, r.config_hash))
+          .then(() => (committed ? this.state.write(name, r.config_hash) : undefined))
           .then(() => this.state.clearPending(name))
           .catch((err: unknown) => {
             this.logger.error({ unit: name, err: errorMessage(err), state_dir: this.state.dir }, 'cannot record the applied content hash');

@@ -217,7 +217,7 @@ describe('the daemon as operated', () => {
     writeFileSync(join(dir, 'app.conf'), 'v1\n');
     writeConfig(
       dir,
-      'targets:\n  app:\n    kind: command\n    reload: [sh, -c, "echo run >> reloads; while [ -e hang ]; do sleep 0.05; done"]\n    watch: [app.conf]\n    timeout: 5m\n',
+      'targets:\n  app:\n    kind: command\n    reload: [sh, -c, "echo run >> reloads; while [ -e hang ]; do sleep 0.05; done; [ ! -e fail ]"]\n    watch: [app.conf]\n    timeout: 5m\n',
     );
     const reloads = () => (existsSync(join(dir, 'reloads')) ? readFileSync(join(dir, 'reloads'), 'utf8').split('\n').filter(Boolean).length : 0);
     let d = await run(dir);
@@ -238,6 +238,10 @@ describe('the daemon as operated', () => {
       assert.equal(reloads(), before + 2);
       await waitFor(() => !existsSync(join(dir, 'state', 'pending', 'app')), 'the marker to be cleared');
     }
+    // A reload that ends in failure is a known outcome: no marker, the next start has nothing to catch up.
+    writeFileSync(join(dir, 'fail'), '');
+    assert.equal(JSON.parse(await d.send('reload app')).results.app.status, 'apply_failed');
+    await waitFor(() => !existsSync(join(dir, 'state', 'pending', 'app')), 'the marker of the failed reload to be cleared');
     assert.equal(await d.stop(), 0);
     d = await run(dir);
     assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { app: 'current' });
