@@ -7,11 +7,20 @@
 // - the `reload nginx` line sent in-process over the socket (this process's
 //   client, no process start): the daemon's own cost; verify reported apart;
 // - start-to-socket-ready of the built CLI bundle (dist/cli.js) vs `node -e 0`;
-// - idle RSS of the running daemon.
+// - idle RSS of the running daemon;
+// - validating the daemon's own config at the target limit and beyond it
+//   (refused), in-process and as `reloadkit validate`, vs plain yaml.parse;
+// - the nginx target's derived watch set: reloads caused by files nginx
+//   never reads (derived vs a `watch:` naming the directories), and the time
+//   to derive the set of a 1,000-file config vs hashing those files.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as yamlParse, parseDocument } from 'yaml';
 import { sendAdminCommand } from '../../src/admin/client.js';
+import { MAX_TARGETS, parseConfigText } from '../../src/daemon/config.js';
+import { targetSource } from '../../src/daemon/target-source.js';
+import { nginxFileSet } from '../../src/daemon/targets/nginx-files.js';
 import { childrenOf } from '../../src/daemon/targets/proc.js';
 import { cliBundle, ensureCliBundle, spawnDaemon, type Daemon } from '../daemon-process.js';
 import { median, percentile, round, timeProcess, until, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
@@ -91,6 +100,182 @@ async function startupAndRss(ctx: BenchContext, rows: BenchRow[], notes: string[
   const idle = Math.max(...rss);
   rows.push({ metric: 'idle RSS (after start, 1 s idle; max of samples)', value: round(idle, 1), unit: 'MB', goal: '<= 70 MB', pass: idle <= 70 });
   notes.push(`startup: ${runs} runs each, interleaved; socket-ready = first "status" reply over the admin socket`);
+}
+
+/** A daemon config with `n` command targets, each watching its own file. */
+function manyTargets(n: number): string {
+  const lines = ['state_dir: ./state', 'admin:', '  socket: ./admin.sock', '  http: ""', 'targets:'];
+  for (let i = 0; i < n; i += 1) lines.push(`  t${i}:`, '    kind: command', '    reload: ["true"]', `    watch: [conf/t${i}.conf]`);
+  return `${lines.join('\n')}\n`;
+}
+
+function bestOf(runs: number, fn: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i += 1) {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+/** The daemon's own config: validation time at the target limit, and how fast a far larger file is refused. */
+function configValidation(ctx: BenchContext, rows: BenchRow[], notes: string[]): void {
+  const dir = ctx.tmp('daemon-config');
+  const runs = ctx.quick ? 3 : 7;
+  for (const n of [MAX_TARGETS, 10_000, 40_000]) {
+    const text = manyTargets(n);
+    const file = join(dir, `t${n}.yaml`);
+    writeFileSync(file, text);
+    const ours = bestOf(runs, () => {
+      try {
+        parseConfigText(text, file);
+      } catch {
+        // beyond the limit: refused, which is what is timed
+      }
+    });
+    const bare = bestOf(runs, () => parseDocument(text, { uniqueKeys: false }).toJS());
+    rows.push({
+      metric: `validate the daemon config, ${n.toLocaleString('en-US')} targets (${(text.length / 1e6).toFixed(1)} MB)${n > MAX_TARGETS ? ', refused at the limit' : ''}, in-process, best of ${runs}`,
+      value: round(ours, 1),
+      unit: 'ms',
+      baseline: round(bare, 1),
+      baselineName: 'the YAML parse alone (parseDocument + toJS, no key checks)',
+      ratio: round(ours / bare, 2),
+    });
+  }
+  // yaml's own duplicate-key check (what the daemon used before) compares each key with every earlier one.
+  const quadratic = manyTargets(10_000);
+  const withUniqueKeys = bestOf(1, () => yamlParse(quadratic));
+  rows.push({
+    metric: '  for comparison: yaml.parse of the 10,000-target file with its default uniqueKeys check (quadratic), 1 run',
+    value: round(withUniqueKeys, 1),
+    unit: 'ms',
+  });
+  const file = join(dir, `t${MAX_TARGETS}.yaml`);
+  const cli = bestOf(runs, () => {
+    const r = spawnSync(process.execPath, [cliBundle, 'validate', '-c', file], { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`validate of ${MAX_TARGETS} targets failed (${r.status})`);
+  });
+  const node = bestOf(runs, () => spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' }));
+  rows.push({
+    metric: `\`reloadkit validate\` process, ${MAX_TARGETS} targets, best of ${runs}`,
+    value: round(cli, 1),
+    unit: 'ms',
+    baseline: round(node, 1),
+    baselineName: 'node -e 0',
+    ratio: round(cli / node, 2),
+  });
+  notes.push(`config validation: generated command targets (4 lines each); the limit is ${MAX_TARGETS} targets; best of ${runs} runs each`);
+}
+
+/** Files an operator leaves next to nginx's config that nginx never reads. */
+const UNRELATED = ['NOTES.txt', 'site.conf.bak', 'site.conf.orig', 'README', 'site.conf.dpkg-old', 'old/site.conf'];
+
+/**
+ * Reloads of a real nginx caused by files it never reads: the same writes
+ * with the derived watch set and with `watch:` naming the config directories
+ * (what a hand-written list usually says), one daemon at a time; each round
+ * ends with a real edit whose pass is awaited, so the count is exact.
+ */
+async function unrelatedReloads(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
+  const rounds = ctx.quick ? 2 : 5;
+  const counts: Record<'derived' | 'listed', number> = { derived: 0, listed: 0 };
+  for (const mode of ['listed', 'derived'] as const) {
+    const nginx = await startBenchNginx(ctx.tmp(`daemon-watchset-${mode}`), {
+      http: (port) => `    include conf.d/*.conf;\n    server { listen 127.0.0.1:${port}; location / { return 200 "bench"; } }`,
+    });
+    const confd = join(nginx.prefix, 'conf.d');
+    mkdirSync(join(confd, 'old'), { recursive: true });
+    writeFileSync(join(confd, 'site.conf'), 'map $uri $v { default 0; }\n');
+    const dir = ctx.tmp(`daemon-watchset-rk-${mode}`);
+    const config = join(dir, 'reloadkit.yaml');
+    const watch = mode === 'listed' ? `    watch: [${nginx.conf}, ${confd}]\n` : '';
+    writeFileSync(
+      config,
+      `state_dir: ./state\nadmin:\n  socket: ./admin.sock\n  http: ""\ntargets:\n  nginx:\n    kind: nginx\n    prefix: ${nginx.prefix}\n    config: ${nginx.conf}\n${watch}    timeout: 20s\n`,
+    );
+    const { daemon } = await startToReady(config, join(dir, 'admin.sock'));
+    try {
+      for (let round = 0; round < rounds; round += 1) {
+        const before = nginx.reloads();
+        for (const name of UNRELATED) {
+          // One at a time, each after the quiet period: every write its own chance to cause a pass.
+          writeFileSync(join(confd, name), `round ${round}\n`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        const from = daemon.lines.length;
+        const tmp = join(confd, '.site.conf.tmp');
+        writeFileSync(tmp, `map $uri $v { default ${round + 1}; }\n`);
+        renameSync(tmp, join(confd, 'site.conf'));
+        await daemon.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'nginx' && l.status === 'full_success', 'the sentinel edit', 30_000, from);
+        // Passes run one at a time: every reload the unrelated files caused happened before the sentinel's.
+        counts[mode] += nginx.reloads() - before - 1;
+      }
+    } finally {
+      await daemon.stop();
+      await nginx.stop();
+    }
+  }
+  const writes = rounds * UNRELATED.length;
+  rows.push({
+    metric: `nginx reloads caused by ${writes} writes to files nginx never reads (${UNRELATED.join(', ')} in conf.d), derived watch set`,
+    value: counts.derived,
+    unit: 'reloads',
+    baseline: counts.listed,
+    baselineName: 'watch: [nginx.conf, conf.d]',
+    goal: '0',
+    pass: counts.derived === 0,
+  });
+  notes.push(
+    `unrelated files: ${rounds} rounds of ${UNRELATED.length} writes, 250 ms apart, then a real edit whose pass is awaited; reloads counted in nginx's own error log`,
+  );
+
+  // Time to derive: a config of 1,000 included server files, each including a shared snippet.
+  const conf = ctx.tmp('daemon-derive');
+  mkdirSync(join(conf, 'conf.d'));
+  mkdirSync(join(conf, 'snippets'));
+  writeFileSync(join(conf, 'nginx.conf'), 'events {}\nhttp {\n    include mime.types;\n    include conf.d/*.conf;\n}\n');
+  writeFileSync(join(conf, 'mime.types'), 'types { text/html html; }\n');
+  writeFileSync(join(conf, 'snippets', 'common.inc'), 'add_header X-Bench 1;\n');
+  for (let i = 0; i < 1000; i += 1) {
+    writeFileSync(
+      join(conf, 'conf.d', `site${i}.conf`),
+      `server {\n    listen 127.0.0.1:${20_000 + i};\n    server_name site${i}.example;\n    include snippets/common.inc;\n    location / { return 200 "site ${i}"; }\n}\n`,
+    );
+  }
+  for (let i = 0; i < 20; i += 1) writeFileSync(join(conf, 'conf.d', `NOTES-${i}.txt`), 'not read by nginx\n');
+  const runs = ctx.quick ? 5 : 15;
+  const timeAsync = async (fn: () => Promise<unknown>) => {
+    const samples: number[] = [];
+    for (let i = 0; i < runs; i += 1) {
+      const t0 = performance.now();
+      await fn();
+      samples.push(performance.now() - t0);
+    }
+    return median(samples);
+  };
+  const main = join(conf, 'nginx.conf');
+  const derive = await timeAsync(() => nginxFileSet(main));
+  const derivedLoad = await timeAsync(() =>
+    targetSource('bench', async () => {
+      const set = await nginxFileSet(main);
+      return { paths: set.files, known: set.read };
+    }).load({ signal: new AbortController().signal }),
+  );
+  const listedLoad = await timeAsync(() =>
+    targetSource('bench', () => [main, join(conf, 'mime.types'), join(conf, 'conf.d'), join(conf, 'snippets')]).load({ signal: new AbortController().signal }),
+  );
+  const files = (await nginxFileSet(main)).files.length;
+  rows.push({ metric: `derive the nginx watch set: ${files} files (1,000 included server files), median of ${runs}`, value: round(derive, 1), unit: 'ms' });
+  rows.push({
+    metric: `a load of the target with the derived set (derive + hash ${files} files), median`,
+    value: round(derivedLoad, 1),
+    unit: 'ms',
+    baseline: round(listedLoad, 1),
+    baselineName: 'watch: [nginx.conf, mime.types, conf.d, snippets] (walk + hash, NOTES files too)',
+    ratio: round(derivedLoad / listedLoad, 2),
+  });
 }
 
 async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[]): Promise<void> {
@@ -241,13 +426,15 @@ async function nginxReload(ctx: BenchContext, rows: BenchRow[], notes: string[])
 export const daemonSuite: BenchSuite = {
   name: 'daemon',
   description:
-    '`reloadkit reload nginx` (CLI process, and the socket line in-process) vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS',
+    '`reloadkit reload nginx` (CLI process, and the socket line in-process) vs raw nginx -t && -s reload; start-to-socket-ready vs node -e 0; idle RSS; validating the daemon config at the target limit and beyond',
   async run(ctx): Promise<BenchReport> {
     ensureCliBundle(ctx.log);
     const rows: BenchRow[] = [];
     const notes: string[] = [];
     await nginxReload(ctx, rows, notes);
     await startupAndRss(ctx, rows, notes);
+    configValidation(ctx, rows, notes);
+    if (!nginxMissing()) await unrelatedReloads(ctx, rows, notes);
     return { rows, notes };
   },
 };

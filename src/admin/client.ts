@@ -11,6 +11,8 @@ const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 export interface SendOptions {
   /** Whole exchange deadline (default 120 s: a `reload` waits for the real result). */
   timeoutMs?: number;
+  /** Called once the line has been written to a connected socket (a later timeout is then "no reply", not "unreachable"). */
+  onSent?: () => void;
 }
 
 /**
@@ -36,7 +38,11 @@ export function sendAdminCommand(socketPath: string, line: string, options: Send
       () => finish(new AdminClientError('ETIMEDOUT', `no reply from the admin socket at ${socketPath} within ${Math.round(timeoutMs / 100) / 10} s`)),
       timeoutMs,
     );
-    sock.once('connect', () => sock.write(`${line}\n`));
+    sock.once('connect', () =>
+      sock.write(`${line}\n`, (e) => {
+        if (!e) options.onSent?.();
+      }),
+    );
     sock.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;

@@ -3,7 +3,7 @@
 // POST /reload. Each route is a method list and a handler.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, UnknownUnitError } from '../shared/errors.js';
 import type { Logger, ReloadResult } from '../shared/types.js';
 import type { AdminHost } from './host.js';
 import type { ReloadMetrics } from './metrics.js';
@@ -129,6 +129,8 @@ export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
         try {
           reply = reloadReply(await host.reload(unit, 'http'));
         } catch (err) {
+          // An unknown unit is 404, as for GET /reload-status.
+          if (err instanceof UnknownUnitError) return sendJson(res, 404, errorReply(`unknown unit: ${sanitizeWord(err.unit)}`));
           const m = hostErrorMessage(err);
           if (m.internal) logger.error({ err: errorMessage(err) }, 'HTTP reload failed');
           reply = errorReply(m.message);

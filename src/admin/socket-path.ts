@@ -99,7 +99,9 @@ export class PrivateDir {
   ) {}
 
   static async create(finalPath: string): Promise<PrivateDir> {
-    const dir = await mkdtemp(join(dirname(finalPath), PRIVATE_DIR_PREFIX));
+    // The creator's pid in the name (base 36, short: a socket path has little room), so a
+    // later start can tell a crashed daemon's directory from a live one's.
+    const dir = await mkdtemp(join(dirname(finalPath), `${PRIVATE_DIR_PREFIX}${process.pid.toString(36)}-`));
     const pd = new PrivateDir(dir, finalPath);
     if (Buffer.byteLength(pd.listenPath) > MAX_SOCKET_PATH) {
       await rmdir(dir).catch(() => {});
@@ -161,10 +163,28 @@ export class PrivateDir {
   }
 }
 
+/** Whether the pid in a private directory's name belongs to a live process other than this one. */
+function creatorAlive(name: string): boolean | null {
+  const m = /^([0-9a-z]+)-[A-Za-z0-9]{6}$/.exec(name.slice(PRIVATE_DIR_PREFIX.length));
+  if (!m) return null;
+  const pid = Number.parseInt(m[1]!, 36);
+  // Our own pid: a previous daemon with the same pid (a restarted container) left it; ours is made after this sweep.
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
 /**
  * Private directories left by a process that died: owned by us, 0700,
- * holding only a socket nobody answers. Removed best-effort; anything else
- * is left alone.
+ * holding only a socket nobody answers, or nothing (a daemon killed after
+ * it published its socket leaves its directory empty). A directory whose
+ * name carries the pid of a live process is never touched; one without a pid
+ * (made by an earlier version) is removed when empty or holding a stale
+ * socket. Removed best-effort; anything else is left alone.
  */
 export async function removeLeftoverDirs(finalPath: string): Promise<number> {
   const parent = dirname(finalPath);
@@ -177,17 +197,19 @@ export async function removeLeftoverDirs(finalPath: string): Promise<number> {
   }
   const uid = process.getuid?.();
   for (const name of entries) {
-    if (!name.startsWith(PRIVATE_DIR_PREFIX)) continue;
+    if (!name.startsWith(PRIVATE_DIR_PREFIX) || creatorAlive(name) === true) continue;
     const dir = join(parent, name);
     try {
       const st = await lstat(dir);
       if (!st.isDirectory() || (st.mode & 0o777) !== 0o700 || (uid !== undefined && st.uid !== uid)) continue;
       const inside = await readdir(dir);
-      if (inside.length !== 1 || inside[0] !== LISTEN_NAME) continue;
-      const sockPath = join(dir, LISTEN_NAME);
-      const sst = await lstat(sockPath);
-      if (!sst.isSocket() || (await probeSocket(sockPath)) !== 'stale') continue;
-      await unlink(sockPath);
+      if (inside.length > 1 || (inside.length === 1 && inside[0] !== LISTEN_NAME)) continue;
+      if (inside.length === 1) {
+        const sockPath = join(dir, LISTEN_NAME);
+        const sst = await lstat(sockPath);
+        if (!sst.isSocket() || (await probeSocket(sockPath)) !== 'stale') continue;
+        await unlink(sockPath);
+      }
       await rmdir(dir);
       removed += 1;
     } catch {

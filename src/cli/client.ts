@@ -34,8 +34,9 @@ Options:
 
 Exit codes:
   0  every unit reloaded ended full_success (with --no-wait: queued)
-  1  any unit ended otherwise (validation_failed, apply_failed, …), or the
-     daemon refused (e.g. shutting down)
+  1  any unit ended otherwise (validation_failed, apply_failed, …), the
+     daemon refused (e.g. shutting down), or it took the request but gave no
+     result within --timeout (the reload may still be running)
   2  usage error, unknown unit, or the daemon cannot be reached (the message
      names the socket path and the reason)
 `;
@@ -94,12 +95,26 @@ async function locate(values: { socket?: string | undefined; config?: string | u
   }
 }
 
-/** Sends one line; the reply, or exit code 2 (printed) when the daemon cannot be reached. */
-async function ask(where: SocketChoice, line: string, timeoutMs: number): Promise<string | number> {
+/**
+ * Sends one line; the reply, or an exit code (printed): 2 when the daemon
+ * cannot be reached, 1 when it took the request but did not answer in time
+ * (`late` says what that means for this command).
+ */
+async function ask(where: SocketChoice, line: string, timeoutMs: number, late?: (seconds: string) => string): Promise<string | number> {
+  let sent = false;
   try {
-    return await sendAdminCommand(where.path, line, { timeoutMs });
+    return await sendAdminCommand(where.path, line, {
+      timeoutMs,
+      onSent: () => {
+        sent = true;
+      },
+    });
   } catch (e) {
     if (!(e instanceof AdminClientError)) throw e;
+    if (sent && e.reason === 'ETIMEDOUT' && late) {
+      err(`reloadkit: ${late(String(Math.round(timeoutMs / 100) / 10))}`);
+      return EXIT.FAIL;
+    }
     const from = where.from === 'file' ? `; the path is admin.socket of ${where.file}` : '';
     err(`reloadkit: cannot reach the daemon: ${e.message}${from}`);
     return EXIT.USAGE;
@@ -143,7 +158,12 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
 
   if (values['no-wait']) {
     // The text command: `RELOAD` (every unit) or `RELOAD <unit>` (one unit).
-    const reply = await ask(where, unit === undefined ? 'RELOAD' : `RELOAD ${unit}`, timeoutS * 1000);
+    const reply = await ask(
+      where,
+      unit === undefined ? 'RELOAD' : `RELOAD ${unit}`,
+      timeoutS * 1000,
+      (s) => `no reply within ${s} s; the daemon has the request, and the reload may have been queued (see reloadkit status)`,
+    );
     if (typeof reply === 'number') return reply;
     const text = reply.trim();
     if (text === 'OK') {
@@ -155,7 +175,12 @@ export async function reloadCommand(argv: readonly string[]): Promise<number> {
     return text.startsWith('ERROR: unknown unit:') ? EXIT.USAGE : EXIT.FAIL;
   }
 
-  const line = await ask(where, unit === undefined ? 'reload' : `reload ${unit}`, timeoutS * 1000);
+  const line = await ask(
+    where,
+    unit === undefined ? 'reload' : `reload ${unit}`,
+    timeoutS * 1000,
+    (s) => `no result within ${s} s; the reload may still be running (reloadkit status shows its result once it ends)`,
+  );
   if (typeof line === 'number') return line;
   const reply = parseReply<ReplyShape>(path, line);
   if (reply === null) return EXIT.FAIL;

@@ -2,8 +2,8 @@
 // file:line:column) and, with --targets, runs each target's check (e.g.
 // `nginx -t`) without reloading anything.
 import { resolve } from 'node:path';
-import { type DaemonConfig } from '../daemon/config.js';
-import { ownConfigSource } from '../daemon/own-config.js';
+import { uncheckedSignalWarning, type DaemonConfig } from '../daemon/config.js';
+import { daemonConfigOf, ownConfigSource, type OwnConfig } from '../daemon/own-config.js';
 import { noopLogger } from '../shared/logger.js';
 import { err, EXIT, out, parse } from './common.js';
 import { ConfigError } from '../shared/errors.js';
@@ -13,7 +13,8 @@ export const VALIDATE_HELP = `Usage: reloadkit validate [-c FILE] [--targets]
 
 Checks a daemon config file: YAML syntax, every key and value (each problem
 is reported as file:line:column). With --targets, also runs each target's
-check (nginx -t, a command target's check argv) without reloading anything.
+check (nginx -t, and the check argv any target may have) without reloading
+anything. Warns about signal targets without process:.
 
 Options:
   -c, --config FILE  daemon config (default: $RELOADKIT_CONFIG, else
@@ -35,7 +36,7 @@ export async function validateCommand(argv: readonly string[]): Promise<number> 
   let config: DaemonConfig;
   try {
     // The daemon's own loader: the same size limit and consistent read as `run`.
-    config = (await ownConfigSource(file, {}).load({ signal: new AbortController().signal })).value as DaemonConfig;
+    config = daemonConfigOf((await ownConfigSource(file, {}).load({ signal: new AbortController().signal })).value as OwnConfig);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err(e.problems.join('\n'));
@@ -43,6 +44,9 @@ export async function validateCommand(argv: readonly string[]): Promise<number> 
   }
   const names = Object.keys(config.targets);
   out(`${file}: ok (${names.length} target${names.length === 1 ? '' : 's'}${names.length > 0 ? `: ${names.join(', ')}` : ''})`);
+  for (const [name, def] of Object.entries(config.targets)) {
+    if (def.kind === 'signal' && def.process === undefined) err(`warning: ${name}: ${uncheckedSignalWarning}`);
+  }
   if (!values.targets) return EXIT.OK;
 
   const { createDriver } = await import('../daemon/targets/index.js');

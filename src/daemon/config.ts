@@ -3,11 +3,11 @@
 // shape the daemon runs on (durations in ms, paths absolute, defaults filled).
 import { hostname, constants as osConstants } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { defaultSocketPath, defaultStateDir, WATCH_DEFAULTS } from '../shared/defaults.js';
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError, errorMessage } from '../shared/errors.js';
 import { parseDuration } from '../shared/duration.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -126,8 +126,23 @@ const targetFleetSchema = z.strictObject({
   ),
 });
 
+/** A JavaScript regular expression, checked when the config is loaded. */
+const pattern = refined(
+  nonEmpty,
+  (v) => {
+    try {
+      new RegExp(v);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  'invalid regular expression',
+);
+
 const targetCommon = {
   watch: z.optional(pathList),
+  check: z.optional(argv),
   timeout: z.optional(duration({ min: 1 })),
   reload_on_start: z.optional(z.boolean()),
   signature: z.optional(signatureSchema),
@@ -144,7 +159,6 @@ const nginxTarget = z.strictObject({
 
 const commandTarget = z.strictObject({
   kind: z.literal('command'),
-  check: z.optional(argv),
   reload: argv,
   ...targetCommon,
 });
@@ -167,6 +181,7 @@ const signalTarget = z
     pidfile: z.optional(nonEmpty),
     pid: z.optional(z.int().check(z.minimum(2, 'pid must be a process id above 1'))),
     signal: z.optional(signalName),
+    process: z.optional(pattern),
     ...targetCommon,
   })
   .check(z.refine((t) => (t.pidfile === undefined) !== (t.pid === undefined), { message: 'a signal target needs exactly one of pidfile or pid' }));
@@ -246,6 +261,8 @@ interface TargetBase {
   reload_on_start: boolean;
   signature?: { public_key: string };
   fleet?: TargetFleetDef;
+  /** A validation argv run before every reload (after the kind's own check, e.g. nginx -t); exit 0 = valid. */
+  check?: string[];
 }
 /** A fleet-managed target: the directory whose files the fleet writes, and the optional health gate. */
 interface TargetFleetDef {
@@ -270,13 +287,18 @@ interface FleetDef {
 }
 export interface NginxTargetDef extends TargetBase {
   kind: 'nginx';
+  /**
+   * No `watch:` in the file: the watch set is the files nginx reads (the main
+   * file, its includes, certificates and keys) and the directories of include
+   * globs, derived at every load (targets/nginx-files.ts); `watch` is then [].
+   */
+  derive_watch: boolean;
   binary: string;
   config?: string;
   prefix?: string;
 }
 export interface CommandTargetDef extends TargetBase {
   kind: 'command';
-  check?: string[];
   reload: string[];
 }
 export interface HttpTargetDef extends TargetBase {
@@ -289,6 +311,8 @@ export interface SignalTargetDef extends TargetBase {
   pidfile?: string;
   pid?: number;
   signal: NodeJS.Signals;
+  /** Regular expression the process's name or command line must match before it is signalled. */
+  process?: string;
 }
 export type TargetDef = NginxTargetDef | CommandTargetDef | HttpTargetDef | SignalTargetDef;
 
@@ -318,6 +342,10 @@ export interface DaemonConfig {
   targets: Record<string, TargetDef>;
 }
 
+/** The warning for a signal target without `process:` (the daemon's log, and `reloadkit validate`). */
+export const uncheckedSignalWarning =
+  'signal target without process: the pid is signalled whatever process it now is (a stale pidfile names any process); set process: to its name or a command-line pattern';
+
 /** Values given by flags or environment variables; they win over the file. */
 export interface ConfigOverrides {
   socket?: string;
@@ -337,24 +365,24 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
     reload_on_start: raw.reload_on_start ?? false,
     ...(raw.signature ? { signature: { public_key: abs(raw.signature.public_key) } } : {}),
     ...(raw.fleet ? { fleet: normalizeTargetFleet(raw.fleet, abs) } : {}),
+    ...(raw.check ? { check: raw.check } : {}),
   };
   switch (raw.kind) {
     case 'nginx': {
       const config = raw.config === undefined ? undefined : abs(raw.config);
       const prefix = raw.prefix === undefined ? undefined : abs(raw.prefix);
-      // Without a watch list, watch the directory nginx reads its config from.
-      const watch = raw.watch ? common.watch : [config ? dirname(config) : (prefix ?? '/etc/nginx')];
+      // Without a watch list, the files nginx reads (derived at every load).
       return {
         kind: 'nginx',
         ...common,
-        watch,
+        derive_watch: raw.watch === undefined,
         binary: raw.binary ?? 'nginx',
         ...(config === undefined ? {} : { config }),
         ...(prefix === undefined ? {} : { prefix }),
       };
     }
     case 'command':
-      return { kind: 'command', ...common, reload: raw.reload, ...(raw.check ? { check: raw.check } : {}) };
+      return { kind: 'command', ...common, reload: raw.reload };
     case 'http':
       return { kind: 'http', ...common, url: raw.url, method: raw.method ?? 'POST' };
     case 'signal':
@@ -364,6 +392,7 @@ function normalizeTarget(raw: RawConfig['targets'][string], base: string, defaul
         signal: (raw.signal ?? 'SIGHUP') as NodeJS.Signals,
         ...(raw.pidfile === undefined ? {} : { pidfile: abs(raw.pidfile) }),
         ...(raw.pid === undefined ? {} : { pid: raw.pid }),
+        ...(raw.process === undefined ? {} : { process: raw.process }),
       };
   }
 }
@@ -435,6 +464,16 @@ export function normalizeConfig(raw: RawConfig, baseDir: string, overrides: Conf
 
 // ---- parsing with positions -------------------------------------------
 
+/**
+ * The most targets one daemon runs. Each target is a unit with its own
+ * watcher, state file and queue; beyond this a config is more likely a
+ * generated mistake than a fleet, and is refused before it is validated.
+ */
+export const MAX_TARGETS = 1000;
+
+/** Alias expansions `toJS` allows: a YAML "billion laughs" file is refused, not expanded. */
+const MAX_ALIAS_COUNT = 100;
+
 function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const seg of path) {
@@ -444,24 +483,87 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** The YAML node at `path`, or the nearest existing ancestor (for missing keys). */
-function nodeAt(doc: Document, path: readonly PropertyKey[]): YamlNode | null {
-  for (let n = path.length; n >= 0; n -= 1) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
-    if (node && typeof node === 'object' && 'range' in node) return node as YamlNode;
-  }
-  return null;
-}
+const pathKey = (path: readonly PropertyKey[]) => path.map(String).join('\0');
 
-/** For `unrecognized_keys`: the key itself, so the line points at the typo. */
-function keyNode(doc: Document, path: readonly PropertyKey[], key: string): YamlNode | null {
-  const parent = path.length === 0 ? doc.contents : doc.getIn(path as unknown[], true);
-  if (!isMap(parent)) return null;
-  for (const pair of parent.items) {
-    const k = pair.key as YamlNode | null;
-    if (k && typeof k === 'object' && 'range' in k && String((k as { value?: unknown }).value) === key) return k;
+const hasRange = (n: unknown): n is YamlNode => n !== null && typeof n === 'object' && 'range' in n;
+
+/**
+ * One walk over the parsed document: duplicate keys (found per map with a
+ * set; the parser's own `uniqueKeys` compares each key with every earlier
+ * one, which made a 20 000-target file take 6 s to parse), the first alias
+ * (where an alias bomb starts), and on demand an index from a field path to
+ * its key and value nodes, so every problem finds its position in constant
+ * time (looking each one up from the root was quadratic too).
+ */
+class YamlIndex {
+  readonly duplicates: { key: YamlNode; name: string; first: YamlNode }[] = [];
+  firstAlias: YamlNode | null = null;
+  private nodes: Map<string, { key: YamlNode | null; value: YamlNode | null }> | null = null;
+
+  constructor(private readonly doc: Document) {
+    this.walk(false);
   }
-  return null;
+
+  private walk(index: boolean): void {
+    const stack: { node: unknown; path: PropertyKey[] }[] = [{ node: this.doc.contents, path: [] }];
+    while (stack.length > 0) {
+      const { node, path } = stack.pop()!;
+      if (isAlias(node)) {
+        // The walk is depth-first from the end; the first alias is the one earliest in the file.
+        if ((node.range?.[0] ?? Infinity) < (this.firstAlias?.range?.[0] ?? Infinity)) this.firstAlias = node;
+        continue;
+      }
+      if (isMap(node)) {
+        const seen = index ? null : new Map<string, YamlNode>();
+        for (const pair of node.items) {
+          const k = pair.key as unknown;
+          const name = isScalar(k) ? String(k.value) : String(k);
+          const keyNode = hasRange(k) ? k : null;
+          if (seen && keyNode) {
+            const first = seen.get(name);
+            if (first) this.duplicates.push({ key: keyNode, name, first });
+            else seen.set(name, keyNode);
+          }
+          const childPath = [...path, name];
+          if (this.nodes) this.nodes.set(pathKey(childPath), { key: keyNode, value: hasRange(pair.value) ? pair.value : null });
+          stack.push({ node: pair.value, path: childPath });
+        }
+      } else if (isSeq(node)) {
+        node.items.forEach((item, i) => {
+          const childPath = [...path, i];
+          if (this.nodes) this.nodes.set(pathKey(childPath), { key: null, value: hasRange(item) ? item : null });
+          stack.push({ node: item, path: childPath });
+        });
+      }
+    }
+  }
+
+  private entries(): Map<string, { key: YamlNode | null; value: YamlNode | null }> {
+    if (!this.nodes) {
+      this.nodes = new Map();
+      this.nodes.set('', { key: null, value: hasRange(this.doc.contents) ? this.doc.contents : null });
+      this.walk(true);
+    }
+    return this.nodes;
+  }
+
+  has(path: readonly PropertyKey[]): boolean {
+    return this.entries().has(pathKey(path));
+  }
+
+  /** The value node at `path`, or the nearest existing ancestor's (for missing keys). */
+  valueAt(path: readonly PropertyKey[]): YamlNode | null {
+    for (let n = path.length; n >= 0; n -= 1) {
+      const node = this.entries().get(pathKey(path.slice(0, n)))?.value;
+      if (node) return node;
+    }
+    return null;
+  }
+
+  /** The key node of `key` in the map at `path` (for unknown keys, so the line points at the typo). */
+  keyAt(path: readonly PropertyKey[], key: string): YamlNode | null {
+    return this.entries().get(pathKey([...path, key]))?.key ?? null;
+  }
 }
 
 function position(lc: LineCounter, node: YamlNode | null): string {
@@ -472,12 +574,24 @@ function position(lc: LineCounter, node: YamlNode | null): string {
 }
 
 /**
- * Parses and validates config text. Throws ConfigError listing every
- * problem as `file:line:col: path: message`.
+ * The config as written: zod's output (durations in ms, modes as numbers),
+ * with only the keys the file has, under the names it uses. The daemon's own
+ * unit holds this, so the `changed` paths of its passes name keys the user
+ * wrote (`targets.web.timeout`), never defaults or internal names.
  */
-export function parseConfigText(text: string, file: string, overrides: ConfigOverrides = {}): DaemonConfig {
+export type WrittenConfig = RawConfig;
+
+/**
+ * Parses and validates config text, in time linear in its size. Throws
+ * ConfigError listing every problem as `file:line:col: path: message`.
+ */
+export function parseWrittenConfig(text: string, file: string): WrittenConfig {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const at = (node: YamlNode | null) => {
+    const pos = position(lineCounter, node);
+    return `${file}${pos ? `:${pos}` : ''}`;
+  };
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -488,44 +602,90 @@ export function parseConfigText(text: string, file: string, overrides: ConfigOve
       }),
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const index = new YamlIndex(doc);
+  if (index.duplicates.length > 0) {
+    throw new ConfigError(
+      file,
+      index.duplicates.map(
+        (d) => `${at(d.key)}: invalid YAML: Map keys must be unique: ${JSON.stringify(d.name)} is also at line ${position(lineCounter, d.first).split(':')[0]}`,
+      ),
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    const why = /alias count/i.test(errorMessage(err))
+      ? `aliases expand to too many nodes (more than ${MAX_ALIAS_COUNT} alias uses; an alias "bomb" is refused, not expanded)`
+      : errorMessage(err);
+    throw new ConfigError(file, [`${at(index.firstAlias)}: invalid YAML: ${why}`]);
+  }
   if (raw === null || raw === undefined) {
     throw new ConfigError(file, [`${file}: the file is empty; it needs at least a "targets" map`]);
   }
-  const parsed = daemonConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems: string[] = [];
-    for (const issue of parsed.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) {
-          const pos = position(lineCounter, keyNode(doc, issue.path, key) ?? nodeAt(doc, issue.path));
-          const where = formatPath([...issue.path, key]);
-          problems.push(`${file}${pos ? `:${pos}` : ''}: ${where}: unknown key (not a reloadkit setting; check the spelling)`);
-        }
-        continue;
-      }
-      if (issue.code === 'invalid_key') {
-        const key = String(issue.path[issue.path.length - 1]);
-        const pos = position(lineCounter, keyNode(doc, issue.path.slice(0, -1), key) ?? nodeAt(doc, issue.path));
-        const why = issue.issues.map((i) => i.message).join('; ');
-        problems.push(`${file}${pos ? `:${pos}` : ''}: ${formatPath(issue.path)}: ${why}`);
-        continue;
-      }
-      if (issue.path.length === 0 && issue.code === 'invalid_type') {
-        problems.push(`${file}:1:1: the config must be a map of settings with at least "targets"`);
-        continue;
-      }
-      const pos = position(lineCounter, nodeAt(doc, issue.path));
-      const where = issue.path.length > 0 ? `${formatPath(issue.path)}: ` : '';
-      const missing = issue.code === 'invalid_type' && doc.getIn(issue.path as unknown[]) === undefined;
-      problems.push(`${file}${pos ? `:${pos}` : ''}: ${where}${missing ? 'required but missing' : issue.message}`);
+  const targets = (raw as { targets?: unknown }).targets;
+  if (targets !== null && typeof targets === 'object' && !Array.isArray(targets)) {
+    const count = Object.keys(targets).length;
+    if (count > MAX_TARGETS) {
+      throw new ConfigError(file, [
+        `${at(index.valueAt(['targets']))}: targets: ${count} targets; one daemon runs at most ${MAX_TARGETS} (split them over several daemons, each with its own state_dir)`,
+      ]);
     }
-    throw new ConfigError(file, problems);
   }
-  return normalizeConfig(parsed.data, dirname(resolve(file)), overrides);
+  const parsed = daemonConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems: string[] = [];
+  for (const issue of parsed.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const where = formatPath([...issue.path, key]);
+        problems.push(`${at(index.keyAt(issue.path, key) ?? index.valueAt(issue.path))}: ${where}: unknown key (not a reloadkit setting; check the spelling)`);
+      }
+      continue;
+    }
+    if (issue.code === 'invalid_key') {
+      const key = String(issue.path[issue.path.length - 1]);
+      const why = issue.issues.map((i) => i.message).join('; ');
+      problems.push(`${at(index.keyAt(issue.path.slice(0, -1), key) ?? index.valueAt(issue.path))}: ${formatPath(issue.path)}: ${why}`);
+      continue;
+    }
+    if (issue.path.length === 0 && issue.code === 'invalid_type') {
+      problems.push(`${file}:1:1: the config must be a map of settings with at least "targets"`);
+      continue;
+    }
+    const where = issue.path.length > 0 ? `${formatPath(issue.path)}: ` : '';
+    const missing = issue.code === 'invalid_type' && !index.has(issue.path);
+    problems.push(`${at(index.valueAt(issue.path))}: ${where}${missing ? 'required but missing' : issue.message}`);
+  }
+  throw new ConfigError(file, problems);
 }
+
+/**
+ * Parses and validates config text and normalizes it. Throws ConfigError
+ * listing every problem as `file:line:col: path: message`.
+ */
+export function parseConfigText(text: string, file: string, overrides: ConfigOverrides = {}): DaemonConfig {
+  return normalizeConfig(parseWrittenConfig(text, file), dirname(resolve(file)), overrides);
+}
+
+/** The `--nginx` zero-config mode as if written: one target using the system nginx. */
+export const NGINX_ZERO_CONFIG: WrittenConfig = { targets: { nginx: { kind: 'nginx', binary: 'nginx' } } };
 
 /** The `--nginx` zero-config mode: one target using the system nginx. */
 export function nginxZeroConfig(overrides: ConfigOverrides = {}): DaemonConfig {
-  return normalizeConfig({ targets: { nginx: { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'] } } }, '/', overrides);
+  return normalizeConfig(NGINX_ZERO_CONFIG, '/', overrides);
+}
+
+/** The written config with the flags and environment variables that win over it, under the file's key names. */
+export function withOverrides(written: WrittenConfig, overrides: ConfigOverrides): WrittenConfig {
+  const admin = {
+    ...written.admin,
+    ...(overrides.socket === undefined ? {} : { socket: overrides.socket }),
+    ...(overrides.http === undefined ? {} : { http: overrides.http }),
+  };
+  return {
+    ...written,
+    ...(overrides.log_level === undefined ? {} : { log_level: overrides.log_level }),
+    ...(written.admin !== undefined || overrides.socket !== undefined || overrides.http !== undefined ? { admin } : {}),
+  };
 }

@@ -12,10 +12,11 @@ import { defaultSocketPath } from '../shared/defaults.js';
 import { DaemonStartError, errorMessage, LoadError, ShutdownError } from '../shared/errors.js';
 import type { Hook, Logger, ReloadResult, Trigger, WatchSpec } from '../shared/types.js';
 import { DAEMON_RESTART_PATHS, DAEMON_UNIT, type ConfigOverrides, type DaemonConfig, type TargetDef } from './config.js';
-import { ownConfigSource } from './own-config.js';
+import { daemonConfigOf, ownConfigSource, type OwnConfig } from './own-config.js';
 import { StateStore } from './state.js';
-import { Target } from './target.js';
-import { watchSpecsFor } from './target-source.js';
+import { lockStateDir, type StateLock } from './state-lock.js';
+import { START_PASS_DECISIONS, Target, type StartDecision } from './target.js';
+import { watchKey } from './target-watch.js';
 import { ownConfigVerifier } from './own-signature.js';
 import { waitForChildren } from './targets/child.js';
 import type { FleetAgent } from '../fleet/agent.js';
@@ -57,9 +58,10 @@ interface WatchTimingsMs {
 export class Daemon {
   private readonly opts: DaemonOptions;
   private readonly logger: DaemonLogger;
-  private self!: Unit<DaemonConfig>;
+  private self!: Unit<OwnConfig>;
   private readonly targets = new Map<string, Target>();
   private state!: StateStore;
+  private stateLock: StateLock | null = null;
   private closing: Promise<void> | null = null;
   /** A stop was requested during start (DaemonOptions.signal). */
   private aborted = false;
@@ -157,12 +159,13 @@ export class Daemon {
   }
 
   get config(): DaemonConfig {
-    return this.self.current().config;
+    return daemonConfigOf(this.self.current().config);
   }
 
   /** The own config file, and its `.sig` when the daemon started with a signature key. */
   private ownWatchSpecs(path: string): WatchSpec[] {
-    return this.self.bootSnapshot()?.config.signature ? [{ path }, { path: `${path}.sig` }] : [{ path }];
+    const boot = this.self.bootSnapshot();
+    return boot && daemonConfigOf(boot.config).signature ? [{ path }, { path: `${path}.sig` }] : [{ path }];
   }
 
   /** Address HTTP is bound to (with the real port), or null. */
@@ -178,12 +181,13 @@ export class Daemon {
     return { debounceMs: c.watch.debounce_ms, maxWaitMs: c.watch.max_wait_ms, rescanMs: c.watch.rescan_ms };
   }
 
-  private ownHooks(): Hook<DaemonConfig>[] {
+  private ownHooks(): Hook<OwnConfig>[] {
     return [
       {
         name: 'log_level',
         args: 'next-prev',
-        apply: (next, old) => {
+        apply: (nextOwn, oldOwn) => {
+          const [old, next] = [daemonConfigOf(oldOwn), daemonConfigOf(nextOwn)];
           if (old.log_level === next.log_level && this.logger.level === next.log_level) return 'skipped';
           this.logger.level = next.log_level;
           return 'applied';
@@ -192,21 +196,24 @@ export class Daemon {
       {
         name: 'targets',
         args: 'next-prev',
-        apply: async (next, old) => ((await this.reconcile(old, next)) ? 'applied' : 'skipped'),
+        apply: async (next, old) => ((await this.reconcile(daemonConfigOf(old), daemonConfigOf(next))) ? 'applied' : 'skipped'),
       },
     ];
   }
 
   /** The daemon's own config as a unit; a file that cannot be loaded ends the start with its problems. */
   private async loadOwnConfig(): Promise<DaemonConfig> {
-    this.self = new Unit<DaemonConfig>({
+    this.self = new Unit<OwnConfig>({
       name: DAEMON_UNIT,
       source: ownConfigSource(this.opts.configPath, this.opts.overrides ?? {}),
       hooks: this.ownHooks(),
       restartRequired: { paths: DAEMON_RESTART_PATHS, policy: 'warn' },
       logger: this.logger,
       // `signature.public_key`: read from the file at start, then the boot key stays (restart-required).
-      verify: ownConfigVerifier(() => (this.self?.started ? this.self.bootSnapshot()?.config.signature?.public_key : null)),
+      verify: ownConfigVerifier(() => {
+        const boot = this.self?.started ? this.self.bootSnapshot() : null;
+        return boot ? daemonConfigOf(boot.config).signature?.public_key : null;
+      }),
     });
     try {
       await this.self.start();
@@ -222,6 +229,9 @@ export class Daemon {
     const config = await this.loadOwnConfig();
     this.checkAborted();
     this.logger.level = config.log_level;
+    // Before the socket: a second daemon on the same state stops here, naming the first one.
+    this.stateLock = await lockStateDir(config.state_dir, this.logger);
+    this.checkAborted();
     this.state = new StateStore(config.state_dir);
     const token = await this.readToken(config);
     this.checkAborted();
@@ -267,7 +277,7 @@ export class Daemon {
     if (config.fleet)
       this.fleet = await (await import('./fleet.js')).startFleetAgent(config, this.targets, this.logger, this.runtime.registry as Registry | undefined);
     for (const [name, decision] of decisions) {
-      if (decision === 'reload') this.targets.get(name)!.unit.enqueue('start');
+      if (START_PASS_DECISIONS.has(decision)) this.targets.get(name)!.unit.enqueue('start');
     }
     this.logger.info(
       {
@@ -285,12 +295,12 @@ export class Daemon {
    * Loads every target's content; passes wait until they can be reported. A
    * stop requested meanwhile ends the loading (the target being hashed gives up at once).
    */
-  private async loadTargets(config: DaemonConfig): Promise<Map<string, string>> {
-    const decisions = new Map<string, string>();
+  private async loadTargets(config: DaemonConfig): Promise<Map<string, StartDecision>> {
+    const decisions = new Map<string, StartDecision>();
     try {
       for (const [name, def] of Object.entries(config.targets)) {
         this.checkAborted();
-        const t = new Target(name, def, { logger: this.logger, state: this.state });
+        const t = this.newTarget(name, def);
         this.targets.set(name, t);
         this.runtime.add({ unit: t.unit as Unit<unknown> });
         decisions.set(name, await t.start());
@@ -338,7 +348,22 @@ export class Daemon {
   }
 
   private async watchTarget(t: Target, timings: WatchTimingsMs): Promise<void> {
-    await this.watchUnit(t.name, await watchSpecsFor(t.definition.watch, { signatures: t.definition.signature !== undefined }), timings);
+    await this.watchUnit(t.name, await t.watchSpecs(), timings);
+  }
+
+  /** What a target watches changed on its own (an nginx include added): its watcher follows, in line with the other watcher changes. */
+  private rewatch(t: Target): void {
+    const run = async () => {
+      // Not watched yet (still starting) or gone: startWatchers/removal take care of it.
+      if (this.closing || this.aborted || this.targets.get(t.name) !== t || !this.runtime.watchedUnits().includes(t.name)) return;
+      await this.watchTarget(t, this.timings(this.config));
+    };
+    const p = this.reconciling.then(run, run);
+    this.reconciling = p.catch(() => {});
+  }
+
+  private newTarget(name: string, def: TargetDef): Target {
+    return new Target(name, def, { logger: this.logger, state: this.state, onWatchChange: (t) => this.rewatch(t) });
   }
 
   // ---- the target set follows the daemon config ---------------------------
@@ -384,19 +409,19 @@ export class Daemon {
 
   /** `timings` null: every watcher restarts afterwards anyway (the timings changed). */
   private async changeTarget(t: Target, def: TargetDef, timings: WatchTimingsMs | null): Promise<void> {
-    const watchChanged = !deepEqual(t.definition.watch, def.watch);
+    const watchChanged = watchKey(t.definition) !== watchKey(def);
     t.setDefinition(def);
     if (watchChanged && timings) await this.watchTarget(t, timings);
     this.logger.debug({ unit: DAEMON_UNIT, target: t.name }, 'target changed');
   }
 
   private async addTarget(name: string, def: TargetDef, timings: WatchTimingsMs | null): Promise<void> {
-    const t = new Target(name, def, { logger: this.logger, state: this.state });
+    const t = this.newTarget(name, def);
     this.targets.set(name, t);
     const decision = await t.start();
     this.runtime.add({ unit: t.unit as Unit<unknown> });
     if (timings) await this.watchTarget(t, timings);
-    if (decision === 'reload') t.unit.enqueue('start');
+    if (START_PASS_DECISIONS.has(decision)) t.unit.enqueue('start');
     this.logger.debug({ unit: DAEMON_UNIT, target: name, decision }, 'target added');
   }
 
@@ -435,6 +460,8 @@ export class Daemon {
         await waitForChildren();
       });
       if (this.keepAlive) clearInterval(this.keepAlive);
+      // Last: every state write is done.
+      await this.stateLock?.release();
       this.logger.info({ unit: DAEMON_UNIT }, 'reloadkit stopped');
     })();
     return this.closing;

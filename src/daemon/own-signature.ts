@@ -11,7 +11,8 @@ import { keyFileVerifier, type Verifier } from '../integrity/signature.js';
 /** `signature.public_key` of a daemon config's bytes, resolved against the file's directory; undefined if absent or unreadable. */
 export function peekSignatureKey(bytes: Uint8Array, configPath: string): string | undefined {
   try {
-    const doc = parseDocument(Buffer.from(bytes).toString('utf8'));
+    // uniqueKeys: false: yaml's own duplicate-key check is quadratic; the config's parse refuses duplicates.
+    const doc = parseDocument(Buffer.from(bytes).toString('utf8'), { uniqueKeys: false });
     const key: unknown = doc.getIn(['signature', 'public_key']);
     return typeof key === 'string' && key !== '' ? resolve(dirname(configPath), key) : undefined;
   } catch {

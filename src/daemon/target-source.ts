@@ -176,7 +176,18 @@ async function hashOne(
  * a live change), and only when it will check something are the files read
  * whole for it (the fast path hashes small files synchronously).
  */
-export function targetSource(name: string, watch: () => readonly string[], signed: () => boolean = () => true): ConfigSource {
+/** A watch list, with the hashes of files already read while making it (an nginx target's config files). */
+export interface WatchPaths {
+  paths: readonly string[];
+  /** Path → hash and size of the bytes read (null: missing); used unless signatures are checked. */
+  known?: ReadonlyMap<string, { sha256: string; size: number } | null>;
+}
+
+export function targetSource(
+  name: string,
+  watch: (signal?: AbortSignal) => readonly string[] | WatchPaths | Promise<readonly string[] | WatchPaths>,
+  signed: () => boolean = () => true,
+): ConfigSource {
   return {
     get description() {
       return `the watch list of target "${name}"`;
@@ -187,7 +198,17 @@ export function targetSource(name: string, watch: () => readonly string[], signe
       const out: Record<string, string> = {};
       const files: SourceFile[] = [];
       const verify = signed() ? ctx?.verify : undefined;
-      for (const path of watch()) await hashOne(path, out, files, verify, ctx?.signal);
+      const list = await watch(ctx?.signal);
+      const { paths, known } = 'paths' in list ? list : { paths: list, known: undefined };
+      for (const path of paths) {
+        const seen = verify ? undefined : known?.get(path);
+        if (seen === undefined) await hashOne(path, out, files, verify, ctx?.signal);
+        else if (seen === null) out[path] = MISSING;
+        else {
+          out[path] = seen.sha256;
+          files.push({ path, ...seen });
+        }
+      }
       const sorted: Record<string, string> = {};
       for (const k of Object.keys(out).sort()) sorted[k] = out[k]!;
       const value: TargetContent = { files: sorted };

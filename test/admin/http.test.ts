@@ -151,8 +151,9 @@ describe('POST /reload', () => {
       assert.match(bad.message, /^app: load_failed: /);
       assert.equal(bad.results.app.status, 'load_failed');
 
+      // An unknown unit is 404, as for GET /reload-status?unit=nope.
       r = await get(`${app.base}/reload?unit=nope`, { method: 'POST' });
-      assert.equal(r.status, 500);
+      assert.equal(r.status, 404);
       assert.deepEqual(r.json(), { status: 'error', message: 'unknown unit: nope' });
     } finally {
       await app.cleanup();

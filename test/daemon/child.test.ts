@@ -40,6 +40,19 @@ describe('runChild', () => {
     assert.match(err.message, /exited with code 3: bad directive at line 3/);
   });
 
+  it('keeps stdout in the error too (what a check such as grep -n found), each stream capped to its tail', async () => {
+    const script = 'echo "site.conf:3:listen 80;"; echo "site.conf:9:listen 80;"; echo "port 80 is listed twice" >&2; exit 1';
+    const err = await rejects(runChild(['sh', '-c', script], { timeoutMs: 10_000 }));
+    assert.equal(
+      err.message,
+      'sh -c "echo \\"site.conf:3:listen 80;\\"; echo \\"site.conf:9:listen 80;\\"; echo \\"port 80 is listed twice\\" >&2; exit 1" exited with code 1: port 80 is listed twice\nstdout: site.conf:3:listen 80;\nsite.conf:9:listen 80;',
+    );
+    const noisy = 'for i in $(seq 1 3000); do echo "match $i"; done; echo LAST-MATCH; echo why >&2; exit 1';
+    const capped = await rejects(runChild(['sh', '-c', noisy], { timeoutMs: 20_000 }));
+    assert.match(capped.message, /: why\nstdout: ….*LAST-MATCH$/s);
+    assert.ok(capped.message.length < 4500, `message of ${capped.message.length} chars`);
+  });
+
   it('names a missing binary clearly', async () => {
     const err = await rejects(runChild(['reloadkit-no-such-binary', '-t'], { timeoutMs: 10_000 }));
     assert.equal(err.reason, 'spawn');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { daemonConfigSchema, nginxZeroConfig, parseConfigText, parseDuration, type DaemonConfig } from '../../src/daemon/config.js';
+import { daemonConfigSchema, MAX_TARGETS, nginxZeroConfig, parseConfigText, parseDuration, type DaemonConfig } from '../../src/daemon/config.js';
 import { defaultSocketPath, defaultStateDir } from '../../src/shared/defaults.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
@@ -46,14 +46,71 @@ targets:
       "rk.yaml:9:11: targets.web.kind: Invalid discriminator value. Expected 'nginx' | 'command' | 'http' | 'signal'",
       'rk.yaml:12:13: targets.app.signal: unknown signal name (expected e.g. SIGHUP, SIGUSR1, SIGUSR2)',
       'rk.yaml:11:5: targets.app: a signal target needs exactly one of pidfile or pid',
-      'rk.yaml:15:12: targets.cmd.check: needs at least the program name (argv, no shell)',
       'rk.yaml:14:5: targets.cmd.reload: required but missing',
+      'rk.yaml:15:12: targets.cmd.check: needs at least the program name (argv, no shell)',
     ]);
   });
 
   it('YAML syntax errors and duplicate keys carry their position', () => {
     assert.match(problems('targets: [\n')[0]!, /^rk\.yaml:\d+:\d+: invalid YAML: /);
-    assert.deepEqual(problems('targets: {}\ntargets: {}\n'), ['rk.yaml:2:1: invalid YAML: Map keys must be unique']);
+    assert.deepEqual(problems('targets: {}\ntargets: {}\n'), ['rk.yaml:2:1: invalid YAML: Map keys must be unique: "targets" is also at line 1']);
+    assert.deepEqual(problems('targets:\n  a: {kind: command, reload: [x]}\n  b: {kind: command, reload: [x]}\n  a: {kind: command, reload: [y]}\n'), [
+      'rk.yaml:4:3: invalid YAML: Map keys must be unique: "a" is also at line 2',
+    ]);
+  });
+
+  it('a YAML alias bomb is refused with the file and the line where the aliases start, not expanded', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [name, prev] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+      ['h', 'g'],
+    ]) {
+      bomb.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    assert.deepEqual(problems(`${bomb.join('\n')}\ntargets: {}\n`), [
+      'rk.yaml:2:8: invalid YAML: aliases expand to too many nodes (more than 100 alias uses; an alias "bomb" is refused, not expanded)',
+    ]);
+  });
+
+  it(`more than ${MAX_TARGETS} targets are refused with a clear message before validation`, () => {
+    const targets = (n: number) => `targets:\n${Array.from({ length: n }, (_, i) => `  t${i}: {kind: command, reload: ["true"]}`).join('\n')}\n`;
+    assert.equal(Object.keys(ok(targets(MAX_TARGETS)).targets).length, MAX_TARGETS);
+    assert.deepEqual(problems(targets(MAX_TARGETS + 1)), [
+      `rk.yaml:2:3: targets: ${MAX_TARGETS + 1} targets; one daemon runs at most ${MAX_TARGETS} (split them over several daemons, each with its own state_dir)`,
+    ]);
+  });
+
+  it('validation time grows linearly with the file: 4x the keys (valid, or each one wrong) takes well under 16x the time', () => {
+    // A large map anywhere (here: unknown top-level keys, each one a problem with its position) and a large valid list.
+    const wrong = (n: number) => `targets: {}\n${Array.from({ length: n }, (_, i) => `k${i}: 1`).join('\n')}\n`;
+    const valid = (n: number) => `targets:\n  t: {kind: command, reload: ["true"], watch: [${Array.from({ length: n }, (_, i) => `f${i}`).join(', ')}]}\n`;
+    const time = (text: string) => {
+      let best = Infinity;
+      for (let i = 0; i < 3; i += 1) {
+        const t0 = performance.now();
+        try {
+          parseConfigText(text, 'rk.yaml');
+        } catch {
+          // timed either way
+        }
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
+    };
+    for (const [what, make] of [
+      ['unknown keys', wrong],
+      ['a long list', valid],
+    ] as const) {
+      const small = time(make(4000));
+      const large = time(make(16_000));
+      // Linear: about 4x; the quadratic duplicate-key check and position lookups gave 12-20x.
+      assert.ok(large / small < 9, `${what}: 4000 → ${small.toFixed(0)} ms, 16000 → ${large.toFixed(0)} ms (${(large / small).toFixed(1)}x)`);
+    }
   });
 
   it('an empty file, a non-map, and a missing targets key are explained', () => {
@@ -66,6 +123,22 @@ targets:
     assert.deepEqual(problems('targets:\n  reloadkit:\n    kind: http\n    url: http://x/\n  "a b":\n    kind: http\n    url: http://x/\n'), [
       `rk.yaml:2:3: targets.reloadkit: "reloadkit" is the daemon's own unit; choose another target name`,
       "rk.yaml:5:3: targets.a b: invalid target name: letters, digits, '_', '.', '-' (at most 64)",
+    ]);
+  });
+
+  it('check: on every kind; process: on signal targets, a valid regular expression', () => {
+    const c = ok(
+      'targets:\n  prom:\n    kind: http\n    url: http://127.0.0.1:9090/-/reload\n    check: [promtool, check, config, prometheus.yml]\n  app:\n    kind: signal\n    pidfile: app.pid\n    process: "^myapp( |$)"\n    check: [myapp, --check]\n  n:\n    kind: nginx\n    check: [test, -f, /etc/nginx/nginx.conf]\n',
+    );
+    assert.deepEqual(c.targets.prom!.check, ['promtool', 'check', 'config', 'prometheus.yml']);
+    assert.deepEqual(c.targets.app!.check, ['myapp', '--check']);
+    assert.equal((c.targets.app as { process?: string }).process, '^myapp( |$)');
+    assert.deepEqual(c.targets.n!.check, ['test', '-f', '/etc/nginx/nginx.conf']);
+    assert.deepEqual(problems('targets:\n  app:\n    kind: signal\n    pid: 42\n    process: "myapp("\n'), [
+      'rk.yaml:5:14: targets.app.process: invalid regular expression',
+    ]);
+    assert.deepEqual(problems('targets:\n  app:\n    kind: command\n    reload: [x]\n    process: x\n'), [
+      'rk.yaml:5:5: targets.app.process: unknown key (not a reloadkit setting; check the spelling)',
     ]);
   });
 
@@ -153,9 +226,10 @@ targets:
     assert.deepEqual(c.watch, { debounce_ms: 100, max_wait_ms: 1000, rescan_ms: 30_000 });
     assert.deepEqual(c.targets.web, {
       kind: 'nginx',
+      derive_watch: true,
       binary: 'nginx',
       config: '/etc/rk/nginx/nginx.conf',
-      watch: ['/etc/rk/nginx'],
+      watch: [],
       cwd: '/etc/rk',
       timeout_ms: 5000,
       reload_on_start: false,
@@ -186,12 +260,16 @@ targets:
     assert.equal(o.log_level, 'debug');
   });
 
-  it('nginx without config or watch watches the prefix, else /etc/nginx; --nginx mode is one such target', () => {
-    assert.deepEqual(ok('targets:\n  n:\n    kind: nginx\n    prefix: /srv/ngx\n').targets.n!.watch, ['/srv/ngx']);
-    assert.deepEqual(ok('targets:\n  n:\n    kind: nginx\n').targets.n!.watch, ['/etc/nginx']);
+  it('nginx without watch: derives what it watches (the files nginx reads); with watch: the list; --nginx mode derives', () => {
+    const derived = ok('targets:\n  n:\n    kind: nginx\n    prefix: /srv/ngx\n').targets.n!;
+    assert.equal(derived.kind === 'nginx' && derived.derive_watch, true);
+    assert.deepEqual(derived.watch, []);
+    const listed = ok('targets:\n  n:\n    kind: nginx\n    watch: [/etc/nginx]\n').targets.n!;
+    assert.equal(listed.kind === 'nginx' && listed.derive_watch, false);
+    assert.deepEqual(listed.watch, ['/etc/nginx']);
     const z = nginxZeroConfig();
     assert.deepEqual(Object.keys(z.targets), ['nginx']);
-    assert.deepEqual(z.targets.nginx, { kind: 'nginx', binary: 'nginx', watch: ['/etc/nginx'], cwd: '/', timeout_ms: 30_000, reload_on_start: false });
+    assert.deepEqual(z.targets.nginx, { kind: 'nginx', derive_watch: true, binary: 'nginx', watch: [], cwd: '/', timeout_ms: 30_000, reload_on_start: false });
   });
 
   it('default locations: system paths as root, XDG paths otherwise', () => {
@@ -286,8 +364,8 @@ describe('docs/daemon.md', () => {
       ['targets.NAME.signal', cells.get('targets.NAME.signal')!, literal(t.s!.signal)],
     ];
     for (const [key, documented, actual] of expected) assert.equal(documented, actual, `docs/daemon.md default of ${key}`);
-    // nginx without a watch list watches /etc/nginx (no config, no prefix), as the doc says.
-    assert.deepEqual(t.n!.watch, ['/etc/nginx']);
-    assert.match(cells.get('targets.NAME.watch')!, /else `\/etc\/nginx`/);
+    // nginx without a watch list watches the files nginx reads, as the doc says.
+    assert.equal(t.n!.derive_watch, true);
+    assert.match(cells.get('targets.NAME.watch')!, /^nginx: the files nginx reads/);
   });
 });

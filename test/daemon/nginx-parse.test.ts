@@ -65,12 +65,22 @@ describe('nginx config parsing', () => {
   it('parses build defaults from nginx -V', () => {
     const v =
       'nginx version: nginx/1.22.1\nconfigure arguments: --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf --error-log-path=/var/log/nginx/error.log --pid-path=/run/nginx.pid';
-    assert.deepEqual(parseBuildInfo(v), { prefix: '/usr/share/nginx/', pidPath: '/run/nginx.pid', errorLogPath: '/var/log/nginx/error.log' });
-    assert.deepEqual(parseBuildInfo('configure arguments:'), { prefix: '/usr/local/nginx/', pidPath: 'logs/nginx.pid', errorLogPath: 'logs/error.log' });
+    assert.deepEqual(parseBuildInfo(v), {
+      prefix: '/usr/share/nginx/',
+      pidPath: '/run/nginx.pid',
+      errorLogPath: '/var/log/nginx/error.log',
+      confPath: '/etc/nginx/nginx.conf',
+    });
+    assert.deepEqual(parseBuildInfo('configure arguments:'), {
+      prefix: '/usr/local/nginx/',
+      pidPath: 'logs/nginx.pid',
+      errorLogPath: 'logs/error.log',
+      confPath: 'conf/nginx.conf',
+    });
   });
 
   it('resolves relative paths under -p, else under the compiled prefix, and drops stderr/syslog logs', () => {
-    const build = { prefix: '/usr/local/nginx/', pidPath: 'logs/nginx.pid', errorLogPath: 'logs/error.log' };
+    const build = { prefix: '/usr/local/nginx/', pidPath: 'logs/nginx.pid', errorLogPath: 'logs/error.log', confPath: 'conf/nginx.conf' };
     assert.deepEqual(resolvePaths('# configuration file /x/nginx.conf:\nevents {}\n', build, undefined), {
       pidfile: '/usr/local/nginx/logs/nginx.pid',
       errorLogs: ['/usr/local/nginx/logs/error.log'],

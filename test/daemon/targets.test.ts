@@ -46,6 +46,50 @@ function makeTarget(name: string, def: TargetDef, stateDir = dir()) {
   return new Target(name, def, { logger: noopLogger, state: new StateStore(stateDir) });
 }
 
+async function waitForFile(path: string): Promise<void> {
+  await waitFor(() => existsSync(path), `${path} to appear`);
+}
+
+describe('check on every kind', () => {
+  it('signal and http targets run their check first: a failing check is validation_failed and nothing is signalled or requested', async () => {
+    const d = dir();
+    const got = join(d, 'got');
+    const ready = join(d, 'ready');
+    const child = spawn('sh', ['-c', `trap 'echo HUP >> ${got}' HUP; touch ${ready}; while true; do sleep 0.05; done`], { stdio: 'ignore' });
+    children.push(child);
+    await waitForFile(ready);
+    const failing = ['sh', '-c', 'echo "rules.yml:3: bad rule" >&2; exit 1'];
+    const sig = makeTarget('sig', { kind: 'signal', ...base, pid: child.pid!, signal: 'SIGHUP', process: '^sh$', check: failing });
+    await sig.start();
+    const r = await sig.reload('api');
+    assert.equal(r.status, 'validation_failed');
+    assert.match(r.error ?? '', /^sig: sh .* exited with code 1: rules\.yml:3: bad rule$/);
+    let hits = 0;
+    const srv: Server = createServer((_req, res) => {
+      hits += 1;
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/-/reload`;
+      const web = makeTarget('web', { kind: 'http', ...base, url, method: 'POST', check: failing });
+      await web.start();
+      assert.equal((await web.reload('api')).status, 'validation_failed');
+      assert.equal(hits, 0);
+      // A passing check (run in the config's directory), then the request.
+      const passing = makeTarget('web2', { kind: 'http', ...base, url, method: 'POST', check: ['test', '-d', '.'] });
+      await passing.start();
+      assert.equal((await passing.reload('api')).status, 'full_success');
+      assert.equal(hits, 1);
+      await Promise.all([web.close(), passing.close()]);
+    } finally {
+      srv.close();
+    }
+    assert.equal(existsSync(got), false, 'signalled after a failed check');
+    await sig.close();
+  });
+});
+
 describe('command target', () => {
   it('a failing check is validation_failed with the checker output, and the reload never runs', async () => {
     const d = dir();
@@ -236,6 +280,25 @@ describe('signal target', () => {
     child.kill('SIGKILL');
   });
 
+  it('process: a pidfile naming another process is refused (the process lives on, the pass fails); a matching one is signalled', async () => {
+    const d = dir();
+    const sleeper = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    children.push(sleeper);
+    const pidfile = join(d, 'app.pid');
+    writeFileSync(pidfile, `${sleeper.pid}\n`);
+    const t = makeTarget('app', { kind: 'signal', ...base, pidfile, signal: 'SIGTERM', process: '^myapp$' });
+    await t.start();
+    const r = await t.reload('api');
+    assert.equal(r.status, 'apply_failed');
+    assert.equal(r.error, `app: pid ${sleeper.pid} (from pidfile ${pidfile}) is "sleep 1000", which does not match process: ^myapp$; not signalling it`);
+    assert.equal(isRunning(sleeper.pid!), true, 'the sleep was signalled');
+    // The name (comm) or the command line may match.
+    const exited = new Promise((resolve) => sleeper.once('exit', resolve));
+    await signalDriver({ pidfile, signal: 'SIGTERM', process: 'sleep 10+' }).apply(step());
+    await exited;
+    await t.close();
+  });
+
   it('a stale pidfile is a clear error', async () => {
     const d = dir();
     const child = spawn('true');
@@ -255,6 +318,11 @@ describe('signal target', () => {
     await assert.rejects(signalDriver({ pidfile: join(d, 'none.pid'), signal: 'SIGHUP' }).apply(step()), /cannot read pidfile .*none\.pid: no such file/);
     writeFileSync(join(d, 'bad.pid'), 'hello');
     await assert.rejects(signalDriver({ pidfile: join(d, 'bad.pid'), signal: 'SIGHUP' }).apply(step()), /does not hold a process id \(found "hello"\)/);
+    writeFileSync(join(d, 'empty.pid'), '\n');
+    await assert.rejects(
+      signalDriver({ pidfile: join(d, 'empty.pid'), signal: 'SIGHUP' }).apply(step()),
+      /pidfile \S+empty\.pid is empty \(is the process running\?\)/,
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 // End to end: the real daemon (child process) reloading a real nginx in a
 // temp prefix on a free loopback port, driven by file edits and the CLI.
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,5 +127,32 @@ targets:
     assert.equal(st.units.web!.last_result, null);
     assert.deepEqual(childrenOf(master).sort(), workers);
     assert.equal(await again.stop('SIGTERM'), 0);
+  });
+
+  it('first start without state and a broken config: nginx -T runs, nothing is reloaded or recorded, the start pass is validation_failed', async () => {
+    const master = nginx.master()!;
+    await waitFor(() => childrenOf(master).length === 1, 'one nginx worker');
+    const workers = childrenOf(master).sort();
+    save('v6";\n    bogus_directive on;\n    #');
+    const config = readFileSync(join(dir, 'reloadkit.yaml'), 'utf8').replace('state_dir: ./state', 'state_dir: ./state-first');
+    writeFileSync(join(dir, 'first.yaml'), config);
+    const d = await startDaemon({ args: ['-c', join(dir, 'first.yaml')], socket: join(dir, 'admin.sock') });
+    daemon = d;
+    assert.deepEqual(d.lines.find((l) => l.msg === 'reloadkit started')!.targets, { web: 'check_failed' });
+    const pass = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web', 'the start pass');
+    assert.equal(pass.trigger, 'start');
+    assert.equal(pass.status, 'validation_failed');
+    assert.match(String(pass.error), /unknown directive "bogus_directive"/);
+    assert.deepEqual(childrenOf(master).sort(), workers, 'nginx was reloaded');
+    assert.equal((await httpGet(nginx.port)).body, 'v5');
+    assert.equal(existsSync(join(dir, 'state-first', 'targets', 'web.json')), false);
+    // Fixed: checked, reloaded, recorded.
+    const from = d.lines.length;
+    save('v7');
+    const fixed = await d.waitForLine((l) => l.msg === 'reload pass' && l.unit === 'web' && l.status !== 'unchanged', 'the pass after the fix', from);
+    assert.equal(fixed.status, 'full_success');
+    await waitFor(async () => (await httpGet(nginx.port)).body === 'v7', 'v7 served');
+    await waitFor(() => existsSync(join(dir, 'state-first', 'targets', 'web.json')), 'the state recorded');
+    assert.equal(await d.stop('SIGTERM'), 0);
   });
 });

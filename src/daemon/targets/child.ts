@@ -141,10 +141,16 @@ function tail(text: string, max = 2000): string {
   return t.length > max ? `…${t.slice(t.length - max)}` : t;
 }
 
-/** The output worth showing in an error: stderr, else stdout, trimmed to its tail. */
+/**
+ * The output worth showing in an error: stderr and stdout, each trimmed to
+ * its tail (a check such as `grep -n` says what it found on stdout and why it
+ * failed on stderr); stdout is labelled when both have something.
+ */
 function outputTail(result: Pick<RunResult, 'stdout' | 'stderr'>, max = 2000): string {
   const err = tail(result.stderr, max);
-  return err !== '' ? err : tail(result.stdout, max);
+  const out = tail(result.stdout, max);
+  if (err === '' || out === '') return err || out;
+  return `${err}\nstdout: ${out}`;
 }
 
 /**

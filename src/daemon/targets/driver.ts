@@ -20,6 +20,8 @@ export interface TargetDriver {
   check(step: TargetStep): Promise<void>;
   /** Reload and verify; rejects when either fails (nothing took effect). */
   apply(step: TargetStep): Promise<void>;
+  /** The files the last successful check read, when the kind knows them (nginx: the files `nginx -T` listed). */
+  readFiles?(): readonly string[] | null;
 }
 
 /** Milliseconds left before `deadline` (performance.now() based), at least 1. */

@@ -5,15 +5,14 @@
 // same master. The signal "succeeds" even when the master then rejects the
 // config (a port it cannot bind), so without this step a failed reload would
 // be reported as success; on failure the new error-log lines say why.
-import { readFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { NginxTargetDef } from '../config.js';
 import { runChild, type RunResult } from './child.js';
 import { remaining, type TargetDriver, type TargetStep } from './driver.js';
 import { sleep } from '../../shared/abort.js';
-import { childrenOf, hasProcfs, isRunning } from './proc.js';
-import { readPidfile } from './signal.js';
+import { childrenOf, hasProcfs, isRunning, processIdentity } from './proc.js';
+import { readPid } from './signal.js';
 import { errorMessage } from '../../shared/errors.js';
 
 /** Where this nginx keeps its pid and error log, as the running config says. */
@@ -28,6 +27,8 @@ export interface NginxBuildInfo {
   prefix: string;
   pidPath: string;
   errorLogPath: string;
+  /** The main config nginx reads without -c (relative: under the prefix). */
+  confPath: string;
 }
 
 /** Splits nginx config text into tokens: words, quoted strings, `{`, `}`, `;`. Comments dropped. */
@@ -74,18 +75,31 @@ function dumpFiles(dump: string): { path: string; text: string }[] {
   return heads.map((h, k) => ({ path: h.path, text: dump.slice(h.body, heads[k + 1]?.at ?? dump.length) }));
 }
 
-/** A glob(3) pattern as nginx's `include` expands it (`*`, `?`, `[...]`; never across `/`). */
-function globRegExp(pattern: string): RegExp {
+/** The paths of the files an `nginx -T` dump lists: every file nginx read (up to the captured size). */
+function dumpFilePaths(dump: string): string[] {
+  return dumpFiles(dump)
+    .map((f) => f.path)
+    .filter((p) => p !== '');
+}
+
+/**
+ * A glob(3) pattern as nginx's `include` expands it: `*`, `?`, `[...]`, never
+ * across `/`, and (as glob(3) does) never matching a leading `.` of a name
+ * unless the pattern spells it.
+ */
+export function globRegExp(pattern: string): RegExp {
   let re = '';
   for (let i = 0; i < pattern.length; i += 1) {
     const c = pattern[i]!;
     const close = c === '[' ? pattern.indexOf(']', i + 2) : -1;
+    const nameStart = i === 0 || pattern[i - 1] === '/';
+    if (nameStart && (c === '*' || c === '?' || close > 0)) re += '(?!\\.)';
     if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else if (close > 0) {
       const body = pattern.slice(i + 1, close);
       const negate = body.startsWith('!') || body.startsWith('^');
-      re += `[${negate ? '^' : ''}${(negate ? body.slice(1) : body).replace(/\\/g, '\\\\')}]`;
+      re += `[${negate ? '^/' : ''}${(negate ? body.slice(1) : body).replace(/\\/g, '\\\\')}]`;
       i = close;
     } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
@@ -146,6 +160,7 @@ export function parseBuildInfo(text: string): NginxBuildInfo {
     prefix: prefix.endsWith('/') ? prefix : `${prefix}/`,
     pidPath: opt('pid-path') ?? 'logs/nginx.pid',
     errorLogPath: opt('error-log-path') ?? 'logs/error.log',
+    confPath: opt('conf-path') ?? 'conf/nginx.conf',
   };
 }
 
@@ -159,6 +174,13 @@ function buildInfo(binary: string, step: TargetStep): Promise<NginxBuildInfo> {
     p.catch(() => buildInfoCache.delete(binary));
   }
   return p;
+}
+
+/** The main config file nginx reads for this target: `config`, else the compiled-in path (`nginx -V`) under the prefix. */
+export async function mainConfigPath(def: Pick<NginxTargetDef, 'binary' | 'config' | 'prefix'>, step: TargetStep): Promise<string> {
+  if (def.config !== undefined) return def.config;
+  const build = await buildInfo(def.binary, step);
+  return isAbsolute(build.confPath) ? build.confPath : resolve(def.prefix ?? build.prefix, build.confPath);
 }
 
 /** Resolves the pidfile and error logs from a dump and the build defaults; relative paths are under the prefix. */
@@ -179,25 +201,46 @@ export function resolvePaths(dump: string, build: NginxBuildInfo, prefixFlag: st
  * signalled).
  */
 async function findMaster(pidfile: string): Promise<number> {
-  let pid: number;
-  try {
-    pid = await readPidfile(pidfile);
-  } catch (err) {
-    throw new Error(`nginx is not running? ${errorMessage(err)}`, { cause: err });
+  const read = await readPid(pidfile);
+  if ('problem' in read) {
+    // nginx removes its pidfile when it exits, and `nginx -t` (our check) then creates it empty.
+    const start = 'reloadkit reloads a running nginx; start it first';
+    if (read.problem === 'missing') throw new Error(`nginx is not running: no pidfile at ${pidfile} (${start})`);
+    if (read.problem === 'empty') throw new Error(`nginx is not running: its pidfile ${pidfile} is empty (${start})`);
+    throw new Error(`cannot tell whether nginx is running: ${read.message}`);
   }
+  const pid = read.pid;
   if (!isRunning(pid)) throw new Error(`nginx is not running: stale pidfile ${pidfile} (no process with pid ${pid})`);
   if (hasProcfs) {
-    let title = '';
-    try {
-      title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
-    } catch {
-      // vanished: the reload below reports it
-    }
+    // Vanished (null): the reload below reports it.
+    const title = processIdentity(pid)?.cmdline ?? '';
     if (!/^nginx: master process\b/.test(title)) {
       throw new Error(`pid ${pid} from ${pidfile} is not an nginx master process (${JSON.stringify(title.slice(0, 80))}); not signalling it`);
     }
   }
   return pid;
+}
+
+/**
+ * Error-log lines with the same message (timestamp and pid aside) shown once,
+ * with how often it came: the master retries bind() five times, each with its
+ * own line.
+ */
+function collapseRepeats(lines: readonly string[]): string[] {
+  const message = (l: string) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: /, '$1 ');
+  const out: { line: string; key: string; count: number }[] = [];
+  const byKey = new Map<string, { count: number }>();
+  for (const line of lines) {
+    const key = message(line);
+    const seen = byKey.get(key);
+    if (seen) seen.count += 1;
+    else {
+      const entry = { line, key, count: 1 };
+      byKey.set(key, entry);
+      out.push(entry);
+    }
+  }
+  return out.map((e) => (e.count > 1 ? `${e.line} (${e.count} times)` : e.line));
 }
 
 /** Error-log lines at these levels stop the wait at once: the master gave up on the new config. */
@@ -248,6 +291,7 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
   const base = [def.binary, ...(def.prefix ? ['-p', def.prefix.endsWith('/') ? def.prefix : `${def.prefix}/`] : []), ...(def.config ? ['-c', def.config] : [])];
   // The dump of the last successful check, so apply knows the pidfile without another run.
   let checked: RunResult | null = null;
+  let read: string[] | null = null;
 
   const test = async (step: TargetStep): Promise<RunResult> => {
     const r = await runChild([...base, '-T'], { timeoutMs: step.timeoutMs, signal: step.signal, stdoutHead: true });
@@ -260,8 +304,10 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
     lastTiming: null as NginxVerifyTiming | null,
     async check(step: TargetStep) {
       checked = null;
-      await test(step);
+      read = null;
+      read = dumpFilePaths((await test(step)).stdout);
     },
+    readFiles: () => read,
     async apply(step: TargetStep) {
       const deadline = performance.now() + step.timeoutMs;
       const dump = checked ?? (await test(step));
@@ -286,7 +332,7 @@ export function nginxDriver(def: Pick<NginxTargetDef, 'binary' | 'config' | 'pre
 
       const logLines = async () => (await Promise.all(offsets.map(([p, off]) => newLines(p, off)))).flat();
       const explain = async (what: string) => {
-        const lines = (await logLines()).filter((l) => /\[(emerg|alert|crit|error|warn)\]/.test(l));
+        const lines = collapseRepeats((await logLines()).filter((l) => /\[(emerg|alert|crit|error|warn)\]/.test(l)));
         const shownLines = lines.slice(-10).join('\n');
         const where = paths.errorLogs.length > 0 ? paths.errorLogs.join(', ') : 'no error_log file (stderr/syslog)';
         return `${what}; error log (${where}): ${shownLines === '' ? 'no new lines' : shownLines}`;

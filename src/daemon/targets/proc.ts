@@ -9,6 +9,8 @@ interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** When the process started, in clock ticks after boot (field 22): with the pid, it names one process. */
+  starttime: string;
 }
 
 /** /proc/<pid>/stat, or null when the process does not exist. */
@@ -24,7 +26,7 @@ function readStat(pid: number): ProcStat | null {
   if (close < 0) return null;
   const rest = text.slice(close + 2).split(' ');
   const state = rest[0] ?? '?';
-  return { pid, state, ppid: Number(rest[1]), pgrp: Number(rest[2]) };
+  return { pid, state, ppid: Number(rest[1]), pgrp: Number(rest[2]), starttime: rest[19] ?? '' };
 }
 
 /** Whether /proc is usable here (Linux); elsewhere callers fall back to kill(pid, 0). */
@@ -36,6 +38,29 @@ export const hasProcfs = (() => {
     return false;
   }
 })();
+
+/** When a live process started (clock ticks after boot), or null (gone, or no /proc): a pid reused later has another. */
+export function processStartTime(pid: number): string | null {
+  const st = hasProcfs ? readStat(pid) : null;
+  return st === null || dead(st.state) ? null : st.starttime;
+}
+
+/**
+ * What a process is: its name (/proc/<pid>/comm) and command line
+ * (/proc/<pid>/cmdline, arguments joined by spaces; a process may rewrite it,
+ * as nginx's "nginx: master process …" does). Null when it does not exist or
+ * there is no /proc.
+ */
+export function processIdentity(pid: number): { name: string; cmdline: string } | null {
+  if (!hasProcfs) return null;
+  try {
+    const name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
+    return { name, cmdline };
+  } catch {
+    return null;
+  }
+}
 
 const dead = (state: string) => state === 'Z' || state === 'X' || state === 'x';
 
