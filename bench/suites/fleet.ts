@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendAdminCommand } from '../../src/admin/client.js';
 import { EtcdStore } from '../../src/etcd/client.js';
-import { storeRevision } from '../../src/fleet/revisions.js';
+import { storeRevision } from '../../src/fleet/control.js';
 import { startEtcd, type TestEtcd } from '../../test/helpers/etcd.js';
 import { ensureCliBundle, spawnDaemon, type Daemon } from '../daemon-process.js';
 import { median, percentile, round, until, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
