@@ -15,6 +15,7 @@ import { EtcdStore } from '../src/etcd/client.js';
 import { storeRevision } from '../src/fleet/control.js';
 import { driverKey, hostsPrefix, rolloutKey, turnsPrefix } from '../src/fleet/keys.js';
 import type { HostRecord } from '../src/fleet/records.js';
+import { KvCache, nextAction, rolloutView } from '../src/fleet/rollout.js';
 import type { DriverRecord, RolloutRecord, TurnRecord } from '../src/fleet/records.js';
 import { freePort } from '../test/integration/helpers.js';
 import type { TestEtcd } from '../test/helpers/etcd.js';
@@ -503,5 +504,69 @@ export async function fiveHosts(ctx: BenchContext, etcd: TestEtcd, rows: BenchRo
       await h.nginx.stop().catch(() => {});
     }
     store.close();
+  }
+}
+
+// ---- one decision at 1,000 and 10,000 hosts -----------------------------------------------
+
+/**
+ * The driver decides on a view it builds from its cache (every host record
+ * and turn of the target): the cost of one decision (view + next action)
+ * with N hosts, half of them done, from a synthetic cache of the records
+ * the 100-host run stores (same shapes and sizes).
+ */
+export function decisionCost(rows: BenchRow[]): void {
+  const fleet = 'synthetic';
+  for (const n of [100, 1000, 10_000]) {
+    const cache = new KvCache();
+    let rev = 1;
+    const put = (key: string, value: unknown) => cache.apply(key, Buffer.from(JSON.stringify(value)), String((rev += 1)));
+    const at = new Date().toISOString();
+    put(rolloutKey(fleet, 'app'), {
+      id: 'app-2',
+      kind: 'push',
+      from: 1,
+      to: 2,
+      state: 'running',
+      canary: 1,
+      batch: 10,
+      canaries: ['h00000'],
+      author: 'b',
+      message: '',
+      started_at: at,
+    });
+    put(driverKey(fleet, 'app'), { host: 'h00000', session: 's0', since: at });
+    for (let i = 0; i < n; i += 1) {
+      const name = `h${String(i).padStart(5, '0')}`;
+      const done = i < n / 2;
+      put(`${hostsPrefix(fleet)}${name}`, {
+        host: name,
+        session: `s${i}`,
+        labels: {},
+        version: '0.1.0',
+        started_at: at,
+        targets: { app: { revision: done ? 2 : 1, status: 'done', config_hash: 'f'.repeat(64), attempted: 2, at, turn_timeout_ms: 130_000 } },
+      });
+      if (done)
+        put(`${turnsPrefix(fleet, 'app')}${name}`, {
+          rollout: 'app-2',
+          revision: 2,
+          session: `s${i}`,
+          state: 'done',
+          batch: 1 + Math.floor(i / 10),
+          deadline_ms: 130_000,
+          started_at: at,
+          ended_at: at,
+        });
+    }
+    const samples: number[] = [];
+    for (let k = 0; k < (n >= 10_000 ? 10 : 50); k += 1) {
+      const t0 = performance.now();
+      const v = rolloutView(cache, fleet, 'app');
+      const a = nextAction(v, Date.now());
+      samples.push(performance.now() - t0);
+      if (a?.kind !== 'start') throw new Error(`bench: expected the next batch to start, got ${a?.kind}`);
+    }
+    rows.push({ metric: `one driver decision (view of the cache + next action) with ${n} hosts, half done`, value: round(median(samples), 2), unit: 'ms' });
   }
 }

@@ -16,7 +16,7 @@ import { sendAdminCommand } from '../../src/admin/client.js';
 import { EtcdStore } from '../../src/etcd/client.js';
 import { startEtcd, type TestEtcd } from '../../test/helpers/etcd.js';
 import { ensureCliBundle, spawnDaemon } from '../daemon-process.js';
-import { fiveHosts, hundredHosts } from '../fleet-rollouts.js';
+import { decisionCost, fiveHosts, hundredHosts } from '../fleet-rollouts.js';
 import { median, round, type BenchContext, type BenchReport, type BenchRow, type BenchSuite } from '../harness.js';
 import { nginxMissing } from '../nginx.js';
 
@@ -201,6 +201,7 @@ export const fleetSuite: BenchSuite = {
     ensureCliBundle((m) => ctx.log(m));
     const rows: BenchRow[] = [];
     const notes: string[] = [];
+    decisionCost(rows);
     const cluster = await startEtcd(3);
     try {
       await hundredHosts(ctx, cluster, rows, notes);
