@@ -70,23 +70,31 @@ export class TargetDriver {
     this.leading = true;
     this.o.metrics().driver(target, true);
     this.o.logger.info({ unit: target, fleet: fleet, host }, 'fleet: driving the rollouts of this target');
-    try {
-      this.turnsWatch = await this.o.store.watchPrefix(
-        turnsPrefix(fleet, target),
-        (e) => {
-          if (this.o.cache.apply(e.key, e.type === 'put' ? e.value : null, e.modRevision)) this.kick();
-        },
-        (up) => {
-          if (up) this.kick();
-        },
-      );
-      await this.resync();
-    } catch (err) {
-      this.o.logger.warn({ unit: target, err: errorMessage(err) }, 'fleet: driver could not read the rollout; retrying');
-      this.failures += 1;
-    }
+    // The loop sets up the turns watch and reads the state before its first decision.
     this.kick();
     return true;
+  }
+
+  /** The watch on the target's turns (the hosts' outcomes), set up once per leadership; retried by the loop when etcd fails. */
+  private async ensureWatch(): Promise<void> {
+    if (this.turnsWatch) return;
+    const { fleet, target } = this.o;
+    const w = await this.o.store.watchPrefix(
+      turnsPrefix(fleet, target),
+      (e) => {
+        if (this.o.cache.apply(e.key, e.type === 'put' ? e.value : null, e.modRevision)) this.kick();
+      },
+      (up) => {
+        if (up) this.kick();
+      },
+    );
+    // Stopped, or no longer leading, while the watch was being set up: nothing may keep it open.
+    if (!this.leading || this.stopped) {
+      await w.close();
+      return;
+    }
+    this.turnsWatch = w;
+    await this.resync();
   }
 
   /** Something the decision depends on changed (a watch event): decide again. */
@@ -121,6 +129,7 @@ export class TargetDriver {
   }
 
   private async steps(): Promise<void> {
+    await this.ensureWatch();
     if (this.failures > 0) await this.resync();
     for (let i = 0; i < MAX_STEPS && this.leading && !this.stopped; i += 1) {
       const r = await driveStep(this.o.store, this.o.cache, this.o.fleet, this.o.target, this.o.session, Date.now);

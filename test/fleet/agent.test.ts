@@ -30,11 +30,9 @@ describe('fleet agent: status changes, one driver, a failing reload', { skip, ti
     store = await EtcdStore.connect({ endpoints: etcd.endpoints, timeoutMs: 2000 });
     dir = mkdtempSync(join(tmpdir(), 'rk-agents-'));
     for (const [i, name] of ['a', 'b', 'c'].entries()) {
-      // c's reload fails once its flag file exists.
-      const reload = name === 'c' ? ['sh', '-c', `test ! -e ${join(dir, 'c-fails')}`] : undefined;
-      hosts.push(
-        await startCommandHost({ name, dir: join(dir, String(i)), fleet: 'f', endpoints: etcd.endpoints, leaseTtl: '2s', ...(reload ? { reload } : {}) }),
-      );
+      // Each reload takes 300 ms (the coalesced changes show hosts applying); c's fails once its flag file exists.
+      const reload = ['sh', '-c', `sleep 0.3; test ${name} != c || test ! -e ${join(dir, 'c-fails')}`];
+      hosts.push(await startCommandHost({ name, dir: join(dir, String(i)), fleet: 'f', endpoints: etcd.endpoints, leaseTtl: '5s', reload }));
     }
     await waitFor(() => hosts.every((h) => h.agent.connected), 'every agent connected');
     await waitFor(() => hosts.filter((h) => h.agent.isDriving('app')).length === 1, 'one host driving');

@@ -10,7 +10,7 @@ import { nginxOrSkip, waitFor } from '../integration/helpers.js';
 import { connected, fleetCli, fleetStatusOf, rolloutIn, serving, siteConf, stage, startFleetHost, turnsOf, type FleetHost } from './support.js';
 
 const skip = etcdOrSkip() || nginxOrSkip();
-const LEASE_TTL_MS = 2000;
+const LEASE_TTL_MS = 3000;
 
 describe('fleet: a rollout survives kill -9 of its driver and of a host in its turn', { skip, timeout: 600_000 }, () => {
   let etcd: TestEtcd;
@@ -19,12 +19,16 @@ describe('fleet: a rollout survives kill -9 of its driver and of a host in its t
 
   before(async () => {
     etcd = await startEtcd(1);
-    for (const name of ['web-1', 'web-2', 'web-3', 'web-4']) hosts.push(await startFleetHost({ name, endpoints: etcd.endpoints, healthFor: '300ms' }));
+    for (const name of ['web-1', 'web-2', 'web-3', 'web-4'])
+      hosts.push(await startFleetHost({ name, endpoints: etcd.endpoints, healthFor: '300ms', leaseTtl: `${LEASE_TTL_MS / 1000}s` }));
     await Promise.all(hosts.map((h) => connected(h)));
     await waitFor(async () => (await fleetStatusOf(etcd.endpoints)).hosts['web-4'] !== undefined, 'every host registered');
   });
 
   after(async () => {
+    if (process.env.RK_DEBUG)
+      for (const h of hosts)
+        for (const l of h.daemon.lines) if (String(l.msg).startsWith('fleet')) process.stderr.write(`${h.name} ${JSON.stringify(l).slice(0, 300)}\n`);
     await Promise.all(hosts.map((h) => h.close()));
     await etcd?.close();
   });
@@ -106,7 +110,6 @@ describe('fleet: a rollout survives kill -9 of its driver and of a host in its t
     await waitFor(() => victim.applied(2).length > 0, `${victim.name} converging on revision 2`, 60_000);
     await serving(victim, 'v2');
     assert.equal(victim.applied(2).length, 1);
-    const end = await fleetStatusOf(etcd.endpoints);
-    assert.equal(end.hosts[victim.name]!.targets.nginx!.revision, 2);
+    await waitFor(async () => (await fleetStatusOf(etcd.endpoints)).hosts[victim.name]?.targets.nginx?.revision === 2, `${victim.name} publishing revision 2`);
   });
 });

@@ -49,7 +49,8 @@ describe('fleet: rolling canary rollouts on 5 hosts', { skip, timeout: 600_000 }
     for (const name of names) {
       // web-3 lacks the local include one revision below needs.
       const localFiles: Record<string, string> = name === 'web-3' ? {} : { 'local/extra.conf': '# local settings\n' };
-      hosts.push(await startFleetHost({ name, endpoints: etcd.endpoints, localFiles, healthFor: '300ms' }));
+      // A lease of 5 s: a loaded machine stalling a daemon for a second must not make it leave the fleet mid-test.
+      hosts.push(await startFleetHost({ name, endpoints: etcd.endpoints, localFiles, healthFor: '300ms', leaseTtl: '5s' }));
     }
     await Promise.all(hosts.map((h) => connected(h)));
   });
@@ -180,7 +181,11 @@ describe('fleet: rolling canary rollouts on 5 hosts', { skip, timeout: 600_000 }
     assert.equal(hosts[4]!.applied(1).length, 1, 'web-5 was already on it');
 
     // A slow rollout: each host holds its gate 2 s. Followed in the background (exit 1 once aborted).
-    const slow = fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf', '--health-wait', '2s', '--wait'], stage({ 'site.conf': siteConf('v6') }));
+    const slow = fleetCli(
+      etcd.endpoints,
+      ['push', 'nginx', 'site.conf', '--health-wait', '2s', '--wait', '--wait-timeout', '3m'],
+      stage({ 'site.conf': siteConf('v6') }),
+    );
     await waitFor(async () => (await fleetStatusOf(etcd.endpoints)).targets.nginx?.rollout?.hosts['web-1'] === 'applying', 'web-1 applying revision 5');
     const hist = JSON.parse((await fleetCli(etcd.endpoints, ['history', 'nginx', '--json'])).stdout) as { revisions: unknown[] };
     const second = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v7') }));
