@@ -252,7 +252,9 @@ function formatFleetSummary(f: FleetSummary): string[] {
   const lines = [`fleet ${f.fleet} as host ${f.host}: etcd ${f.connected ? 'connected' : 'NOT connected (serving the current files)'}`];
   for (const [t, st] of Object.entries(f.targets)) {
     const desired = st.desired === null ? '' : `, desired ${st.desired}`;
-    lines.push(`  ${t}: revision ${st.revision}${desired}, ${st.status}${st.reason ? `: ${oneLine(st.reason)}` : ''}`);
+    lines.push(
+      `  ${t}: revision ${st.revision}${desired}, ${st.status}${st.driving ? ' (drives its rollouts)' : ''}${st.reason ? `: ${oneLine(st.reason)}` : ''}`,
+    );
   }
   return lines;
 }

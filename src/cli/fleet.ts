@@ -1,5 +1,5 @@
-// `reloadkit fleet push|status|history`: talks to etcd directly (not to a
-// daemon). etcd and the fleet come from --etcd/--fleet, else
+// `reloadkit fleet push|status|pause|resume|abort|rollback|history`: talks
+// to etcd directly (not to a daemon). etcd and the fleet come from --etcd/--fleet, else
 // RELOADKIT_ETCD/RELOADKIT_FLEET, else the `fleet:` section of the config
 // file (-c, else RELOADKIT_CONFIG, else the default file if it exists).
 import type { KeyObject } from 'node:crypto';
@@ -11,25 +11,37 @@ import type { FleetStatus } from '../fleet/status.js';
 import { ago } from './client.js';
 import { err, EXIT, out, parse } from './common.js';
 import { DEFAULT_CONFIG_PATH } from '../shared/defaults.js';
-import { ConfigError, EtcdError, RevisionError, UsageError } from '../shared/errors.js';
+import { ConfigError, EtcdError, RevisionError, RolloutError, UsageError } from '../shared/errors.js';
+import { MAX_HOSTS_PER_TXN } from '../fleet/rollout.js';
+import type { RolloutOptions } from '../fleet/control.js';
 
-export const FLEET_HELP = `Usage: reloadkit fleet push TARGET PATH... [-m MSG] [--key FILE] [--from DIR] [--wait]
+export const FLEET_HELP = `Usage: reloadkit fleet push TARGET PATH... [-m MSG] [--key FILE] [--from DIR] [--canary N] [--batch K] [--health-wait D] [--wait]
        reloadkit fleet status [TARGET] [--json]
+       reloadkit fleet pause|resume|abort TARGET
+       reloadkit fleet rollback TARGET [--to REVISION] [--canary N] [--batch K] [--health-wait D] [--wait]
        reloadkit fleet history TARGET [--json]
 
-Fleet mode: one config change, many hosts, through etcd. Every host whose
-daemon has a \`fleet:\` section and TARGET with \`fleet: { dir }\` applies a
-pushed revision to that directory (files written atomically, the target's
-check, reload and verify, the optional health gate); any failure puts the
-previous files back byte for byte and reloads them.
+Fleet mode: one config change, many hosts, through etcd, never all at once.
+A push stores a revision and starts its rollout: the canary hosts first, one
+at a time (hosts labelled canary: "true", else the first --canary hosts by
+name), then batches of at most --batch hosts by name. Each host applies it
+to the target's fleet.dir (files written atomically, the target's check,
+reload and verify, the health gate); a failure puts the previous files back
+byte for byte and halts the rollout: no other host starts.
 
-push     stores PATH... (files, or directories with everything under them;
-         relative paths, as they will be under the target's fleet.dir) as
-         the next revision of TARGET and makes it the desired one. Refused
-         before anything is written: absolute paths, "..", symlinks, more
-         than 1 MiB or 1000 files in all.
-status   every live host and what it runs (a table, or the JSON with --json)
-history  every stored revision of TARGET, with author, time and message
+push      stores PATH... (files, or directories with everything under them;
+          relative paths, as they will be under the target's fleet.dir) as
+          the next revision of TARGET and starts its rollout. Refused before
+          anything is written: absolute paths, "..", symlinks, more than
+          1 MiB or 1000 files in all, and a push while a rollout of TARGET
+          runs or is paused (the message names it).
+status    every live host, what it runs, and each target's rollout
+pause     no host starts until resume (the ones applying finish)
+resume    continues a paused rollout
+abort     stops the rollout for good (the hosts applying finish)
+rollback  a new rollout to an earlier revision (default: the revision the
+          latest rollout started from), in the same order with the same gates
+history   every stored revision of TARGET, with author, time and message
 
 Options:
   -c, --config FILE    daemon config whose fleet: section names etcd and the
@@ -40,20 +52,29 @@ Options:
   --fleet NAME         the fleet (default: $RELOADKIT_FLEET, else fleet.name)
   --timeout DURATION   deadline of each etcd call (default: fleet.etcd.timeout,
                        else 2s)
-  -m, --message MSG    push: what the revision changes (recorded with it)
+  -m, --message MSG    push, rollback: what the rollout changes (recorded)
   --key FILE           push: sign the revision with this Ed25519 private key
                        (reloadkit keygen); hosts whose target has
                        signature.public_key refuse unsigned revisions
   --from DIR           push: PATHs are relative to DIR (default: .)
-  --wait               push: wait until every live host applied the revision
-                       or failed; prints each host as it finishes
-  --wait-timeout D     push --wait: give up after D (default 5m)
-  --json               status, history: print JSON
+  --canary N           hosts that go first, one at a time, when none is
+                       labelled canary: "true" (default 1; 0: none)
+  --batch K            at most K hosts apply at once after the canaries
+                       (default 1, at most ${MAX_HOSTS_PER_TXN})
+  --health-wait D      each host's health gate must pass for D (default: the
+                       target's health.for)
+  --to REVISION        rollback: the revision to return to
+  --wait               push, rollback: follow the rollout host by host until
+                       it ends (a progress line on a terminal)
+  --wait-timeout D     with --wait: give up after D (default 30m)
+  --json               status, history: print JSON; with --wait: the final
+                       status as JSON
   -h, --help           this help
 
-Exit codes: 0 success (push --wait: every host applied it); 1 push --wait:
-a host failed, or the wait timed out; 2 usage error, a refused push (nothing
-stored), or etcd unreachable (the message names the endpoints and why).
+Exit codes: 0 success (with --wait: the rollout is done); 1 with --wait: the
+rollout halted or was aborted, or the wait timed out; 2 usage error, a
+refused push or command (nothing changed), or etcd unreachable (the message
+names the endpoints and why).
 `;
 
 interface Where {
@@ -149,7 +170,7 @@ async function withStore(where: Where, fn: (store: EtcdStore) => Promise<number>
     store = await EtcdStore.connect(where.etcd);
     return await fn(store);
   } catch (e) {
-    if (e instanceof EtcdError) {
+    if (e instanceof EtcdError || e instanceof RolloutError) {
       err(`reloadkit: ${e.message}`);
       return EXIT.USAGE;
     }
@@ -159,25 +180,69 @@ async function withStore(where: Where, fn: (store: EtcdStore) => Promise<number>
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Where etcd and the fleet are (every subcommand). */
+const WHERE_FLAGS = {
+  config: { type: 'string', short: 'c' },
+  etcd: { type: 'string' },
+  fleet: { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
+const ROLLOUT_FLAGS = {
+  canary: { type: 'string' },
+  batch: { type: 'string' },
+  'health-wait': { type: 'string' },
+  wait: { type: 'boolean' },
+  'wait-timeout': { type: 'string' },
+  json: { type: 'boolean' },
+  message: { type: 'string', short: 'm' },
+} as const;
+
+function parseCount(text: string, what: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max)
+    throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** --canary, --batch, --health-wait. */
+function rolloutOptions(values: { canary?: string | undefined; batch?: string | undefined; 'health-wait'?: string | undefined }): RolloutOptions {
+  return {
+    canary: values.canary === undefined ? undefined : parseCount(values.canary, '--canary', 0, 1000),
+    batch: values.batch === undefined ? undefined : parseCount(values.batch, '--batch', 1, MAX_HOSTS_PER_TXN),
+    healthWaitMs: values['health-wait'] === undefined ? undefined : parseDurationMs(values['health-wait'], '--health-wait'),
+  };
+}
+
+function whoAmI(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return 'unknown'; // no user name (a container without /etc/passwd entry)
+  }
+}
+
+/** After starting rollout `id`: done (exit 0) without --wait, else follow it to its end. */
+async function afterStart(
+  store: EtcdStore,
+  where: Where,
+  target: string,
+  id: string,
+  values: { wait?: boolean | undefined; json?: boolean | undefined; 'wait-timeout'?: string | undefined },
+): Promise<number> {
+  if (!values.wait) return EXIT.OK;
+  const timeoutMs = values['wait-timeout'] === undefined ? 30 * 60_000 : parseDurationMs(values['wait-timeout'], '--wait-timeout');
+  const { followRollout } = await import('./fleet-wait.js');
+  return followRollout(store, where.fleet, target, id, {
+    timeoutMs,
+    json: values.json ?? false,
+    tty: process.stdout.isTTY === true,
+    write: (t) => process.stdout.write(t),
+    warn: err,
+  });
+}
 
 async function push(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      config: { type: 'string', short: 'c' },
-      etcd: { type: 'string' },
-      fleet: { type: 'string' },
-      timeout: { type: 'string' },
-      message: { type: 'string', short: 'm' },
-      key: { type: 'string' },
-      from: { type: 'string' },
-      wait: { type: 'boolean' },
-      'wait-timeout': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    Number.MAX_SAFE_INTEGER,
-  );
+  const { values, positionals } = parse(argv, { ...WHERE_FLAGS, key: { type: 'string' }, from: { type: 'string' }, ...ROLLOUT_FLAGS }, Number.MAX_SAFE_INTEGER);
   if (values.help) {
     out(FLEET_HELP);
     return EXIT.OK;
@@ -187,8 +252,9 @@ async function push(argv: readonly string[]): Promise<number> {
   if (target === undefined) throw new UsageError('push needs TARGET and at least one PATH');
   if (!NAME_PATTERN.test(target)) throw new UsageError(`invalid target name ${JSON.stringify(target)}`);
   if (paths.length === 0) throw new UsageError('push needs at least one PATH (a file or a directory)');
-  const waitMs = values['wait-timeout'] === undefined ? 300_000 : parseDurationMs(values['wait-timeout'], '--wait-timeout');
-  const { collectPushFiles, storeRevision } = await import('../fleet/revisions.js');
+  const options = rolloutOptions(values);
+  if (values['wait-timeout'] !== undefined) parseDurationMs(values['wait-timeout'], '--wait-timeout');
+  const [{ collectPushFiles }, { storeRevision }] = await Promise.all([import('../fleet/revisions.js'), import('../fleet/control.js')]);
   // Everything is checked before etcd is contacted: a refused push stores nothing.
   let files;
   try {
@@ -213,75 +279,78 @@ async function push(argv: readonly string[]): Promise<number> {
     }
   }
   const where = await locate(values);
-  let author = 'unknown';
-  try {
-    author = `${userInfo().username}@${hostname()}`;
-  } catch {
-    // no user name (a container without /etc/passwd entry)
-  }
   return withStore(where, async (store) => {
-    const { revision, rollout } = await storeRevision(store, files, { fleet: where.fleet, target, author, message: values.message ?? '', key });
+    let stored;
+    try {
+      stored = await storeRevision(store, files, { fleet: where.fleet, target, author: whoAmI(), message: values.message ?? '', key, rollout: options });
+    } catch (e) {
+      if (e instanceof RolloutError) {
+        err(`reloadkit fleet push: ${e.message}; nothing stored`);
+        return EXIT.USAGE;
+      }
+      throw e;
+    }
+    const { revision, rollout } = stored;
     const bytes = files.reduce((n, f) => n + f.bytes.length, 0);
     if (values.json && !values.wait)
       out(JSON.stringify({ status: 'ok', fleet: where.fleet, target, revision, rollout: rollout.id, files: files.length, bytes, signed: key !== undefined }));
     else
       out(
-        `pushed ${target} revision ${revision} (${files.length} file${files.length === 1 ? '' : 's'}, ${bytes} bytes${key ? ', signed' : ''}); rollout ${rollout.id} from revision ${rollout.from}`,
+        `pushed ${target} revision ${revision} (${files.length} file${files.length === 1 ? '' : 's'}, ${bytes} bytes${key ? ', signed' : ''}); rollout ${rollout.id} from revision ${rollout.from}${describeOrder(rollout)}`,
       );
-    if (!values.wait) return EXIT.OK;
-    return waitForRollout(store, where.fleet, target, rollout.id, waitMs, values.json ?? false);
+    return afterStart(store, where, target, rollout.id, values);
   });
 }
 
-/** Polls the status until every live host finished the rollout; prints each host once. */
-async function waitForRollout(store: EtcdStore, fleet: string, target: string, id: string, timeoutMs: number, json: boolean): Promise<number> {
-  const { readFleetStatus } = await import('../fleet/status.js');
-  const printed = new Set<string>();
-  const deadline = Date.now() + timeoutMs;
-  let last: FleetStatus | null;
-  for (;;) {
-    try {
-      last = await readFleetStatus(store, fleet, target);
-    } catch (e) {
-      // An etcd hiccup while waiting (a leader change): try again until the deadline.
-      if (Date.now() > deadline) throw e;
-      await sleep(500);
-      continue;
-    }
-    const r = last.targets[target]?.rollout;
-    if (r && r.id === id) {
-      for (const [host, s] of Object.entries(r.hosts)) {
-        if ((s === 'done' || s === 'failed' || s === 'lost') && !printed.has(host)) {
-          printed.add(host);
-          const reason = s === 'failed' ? `: ${last.hosts[host]?.targets[target]?.reason ?? ''}` : '';
-          if (!json) out(`${host}: ${s}${reason}`);
-        }
-      }
-      if (r.state !== 'running') {
-        if (json) out(JSON.stringify(last));
-        else if (Object.keys(r.hosts).length === 0) out(`no live host runs ${target} in fleet ${fleet}`);
-        else out(`rollout ${id}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`);
-        return r.state === 'done' ? EXIT.OK : EXIT.FAIL;
-      }
-    } else if (r && r.id !== id) {
-      err(`reloadkit: another push (${r.id}) replaced rollout ${id}`);
-      return EXIT.FAIL;
-    }
-    if (Date.now() > deadline) {
-      err(`reloadkit: rollout ${id} not finished after ${Math.round(timeoutMs / 1000)} s`);
-      return EXIT.FAIL;
-    }
-    await sleep(100);
+function describeOrder(r: { canary: number; batch: number; health_wait_ms?: number }): string {
+  return ` (canary ${r.canary}, batch ${r.batch}${r.health_wait_ms === undefined ? '' : `, health wait ${r.health_wait_ms} ms`})`;
+}
+
+async function rollback(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...WHERE_FLAGS, to: { type: 'string' }, ...ROLLOUT_FLAGS }, 1);
+  if (values.help) {
+    out(FLEET_HELP);
+    return EXIT.OK;
   }
+  const target = await targetArg('rollback', positionals);
+  const to = values.to === undefined ? undefined : parseCount(values.to, '--to', 1, Number.MAX_SAFE_INTEGER);
+  const options = rolloutOptions(values);
+  const where = await locate(values);
+  const { startRollback } = await import('../fleet/control.js');
+  return withStore(where, async (store) => {
+    const r = await startRollback(store, where.fleet, target, { to, author: whoAmI(), message: values.message ?? '', rollout: options });
+    if (values.json && !values.wait) out(JSON.stringify({ status: 'ok', fleet: where.fleet, target, rollout: r.id, from: r.from, to: r.to }));
+    else out(`rollback of ${target}: rollout ${r.id} from revision ${r.from} to revision ${r.to}${describeOrder(r)}`);
+    return afterStart(store, where, target, r.id, values);
+  });
+}
+
+async function targetArg(command: string, positionals: readonly string[]): Promise<string> {
+  const target = positionals[0];
+  if (target === undefined) throw new UsageError(`${command} needs TARGET`);
+  const { NAME_PATTERN } = await import('../fleet/keys.js');
+  if (!NAME_PATTERN.test(target)) throw new UsageError(`invalid target name ${JSON.stringify(target)}`);
+  return target;
+}
+
+async function steer(command: 'pause' | 'resume' | 'abort', argv: readonly string[]): Promise<number> {
+  const parsed = parseReadArgs(argv);
+  if (!parsed) return EXIT.OK;
+  const { values, positionals } = parsed;
+  const target = await targetArg(command, positionals);
+  const where = await locate(values);
+  const { steerRollout } = await import('../fleet/control.js');
+  return withStore(where, async (store) => {
+    const r = await steerRollout(store, where.fleet, target, command, whoAmI());
+    if (values.json) out(JSON.stringify({ status: 'ok', fleet: where.fleet, target, rollout: r.id, state: r.state }));
+    else out(`rollout ${r.id} of ${target}: ${r.state}${command === 'resume' ? '' : ' (hosts applying now finish their turn)'}`);
+    return EXIT.OK;
+  });
 }
 
 /** The options `status` and `history` share; null after printing the help. */
 function parseReadArgs(argv: readonly string[]) {
-  const parsed = parse(
-    argv,
-    { config: { type: 'string', short: 'c' }, etcd: { type: 'string' }, fleet: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
-    1,
-  );
+  const parsed = parse(argv, { ...WHERE_FLAGS, json: { type: 'boolean' } }, 1);
   if (!parsed.values.help) return parsed;
   out(FLEET_HELP);
   return null;
@@ -307,7 +376,11 @@ async function history(argv: readonly string[]): Promise<number> {
   const target = positionals[0];
   if (target === undefined) throw new UsageError('history needs TARGET');
   const where = await locate(values);
-  const [{ listRevisions, parseJson }, { desiredKey }] = await Promise.all([import('../fleet/revisions.js'), import('../fleet/keys.js')]);
+  const [{ listRevisions }, { parseJson }, { desiredKey }] = await Promise.all([
+    import('../fleet/revisions.js'),
+    import('../fleet/records.js'),
+    import('../fleet/keys.js'),
+  ]);
   return withStore(where, async (store) => {
     const list = await listRevisions(store, where.fleet, target);
     const desired = parseJson<{ revision: number }>(await store.get(desiredKey(where.fleet, target)))?.revision ?? null;
@@ -339,33 +412,42 @@ async function history(argv: readonly string[]): Promise<number> {
   });
 }
 
-/** The table `reloadkit fleet status` prints: one row per host and target. */
+/** The table `reloadkit fleet status` prints: each target's rollout, then one row per host and target. */
 export function formatFleetStatus(s: FleetStatus, now = Date.now()): string {
   const lines: string[] = [];
   for (const [t, ts] of Object.entries(s.targets)) {
     const r = ts.rollout;
     lines.push(
-      `${t}: revision ${ts.revision}, desired ${ts.desired}${r ? `; rollout ${r.id} (${r.from} -> ${r.to}) ${r.state}${r.reason ? `: ${r.reason}` : ''}` : ''}`,
+      `${t}: revision ${ts.revision}, desired ${ts.desired}${r ? `; rollout ${r.id} (${r.from} -> ${r.to}) ${r.state}${r.reason ? `: ${r.reason}` : ''}` : ''}; driver ${ts.driver ?? 'none'}`,
     );
+    if (r) {
+      const c = r.counts;
+      lines.push(
+        `  ${c.done} done, ${c.applying} applying, ${c.pending} pending, ${c.failed} failed, ${c.lost} lost; canaries ${r.canaries.join(' ') || '-'}; batch ${r.batch}`,
+      );
+    }
   }
   const rows: string[][] = [];
   for (const [host, h] of Object.entries(s.hosts).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const entries = Object.entries(h.targets);
-    if (entries.length === 0) rows.push([host, h.alive ? 'yes' : 'no', '-', '-', '-', '-']);
-    for (const [t, st] of entries) rows.push([host, h.alive ? 'yes' : 'no', t, String(st.revision), st.status, ago(st.at, now), st.reason ?? '']);
+    if (entries.length === 0) rows.push([host, h.alive ? 'yes' : 'no', '-', '-', '-', '-', '-']);
+    for (const [t, st] of entries) {
+      const turn = s.targets[t]?.rollout?.hosts[host] ?? '-';
+      rows.push([host, h.alive ? 'yes' : 'no', t, String(st.revision), st.status, ago(st.at, now), turn, st.reason ?? '']);
+    }
   }
-  const head = ['HOST', 'ALIVE', 'TARGET', 'REVISION', 'STATUS', 'WHEN'];
+  const head = ['HOST', 'ALIVE', 'TARGET', 'REVISION', 'STATUS', 'WHEN', 'ROLLOUT'];
   const widths = head.map((x, i) => Math.max(x.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (cells: string[]) =>
     cells
-      .slice(0, 6)
+      .slice(0, 7)
       .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
   lines.push(`fleet ${s.fleet}: ${Object.keys(s.hosts).length} host${Object.keys(s.hosts).length === 1 ? '' : 's'} alive`, fmt(head));
   for (const r of rows) {
     lines.push(fmt(r));
-    if (r[6]) lines.push(`  ${r[6]}`);
+    if (r[7]) lines.push(`  ${r[7]}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -379,6 +461,12 @@ export async function fleetCommand(argv: readonly string[]): Promise<number> {
       return status(rest);
     case 'history':
       return history(rest);
+    case 'pause':
+    case 'resume':
+    case 'abort':
+      return steer(sub, rest);
+    case 'rollback':
+      return rollback(rest);
     case undefined:
     case '--help':
     case '-h':
@@ -386,6 +474,6 @@ export async function fleetCommand(argv: readonly string[]): Promise<number> {
       out(FLEET_HELP);
       return sub === undefined ? EXIT.USAGE : EXIT.OK;
     default:
-      throw new UsageError(`unknown fleet command ${JSON.stringify(sub)} (push, status, history)`);
+      throw new UsageError(`unknown fleet command ${JSON.stringify(sub)} (push, status, pause, resume, abort, rollback, history)`);
   }
 }

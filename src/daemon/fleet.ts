@@ -25,6 +25,7 @@ export async function startFleetAgent(config: DaemonConfig, targets: ReadonlyMap
       configHash: () => t.unit.current().hash,
       ...(tf.health ? { health: { url: tf.health.url, forMs: tf.health.for_ms, intervalMs: tf.health.interval_ms, timeoutMs: tf.health.timeout_ms } } : {}),
       ...(t.definition.signature ? { publicKeyFile: t.definition.signature.public_key } : {}),
+      stepTimeoutMs: t.definition.timeout_ms,
     });
   }
   const e = f.etcd;

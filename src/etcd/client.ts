@@ -35,6 +35,8 @@ export interface WatchEvent {
   type: 'put' | 'delete';
   key: string;
   value: Buffer;
+  /** etcd's revision of the change (for a delete: the revision of the delete). */
+  modRevision: string;
 }
 
 export interface WatchHandle {
@@ -56,7 +58,7 @@ export interface LeaseHandle {
 }
 
 /** A guarded write: `ops` are applied only when every `compare` holds. */
-export interface TxnCompare {
+interface TxnCompare {
   key: string;
   /** mod_revision the key must have ("0" = the key must not exist). */
   modRevision: string;
@@ -65,6 +67,22 @@ export interface TxnCompare {
 export interface TxnPut {
   key: string;
   value: string | Buffer;
+  /** Attach the key to this lease (it disappears when the lease expires). */
+  lease?: string | undefined;
+}
+
+/** A guarded write: every compare must hold, then the puts and prefix deletes are applied atomically. */
+export interface Txn {
+  compares: readonly TxnCompare[];
+  puts: readonly TxnPut[];
+  /** Every key under each prefix is deleted. */
+  deletePrefixes?: readonly string[] | undefined;
+}
+
+/** The outcome of a transaction: whether the compares held, and etcd's revision after it (the mod_revision of what it wrote). */
+export interface TxnResult {
+  succeeded: boolean;
+  revision: string;
 }
 
 type Etcd3Module = typeof import('etcd3'); // eslint-disable-line @typescript-eslint/consistent-type-imports -- the module's shape, loaded lazily
@@ -190,9 +208,14 @@ export class EtcdStore {
 
   /** Every key under `prefix`, sorted by key. */
   async getPrefix(prefix: string): Promise<KeyValue[]> {
+    return (await this.rangePrefix(prefix)).kvs;
+  }
+
+  /** Every key under `prefix`, sorted by key, and etcd's revision the read saw. */
+  async rangePrefix(prefix: string): Promise<{ kvs: KeyValue[]; revision: string }> {
     return this.call(`get ${prefix}*`, async () => {
       const res = await this.client.getAll().prefix(prefix).sort('Key', 'Ascend').exec();
-      return res.kvs.map((kv) => ({ key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision }));
+      return { kvs: res.kvs.map((kv) => ({ key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision })), revision: res.header.revision };
     });
   }
 
@@ -204,13 +227,19 @@ export class EtcdStore {
     await this.call(`delete ${key}`, () => this.client.delete().key(key).exec());
   }
 
-  /** Applies `puts` atomically when every compare holds; false when one did not (someone else wrote first). */
-  async txn(compares: readonly TxnCompare[], puts: readonly TxnPut[]): Promise<boolean> {
+  /** Applies the writes atomically when every compare holds; `succeeded` is false when one did not (someone else wrote first). */
+  async txn(t: Txn): Promise<TxnResult> {
     return this.call('transaction', async () => {
-      let b = this.client.if(compares[0]!.key, 'Mod', '==', compares[0]!.modRevision);
-      for (const c of compares.slice(1)) b = b.and(c.key, 'Mod', '==', c.modRevision);
-      const res = await b.then(...puts.map((p) => this.client.put(p.key).value(p.value))).commit();
-      return res.succeeded;
+      const [first, ...rest] = t.compares;
+      if (!first) throw new EtcdError('a transaction needs at least one compare');
+      let b = this.client.if(first.key, 'Mod', '==', first.modRevision);
+      for (const c of rest) b = b.and(c.key, 'Mod', '==', c.modRevision);
+      const ops = [
+        ...t.puts.map((p) => (p.lease === undefined ? this.client.put(p.key).value(p.value) : this.client.put(p.key).value(p.value).lease(p.lease))),
+        ...(t.deletePrefixes ?? []).map((prefix) => this.client.delete().prefix(prefix)),
+      ];
+      const res = await b.then(...ops).commit();
+      return { succeeded: res.succeeded, revision: res.header.revision };
     });
   }
 
@@ -236,8 +265,8 @@ export class EtcdStore {
   ): Promise<WatchHandle> {
     const b = this.client.watch();
     const w: Watcher = await this.call(`watch ${key}${prefix ? '*' : ''}`, () => (prefix ? b.prefix(key) : b.key(key)).create());
-    w.on('put', (kv) => onEvent({ type: 'put', key: kv.key.toString('utf8'), value: kv.value }));
-    w.on('delete', (kv) => onEvent({ type: 'delete', key: kv.key.toString('utf8'), value: kv.value }));
+    w.on('put', (kv) => onEvent({ type: 'put', key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision }));
+    w.on('delete', (kv) => onEvent({ type: 'delete', key: kv.key.toString('utf8'), value: kv.value, modRevision: kv.mod_revision }));
     w.on('disconnected', (err: Error) => onState(false, err));
     w.on('connected', () => onState(true));
     w.on('error', (err: Error) => onState(false, err));

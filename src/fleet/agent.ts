@@ -1,6 +1,8 @@
 // The fleet agent of one daemon: registers the host (with a lease), keeps
-// what it runs published, watches the targets' desired revisions and brings
-// each fleet-managed target to them through the per-host apply step.
+// what it runs published, takes its turns in rollouts (a turn key the
+// driver writes: apply that revision now, through the per-host apply step,
+// then report the outcome), and campaigns to drive each target's rollouts
+// (driver.ts) so that no single host is needed for a rollout to go on.
 //
 // The daemon hands it, per fleet-managed target, only what the apply step
 // needs (a name, the directory, a way to run the target's pass, the health
@@ -8,19 +10,23 @@
 //
 // etcd down: the host keeps serving what it has, `connected` is false,
 // the session is retried with exponential backoff and jitter; on reconnect
-// the host publishes its record again and catches up with the desired
-// revisions (the same pass as any other apply).
+// the host registers again (a new session) and the driver gives it a turn
+// if it is not on the fleet's revision (convergence). A host never applies
+// a revision without its turn.
 import { readFile } from 'node:fs/promises';
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/types.js';
 import { applyRevision, driftReason, fileRecordStore, findDrift, type ApplyOutcome, type FleetTargetBinding, type RecordStore } from './apply.js';
-import { EtcdStore, type EtcdConnectOptions, type WatchHandle } from '../etcd/client.js';
-import { desiredKey, hostsPrefix, parseHostKey, parseTargetKey, targetsPrefix } from './keys.js';
+import { EtcdStore, type EtcdConnectOptions, type WatchEvent, type WatchHandle } from '../etcd/client.js';
+import { driverKey, hostsPrefix, parseHostKey, parseTargetKey, targetsPrefix, turnKey } from './keys.js';
 import { noopFleetMetrics, type FleetMetricsSink } from './metrics.js';
+import { TargetDriver } from './driver.js';
+import { parseJson, type DesiredRecord, type HostRecord, type HostTargetState, type RolloutRecord, type TurnRecord } from './records.js';
 import { HostRegistration } from './registry.js';
-import { parseJson, readRevision, verifyRevision, type DesiredRecord } from './revisions.js';
-import { readFleetStatus, type FleetStatus, type HostRecord, type HostTargetState } from './status.js';
+import { readRevision, verifyRevision } from './revisions.js';
+import { KvCache, reportTxn, type Versioned } from './rollout.js';
+import { readFleetStatus, type FleetStatus } from './status.js';
 
 export interface FleetSettings {
   /** The fleet's name (the etcd prefix is `/reloadkit/<name>/`). */
@@ -40,13 +46,6 @@ export interface FleetAgentOptions {
   /** reloadkit's version, published with the host. */
   version: string;
   records?: RecordStore;
-  /**
-   * Apply a new desired revision as soon as it is seen (default true). A
-   * rollout driver that orders hosts turns it off and runs `applyNow` on
-   * each host in its turn; convergence at start and after an outage then
-   * goes through the driver too.
-   */
-  autoApply?: boolean;
 }
 
 /** The fleet in `reloadkit status`: this host's view, without asking etcd. */
@@ -54,10 +53,21 @@ export interface FleetSummary {
   fleet: string;
   host: string;
   connected: boolean;
-  targets: Record<string, { revision: number; desired: number | null; status: HostTargetState['status']; reason?: string }>;
+  targets: Record<string, { revision: number; desired: number | null; status: HostTargetState['status']; reason?: string; driving: boolean }>;
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** Status changes are coalesced: at most one status read per this interval for the change listeners. */
+const STATUS_COALESCE_MS = 200;
+/** A target's step timeout when the daemon does not say (check, reload, verify each). */
+const DEFAULT_STEP_TIMEOUT_MS = 30_000;
+
+/** The step of a failed turn as a rollout reports it: the pass is split into check (validation) and reload (reload, verify). */
+function rolloutStep(o: Exclude<ApplyOutcome, { status: 'done' }>): string {
+  if (o.status === 'drift') return 'drift';
+  if (o.step !== 'pass') return o.step;
+  return /^(validation_failed|load_failed)\b/.test(o.reason) ? 'check' : 'reload';
+}
 
 export class FleetAgent {
   private readonly s: FleetSettings;
@@ -66,9 +76,17 @@ export class FleetAgent {
   private readonly bindings = new Map<string, FleetTargetBinding>();
   private readonly states = new Map<string, HostTargetState>();
   private readonly desired = new Map<string, DesiredRecord>();
-  /** Per target, the rollout this host already tried (done or failed): not tried again until a new one. */
-  private readonly attempted = new Map<string, string>();
   private readonly queues = new Map<string, Promise<void>>();
+  /** What this host knows of `hosts/` and `targets/` (from its watches), which its drivers decide on. */
+  private readonly cache = new KvCache();
+  private readonly drivers = new Map<string, TargetDriver>();
+  /** Turns taken in this process (a watch event seen twice never applies twice). */
+  private readonly takenTurns = new Set<string>();
+  /** A new random id each time the host registers: turns are for one session. */
+  private sessionId = '';
+  private readonly statusListeners = new Set<(s: FleetStatus) => void>();
+  private statusTimer: NodeJS.Timeout | null = null;
+  private lastStatusJson = '';
   private readonly seenHosts = new Set<string>();
   private readonly lostHosts = new Set<string>();
   private readonly startedAt = new Date().toISOString();
@@ -84,11 +102,9 @@ export class FleetAgent {
   private lastError = '';
   private metricsSink: FleetMetricsSink = noopFleetMetrics;
   private readonly version: string;
-  private readonly autoApply: boolean;
 
   constructor(o: FleetAgentOptions) {
     this.s = o.settings;
-    this.autoApply = o.autoApply ?? true;
     this.logger = o.logger;
     this.version = o.version;
     this.records = o.records ?? fileRecordStore(o.stateDir);
@@ -119,6 +135,7 @@ export class FleetAgent {
         status: rec && rec.revision > 0 ? 'done' : 'idle',
         config_hash: b.configHash(),
         at: rec?.applied_at || this.startedAt,
+        turn_timeout_ms: turnTimeoutMs(b),
       });
     }
     this.loop = this.run();
@@ -130,6 +147,7 @@ export class FleetAgent {
     if (up === this.connectedNow) return;
     this.connectedNow = up;
     this.metricsSink.connected(up);
+    this.statusChanged();
     if (up) {
       this.lastError = '';
       this.logger.info({ fleet: this.s.name, host: this.s.host, endpoints: this.s.etcd.endpoints }, 'fleet: connected to etcd');
@@ -175,50 +193,108 @@ export class FleetAgent {
     });
   }
 
-  /** One session: a lease, the host record, the watches; ends when the lease is lost (or on close). */
+  /** One session: the watches, a lease, the host record, the drivers; ends when the lease is lost (or on close). */
   private async session(): Promise<void> {
     this.store ??= await EtcdStore.connect(this.s.etcd);
     const store = this.store;
     const ended = new Promise<Error>((resolve) => (this.endSession = resolve));
+    // A new session id before anyone can give this host a turn: turns of an earlier session are never taken up.
+    this.sessionId = randomUUID();
+    // Watches first, so no turn written after the record appears can be missed.
+    this.watches.push(
+      await store.watchPrefix(
+        targetsPrefix(this.s.name),
+        (e) => this.onTargetEvent(e),
+        (up, err) => (up ? this.onUp() : this.setConnected(false, err)),
+      ),
+      await store.watchPrefix(
+        hostsPrefix(this.s.name),
+        (e) => this.onHostEvent(e),
+        () => {},
+      ),
+    );
+    for (const t of this.bindings.keys()) {
+      this.watches.push(
+        await store.watchKey(
+          turnKey(this.s.name, t, this.s.host),
+          (e) => this.onTurnEvent(t, e),
+          () => {},
+        ),
+      );
+    }
     const reg = new HostRegistration(store, this.s.name, this.s.host, Math.max(1, Math.round(this.s.etcd.leaseTtlMs / 1000)), this.logger);
     this.registration = reg;
     await reg.register(this.record(), {
       onRenewal: (ok, err) => (ok ? this.onUp() : this.setConnected(false, err)),
       onLost: (err) => this.endSession?.(err),
     });
-    this.watches.push(
-      await store.watchPrefix(
-        targetsPrefix(this.s.name),
-        (e) => {
-          const k = parseTargetKey(this.s.name, e.key);
-          if (!k || k.kind !== 'desired' || e.type !== 'put' || !this.bindings.has(k.target)) return;
-          const d = parseJson<DesiredRecord>({ value: e.value });
-          if (d) this.onDesired(k.target, d);
-        },
-        (up, err) => (up ? this.onUp() : this.setConnected(false, err)),
-      ),
-      await store.watchPrefix(
-        hostsPrefix(this.s.name),
-        (e) => {
-          const h = parseHostKey(this.s.name, e.key);
-          if (h === null) return;
-          if (e.type === 'put') {
-            this.seenHosts.add(h);
-            this.lostHosts.delete(h);
-          } else {
-            this.seenHosts.delete(h);
-            this.lostHosts.add(h);
-          }
-          this.metricsSink.hosts(this.seenHosts.size, this.lostHosts.size);
-        },
-        () => {},
-      ),
-    );
     if (this.stopping.signal.aborted) return;
+    for (const t of this.bindings.keys()) {
+      this.drivers.set(
+        t,
+        new TargetDriver({
+          store,
+          cache: this.cache,
+          fleet: this.s.name,
+          target: t,
+          host: this.s.host,
+          session: this.sessionId,
+          lease: reg.leaseId!,
+          logger: this.logger,
+          metrics: () => this.metricsSink,
+        }),
+      );
+    }
     this.setConnected(true);
     await this.resync();
     this.sessionReady = true;
     throw await ended;
+  }
+
+  // ---- what the watches see -----------------------------------------------------
+
+  private onTargetEvent(e: WatchEvent): void {
+    this.cache.apply(e.key, e.type === 'put' ? e.value : null, e.modRevision);
+    const k = parseTargetKey(this.s.name, e.key);
+    if (!k || !this.bindings.has(k.target)) return;
+    if (k.kind === 'desired' && e.type === 'put') {
+      const d = parseJson<DesiredRecord>(e);
+      if (d) this.desired.set(k.target, d);
+    } else if (k.kind === 'rollout') {
+      this.metricsSink.rolloutState(k.target, e.type === 'put' ? parseJson<RolloutRecord>(e) : null);
+    }
+    const d = this.drivers.get(k.target);
+    if (k.kind === 'driver' && e.type === 'delete') this.campaign(k.target);
+    else d?.kick();
+    this.statusChanged();
+  }
+
+  private onHostEvent(e: WatchEvent): void {
+    this.cache.apply(e.key, e.type === 'put' ? e.value : null, e.modRevision);
+    const h = parseHostKey(this.s.name, e.key);
+    if (h === null) return;
+    if (e.type === 'put') {
+      this.seenHosts.add(h);
+      this.lostHosts.delete(h);
+    } else {
+      this.seenHosts.delete(h);
+      this.lostHosts.add(h);
+    }
+    this.metricsSink.hosts(this.seenHosts.size, this.lostHosts.size);
+    for (const d of this.drivers.values()) d.kick();
+    this.statusChanged();
+  }
+
+  /** Campaigns to drive `target` (the driver key is gone, or a new session); retried while etcd does not answer. */
+  private campaign(target: string): void {
+    const d = this.drivers.get(target);
+    if (!d || this.stopping.signal.aborted) return;
+    d.campaign().catch((err: unknown) => {
+      this.logger.debug({ unit: target, err: errorMessage(err) }, 'fleet: campaign to drive failed; retrying');
+      setTimeout(() => {
+        if (this.drivers.get(target) === d && !this.cache.json(driverKey(this.s.name, target))) this.campaign(target);
+      }, 500).unref();
+    });
   }
 
   /** A renewal or watch came back after a failure: publish again and catch up. */
@@ -228,17 +304,27 @@ export class FleetAgent {
     void this.resync().catch((err: unknown) => this.setConnected(false, err));
   }
 
-  /** Publishes the record again, reads every desired revision and the host list. */
+  /** Publishes the record again, reads the targets' records and the host list, campaigns where no host drives. */
   private async resync(): Promise<void> {
     const store = this.store!;
     this.registration?.invalidate();
     await this.registration?.publish(this.record());
-    for (const t of this.bindings.keys()) {
-      const d = parseJson<DesiredRecord>(await store.get(desiredKey(this.s.name, t)));
-      if (d) this.onDesired(t, d);
+    for (const prefix of [targetsPrefix(this.s.name), hostsPrefix(this.s.name)]) {
+      const r = await store.rangePrefix(prefix);
+      this.cache.applyRange(prefix, r.kvs, r.revision);
     }
-    const hosts = await store.getPrefix(hostsPrefix(this.s.name));
-    const alive = new Set(hosts.map((kv) => parseHostKey(this.s.name, kv.key)).filter((h): h is string => h !== null));
+    for (const t of this.bindings.keys()) {
+      const d = this.cache.json<DesiredRecord>(`${targetsPrefix(this.s.name)}${t}/desired`);
+      if (d) this.desired.set(t, d.value);
+      this.metricsSink.rolloutState(t, this.cache.json<RolloutRecord>(`${targetsPrefix(this.s.name)}${t}/rollout`)?.value ?? null);
+      if (!this.cache.json(driverKey(this.s.name, t))) this.campaign(t);
+      else this.drivers.get(t)?.kick();
+    }
+    const alive = new Set<string>();
+    for (const [key] of this.cache.jsonUnder<HostRecord>(hostsPrefix(this.s.name))) {
+      const h = parseHostKey(this.s.name, key);
+      if (h !== null) alive.add(h);
+    }
     for (const h of this.seenHosts) if (!alive.has(h)) this.lostHosts.add(h);
     this.seenHosts.clear();
     for (const h of alive) {
@@ -246,58 +332,72 @@ export class FleetAgent {
       this.lostHosts.delete(h);
     }
     this.metricsSink.hosts(this.seenHosts.size, this.lostHosts.size);
+    this.statusChanged();
   }
 
   private async teardown(): Promise<void> {
     this.sessionReady = false;
     this.endSession = null;
+    const drivers = [...this.drivers.values()];
+    this.drivers.clear();
+    await Promise.all(drivers.map((d) => d.stop()));
     const watches = this.watches.splice(0);
     await Promise.all(watches.map((w) => w.close()));
     this.registration?.release();
     this.registration = null;
   }
 
-  // ---- convergence ------------------------------------------------------------
+  // ---- turns ------------------------------------------------------------------------
 
-  private onDesired(target: string, d: DesiredRecord): void {
-    this.desired.set(target, d);
-    this.schedule(target);
+  /** The driver wrote this host's turn: apply its revision now (once), then report the outcome. */
+  private onTurnEvent(target: string, e: WatchEvent): void {
+    if (e.type !== 'put') return;
+    const t = parseJson<TurnRecord>(e);
+    if (!t || t.state !== 'applying' || t.session !== this.sessionId) return;
+    const id = `${t.session}|${t.rollout}|${t.revision}|${t.started_at}`;
+    if (this.takenTurns.has(id)) return;
+    this.takenTurns.add(id);
+    void this.takeTurn(target, { value: t, mod: e.modRevision });
   }
 
-  /** The desired revision of each managed target as last seen (for a driver deciding whose turn it is). */
-  desiredRevisions(): ReadonlyMap<string, DesiredRecord> {
-    return this.desired;
-  }
-
-  /** Per target, one apply at a time; a newer desired revision is taken up when the current apply ends. */
-  private schedule(target: string): void {
-    const prev = this.queues.get(target) ?? Promise.resolve();
-    const next = prev
-      .then(() => this.converge(target))
-      .catch((err: unknown) => {
-        // etcd could not give the revision (nothing was touched): try again shortly, with jitter.
+  private async takeTurn(target: string, turn: Versioned<TurnRecord>): Promise<void> {
+    const t = turn.value;
+    const mine = () => this.sessionId === t.session && !this.stopping.signal.aborted;
+    this.logger.info(
+      { unit: target, rollout: t.rollout, fleet_revision: t.revision, batch: t.batch, canary: t.canary === true, converge: t.converge === true },
+      'fleet: turn: applying the revision',
+    );
+    let outcome: ApplyOutcome | null = null;
+    for (let attempt = 0; outcome === null; attempt += 1) {
+      try {
+        outcome = await this.applyNow(target, t.revision, t.rollout, { healthForMs: t.health_wait_ms });
+      } catch (err) {
+        // etcd could not give the revision (nothing was touched): try again while the turn is this session's.
         this.logger.warn({ unit: target, fleet: this.s.name, err: errorMessage(err) }, 'fleet: cannot apply now; retrying');
-        if (!this.stopping.signal.aborted) setTimeout(() => this.schedule(target), 500 + Math.random() * 1000).unref();
-      });
-    this.queues.set(target, next);
+        if (!mine()) return;
+        await this.sleep(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
+        if (!mine()) return;
+      }
+    }
+    const result = outcome.status === 'done' ? { state: 'done' as const } : { state: 'failed' as const, step: rolloutStep(outcome), reason: outcome.reason };
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const res = await this.store!.txn(reportTxn(this.s.name, target, this.s.host, turn, result, new Date()));
+        if (!res.succeeded)
+          this.logger.warn({ unit: target, rollout: t.rollout }, 'fleet: turn: the turn was taken back (lost, or a new rollout); outcome not recorded in it');
+        return;
+      } catch (err) {
+        // Until the driver hears of the outcome, this host stays applying in the rollout; its lease going stops that.
+        if (!mine() || !this.store) return;
+        this.logger.warn({ unit: target, err: errorMessage(err) }, 'fleet: turn: reporting the outcome failed; retrying');
+        await this.sleep(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
+      }
+    }
   }
 
-  /**
-   * This version's policy: a host applies the desired revision as soon as
-   * it sees it (once per rollout). The apply itself is `applyNow`, the step
-   * a rollout scheduler can run in its own order.
-   */
-  private async converge(target: string): Promise<void> {
-    const d = this.desired.get(target);
-    const st = this.states.get(target);
-    if (!d || !st || this.stopping.signal.aborted) return;
-    if (this.attempted.get(target) === d.rollout) return;
-    if (st.revision === d.revision && st.status === 'done') {
-      this.attempted.set(target, d.rollout);
-      return;
-    }
-    if (!this.connectedNow || !this.autoApply) return; // taken up again on reconnect, or by the driver
-    await this.applyInQueue(target, d.revision, d.rollout);
+  /** Whether this host drives the target's rollouts now. */
+  isDriving(target: string): boolean {
+    return this.drivers.get(target)?.isLeading ?? false;
   }
 
   private async publicKey(b: FleetTargetBinding): Promise<KeyObject | null> {
@@ -311,10 +411,10 @@ export class FleetAgent {
    * publishes the outcome. Throws only when etcd cannot give the revision
    * (nothing was touched; the caller retries later).
    */
-  applyNow(target: string, revision: number, rolloutId = `${target}-${revision}`): Promise<ApplyOutcome> {
+  applyNow(target: string, revision: number, rolloutId = `${target}-${revision}`, opts: { healthForMs?: number | undefined } = {}): Promise<ApplyOutcome> {
     // In the target's queue: never two applies of one target at once.
     const prev = this.queues.get(target) ?? Promise.resolve();
-    const run = prev.then(() => this.applyInQueue(target, revision, rolloutId));
+    const run = prev.then(() => this.applyInQueue(target, revision, rolloutId, opts.healthForMs));
     this.queues.set(
       target,
       run.then(
@@ -325,7 +425,7 @@ export class FleetAgent {
     return run;
   }
 
-  private async applyInQueue(target: string, revision: number, rolloutId: string): Promise<ApplyOutcome> {
+  private async applyInQueue(target: string, revision: number, rolloutId: string, healthForMs: number | undefined): Promise<ApplyOutcome> {
     const b = this.bindings.get(target);
     if (!b) throw new Error(`target ${target} is not managed by the fleet on this host`);
     const store = this.store;
@@ -361,12 +461,14 @@ export class FleetAgent {
         logger: this.logger,
         writeSignatures: key !== null,
         signal: this.stopping.signal,
+        healthForMs,
       });
     }
-    this.attempted.set(target, rolloutId);
     const at = new Date().toISOString();
+    const turn_timeout_ms = turnTimeoutMs(b);
+    this.logger.debug({ unit: target, rollout: rolloutId, fleet_revision: revision, status: outcome.status }, 'fleet: apply ended');
     if (outcome.status === 'done') {
-      this.setState(target, { revision, status: 'done', config_hash: outcome.config_hash, attempted: revision, at });
+      this.setState(target, { revision, status: 'done', config_hash: outcome.config_hash, attempted: revision, at, turn_timeout_ms });
     } else {
       this.setState(target, {
         revision: prevState.revision,
@@ -375,6 +477,7 @@ export class FleetAgent {
         attempted: revision,
         reason: outcome.reason,
         at,
+        turn_timeout_ms,
       });
     }
     this.metricsSink.rollout(target, outcome.status);
@@ -424,6 +527,7 @@ export class FleetAgent {
   private record(): HostRecord {
     return {
       host: this.s.host,
+      session: this.sessionId,
       labels: this.s.labels,
       version: this.version,
       started_at: this.startedAt,
@@ -436,7 +540,13 @@ export class FleetAgent {
   summary(): FleetSummary {
     const targets: FleetSummary['targets'] = {};
     for (const [t, st] of this.states) {
-      targets[t] = { revision: st.revision, desired: this.desired.get(t)?.revision ?? null, status: st.status, ...(st.reason ? { reason: st.reason } : {}) };
+      targets[t] = {
+        revision: st.revision,
+        desired: this.desired.get(t)?.revision ?? null,
+        status: st.status,
+        ...(st.reason ? { reason: st.reason } : {}),
+        driving: this.isDriving(t),
+      };
     }
     return { fleet: this.s.name, host: this.s.host, connected: this.connectedNow, targets };
   }
@@ -455,7 +565,7 @@ export class FleetAgent {
 
   private localStatus(error: string): FleetStatus {
     const targets: FleetStatus['targets'] = {};
-    for (const [t, d] of this.desired) targets[t] = { revision: this.states.get(t)?.revision ?? 0, desired: d.revision, rollout: null };
+    for (const [t, d] of this.desired) targets[t] = { revision: this.states.get(t)?.revision ?? 0, desired: d.revision, driver: null, rollout: null };
     return {
       fleet: this.s.name,
       connected: false,
@@ -465,10 +575,80 @@ export class FleetAgent {
     };
   }
 
+  // ---- change events (the status page's live feed) ------------------------------------
+
+  /**
+   * Calls `fn` with the fleet's status (as `status()` gives it) whenever it
+   * changes: a host's record, a rollout's state, the driver, the connection.
+   * Changes are coalesced (at most one status read per 200 ms). Returns the
+   * function that stops the calls.
+   */
+  onStatusChange(fn: (s: FleetStatus) => void): () => void {
+    this.statusListeners.add(fn);
+    this.statusChanged();
+    return () => {
+      this.statusListeners.delete(fn);
+    };
+  }
+
+  /** The same changes as an async iterator; ends when `signal` aborts or the agent closes. */
+  async *statusChanges(signal?: AbortSignal): AsyncGenerator<FleetStatus> {
+    const queue: FleetStatus[] = [];
+    let wake: (() => void) | null = null;
+    const off = this.onStatusChange((s) => {
+      queue.push(s);
+      if (queue.length > 16) queue.shift();
+      wake?.();
+    });
+    const stop = () => wake?.();
+    signal?.addEventListener('abort', stop, { once: true });
+    this.stopping.signal.addEventListener('abort', stop, { once: true });
+    try {
+      while (!signal?.aborted && !this.stopping.signal.aborted) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    } finally {
+      off();
+      signal?.removeEventListener('abort', stop);
+      this.stopping.signal.removeEventListener('abort', stop);
+    }
+  }
+
+  private statusChanged(): void {
+    if (this.statusListeners.size === 0 || this.statusTimer || this.stopping.signal.aborted) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = null;
+      void this.emitStatus();
+    }, STATUS_COALESCE_MS);
+    this.statusTimer.unref();
+  }
+
+  private async emitStatus(): Promise<void> {
+    if (this.statusListeners.size === 0) return;
+    const s = await this.status();
+    const text = JSON.stringify(s);
+    if (text === this.lastStatusJson) return;
+    this.lastStatusJson = text;
+    for (const fn of this.statusListeners) {
+      try {
+        fn(s);
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err) }, 'fleet: a status listener threw');
+      }
+    }
+  }
+
   /** Leaves the fleet (revokes the lease), stops watching, lets an apply in flight finish. */
   async close(): Promise<void> {
     if (this.stopping.signal.aborted) return;
     this.stopping.abort();
+    if (this.statusTimer) clearTimeout(this.statusTimer);
     await this.registration?.leave();
     this.endSession?.(new Error('closing'));
     await this.loop;
@@ -476,4 +656,12 @@ export class FleetAgent {
     this.store?.close();
     this.store = null;
   }
+}
+
+/** How long a turn of this target may take before the driver calls it a timeout: every step's timeout, the gate, the restore. */
+function turnTimeoutMs(b: FleetTargetBinding): number {
+  const step = b.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+  const gate = b.health ? b.health.forMs + 2 * b.health.timeoutMs + b.health.intervalMs : 0;
+  // Check, reload and verify of the new files, then a reload of the restored ones, plus writing and reading.
+  return 4 * step + gate + 10_000;
 }

@@ -40,6 +40,8 @@ export interface FleetTargetBinding {
   health?: HealthGateOptions | undefined;
   /** The target's `signature.public_key`: revisions must be signed by its key, and FILE.sig files are written. */
   publicKeyFile?: string | undefined;
+  /** The target's timeout of one step (check, reload, verify): how long a rollout waits for this host's turn follows from it. */
+  stepTimeoutMs?: number | undefined;
 }
 
 type ApplyStep = 'signature' | 'drift' | 'write' | 'pass' | 'health';
@@ -216,6 +218,8 @@ export interface ApplyOptions {
   /** Set when the target requires signatures: the revision was verified, and FILE.sig files are written. */
   writeSignatures?: boolean;
   signal?: AbortSignal;
+  /** How long the health gate must pass, instead of the target's `health.for` (a rollout's `--health-wait`). */
+  healthForMs?: number | undefined;
 }
 
 /**
@@ -301,7 +305,7 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
   const passMs = ms(tPass);
   if (target.health) {
     try {
-      await healthGate(target.health, o.signal);
+      await healthGate(o.healthForMs === undefined ? target.health : { ...target.health, forMs: o.healthForMs }, o.signal);
     } catch (err) {
       return failed('health', errorMessage(err), b);
     }

@@ -6,7 +6,7 @@ import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/types.js';
 import type { EtcdStore, LeaseHandle } from '../etcd/client.js';
 import { hostKey } from './keys.js';
-import type { HostRecord } from './status.js';
+import type { HostRecord } from './records.js';
 
 export interface RegistrationEvents {
   /** The lease renewed (true) or failed to renew (false). */
@@ -27,6 +27,11 @@ export class HostRegistration {
     private readonly ttlSeconds: number,
     private readonly logger: Logger,
   ) {}
+
+  /** The lease the record lives on (null before register, after release). */
+  get leaseId(): string | null {
+    return this.lease?.id ?? null;
+  }
 
   /** Grants a new lease and writes the record under it. */
   async register(record: HostRecord, events: RegistrationEvents): Promise<void> {

@@ -5,13 +5,15 @@
 //
 // Stored value (binary, so file bytes are not inflated by base64):
 //   "RKREV1\n" | uint32 BE manifest length | manifest JSON | file bytes, in manifest order
+//
+// Storing a revision also starts its rollout: see control.ts.
 import { createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { RevisionError } from '../shared/errors.js';
 import { canonicalJson } from '../shared/hash.js';
 import type { EtcdStore } from '../etcd/client.js';
-import { desiredKey, headKey, revisionKey, revisionsPrefix, rolloutKey } from './keys.js';
+import { revisionKey, revisionsPrefix } from './keys.js';
 
 /** At most this many bytes of file content per revision. */
 export const MAX_REVISION_BYTES = 1024 * 1024;
@@ -200,59 +202,6 @@ export function verifyRevision(r: Revision, key: KeyObject, expect: { fleet: str
   return null;
 }
 
-export interface DesiredRecord {
-  revision: number;
-  rollout: string;
-}
-
-export interface RolloutRecord {
-  id: string;
-  /** The revision hosts ran before (0: none). */
-  from: number;
-  to: number;
-  started_at: string;
-  author: string;
-  message: string;
-}
-
-export interface PushMeta {
-  fleet: string;
-  target: string;
-  author: string;
-  message: string;
-  key?: KeyObject | undefined;
-}
-
-/**
- * Stores `files` as the next revision of the target and makes it the
- * desired one, in one etcd transaction guarded by the head key (two pushes
- * at once get two different numbers; the loser retries with the next).
- */
-export async function storeRevision(store: EtcdStore, files: readonly RevisionFile[], meta: PushMeta): Promise<{ revision: number; rollout: RolloutRecord }> {
-  const { fleet, target } = meta;
-  for (let attempt = 0; attempt < 20; attempt += 1) {
-    const head = await store.get(headKey(fleet, target));
-    const last = head ? Number((JSON.parse(head.value.toString('utf8')) as { revision: number }).revision) : 0;
-    const desired = await store.get(desiredKey(fleet, target));
-    const from = desired ? (JSON.parse(desired.value.toString('utf8')) as DesiredRecord).revision : 0;
-    const revision = last + 1;
-    const created_at = new Date().toISOString();
-    const manifest = buildManifest({ fleet, target, revision, created_at, author: meta.author, message: meta.message }, files, meta.key);
-    const rollout: RolloutRecord = { id: `${target}-${revision}`, from, to: revision, started_at: created_at, author: meta.author, message: meta.message };
-    const ok = await store.txn(
-      [{ key: headKey(fleet, target), modRevision: head?.modRevision ?? '0' }],
-      [
-        { key: revisionKey(fleet, target, revision), value: encodeRevision({ manifest, files: [...files] }) },
-        { key: headKey(fleet, target), value: JSON.stringify({ revision }) },
-        { key: desiredKey(fleet, target), value: JSON.stringify({ revision, rollout: rollout.id } satisfies DesiredRecord) },
-        { key: rolloutKey(fleet, target), value: JSON.stringify(rollout) },
-      ],
-    );
-    if (ok) return { revision, rollout };
-  }
-  throw new RevisionError(`could not allocate a revision number for ${target}: other pushes kept winning; try again`);
-}
-
 export async function readRevision(store: EtcdStore, fleet: string, target: string, revision: number): Promise<Revision | null> {
   const kv = await store.get(revisionKey(fleet, target, revision));
   return kv ? decodeRevision(kv.value, `revision ${revision} of ${target}`) : null;
@@ -262,13 +211,4 @@ export async function readRevision(store: EtcdStore, fleet: string, target: stri
 export async function listRevisions(store: EtcdStore, fleet: string, target: string): Promise<RevisionManifest[]> {
   const kvs = await store.getPrefix(revisionsPrefix(fleet, target));
   return kvs.map((kv) => decodeRevision(kv.value, kv.key).manifest);
-}
-
-export function parseJson<T>(kv: { value: Buffer } | null): T | null {
-  if (!kv) return null;
-  try {
-    return JSON.parse(kv.value.toString('utf8')) as T;
-  } catch {
-    return null;
-  }
 }

@@ -1,55 +1,45 @@
 // The fleet's status as `reloadkit fleet status --json` and `GET /fleet`
-// show it, built from what hosts publish and what pushes stored:
+// show it: what hosts publish, and each target's rollout as the state
+// machine in etcd holds it:
 //   {"fleet","connected",
 //    "hosts":{"<host>":{"alive","labels","version","targets":{"<t>":{"revision","status","config_hash"}}}},
-//    "targets":{"<t>":{"revision","desired","rollout":{"id","from","to","state","reason","hosts":{"<host>":"pending|applying|done|failed|lost"}}}}}
+//    "targets":{"<t>":{"revision","desired","driver","rollout":{"id","from","to","state","reason","hosts":{"<host>":"pending|applying|done|failed|lost"}}}}}
 import type { EtcdStore } from '../etcd/client.js';
-import { hostsPrefix, parseHostKey, parseTargetKey, targetsPrefix } from './keys.js';
-import type { DesiredRecord, RolloutRecord } from './revisions.js';
-
-/** A target's state on one host. */
-type HostTargetStatus = 'idle' | 'applying' | 'done' | 'failed' | 'drift';
-
-export interface HostTargetState {
-  /** The revision the host's files are at (0: none from the fleet yet). */
-  revision: number;
-  status: HostTargetStatus;
-  config_hash: string;
-  /** The revision the last apply was for (differs from `revision` after a failure). */
-  attempted?: number;
-  reason?: string;
-  /** When the status last changed (RFC 3339). */
-  at: string;
-}
-
-/** What a host publishes under `hosts/<host>` (attached to its lease). */
-export interface HostRecord {
-  host: string;
-  labels: Record<string, string>;
-  version: string;
-  started_at: string;
-  targets: Record<string, HostTargetState>;
-}
-
-type RolloutState = 'running' | 'paused' | 'halted' | 'done' | 'aborted';
-type RolloutHostState = 'pending' | 'applying' | 'done' | 'failed' | 'lost';
+import { allTurnsPrefix, hostsPrefix, parseHostKey, parseTargetKey, targetsPrefix } from './keys.js';
+import type { HaltReason, HostRecord, HostTargetState, RolloutRecord, RolloutState } from './records.js';
+import { KvCache, participants, rolloutView, type HostRolloutState, type RolloutView } from './rollout.js';
 
 export interface RolloutStatus {
   id: string;
+  kind: RolloutRecord['kind'];
   from: number;
   to: number;
   state: RolloutState;
+  /** Why it halted or was aborted, in one line: `host: step: message`. */
   reason?: string;
+  /** The same, as fields (halted only). */
+  failure?: HaltReason;
   author: string;
   message: string;
   started_at: string;
-  hosts: Record<string, RolloutHostState>;
+  ended_at?: string;
+  canary: number;
+  batch: number;
+  health_wait_ms?: number;
+  /** The canary hosts (empty until the driver's first step). */
+  canaries: string[];
+  hosts: Record<string, HostRolloutState>;
+  /** How many hosts are in each state. */
+  counts: Record<HostRolloutState, number>;
 }
 
 interface TargetStatus {
   /** The fleet's current revision: the last one a rollout completed (0: none). */
   revision: number;
+  /** The revision of the latest rollout. */
   desired: number;
+  /** The host driving the target's rollouts (null: none now; one takes over within the lease TTL). */
+  driver: string | null;
   rollout: RolloutStatus | null;
 }
 
@@ -62,81 +52,78 @@ export interface FleetStatus {
   error?: string;
 }
 
-function parse<T>(value: Buffer): T | null {
-  try {
-    return JSON.parse(value.toString('utf8')) as T;
-  } catch {
-    return null;
-  }
+/** `reason` of a rollout in one line. */
+function reasonText(r: HaltReason): string {
+  if (r.step === 'abort') return r.message;
+  return `${r.host ? `${r.host}: ` : ''}${r.step}: ${r.message}`;
 }
 
-/**
- * A rollout's state from the hosts' reports. In this version every host
- * applies a new revision as soon as it sees it: the rollout is `running`
- * while a live host has not finished, then `done` when every host is on
- * it, or `halted` (with the first failure as the reason) when one failed.
- */
-export function rolloutStatus(r: RolloutRecord, hosts: FleetStatus['hosts'], target: string): RolloutStatus {
-  const states: Record<string, RolloutHostState> = {};
-  let reason: string | undefined;
-  for (const [name, h] of Object.entries(hosts).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const t = h.targets[target];
-    if (!t) continue;
-    let s: RolloutHostState;
-    if (t.revision === r.to && (t.status === 'done' || t.status === 'idle')) s = 'done';
-    else if ((t.attempted ?? t.revision) === r.to && (t.status === 'failed' || t.status === 'drift')) s = 'failed';
-    else if ((t.attempted ?? t.revision) === r.to && t.status === 'applying') s = 'applying';
-    else s = 'pending';
-    if (!h.alive && s !== 'done' && s !== 'failed') s = 'lost';
-    if (s === 'failed' && reason === undefined) reason = `${name}: ${t.reason ?? t.status}`;
-    states[name] = s;
+/** A rollout as the status shows it: its record, and where each host taking part stands. */
+export function rolloutStatus(v: RolloutView, r: RolloutRecord): RolloutStatus {
+  const hosts: Record<string, HostRolloutState> = {};
+  const counts: Record<HostRolloutState, number> = { pending: 0, applying: 0, done: 0, failed: 0, lost: 0 };
+  for (const p of participants(v, r)) {
+    // A done rollout has nothing pending: a host that joined after it converges on its own.
+    if (r.state === 'done' && p.state === 'pending') continue;
+    hosts[p.host] = p.state;
+    counts[p.state] += 1;
   }
-  const values = Object.values(states);
-  const finished = values.every((s) => s === 'done' || s === 'failed' || s === 'lost');
-  const state: RolloutState = !finished ? 'running' : reason !== undefined ? 'halted' : 'done';
   return {
     id: r.id,
+    kind: r.kind ?? 'push',
     from: r.from,
     to: r.to,
-    state,
-    ...(reason === undefined ? {} : { reason }),
+    state: r.state,
+    ...(r.reason ? { reason: reasonText(r.reason) } : {}),
+    ...(r.reason && r.state === 'halted' ? { failure: r.reason } : {}),
     author: r.author,
     message: r.message,
     started_at: r.started_at,
-    hosts: states,
+    ...(r.ended_at ? { ended_at: r.ended_at } : {}),
+    canary: r.canary,
+    batch: r.batch,
+    ...(r.health_wait_ms === undefined ? {} : { health_wait_ms: r.health_wait_ms }),
+    canaries: r.canaries ?? [],
+    hosts,
+    counts,
   };
 }
 
-/** Reads the whole status from etcd (two range reads). Hosts whose lease expired are absent. */
+/** Reads the whole status from etcd (three range reads). Hosts whose lease expired are absent. */
 export async function readFleetStatus(store: EtcdStore, fleet: string, only?: string): Promise<FleetStatus> {
-  const [hostKvs, targetKvs] = await Promise.all([store.getPrefix(hostsPrefix(fleet)), store.getPrefix(targetsPrefix(fleet))]);
+  const cache = new KvCache();
+  const prefixes = [hostsPrefix(fleet), targetsPrefix(fleet), allTurnsPrefix(fleet)];
+  const reads = await Promise.all(prefixes.map((p) => store.rangePrefix(p)));
+  reads.forEach((r, i) => cache.applyRange(prefixes[i]!, r.kvs, r.revision));
+  return fleetStatusFrom(cache, fleet, only);
+}
+
+/** The status from what `cache` holds of `hosts/`, `targets/` and `turns/`. */
+export function fleetStatusFrom(cache: KvCache, fleet: string, only?: string): FleetStatus {
   const hosts: FleetStatus['hosts'] = {};
-  for (const kv of hostKvs) {
-    const name = parseHostKey(fleet, kv.key);
-    const rec = name === null ? null : parse<HostRecord>(kv.value);
-    if (name === null || rec === null) continue;
-    const targets = only === undefined ? rec.targets : Object.fromEntries(Object.entries(rec.targets).filter(([t]) => t === only));
-    hosts[name] = { alive: true, labels: rec.labels ?? {}, version: rec.version ?? '', targets };
+  for (const [key, rec] of cache.jsonUnder<HostRecord>(hostsPrefix(fleet))) {
+    const name = parseHostKey(fleet, key);
+    if (name === null) continue;
+    const all = rec.value.targets ?? {};
+    const targets = only === undefined ? all : Object.fromEntries(Object.entries(all).filter(([t]) => t === only));
+    hosts[name] = { alive: true, labels: rec.value.labels ?? {}, version: rec.value.version ?? '', targets };
   }
-  const desired = new Map<string, DesiredRecord>();
-  const rollouts = new Map<string, RolloutRecord>();
-  for (const kv of targetKvs) {
-    const k = parseTargetKey(fleet, kv.key);
-    if (!k || (only !== undefined && k.target !== only)) continue;
-    if (k.kind === 'desired') {
-      const d = parse<DesiredRecord>(kv.value);
-      if (d) desired.set(k.target, d);
-    } else if (k.kind === 'rollout') {
-      const r = parse<RolloutRecord>(kv.value);
-      if (r) rollouts.set(k.target, r);
-    }
+  const names = new Set<string>();
+  for (const [key] of cache.jsonUnder(targetsPrefix(fleet))) {
+    const k = parseTargetKey(fleet, key);
+    if (k && (k.kind === 'desired' || k.kind === 'rollout') && (only === undefined || k.target === only)) names.add(k.target);
   }
   const targets: FleetStatus['targets'] = {};
-  for (const [t, d] of [...desired].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const r = rollouts.get(t);
-    const rollout = r ? rolloutStatus(r, hosts, t) : null;
-    const revision = rollout === null ? d.revision : rollout.state === 'done' ? rollout.to : rollout.from;
-    targets[t] = { revision, desired: d.revision, rollout };
+  for (const t of [...names].sort()) {
+    const v = rolloutView(cache, fleet, t);
+    const r = v.rollout?.value ?? null;
+    const desired = cache.json<{ revision: number }>(`${targetsPrefix(fleet)}${t}/desired`)?.value.revision ?? r?.to ?? 0;
+    targets[t] = {
+      revision: v.current?.value.revision ?? 0,
+      desired,
+      driver: v.driver?.value.host ?? null,
+      rollout: r ? rolloutStatus(v, r) : null,
+    };
   }
   return { fleet, connected: true, hosts, targets };
 }

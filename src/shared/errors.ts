@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   ERR_CLIENT_CONFIG: 'the command line client cannot read the config file it was pointed at',
   ERR_ETCD: 'etcd cannot be reached or answered with an error (fleet mode, etcdSource)',
   ERR_REVISION: 'a fleet push was refused before anything was written (a path, a size, a signature)',
+  ERR_ROLLOUT: 'a fleet rollout command was refused (another rollout runs, or the rollout is not in a state that allows it)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -181,6 +182,17 @@ export class RevisionError extends ReloadkitError {
   constructor(message: string) {
     super('ERR_REVISION', message);
     this.name = 'RevisionError';
+  }
+}
+
+/** A rollout command refused (a push while another rollout runs, pause of a finished one, …); nothing was changed. */
+export class RolloutError extends ReloadkitError {
+  /** The target's rollout at the time, when there is one. */
+  readonly rollout: string | undefined;
+  constructor(message: string, rollout?: string) {
+    super('ERR_ROLLOUT', message);
+    this.name = 'RolloutError';
+    this.rollout = rollout;
   }
 }
 

@@ -11,23 +11,35 @@ describe('reloadkit fleet: usage', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rk-fleet-cli-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('is listed in the main help; `fleet --help` explains push, status and history', async () => {
+  it('is listed in the main help; `fleet --help` explains push, status, pause, resume, abort, rollback and history', async () => {
     assert.match((await cli(['--help'])).stdout, /^\s+fleet\s+push a revision to a fleet/m);
     const h = await cli(['fleet', '--help']);
     assert.equal(h.code, 0);
     assert.match(h.stdout, /reloadkit fleet push TARGET PATH\.\.\./);
     assert.match(h.stdout, /Exit codes: 0 success/);
+    assert.match(h.stdout, /reloadkit fleet pause\|resume\|abort TARGET/);
+    assert.match(h.stdout, /reloadkit fleet rollback TARGET \[--to REVISION\]/);
+    assert.match(h.stdout, /--canary N/);
+    assert.match(h.stdout, /--batch K/);
     const bare = await cli(['fleet']);
     assert.equal(bare.code, 2);
   });
 
   it('mistakes exit 2 with what to do', async () => {
     const cases: [string[], RegExp][] = [
-      [['fleet', 'deploy'], /unknown fleet command "deploy" \(push, status, history\)/],
+      [['fleet', 'deploy'], /unknown fleet command "deploy" \(push, status, pause, resume, abort, rollback, history\)/],
       [['fleet', 'push'], /push needs TARGET and at least one PATH/],
       [['fleet', 'push', 'nginx'], /push needs at least one PATH/],
       [['fleet', 'push', 'bad name', 'a.conf'], /invalid target name/],
       [['fleet', 'history'], /history needs TARGET/],
+      [['fleet', 'pause'], /pause needs TARGET/],
+      [['fleet', 'abort', 'bad name'], /invalid target name/],
+      [['fleet', 'rollback'], /rollback needs TARGET/],
+      [['fleet', 'rollback', 'nginx', '--to', 'x'], /--to must be a whole number from 1/],
+      [['fleet', 'push', 'nginx', 'a.conf', '--batch', '0'], /--batch must be a whole number from 1 to 100, got "0"/],
+      [['fleet', 'push', 'nginx', 'a.conf', '--batch', '101'], /--batch must be a whole number from 1 to 100/],
+      [['fleet', 'push', 'nginx', 'a.conf', '--canary', 'two'], /--canary must be a whole number from 0/],
+      [['fleet', 'push', 'nginx', 'a.conf', '--health-wait', 'forever'], /--health-wait must be a duration such as 2s/],
       [['fleet', 'status'], /no etcd endpoints: pass --etcd URL\[,URL\], set RELOADKIT_ETCD, or -c a config/],
       [['fleet', 'status', '--etcd', 'http://127.0.0.1:2379'], /no fleet name: pass --fleet NAME/],
       [['fleet', 'status', '--etcd', 'ftp://x', '--fleet', 'web'], /invalid etcd endpoint "ftp:\/\/x"/],

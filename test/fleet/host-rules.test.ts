@@ -66,8 +66,10 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
 
   it('an unsigned revision is refused by the host whose target requires a signature: nothing written', async () => {
     const before = readFileSync(join(signing.fleetDir, 'site.conf'));
-    const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v1') }));
-    assert.equal(r.code, 0);
+    // plain-1 is the canary (first by name); the rollout halts at signed-1.
+    const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf', '--wait'], stage({ 'site.conf': siteConf('v1') }));
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /signed-1: failed: signature: signature verification failed/);
     const st = await outcome('signed-1', 1);
     assert.equal(st.status, 'failed');
     assert.match(st.reason!, /signature verification failed: the revision is not signed/);
@@ -83,16 +85,20 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
   it('a revision signed with another key is refused; one signed with the right key is applied, with its FILE.sig', async () => {
     const wrong = await fleetCli(
       etcd.endpoints,
-      ['push', 'nginx', 'site.conf', '--key', join(otherKeys, 'reloadkit.key')],
+      ['push', 'nginx', 'site.conf', '--key', join(otherKeys, 'reloadkit.key'), '--wait'],
       stage({ 'site.conf': siteConf('v2') }),
     );
-    assert.equal(wrong.code, 0);
+    assert.equal(wrong.code, 1);
     const st = await outcome('signed-1', 2);
     assert.equal(st.status, 'failed');
     assert.match(st.reason!, /bad signature/);
 
-    const good = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf', '--key', join(keys, 'reloadkit.key')], stage({ 'site.conf': siteConf('v3') }));
-    assert.equal(good.code, 0, good.stderr);
+    const good = await fleetCli(
+      etcd.endpoints,
+      ['push', 'nginx', 'site.conf', '--key', join(keys, 'reloadkit.key'), '--wait'],
+      stage({ 'site.conf': siteConf('v3') }),
+    );
+    assert.equal(good.code, 0, good.stderr + good.stdout);
     assert.match(good.stdout, /signed/);
     const ok = await outcome('signed-1', 3);
     assert.equal(ok.status, 'done', ok.reason);
@@ -114,8 +120,13 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
     await waitFor(async () => (await status()).hosts['plain-1']!.targets.nginx!.config_hash !== hashBefore, 'the new content hash published');
     // Drift shows as soon as the edit is reloaded, before any push.
     await waitFor(async () => (await status()).hosts['plain-1']!.targets.nginx!.status === 'drift', 'drift reported after the edit');
-    const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v4') }));
-    assert.equal(r.code, 0);
+    const r = await fleetCli(
+      etcd.endpoints,
+      ['push', 'nginx', 'site.conf', '--key', join(keys, 'reloadkit.key'), '--wait'],
+      stage({ 'site.conf': siteConf('v4') }),
+    );
+    assert.equal(r.code, 1, 'drift halts the rollout');
+    assert.match(r.stdout, /plain-1: failed \(canary\): drift: local changes/);
     const st = await outcome('plain-1', 4);
     assert.equal(st.status, 'drift');
     assert.match(st.reason!, /local changes .*site\.conf/);
@@ -128,14 +139,23 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
     writeFileSync(join(plain.fleetDir, 'site.conf'), siteConf('v3'));
     await serving(plain, 'v3');
     await waitFor(async () => (await status()).hosts['plain-1']!.targets.nginx!.status === 'done', 'drift cleared once the files are as the fleet wrote them');
-    const good = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v5') }));
-    assert.equal(good.code, 0);
+    // Signed, so that both hosts apply it and it becomes the fleet's revision.
+    const good = await fleetCli(
+      etcd.endpoints,
+      ['push', 'nginx', 'site.conf', '--key', join(keys, 'reloadkit.key'), '--wait'],
+      stage({ 'site.conf': siteConf('v5') }),
+    );
+    assert.equal(good.code, 0, good.stdout + good.stderr);
     assert.equal((await outcome('plain-1', 5)).status, 'done');
     await serving(plain, 'v5');
     const before = readFileSync(join(plain.fleetDir, 'site.conf'));
     // Passes nginx -t, but its /healthz answers 503: the gate fails after the reload.
-    const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': `location = /healthz { return 503; }\n${siteConf('v6')}` }));
-    assert.equal(r.code, 0);
+    const r = await fleetCli(
+      etcd.endpoints,
+      ['push', 'nginx', 'site.conf', '--key', join(keys, 'reloadkit.key'), '--wait'],
+      stage({ 'site.conf': `location = /healthz { return 503; }\n${siteConf('v6')}` }),
+    );
+    assert.equal(r.code, 1, 'the gate halts the rollout at the canary');
     const st = await outcome('plain-1', 6);
     assert.equal(st.status, 'failed');
     assert.match(st.reason!, /health gate: GET http:\/\/127\.0\.0\.1:\d+\/healthz answered 503/);

@@ -2,30 +2,16 @@
 // (the built CLI), each with its own real nginx; revisions pushed with the
 // built `reloadkit fleet push`.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { symlinkSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { etcdOrSkip, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { cli } from '../integration/daemon-process.js';
 import { nginxOrSkip } from '../integration/helpers.js';
-import { connected, serving, FLEET, fleetCli, getJson, siteConf, stage, startFleetHost, type FleetHost } from './support.js';
+import { connected, serving, FLEET, fleetCli, getJson, siteConf, snapshot, stage, startFleetHost, type FleetHost } from './support.js';
 import type { FleetStatus } from '../../src/fleet/status.js';
 
 const skip = etcdOrSkip() || nginxOrSkip();
-
-/** Every file under `dir` with its exact bytes and mode. */
-function snapshot(dir: string): Map<string, { bytes: Buffer; mode: number }> {
-  const out = new Map<string, { bytes: Buffer; mode: number }>();
-  const walk = (d: string, rel: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(join(d, e.name), r);
-      else out.set(r, { bytes: readFileSync(join(d, e.name)), mode: statSync(join(d, e.name)).mode });
-    }
-  };
-  walk(dir, '');
-  return out;
-}
 
 describe('fleet: push to 3 hosts with real nginx', { skip, timeout: 300_000 }, () => {
   let etcd: TestEtcd;
@@ -52,6 +38,11 @@ describe('fleet: push to 3 hosts with real nginx', { skip, timeout: 300_000 }, (
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /pushed nginx revision 1 \(1 file/);
     assert.match(r.stdout, /rollout nginx-1: done/);
+    // Host by host, canary first (not a terminal: plain lines).
+    assert.match(
+      r.stdout,
+      /web-1: applying \(canary\)\nweb-1: done \(canary\)\nweb-2: applying \(batch 1\)\nweb-2: done\nweb-3: applying \(batch 2\)\nweb-3: done\n/,
+    );
     for (const h of hosts) {
       await serving(h, 'v1');
       assert.equal(h.applied(1).length, 1, `${h.name} applied revision 1 once`);
@@ -108,7 +99,7 @@ describe('fleet: push to 3 hosts with real nginx', { skip, timeout: 300_000 }, (
     assert.match(metrics, /^reloadkit_fleet_hosts\{state="alive"\} 3$/m);
   });
 
-  it('a revision failing nginx -t on every host: every host keeps serving the old content, files restored byte for byte', async () => {
+  it('a revision failing nginx -t halts at the canary: its files restored byte for byte, the other hosts untouched', async () => {
     // Unusual bytes and modes that a restore from a re-rendered copy would not reproduce.
     for (const h of hosts) {
       writeFileSync(join(h.fleetDir, 'keep.conf'), Buffer.from('# kept \r\n# trailing space \n# \u00e9\n', 'utf8'));
@@ -118,27 +109,32 @@ describe('fleet: push to 3 hosts with real nginx', { skip, timeout: 300_000 }, (
     const dir = stage({ 'site.conf': `${siteConf('bad')}no_such_directive 1;\n`, 'keep.conf': '# replaced\n', 'new/added.conf': '# new file\n' });
     const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf', 'keep.conf', 'new', '--wait'], dir);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /rollout nginx-2: halted/);
+    assert.match(r.stdout, /web-1: failed \(canary\): check: validation_failed/);
+    assert.match(r.stdout, /rollout nginx-2: halted \(web-1: check: validation_failed.*no_such_directive/);
+    const canary = hosts[0]!;
+    const f = canary.failed(2);
+    assert.equal(f.length, 1, 'the canary reported the failure');
+    assert.equal(f[0]!.step, 'pass');
+    assert.match(String(f[0]!.err), /validation_failed.*no_such_directive/s);
     for (const [i, h] of hosts.entries()) {
-      const f = h.failed(2);
-      assert.equal(f.length, 1, `${h.name} reported the failure`);
-      assert.equal(f[0]!.step, 'pass');
-      assert.match(String(f[0]!.err), /validation_failed.*no_such_directive/s);
+      if (i > 0) assert.equal(h.failed(2).length + h.applied(2).length, 0, `${h.name} never started`);
       assert.equal(await h.site(), 'v1', `${h.name} still serves v1`);
       const after = snapshot(h.fleetDir);
       assert.deepEqual([...after.keys()].sort(), [...before[i]!.keys()].sort(), `${h.name}: the same files (the added one removed)`);
       for (const [rel, was] of before[i]!) {
-        assert.ok(after.get(rel)!.bytes.equals(was.bytes), `${h.name}: ${rel} restored byte for byte`);
-        assert.equal(after.get(rel)!.mode & 0o777, was.mode & 0o777, `${h.name}: ${rel} mode restored`);
+        assert.ok(after.get(rel)!.bytes.equals(was.bytes), `${h.name}: ${rel} byte for byte`);
+        assert.equal(after.get(rel)!.mode & 0o777, was.mode & 0o777, `${h.name}: ${rel} mode`);
       }
       assert.equal(existsSync(join(h.fleetDir, 'new')), false, `${h.name}: the directory the revision created is gone`);
     }
     const s = JSON.parse((await fleetCli(etcd.endpoints, ['status', '--json'])).stdout) as FleetStatus;
-    for (const h of Object.values(s.hosts)) {
-      assert.equal(h.targets.nginx!.status, 'failed');
-      assert.equal(h.targets.nginx!.revision, 1, 'still on revision 1');
-    }
-    assert.equal(s.targets.nginx!.rollout!.state, 'halted');
+    assert.equal(s.hosts['web-1']!.targets.nginx!.status, 'failed');
+    for (const h of Object.values(s.hosts)) assert.equal(h.targets.nginx!.revision, 1, 'still on revision 1');
+    const ro = s.targets.nginx!.rollout!;
+    assert.equal(ro.state, 'halted');
+    assert.deepEqual(ro.hosts, { 'web-1': 'failed', 'web-2': 'pending', 'web-3': 'pending' });
+    assert.equal(ro.failure!.host, 'web-1');
+    assert.equal(ro.failure!.step, 'check');
     assert.equal(s.targets.nginx!.revision, 1);
   });
 
@@ -146,7 +142,7 @@ describe('fleet: push to 3 hosts with real nginx', { skip, timeout: 300_000 }, (
     const dir = stage({ 'site.conf': `include local/extra.conf;\n${siteConf('v3')}` });
     const r = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf', '--wait'], dir);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /web-3: failed: .*extra\.conf/);
+    assert.match(r.stdout, /web-3: failed: check: .*extra\.conf/);
     await serving(hosts[0]!, 'v3');
     await serving(hosts[1]!, 'v3');
     assert.equal(await hosts[2]!.site(), 'v1');

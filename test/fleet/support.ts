@@ -3,12 +3,14 @@
 // its own real nginx in a temp prefix. nginx serves a health text on
 // `port` and the fleet-managed site (`<prefix>/fleet/*.conf`) on `sitePort`.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, startDaemon, type CliResult, type DaemonHandle, type LogLine } from '../integration/daemon-process.js';
 import { childrenOf } from '../../src/daemon/targets/proc.js';
+import { EtcdStore } from '../../src/etcd/client.js';
+import { readFleetStatus, type FleetStatus } from '../../src/fleet/status.js';
 import { freePort, httpGet, startTestNginx, waitFor, type TestNginx } from '../integration/helpers.js';
 
 export const FLEET = 'web';
@@ -212,4 +214,83 @@ export async function startRelay(target: string): Promise<Relay> {
   };
   await listen();
   return { url: `http://127.0.0.1:${port}`, cut: stop, restore: listen, close: stop };
+}
+
+/** One turn as the host itself logged it: when it started applying revision `n`, when it ended, and how. */
+export interface HostTurn {
+  host: string;
+  start: number;
+  end: number;
+  ok: boolean;
+}
+
+/** The turns host `h` took for revision `n`, from its own log lines (its clock). */
+export function turnsOf(h: FleetHost, n: number): HostTurn[] {
+  const out: HostTurn[] = [];
+  let start: number | null = null;
+  for (const l of h.daemon.lines) {
+    if (l.fleet_revision !== n) continue;
+    if (l.msg === 'fleet: turn: applying the revision') start = Date.parse(String(l.time));
+    else if (start !== null && (l.msg === 'fleet: revision applied' || l.msg === 'fleet: revision failed; previous files restored')) {
+      out.push({ host: h.name, start, end: Date.parse(String(l.time)), ok: l.msg === 'fleet: revision applied' });
+      start = null;
+    }
+  }
+  return out;
+}
+
+/** The most hosts whose turns overlap at one instant. */
+export function maxOverlap(turns: readonly HostTurn[]): number {
+  const points = turns.flatMap((t) => [
+    { at: t.start, d: 1 },
+    { at: t.end, d: -1 },
+  ]);
+  // Ends before starts at the same instant: back to back is not overlap.
+  points.sort((a, b) => a.at - b.at || a.d - b.d);
+  let cur = 0;
+  let max = 0;
+  for (const p of points) {
+    cur += p.d;
+    max = Math.max(max, cur);
+  }
+  return max;
+}
+
+/** The fleet status read in-process (no CLI process per look). */
+export async function fleetStatusOf(endpoints: readonly string[]): Promise<FleetStatus> {
+  const store = await EtcdStore.connect({ endpoints, timeoutMs: 2000 });
+  try {
+    return await readFleetStatus(store, FLEET);
+  } finally {
+    store.close();
+  }
+}
+
+/** Waits until the target's latest rollout is in one of `states`; returns the status. */
+export async function rolloutIn(endpoints: readonly string[], states: readonly string[], what: string, timeoutMs = 60_000) {
+  let last: FleetStatus | null = null;
+  await waitFor(
+    async () => {
+      last = await fleetStatusOf(endpoints).catch(() => null);
+      const s = last?.targets.nginx?.rollout?.state;
+      return s !== undefined && states.includes(s);
+    },
+    what,
+    timeoutMs,
+  );
+  return last!;
+}
+
+/** Every file under `dir` with its exact bytes and mode. */
+export function snapshot(dir: string): Map<string, { bytes: Buffer; mode: number }> {
+  const out = new Map<string, { bytes: Buffer; mode: number }>();
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(join(d, e.name), r);
+      else out.set(r, { bytes: readFileSync(join(d, e.name)), mode: statSync(join(d, e.name)).mode });
+    }
+  };
+  walk(dir, '');
+  return out;
 }

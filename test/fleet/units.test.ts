@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { DAEMON_RESTART_PATHS, parseConfigText } from '../../src/daemon/config.js';
 import { ConfigError } from '../../src/shared/errors.js';
 import { RestartMatcher } from '../../src/engine/restart.js';
-import { hostKey, parseHostKey, parseTargetKey, revisionKey, desiredKey } from '../../src/fleet/keys.js';
+import { desiredKey, driverKey, hostKey, parseHostKey, parseTargetKey, parseTurnKey, revisionKey, targetsPrefix, turnKey } from '../../src/fleet/keys.js';
 import {
   buildManifest,
   checkRelativePath,
@@ -21,7 +21,6 @@ import {
   MAX_REVISION_BYTES,
   verifyRevision,
 } from '../../src/fleet/revisions.js';
-import { rolloutStatus, type FleetStatus } from '../../src/fleet/status.js';
 import { RevisionError } from '../../src/shared/errors.js';
 
 const BASE = `
@@ -205,20 +204,12 @@ describe('fleet: keys and rollout state', () => {
     assert.equal(parseTargetKey('web', '/reloadkit/web/targets/nginx/other'), null);
   });
 
-  it('running while a live host has not finished; done when all are on it; halted naming the first failure', () => {
-    const r = { id: 'nginx-2', from: 1, to: 2, started_at: '', author: '', message: '' };
-    const host = (revision: number, status: 'done' | 'failed' | 'applying', alive = true, reason?: string): FleetStatus['hosts'][string] => ({
-      alive,
-      labels: {},
-      version: '',
-      targets: { nginx: { revision, status, config_hash: '', attempted: 2, at: '', ...(reason ? { reason } : {}) } },
-    });
-    assert.equal(rolloutStatus(r, { a: host(2, 'done'), b: host(1, 'applying') }, 'nginx').state, 'running');
-    assert.equal(rolloutStatus(r, { a: host(2, 'done'), b: host(2, 'done') }, 'nginx').state, 'done');
-    const halted = rolloutStatus(r, { a: host(2, 'done'), b: host(1, 'failed', true, 'nginx -t failed') }, 'nginx');
-    assert.equal(halted.state, 'halted');
-    assert.equal(halted.reason, 'b: nginx -t failed');
-    assert.deepEqual(halted.hosts, { a: 'done', b: 'failed' });
+  it('turn keys live apart from the records every host watches, and parse back', () => {
+    assert.equal(turnKey('web', 'nginx', 'h1'), '/reloadkit/web/turns/nginx/h1');
+    assert.deepEqual(parseTurnKey('web', turnKey('web', 'nginx', 'h1')), { target: 'nginx', host: 'h1' });
+    assert.equal(parseTurnKey('web', '/reloadkit/web/turns/nginx'), null);
+    assert.ok(!turnKey('web', 'nginx', 'h1').startsWith(targetsPrefix('web')), 'a turn does not fan out to every host');
+    assert.deepEqual(parseTargetKey('web', driverKey('web', 'nginx')), { target: 'nginx', kind: 'driver' });
   });
 });
 
