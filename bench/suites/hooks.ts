@@ -146,7 +146,8 @@ export const hooksSuite: BenchSuite = {
         const next = configs[(i + 1) % 2]!;
         for (const h of hooks) {
           await h.check?.(next, old, ctx);
-          await h.apply!(next, old, ctx);
+          await h.apply?.(next, old, ctx);
+          await h.afterCommit?.(next, old, ctx);
         }
       }
       return ((performance.now() - t0) * 1000) / passes;
