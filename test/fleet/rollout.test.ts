@@ -171,7 +171,7 @@ describe('fleet: rolling canary rollouts on 5 hosts', { skip, timeout: 600_000 }
     assert.equal(s.targets.nginx!.revision, 1);
   });
 
-  it('rollback returns them (a new rollout, same order); a second push is refused while one runs; pause, resume, abort', async () => {
+  it('rollback returns them (a new rollout, same order); pause, resume, abort; a second push is refused while one is paused', async () => {
     const rb = await fleetCli(etcd.endpoints, ['rollback', 'nginx', '--wait']);
     assert.equal(rb.code, 0, rb.stdout + rb.stderr);
     assert.match(rb.stdout, /rollback of nginx: rollout nginx-5 from revision 1 to revision 1/);
@@ -187,32 +187,42 @@ describe('fleet: rolling canary rollouts on 5 hosts', { skip, timeout: 600_000 }
       stage({ 'site.conf': siteConf('v6') }),
     );
     await waitFor(async () => (await fleetStatusOf(etcd.endpoints)).targets.nginx?.rollout?.hosts['web-1'] === 'applying', 'web-1 applying revision 5');
-    const hist = JSON.parse((await fleetCli(etcd.endpoints, ['history', 'nginx', '--json'])).stdout) as { revisions: unknown[] };
-    const second = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v7') }));
-    assert.equal(second.code, 2, second.stdout + second.stderr);
-    assert.match(second.stderr, /push refused: rollout nginx-6 of nginx \(revision 1 -> 5\) is running; .*reloadkit fleet abort nginx; nothing stored/);
-    const hist2 = JSON.parse((await fleetCli(etcd.endpoints, ['history', 'nginx', '--json'])).stdout) as { revisions: unknown[] };
-    assert.equal(hist2.revisions.length, hist.revisions.length, 'nothing stored');
-
     const p = await fleetCli(etcd.endpoints, ['pause', 'nginx']);
     assert.equal(p.code, 0, p.stderr);
     assert.match(p.stdout, /rollout nginx-6 of nginx: paused/);
-    // The canary finishes its turn; nothing else starts while paused.
+    // The pause lands during the canary's turn or, on a loaded machine, a later host's: the host applying
+    // finishes its turn, and nothing else starts while paused.
     const paused = await rolloutIn(etcd.endpoints, ['paused'], 'paused');
-    assert.equal(paused.targets.nginx!.rollout!.state, 'paused');
+    const atPause = paused.targets.nginx!.rollout!;
+    assert.ok(atPause.counts.applying <= 1, `at most one host applying (batch 1): ${JSON.stringify(atPause.hosts)}`);
+    assert.ok(atPause.counts.pending >= 2, `the pause landed early enough to test it: ${JSON.stringify(atPause.hosts)}`);
+    let held: Record<string, string> = {};
     await waitFor(
-      async () => (await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.hosts['web-1'] === 'done',
-      'the canary finishing while paused',
+      async () => {
+        held = (await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.hosts;
+        return held['web-1'] === 'done' && !Object.values(held).includes('applying');
+      },
+      'the hosts applying finishing while paused',
       30_000,
     );
+    const doneAtPause = names.filter((n) => held[n] === 'done');
     // A quiet window longer than a host's turn: nothing may start in it (an absence can only be watched for a while).
     await new Promise((r) => setTimeout(r, 3000));
     let s = await fleetStatusOf(etcd.endpoints);
-    assert.equal(s.targets.nginx!.rollout!.counts.applying, 0, 'no host starts while paused');
-    assert.equal(s.targets.nginx!.rollout!.counts.pending, 4);
+    assert.equal(s.targets.nginx!.rollout!.state, 'paused');
+    assert.deepEqual(s.targets.nginx!.rollout!.hosts, held, 'no host starts while paused');
+    for (const h of hosts) if (!doneAtPause.includes(h.name)) assert.equal(turnsOf(h, 5).length, 0, `${h.name} took no turn while paused`);
+
+    const hist = JSON.parse((await fleetCli(etcd.endpoints, ['history', 'nginx', '--json'])).stdout) as { revisions: unknown[] };
+    const second = await fleetCli(etcd.endpoints, ['push', 'nginx', 'site.conf'], stage({ 'site.conf': siteConf('v7') }));
+    assert.equal(second.code, 2, second.stdout + second.stderr);
+    assert.match(second.stderr, /push refused: rollout nginx-6 of nginx \(revision 1 -> 5\) is paused; .*reloadkit fleet abort nginx; nothing stored/);
+    const hist2 = JSON.parse((await fleetCli(etcd.endpoints, ['history', 'nginx', '--json'])).stdout) as { revisions: unknown[] };
+    assert.equal(hist2.revisions.length, hist.revisions.length, 'nothing stored');
 
     assert.equal((await fleetCli(etcd.endpoints, ['resume', 'nginx'])).code, 0);
-    await waitFor(async () => (await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.hosts['web-2'] === 'applying', 'web-2 starting after resume');
+    const next = names.find((n) => !doneAtPause.includes(n))!;
+    await waitFor(async () => (await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.hosts[next] === 'applying', `${next} starting after resume`);
     const a = await fleetCli(etcd.endpoints, ['abort', 'nginx']);
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.stdout, /rollout nginx-6 of nginx: aborted/);
@@ -221,14 +231,15 @@ describe('fleet: rolling canary rollouts on 5 hosts', { skip, timeout: 600_000 }
     assert.match(followed.stdout, /^rollout nginx-6: paused$/m);
     assert.match(followed.stdout, /^rollout nginx-6: running$/m);
     assert.match(followed.stdout, /^rollout nginx-6: aborted \(aborted by /m);
-    // web-2 finishes its turn; nobody else starts.
+    // The host applying finishes its turn; nobody else starts.
     await waitFor(
-      async () => (await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.hosts['web-2'] === 'done',
-      'web-2 finishing after the abort',
+      async () => (await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.hosts[next] === 'done',
+      `${next} finishing after the abort`,
       30_000,
     );
     s = await fleetStatusOf(etcd.endpoints);
-    assert.deepEqual(s.targets.nginx!.rollout!.hosts, { 'web-1': 'done', 'web-2': 'done', 'web-3': 'pending', 'web-4': 'pending', 'web-5': 'pending' });
+    const expected = Object.fromEntries(names.map((n) => [n, doneAtPause.includes(n) || n === next ? 'done' : 'pending']));
+    assert.deepEqual(s.targets.nginx!.rollout!.hosts, expected);
     for (const cmd of ['abort', 'pause', 'resume']) {
       const again = await fleetCli(etcd.endpoints, [cmd, 'nginx']);
       assert.equal(again.code, 2, `${cmd} of an aborted rollout`);

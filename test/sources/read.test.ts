@@ -156,6 +156,8 @@ describe('files that are not regular or not readable', () => {
       cwd: repoRoot,
       uid: 65534,
       gid: 65534,
+      // `nobody` cannot write the coverage files of a c8 run.
+      env: { ...process.env, NODE_V8_COVERAGE: undefined },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
