@@ -43,27 +43,8 @@ file:line:column); 2 usage error.
 /** How long a shutdown may take before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 60_000;
 
-export async function runCommand(argv: readonly string[]): Promise<number> {
-  const { values } = parse(
-    argv,
-    {
-      config: { type: 'string', short: 'c' },
-      nginx: { type: 'boolean' },
-      socket: { type: 'string' },
-      http: { type: 'string' },
-      'http-allow-remote': { type: 'boolean' },
-      'log-level': { type: 'string' },
-    },
-    0,
-  );
-  if (values.help) {
-    out(RUN_HELP);
-    return EXIT.OK;
-  }
-  const env = process.env;
-  if (values.nginx && values.config !== undefined) throw new UsageError('--nginx is the zero-config mode; it cannot be combined with -c');
-  const configPath = values.nginx ? null : resolve(values.config ?? (env.RELOADKIT_CONFIG || DEFAULT_CONFIG_PATH));
-
+/** The daemon config's settings given by flags or, when a flag is absent, the environment. */
+function overridesFrom(values: { socket?: string; http?: string; 'log-level'?: string }, env: NodeJS.ProcessEnv): ConfigOverrides {
   const overrides: ConfigOverrides = {};
   // An empty environment variable counts as unset; disabling takes the flag (--socket "") or the file.
   const socket = values.socket ?? (env.RELOADKIT_SOCKET || undefined);
@@ -86,6 +67,31 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
     overrides.log_level = level as LogLevel;
   }
+  return overrides;
+}
+
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    {
+      config: { type: 'string', short: 'c' },
+      nginx: { type: 'boolean' },
+      socket: { type: 'string' },
+      http: { type: 'string' },
+      'http-allow-remote': { type: 'boolean' },
+      'log-level': { type: 'string' },
+    },
+    0,
+  );
+  if (values.help) {
+    out(RUN_HELP);
+    return EXIT.OK;
+  }
+  const env = process.env;
+  if (values.nginx && values.config !== undefined) throw new UsageError('--nginx is the zero-config mode; it cannot be combined with -c');
+  const configPath = values.nginx ? null : resolve(values.config ?? (env.RELOADKIT_CONFIG || DEFAULT_CONFIG_PATH));
+
+  const overrides = overridesFrom(values, env);
 
   // Signals first: SIGHUP's default action would kill us during start-up.
   // SIGTERM/SIGINT during start-up abort it (`startAbort`): the daemon stops

@@ -153,6 +153,52 @@ function outputTail(result: Pick<RunResult, 'stdout' | 'stderr'>, max = 2000): s
   return `${err}\nstdout: ${out}`;
 }
 
+/** How a run ended early (timeout, abort), and the timer escalating its group's SIGTERM to SIGKILL. */
+interface GroupControl {
+  ended: 'timeout' | 'aborted' | null;
+  killTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Tracks a child's process group from spawn until every member is gone, so
+ * shutdown can wait for it; returns the callback to call when the leader
+ * exited (the rest of the group is reaped then).
+ */
+function trackGroup(pgid: number, graceMs: number, ctl: GroupControl): () => void {
+  let leaderExited!: () => void;
+  const gone = new Promise<void>((r) => {
+    leaderExited = r;
+  }).then(() => reapGroup(pgid, ctl.ended === null ? graceMs : Math.min(graceMs, 100)));
+  const tracked = gone.finally(() => {
+    clearTimeout(ctl.killTimer);
+    liveGroups.delete(pgid);
+  });
+  liveGroups.set(pgid, tracked);
+  return leaderExited;
+}
+
+/** Why a command could not be started, in words. */
+function spawnErrorMessage(e: NodeJS.ErrnoException, file: string, label: string): string {
+  if (e.code === 'ENOENT') return `command not found: ${JSON.stringify(file)} (no such file in PATH or at that path)`;
+  if (e.code === 'EACCES') return `command not executable: ${JSON.stringify(file)} (permission denied)`;
+  return `cannot run ${label}: ${e.message}`;
+}
+
+/** The error a finished command is rejected with (timed out, stopped, non-zero exit, killed), or null when it succeeded. */
+function failureOf(label: string, ended: GroupControl['ended'], result: RunResult, opts: RunOptions): ChildError | null {
+  const output = outputTail(result);
+  const suffix = output === '' ? '' : `: ${output}`;
+  if (ended === 'timeout') return new ChildError(`${label} timed out after ${opts.timeoutMs} ms and was killed${suffix}`, 'timeout', result);
+  if (ended === 'aborted') {
+    const reason: unknown = opts.signal?.reason;
+    const why = reason instanceof Error ? reason.message : 'aborted';
+    return new ChildError(`${label} was stopped (${why})${suffix}`, 'aborted', result);
+  }
+  if (result.code === 0) return null;
+  const how = result.code === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.code}`;
+  return new ChildError(`${label} ${how}${suffix}`, 'exit', result);
+}
+
 /**
  * Runs argv in its own process group and resolves when it exited 0; rejects
  * with a ChildError (exit code or signal, timeout, abort, missing binary)
@@ -177,7 +223,7 @@ function run(spawn: typeof spawnFn, argv: readonly string[], opts: RunOptions): 
     const t0 = performance.now();
     const out = new Capture(OUTPUT_CAP, opts.stdoutHead === true);
     const err = new Capture(OUTPUT_CAP, false);
-    let ended: 'timeout' | 'aborted' | null = null;
+    const ctl: GroupControl = { ended: null, killTimer: undefined };
     let settled = false;
     const child = spawn(file, args, {
       detached: true,
@@ -186,29 +232,17 @@ function run(spawn: typeof spawnFn, argv: readonly string[], opts: RunOptions): 
       ...(opts.env === undefined ? {} : { env: opts.env }),
     });
     const pgid = child.pid;
-    // Tracked from spawn until the whole group is gone, so shutdown can wait for it.
-    let leaderExited: (() => void) | undefined;
-    if (pgid !== undefined) {
-      const gone = new Promise<void>((r) => {
-        leaderExited = r;
-      }).then(() => reapGroup(pgid, ended === null ? graceMs : Math.min(graceMs, 100)));
-      const tracked = gone.finally(() => {
-        clearTimeout(killTimer);
-        liveGroups.delete(pgid);
-      });
-      liveGroups.set(pgid, tracked);
-    }
+    const leaderExited = pgid === undefined ? undefined : trackGroup(pgid, graceMs, ctl);
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
 
     const stop = (why: 'timeout' | 'aborted') => {
-      if (ended !== null || pgid === undefined) return;
-      ended = why;
+      if (ctl.ended !== null || pgid === undefined) return;
+      ctl.ended = why;
       killGroup(pgid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(pgid, 'SIGKILL'), graceMs);
-      killTimer.unref();
+      ctl.killTimer = setTimeout(() => killGroup(pgid, 'SIGKILL'), graceMs);
+      ctl.killTimer.unref();
     };
-    let killTimer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
     const onAbort = () => stop('aborted');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -223,11 +257,7 @@ function run(spawn: typeof spawnFn, argv: readonly string[], opts: RunOptions): 
       // Only spawn failures reach here before 'exit'; a started child still ends with 'exit'.
       if (settled) return;
       settled = true;
-      let msg: string;
-      if (e.code === 'ENOENT') msg = `command not found: ${JSON.stringify(file)} (no such file in PATH or at that path)`;
-      else if (e.code === 'EACCES') msg = `command not executable: ${JSON.stringify(file)} (permission denied)`;
-      else msg = `cannot run ${label}: ${e.message}`;
-      reject(new ChildError(msg, 'spawn', null));
+      reject(new ChildError(spawnErrorMessage(e, file, label), 'spawn', null));
     });
 
     // The result is due when the leader exited and its pipes drained; a
@@ -253,20 +283,9 @@ function run(spawn: typeof spawnFn, argv: readonly string[], opts: RunOptions): 
           stderr: err.text(),
           durationMs: Math.round((performance.now() - t0) * 1000) / 1000,
         };
-        const output = outputTail(result);
-        const suffix = output === '' ? '' : `: ${output}`;
-        if (ended === 'timeout') {
-          reject(new ChildError(`${label} timed out after ${opts.timeoutMs} ms and was killed${suffix}`, 'timeout', result));
-        } else if (ended === 'aborted') {
-          const reason: unknown = opts.signal?.reason;
-          const why = reason instanceof Error ? reason.message : 'aborted';
-          reject(new ChildError(`${label} was stopped (${why})${suffix}`, 'aborted', result));
-        } else if (code === 0) {
-          resolve(result);
-        } else {
-          const how = code === null ? `was killed by ${sig ?? 'a signal'}` : `exited with code ${code}`;
-          reject(new ChildError(`${label} ${how}${suffix}`, 'exit', result));
-        }
+        const failure = failureOf(label, ctl.ended, result, opts);
+        if (failure === null) resolve(result);
+        else reject(failure);
       };
       const drainTimer = setTimeout(finish, PIPE_DRAIN_MS);
       child.once('close', finish);
