@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../shared/errors.js';
+import { httpRequest } from '../shared/http-request.js';
 import { writeFileAtomic } from '../integrity/atomic-write.js';
 import { SIGNATURE_SUFFIX } from '../integrity/signature.js';
 import type { Logger, ReloadResult, Trigger } from '../shared/types.js';
@@ -198,11 +199,10 @@ async function healthGate(h: HealthGateOptions, signal?: AbortSignal): Promise<v
     signal?.throwIfAborted();
     let status: number;
     try {
-      const res = await fetch(h.url, { signal: AbortSignal.timeout(h.timeoutMs), redirect: 'manual' });
-      status = res.status;
-      await res.body?.cancel().catch(() => {});
+      // A connection per probe: each probe sees the server as it is after the reload.
+      status = (await httpRequest(new URL(h.url), { timeoutMs: h.timeoutMs, bodyCap: 0 })).status;
     } catch (err) {
-      throw new Error(`health gate: GET ${h.url} failed (probe ${probe}): ${errorMessage((err as Error).cause ?? err)}`, { cause: err });
+      throw new Error(`health gate: GET ${h.url} failed (probe ${probe}): ${errorMessage(err)}`, { cause: err });
     }
     if (status < 200 || status > 299) throw new Error(`health gate: GET ${h.url} answered ${status} (probe ${probe})`);
     if (Date.now() >= end) return;

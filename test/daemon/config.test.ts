@@ -85,7 +85,7 @@ targets:
     ]);
   });
 
-  it('validation time grows linearly with the file: 4x the keys (valid, or each one wrong) takes well under 16x the time', () => {
+  it('validation time grows linearly with the file: 8x the keys (valid, or each one wrong) takes well under 64x the time', () => {
     // A large map anywhere (here: unknown top-level keys, each one a problem with its position) and a large valid list.
     const wrong = (n: number) => `targets: {}\n${Array.from({ length: n }, (_, i) => `k${i}: 1`).join('\n')}\n`;
     const valid = (n: number) => `targets:\n  t: {kind: command, reload: ["true"], watch: [${Array.from({ length: n }, (_, i) => `f${i}`).join(', ')}]}\n`;
@@ -106,10 +106,11 @@ targets:
       ['unknown keys', wrong],
       ['a long list', valid],
     ] as const) {
-      const small = time(make(4000));
+      const small = time(make(2000));
       const large = time(make(16_000));
-      // Linear: about 4x; the quadratic duplicate-key check and position lookups gave 12-20x.
-      assert.ok(large / small < 9, `${what}: 4000 → ${small.toFixed(0)} ms, 16000 → ${large.toFixed(0)} ms (${(large / small).toFixed(1)}x)`);
+      // Linear: about 8x (a loaded machine has shown up to 2.4 times the ideal ratio); the quadratic
+      // duplicate-key check and position lookups gave 12-20x for 4x the keys, 40x or more for 8x.
+      assert.ok(large / small < 24, `${what}: 2000 → ${small.toFixed(0)} ms, 16000 → ${large.toFixed(0)} ms (${(large / small).toFixed(1)}x)`);
     }
   });
 

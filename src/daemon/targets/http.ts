@@ -1,41 +1,12 @@
 // The `http` kind: one request (method + URL); a 2xx answer is success.
 // Connection refused (the service restarting) is retried with backoff until
 // the timeout; every other failure is reported at once.
-import type { IncomingMessage } from 'node:http';
 import type { HttpTargetDef } from '../config.js';
 import { remaining, type TargetDriver, type TargetStep } from './driver.js';
 import { sleep } from '../../shared/abort.js';
+import { httpRequest, type HttpReply } from '../../shared/http-request.js';
 
-const BODY_CAP = 4096;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EAI_AGAIN']);
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-async function once(url: URL, method: string, timeoutMs: number, signal: AbortSignal): Promise<Reply> {
-  // Loaded on first use: node:http/https (and tls) cost daemon start-up time otherwise.
-  const send = url.protocol === 'https:' ? (await import('node:https')).request : (await import('node:http')).request;
-  return new Promise<Reply>((resolve, reject) => {
-    const req = send(url, { method, signal, timeout: timeoutMs, headers: { 'user-agent': 'reloadkit', 'content-length': 0 } });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-    req.on('response', (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        if (size < BODY_CAP) chunks.push(c);
-        size += c.length;
-      });
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, BODY_CAP).toString('utf8') });
-      });
-      res.on('error', reject);
-    });
-    req.end();
-  });
-}
 
 /** The URL without credentials, for messages. */
 function shown(url: URL): string {
@@ -57,9 +28,9 @@ export function httpDriver(def: Pick<HttpTargetDef, 'url' | 'method'>): TargetDr
       let attempts = 0;
       for (;;) {
         attempts += 1;
-        let reply: Reply;
+        let reply: HttpReply;
         try {
-          reply = await once(url, def.method, remaining(deadline), step.signal);
+          reply = await httpRequest(url, { method: def.method, timeoutMs: remaining(deadline), signal: step.signal });
         } catch (err) {
           const e = err as NodeJS.ErrnoException;
           if (step.signal.aborted) throw new Error(`${label}: stopped (${e.message})`, { cause: err });
