@@ -27,8 +27,8 @@
  *   hosts: Record<string, { alive: boolean, targets: Record<string, HostTarget> }>,
  *   targets: Record<string, { revision: number, desired: number, driver: string | null, rollout: Rollout | null }> }} Fleet
  * @typedef {{ root: HTMLElement, badge: HTMLElement, rid: HTMLElement, revs: HTMLElement, progress: HTMLElement,
- *   how: HTMLElement, problem: HTMLElement, where: HTMLElement, message: HTMLElement, order: HTMLElement,
- *   buttons: HTMLButtonElement[], confirm: HTMLOutputElement }} RolloutCard
+ *   how: HTMLElement, driver: HTMLElement, problem: HTMLElement, where: HTMLElement, message: HTMLElement, order: HTMLElement,
+ *   buttons: HTMLButtonElement[], confirm: HTMLOutputElement, busy: boolean }} RolloutCard
  */
 
 /** Status → [label, tone]. Tone is the colour; the label says the same in words. */
@@ -443,6 +443,8 @@ function renderFleet(f) {
   for (const h of Object.values(f.hosts)) for (const t of Object.keys(h.targets)) if (!targets.includes(t)) targets.push(t);
   for (const t of Object.values(f.targets)) for (const h of Object.keys(t.rollout?.hosts ?? {})) hosts.add(h);
 
+  const table = /** @type {HTMLElement} */ (byId('fleet-head').closest('table'));
+  table.style.minWidth = `${11 + 7 * targets.length}rem`;
   const head = byId('fleet-head');
   head.replaceChildren(...['Host', 'Alive', ...targets].map((t) => Object.assign(cell('th', t), { scope: 'col' })));
   const rows = [...hosts].sort().map((name) => {
@@ -454,7 +456,7 @@ function renderFleet(f) {
       const st = h?.targets[t];
       const td = st ? cell('td', `r${st.revision} ${st.status}`, FLEET_TONES[st.status] ?? 'none') : cell('td', '–');
       td.dataset.target = t;
-      td.title = st?.reason ?? '';
+      td.title = st?.reason ?? td.textContent ?? '';
       tr.append(td);
     }
     return tr;
@@ -477,7 +479,8 @@ function renderFleet(f) {
       state.rollouts.set(t, card);
     }
     if (box.children[i] !== card.root) box.insertBefore(card.root, box.children[i] ?? null);
-    showRollout(card, /** @type {Rollout} */ (f.targets[t]?.rollout), actions);
+    const target = f.targets[t];
+    if (target?.rollout) showRollout(card, target.rollout, target.driver, actions);
   });
 }
 
@@ -487,7 +490,7 @@ function createRolloutCard(target) {
   const root = /** @type {HTMLElement} */ (find(tpl.content, '.rollout').cloneNode(true));
   root.dataset.target = target;
   const h = find(root, '.name');
-  h.textContent = `Rollout of ${target}`;
+  h.textContent = target;
   h.id = `rollout-${target}`;
   root.setAttribute('aria-labelledby', h.id);
   /** @type {RolloutCard} */
@@ -498,12 +501,14 @@ function createRolloutCard(target) {
     revs: find(root, '.revs'),
     progress: find(root, '.progress'),
     how: find(root, '.how'),
+    driver: find(root, '.driver'),
     problem: find(root, '.problem'),
     where: find(root, '.where'),
     message: find(root, '.message'),
     order: find(root, '.order'),
     buttons: [...root.querySelectorAll('button')],
     confirm: find(root, '.confirm'),
+    busy: false,
   };
   for (const b of card.buttons) {
     const cmd = b.dataset.cmd ?? '';
@@ -513,8 +518,8 @@ function createRolloutCard(target) {
   return card;
 }
 
-/** @param {RolloutCard} card @param {Rollout} r @param {boolean} actions */
-function showRollout(card, r, actions) {
+/** @param {RolloutCard} card @param {Rollout} r @param {string | null} driver @param {boolean} actions */
+function showRollout(card, r, driver, actions) {
   const tone = FLEET_TONES[r.state] ?? 'none';
   card.root.dataset.tone = tone;
   card.root.dataset.state = r.state;
@@ -525,6 +530,7 @@ function showRollout(card, r, actions) {
   const extra = ['applying', 'failed', 'lost'].filter((k) => (r.counts[k] ?? 0) > 0).map((k) => `, ${r.counts[k]} ${k}`);
   card.progress.textContent = `${r.counts.done ?? 0}/${total} done${extra.join('')}`;
   card.how.textContent = `canary ${r.canary}, batch ${r.batch}`;
+  card.driver.textContent = driver ?? 'none now';
   const f = r.state === 'halted' ? r.failure : undefined;
   const text = f ? f.message : r.reason;
   card.problem.dataset.has = f || r.state === 'aborted' ? 'yes' : '';
@@ -555,7 +561,9 @@ function showRollout(card, r, actions) {
 
 /** @param {string} target @param {string} cmd @param {RolloutCard} card */
 async function steer(target, cmd, card) {
-  for (const b of card.buttons) b.disabled = true;
+  // Not disabled while it runs (that would drop the keyboard's focus): a second press waits for the first.
+  if (card.busy) return;
+  card.busy = true;
   setConfirm(card.confirm, `${cmd}…`, 'none');
   /** @type {Record<string, string>} */
   const headers = {};
@@ -576,7 +584,7 @@ async function steer(target, cmd, card) {
   } catch (err) {
     setConfirm(card.confirm, `Could not reach the server: ${err instanceof Error ? err.message : String(err)}`, 'fail');
   } finally {
-    for (const b of card.buttons) b.disabled = false;
+    card.busy = false;
   }
 }
 
