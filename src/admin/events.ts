@@ -1,10 +1,12 @@
 // GET /events: the status page's live feed, as Server-Sent Events.
 //
 // Each client gets the current snapshots when it connects (`event: status`,
-// and any other snapshot kind a host adds, such as a fleet's), then every
-// pass as it ends (`event: pass`, the ReloadResult) and fresh snapshots soon
-// after passes and on a heartbeat. A client that reconnects gets the current
-// state again, never a replay of what it missed.
+// and any pushed kind a host adds, such as `event: fleet`), then every pass
+// as it ends (`event: pass`, the ReloadResult), fresh status snapshots soon
+// after passes and on a heartbeat, and a pushed kind whenever its host says
+// it changed (at most every 250 ms, and only when its JSON differs). A
+// client that reconnects gets the current state again, never a replay of
+// what it missed.
 //
 // Bounded on both axes: at most `maxClients` streams (the excess is refused
 // with 503), and at most `maxBufferBytes` queued for one client. A client
@@ -23,14 +25,37 @@ const SNAPSHOT_COALESCE_MS = 500;
 /** How long a browser waits before reconnecting a dropped stream (the `retry:` field). */
 const RETRY = Buffer.from('retry: 2000\n\n');
 
+/** A pushed kind is sent at most this often (its latest value wins). */
+const PUSH_THROTTLE_MS = 250;
+
 /**
- * One kind of snapshot (the unit status; later a fleet). `read()` returns
- * undefined when there is nothing of that kind: no event is sent then, and
- * the page renders nothing for it.
+ * One kind of snapshot (the unit status). `read()` returns undefined when
+ * there is nothing of that kind: no event is sent then, and the page
+ * renders nothing for it.
  */
 interface SnapshotSource {
   event: string;
   read(): unknown;
+}
+
+/**
+ * A kind whose host tells when it changed (a fleet's status, fed by etcd
+ * watches). Subscribed only while someone listens; a host that never calls
+ * `push` (no fleet) sends no event of that kind at all.
+ */
+interface PushedSource {
+  event: string;
+  subscribe(push: (data: unknown) => void): () => void;
+}
+
+interface Pushed {
+  source: PushedSource;
+  off: (() => void) | null;
+  /** The JSON every client has (sent to a client that connects), and the newest one from the host. */
+  sent: string | null;
+  latest: string | null;
+  sentAt: number;
+  timer: NodeJS.Timeout | null;
 }
 
 export interface EventStreamOptions {
@@ -38,6 +63,7 @@ export interface EventStreamOptions {
   maxBufferBytes: number;
   heartbeatMs?: number;
   snapshots: readonly SnapshotSource[];
+  pushed?: readonly PushedSource[];
   logger: Logger;
 }
 
@@ -61,9 +87,11 @@ export class EventStream {
   private closed = false;
   private dropped = 0;
   private refused = 0;
+  private readonly pushed: Pushed[];
 
   constructor(opts: EventStreamOptions) {
     this.opts = opts;
+    this.pushed = (opts.pushed ?? []).map((source) => ({ source, off: null, sent: null, latest: null, sentAt: 0, timer: null }));
   }
 
   /** Streams open right now. */
@@ -107,7 +135,45 @@ export class EventStream {
     req.socket.setNoDelay(true);
     this.send(client, RETRY);
     this.send(client, this.snapshots());
+    for (const p of this.pushed) if (p.sent !== null) this.send(client, Buffer.from(`event: ${p.source.event}\ndata: ${p.sent}\n\n`));
     this.startHeartbeat();
+    for (const p of this.pushed) this.subscribe(p);
+  }
+
+  private subscribe(p: Pushed): void {
+    if (p.off || this.closed) return;
+    p.off = p.source.subscribe((data) => this.onPush(p, data));
+  }
+
+  /** Nobody listens any more: stop the host's pushes, and forget the value (it would be stale at the next connect). */
+  private unsubscribe(p: Pushed): void {
+    p.off?.();
+    p.off = null;
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
+    p.sent = p.latest = null;
+  }
+
+  private onPush(p: Pushed, data: unknown): void {
+    if (this.closed || !p.off) return;
+    const json = JSON.stringify(data);
+    p.latest = json;
+    if (json === p.sent || p.timer) return;
+    const wait = p.sentAt + PUSH_THROTTLE_MS - Date.now();
+    if (wait <= 0) return this.flushPush(p);
+    p.timer = setTimeout(() => {
+      p.timer = null;
+      this.flushPush(p);
+    }, wait);
+    p.timer.unref();
+  }
+
+  private flushPush(p: Pushed): void {
+    if (this.closed || p.latest === null || p.latest === p.sent) return;
+    p.sent = p.latest;
+    p.sentAt = Date.now();
+    const bytes = Buffer.from(`event: ${p.source.event}\ndata: ${p.sent}\n\n`);
+    for (const c of this.clients) this.send(c, bytes);
   }
 
   /** Sends one event to every client, then refreshes the snapshots shortly after. */
@@ -123,6 +189,7 @@ export class EventStream {
   close(): void {
     this.closed = true;
     this.stopHeartbeat();
+    for (const p of this.pushed) this.unsubscribe(p);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
   }
@@ -161,7 +228,9 @@ export class EventStream {
     this.heartbeat.unref();
   }
 
+  /** The last client left: no heartbeat, no pushes. */
   private stopHeartbeat(): void {
+    for (const p of this.pushed) this.unsubscribe(p);
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
     if (this.snapshotTimer) clearTimeout(this.snapshotTimer);

@@ -75,4 +75,22 @@ export interface AdminHost {
   fleet?(): object | null;
   /** The whole fleet for `GET /fleet` (JSON), or null when no fleet is configured. */
   fleetStatus?(): Promise<object> | null;
+  /**
+   * Calls `listener` with the whole fleet (as `fleetStatus()` gives it) soon
+   * after subscribing and whenever it changes; returns the function that
+   * stops the calls. Without a fleet the listener is never called.
+   */
+  fleetEvents?(listener: (status: object) => void): () => void;
+  /** Pauses, resumes or aborts a target's rollout (`who` is recorded); null when no fleet is configured. */
+  steerFleet?(target: string, command: FleetCommand, who: string): Promise<FleetSteerReply> | null;
 }
+
+export type FleetCommand = 'pause' | 'resume' | 'abort';
+
+/**
+ * The outcome of a fleet command: done (the rollout's new state), refused
+ * because the target is not one the fleet knows, refused because the
+ * rollout's state does not allow it, or etcd could not be asked.
+ */
+export type FleetSteerReply =
+  { ok: true; target: string; rollout: string; state: string } | { ok: false; reason: 'unknown_target' | 'refused' | 'unavailable'; message: string };

@@ -1,11 +1,12 @@
 // The JSON endpoints of the admin HTTP server: health, readiness, Prometheus
-// and JSON metrics, status, the last result, and the opt-in, token-guarded
-// POST /reload. Each route is a method list and a handler.
+// and JSON metrics, status, the last result, the fleet, and the opt-in,
+// token-guarded POST /reload and POST /fleet/pause|resume|abort. Each route
+// is a method list and a handler.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage, UnknownUnitError } from '../shared/errors.js';
 import type { Logger, ReloadResult } from '../shared/types.js';
-import type { AdminHost } from './host.js';
+import type { AdminHost, FleetCommand } from './host.js';
 import type { ReloadMetrics } from './metrics.js';
 import { SECURITY_HEADERS } from './page.js';
 import { errorReply, hostErrorMessage, reloadReply, sanitizeWord, statusReply } from './protocol.js';
@@ -68,9 +69,38 @@ export interface JsonRouteOptions {
 
 const READ = ['GET', 'HEAD'] as const;
 
+/** Status codes of a refused fleet command, by reason. */
+const FLEET_REFUSALS = { unknown_target: 400, refused: 409, unavailable: 503 } as const;
+
 export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
   const { host, metrics, logger } = o;
   const authorized = bearerCheck(o.token);
+  /** The opt-in actions' gate: 403 when disabled, 401 without the right token; true when the request may go on. */
+  const allowed = (req: IncomingMessage, res: ServerResponse, what: string): boolean => {
+    if (!o.reloadEnabled) {
+      sendJson(res, 403, errorReply(`${what} over HTTP is disabled`));
+      return false;
+    }
+    if (!authorized(req)) {
+      logger.warn({ remote: req.socket.remoteAddress }, `HTTP ${what} refused: missing or wrong bearer token`);
+      sendJson(res, 401, errorReply('unauthorized: missing or wrong bearer token'), { 'www-authenticate': 'Bearer realm="reloadkit"' });
+      return false;
+    }
+    return true;
+  };
+  const fleetCommand = (command: FleetCommand): Route => ({
+    methods: ['POST'],
+    handler: async (req, res, url) => {
+      if (!allowed(req, res, `fleet ${command}`)) return;
+      const target = url.searchParams.get('target') ?? '';
+      if (target === '') return sendJson(res, 400, errorReply(`fleet ${command} needs ?target=TARGET`));
+      const reply = await host.steerFleet?.(target, command, `http ${req.socket.remoteAddress ?? 'client'}`);
+      if (!reply) return sendJson(res, 404, errorReply('no fleet configured'));
+      if (reply.ok) return sendJson(res, 200, { status: 'ok', target: reply.target, rollout: reply.rollout, state: reply.state });
+      const message = reply.reason === 'unknown_target' ? `unknown fleet target: ${sanitizeWord(target)}` : reply.message;
+      sendJson(res, FLEET_REFUSALS[reply.reason], errorReply(message));
+    },
+  });
   return {
     '/health': { methods: READ, handler: (_q, res) => sendJson(res, 200, { status: 'ok' }) },
     '/ready': {
@@ -119,11 +149,7 @@ export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
     '/reload': {
       methods: ['POST'],
       handler: async (req, res, url) => {
-        if (!o.reloadEnabled) return sendJson(res, 403, errorReply('reload over HTTP is disabled'));
-        if (!authorized(req)) {
-          logger.warn({ remote: req.socket.remoteAddress }, 'HTTP reload refused: missing or wrong bearer token');
-          return sendJson(res, 401, errorReply('unauthorized'), { 'www-authenticate': 'Bearer realm="reloadkit"' });
-        }
+        if (!allowed(req, res, 'reload')) return;
         const unit = url.searchParams.get('unit') || undefined;
         let reply;
         try {
@@ -138,5 +164,8 @@ export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
         sendJson(res, reply.status === 'ok' ? 200 : 500, reply);
       },
     },
+    '/fleet/pause': fleetCommand('pause'),
+    '/fleet/resume': fleetCommand('resume'),
+    '/fleet/abort': fleetCommand('abort'),
   };
 }

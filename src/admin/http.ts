@@ -1,6 +1,7 @@
 // The admin HTTP server: the status page and its live event stream, the
 // JSON endpoints (health, readiness, metrics, status, the last result, the
-// opt-in, token-guarded POST /reload), under connection and time limits.
+// fleet, the opt-in, token-guarded POST /reload and POST /fleet/*), under
+// connection and time limits.
 // Loopback only unless remote binding is explicitly allowed. The pieces live
 // beside it: http-routes.ts (JSON endpoints and the bearer check),
 // http-limits.ts (connections and timeouts), events.ts (the event stream),
@@ -24,9 +25,9 @@ export interface AdminHttpOptions extends Partial<HttpLimits> {
   address: string;
   /** Allow a non-loopback address (daemon: `--http-allow-remote`). */
   allowRemote?: boolean;
-  /** Serve POST /reload and show reload buttons on the status page (default false: 403). */
+  /** Serve POST /reload and POST /fleet/pause|resume|abort, and show their buttons on the status page (default false: 403). */
   reloadEnabled?: boolean;
-  /** When set, POST /reload needs `Authorization: Bearer <token>`. */
+  /** When set, POST /reload and POST /fleet/* need `Authorization: Bearer <token>`. */
   token?: string;
   host: AdminHost;
   metrics: ReloadMetrics;
@@ -203,6 +204,8 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     maxClients: limits.maxEventClients,
     maxBufferBytes: options.eventBufferBytes ?? DEFAULT_EVENT_BUFFER_BYTES,
     snapshots: [{ event: 'status', read: () => pageStatus(host, actions) }],
+    // The fleet's status, as GET /fleet gives it, pushed when it changes (never without a fleet).
+    pushed: host.fleetEvents ? [{ event: 'fleet', subscribe: (push) => host.fleetEvents!(push) }] : [],
     logger,
   });
   const d: Dispatch = {

@@ -274,8 +274,10 @@ export class Daemon {
     this.checkAborted();
     await this.startWatchers(config);
     this.checkAborted();
-    if (config.fleet)
+    if (config.fleet) {
       this.fleet = await (await import('./fleet.js')).startFleetAgent(config, this.targets, this.logger, this.runtime.registry as Registry | undefined);
+      this.runtime.fleetStarted();
+    }
     for (const [name, decision] of decisions) {
       if (START_PASS_DECISIONS.has(decision)) this.targets.get(name)!.unit.enqueue('start');
     }

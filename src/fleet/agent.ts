@@ -15,11 +15,12 @@
 // a revision without its turn.
 import { readFile } from 'node:fs/promises';
 import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/types.js';
 import { applyRevision, driftReason, fileRecordStore, findDrift, type ApplyOutcome, type FleetTargetBinding, type RecordStore } from './apply.js';
 import { EtcdStore, type EtcdConnectOptions, type WatchEvent, type WatchHandle } from '../etcd/client.js';
-import { driverKey, hostsPrefix, parseHostKey, parseTargetKey, targetsPrefix, turnKey } from './keys.js';
+import { steerRollout, type RolloutCommand } from './control.js';
+import { driverKey, hostsPrefix, NAME_PATTERN, parseHostKey, parseTargetKey, rolloutKey, targetsPrefix, turnKey } from './keys.js';
 import { noopFleetMetrics, type FleetMetricsSink } from './metrics.js';
 import { TargetDriver } from './driver.js';
 import { parseJson, type DesiredRecord, type HostRecord, type HostTargetState, type RolloutRecord, type TurnRecord } from './records.js';
@@ -56,9 +57,13 @@ export interface FleetSummary {
   targets: Record<string, { revision: number; desired: number | null; status: HostTargetState['status']; reason?: string; driving: boolean }>;
 }
 
+/** What `steer()` did: the rollout's new state, or why nothing changed. */
+export type SteerOutcome =
+  { ok: true; target: string; rollout: string; state: string } | { ok: false; reason: 'unknown_target' | 'refused' | 'unavailable'; message: string };
+
 const MAX_BACKOFF_MS = 10_000;
 /** Status changes are coalesced: at most one status read per this interval for the change listeners. */
-const STATUS_COALESCE_MS = 200;
+const STATUS_COALESCE_MS = 250;
 /** A target's step timeout when the daemon does not say (check, reload, verify each). */
 const DEFAULT_STEP_TIMEOUT_MS = 30_000;
 
@@ -84,9 +89,12 @@ export class FleetAgent {
   private readonly takenTurns = new Set<string>();
   /** A new random id each time the host registers: turns are for one session. */
   private sessionId = '';
-  private readonly statusListeners = new Set<(s: FleetStatus) => void>();
+  /** Each change listener with the JSON it was last called with (called again only when it differs). */
+  private readonly statusListeners = new Map<(s: FleetStatus) => void, string>();
   private statusTimer: NodeJS.Timeout | null = null;
-  private lastStatusJson = '';
+  /** A status read for the listeners is in flight; a change meanwhile reads again after it (reads never overlap). */
+  private statusReading = false;
+  private statusDirty = false;
   private readonly seenHosts = new Set<string>();
   private readonly lostHosts = new Set<string>();
   private readonly startedAt = new Date().toISOString();
@@ -580,11 +588,13 @@ export class FleetAgent {
   /**
    * Calls `fn` with the fleet's status (as `status()` gives it) whenever it
    * changes: a host's record, a rollout's state, the driver, the connection.
-   * Changes are coalesced (at most one status read per 200 ms). Returns the
-   * function that stops the calls.
+   * A new listener is called soon with the current status. Changes are
+   * coalesced (at most one status read per 250 ms, one at a time), and a
+   * listener is called only when the JSON differs from its last call.
+   * Returns the function that stops the calls.
    */
   onStatusChange(fn: (s: FleetStatus) => void): () => void {
-    this.statusListeners.add(fn);
+    this.statusListeners.set(fn, '');
     this.statusChanged();
     return () => {
       this.statusListeners.delete(fn);
@@ -621,7 +631,12 @@ export class FleetAgent {
   }
 
   private statusChanged(): void {
-    if (this.statusListeners.size === 0 || this.statusTimer || this.stopping.signal.aborted) return;
+    if (this.statusListeners.size === 0 || this.stopping.signal.aborted) return;
+    if (this.statusReading) {
+      this.statusDirty = true;
+      return;
+    }
+    if (this.statusTimer) return;
     this.statusTimer = setTimeout(() => {
       this.statusTimer = null;
       void this.emitStatus();
@@ -631,16 +646,48 @@ export class FleetAgent {
 
   private async emitStatus(): Promise<void> {
     if (this.statusListeners.size === 0) return;
-    const s = await this.status();
+    this.statusReading = true;
+    this.statusDirty = false;
+    let s: FleetStatus;
+    try {
+      s = await this.status();
+    } finally {
+      this.statusReading = false;
+    }
     const text = JSON.stringify(s);
-    if (text === this.lastStatusJson) return;
-    this.lastStatusJson = text;
-    for (const fn of this.statusListeners) {
+    for (const [fn, last] of this.statusListeners) {
+      if (text === last) continue;
+      this.statusListeners.set(fn, text);
       try {
         fn(s);
       } catch (err) {
         this.logger.warn({ err: errorMessage(err) }, 'fleet: a status listener threw');
       }
+    }
+    if (this.statusDirty) this.statusChanged();
+  }
+
+  // ---- commands (the admin HTTP's POST /fleet/pause|resume|abort) ------------------------
+
+  /**
+   * Pauses, resumes or aborts `target`'s rollout as `reloadkit fleet
+   * pause|resume|abort` does. An unknown target (neither managed here nor
+   * with a rollout in etcd) and a rollout whose state does not allow the
+   * command are refused with the reason; etcd not answering is `unavailable`.
+   */
+  async steer(target: string, command: RolloutCommand, who: string): Promise<SteerOutcome> {
+    const known = NAME_PATTERN.test(target) && (this.bindings.has(target) || this.cache.json(rolloutKey(this.s.name, target)) !== null);
+    if (!known) return { ok: false, reason: 'unknown_target', message: `unknown fleet target: ${target.slice(0, 64)}` };
+    const store = this.store;
+    if (!store || !this.connectedNow) return { ok: false, reason: 'unavailable', message: `not connected to etcd: ${this.lastError || 'connecting'}` };
+    try {
+      const r = await steerRollout(store, this.s.name, target, command, who);
+      this.logger.info({ unit: target, rollout: r.id, state: r.state, by: who }, `fleet: rollout ${command} requested`);
+      this.statusChanged();
+      return { ok: true, target, rollout: r.id, state: r.state };
+    } catch (err) {
+      if (err instanceof RolloutError) return { ok: false, reason: 'refused', message: err.message };
+      return { ok: false, reason: 'unavailable', message: errorMessage(err) };
     }
   }
 

@@ -2,7 +2,7 @@
 // createReloader (one unit) and the daemon (its own config and every target)
 // are both built from: the admin host the socket and HTTP serve, readiness,
 // watchers per unit, and shutdown in its documented order.
-import type { AdminHost, AdminUnitView, Readiness, ReadinessOptions, WatcherHealth } from '../admin/host.js';
+import type { AdminHost, AdminUnitView, FleetCommand, FleetSteerReply, Readiness, ReadinessOptions, WatcherHealth } from '../admin/host.js';
 import type { AdminHttpHandle } from '../admin/http.js';
 import type { ObservableUnit, ReloadMetrics } from '../admin/metrics.js';
 import type { AdminSocketHandle } from '../admin/socket.js';
@@ -29,8 +29,26 @@ export interface RuntimeOptions {
   loaded?(): Promise<void>;
   /** Names that will exist once loaded (the daemon's targets while they load): not unknown. */
   willExist?(name: string): boolean;
-  /** The fleet this host takes part in (the daemon with `fleet:`), for `status` and `GET /fleet`. */
-  fleet?(): { summary(): object | null; status(): Promise<object> } | null;
+  /**
+   * The fleet this host takes part in (the daemon with `fleet:`), for
+   * `status`, `GET /fleet`, the status page's `fleet` events and the
+   * POST /fleet/* commands. Null until it starts (after the admin HTTP).
+   */
+  fleet?(): RuntimeFleet | null;
+}
+
+/** What the runtime needs of a fleet agent. */
+interface RuntimeFleet {
+  summary(): object | null;
+  status(): Promise<object>;
+  onStatusChange(fn: (s: object) => void): () => void;
+  steer(target: string, command: FleetCommand, who: string): Promise<FleetSteerReply>;
+}
+
+/** A subscriber to the fleet's changes; `off` is set once the fleet exists. */
+interface FleetWatcher {
+  listener: (status: object) => void;
+  off: (() => void) | null;
 }
 
 export class Runtime implements AdminHost {
@@ -49,6 +67,7 @@ export class Runtime implements AdminHost {
   private readonly resultListeners = new Set<(r: ReloadResult) => void>();
   private readonly detachResults = new Map<string, () => void>();
   private closing: Promise<void> | null = null;
+  private readonly fleetWatchers = new Set<FleetWatcher>();
 
   constructor(opts: RuntimeOptions) {
     this.opts = opts;
@@ -209,6 +228,31 @@ export class Runtime implements AdminHost {
 
   fleetStatus(): Promise<object> | null {
     return this.opts.fleet?.()?.status() ?? null;
+  }
+
+  fleetEvents(listener: (status: object) => void): () => void {
+    const w: FleetWatcher = { listener, off: null };
+    this.fleetWatchers.add(w);
+    this.attachFleet(w);
+    return () => {
+      this.fleetWatchers.delete(w);
+      w.off?.();
+      w.off = null;
+    };
+  }
+
+  /** The fleet started (the daemon starts it after the admin HTTP): subscribers made before now get its changes too. */
+  fleetStarted(): void {
+    for (const w of this.fleetWatchers) this.attachFleet(w);
+  }
+
+  private attachFleet(w: FleetWatcher): void {
+    const f = this.opts.fleet?.();
+    if (f && !w.off) w.off = f.onStatusChange(w.listener);
+  }
+
+  steerFleet(target: string, command: FleetCommand, who: string): Promise<FleetSteerReply> | null {
+    return this.opts.fleet?.()?.steer(target, command, who) ?? null;
   }
 
   /** The metrics' registry once they started (others, such as the fleet's, register there too). */

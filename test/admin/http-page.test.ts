@@ -268,3 +268,67 @@ describe('status page snapshot', () => {
     }
   });
 });
+
+describe('event: fleet (a host that pushes its fleet)', () => {
+  test('sent on connect, then only when the JSON differs, at most every 250 ms (the latest wins); subscribed only while someone listens', async () => {
+    const metrics = await createReloadMetrics({ defaultMetrics: false });
+    const listeners = new Set<(s: object) => void>();
+    let subscribes = 0;
+    let current: object = { fleet: 'web', n: 0 };
+    const host = stubHost({
+      fleetEvents: (fn) => {
+        subscribes += 1;
+        listeners.add(fn);
+        // As the agent does: the current state soon after subscribing.
+        setTimeout(() => fn(current), 10);
+        return () => listeners.delete(fn);
+      },
+    });
+    const push = (n: number) => {
+      current = { fleet: 'web', n };
+      for (const fn of listeners) fn(current);
+    };
+    const h = await startAdminHttp({ address: '127.0.0.1:0', host, metrics });
+    try {
+      const a = await openEvents(`http://${h.address}/events`);
+      const isFleet = (e: SseEvent) => e.event === 'fleet';
+      assert.deepEqual((await a.next(isFleet, 'the fleet on connect')).data, { fleet: 'web', n: 0 });
+      // A burst: the same JSON again, then four changes at once.
+      push(0);
+      for (const n of [1, 2, 3, 4]) push(n);
+      await a.next((e) => isFleet(e) && (e.data as { n: number }).n === 4, 'the latest of the burst');
+      const fleet = a.events.filter(isFleet);
+      assert.deepEqual(
+        fleet.map((e) => (e.data as { n: number }).n),
+        [0, 4],
+        'within 250 ms of the last one sent, the changes are coalesced into the latest',
+      );
+      assert.ok(fleet[1]!.at - fleet[0]!.at >= 200, `${fleet[1]!.at - fleet[0]!.at} ms apart`);
+      // A second client gets what the others have at once, and no second subscription is made.
+      const b = await openEvents(`http://${h.address}/events`);
+      assert.deepEqual((await b.next(isFleet, 'the fleet for b')).data, { fleet: 'web', n: 4 });
+      assert.equal(subscribes, 1);
+      a.close();
+      b.close();
+      await waitFor(() => listeners.size === 0, 'unsubscribed once nobody listens');
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a host without a fleet hook sends no fleet event', async () => {
+    const metrics = await createReloadMetrics({ defaultMetrics: false });
+    const h = await startAdminHttp({ address: '127.0.0.1:0', host: stubHost(), metrics });
+    try {
+      const a = await openEvents(`http://${h.address}/events`);
+      await a.next(isStatus, 'the status');
+      assert.deepEqual(
+        a.events.filter((e) => e.event === 'fleet'),
+        [],
+      );
+      a.close();
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -75,7 +75,7 @@ describe('fleet agent: status changes, one driver, a failing reload', { skip, ti
     const before = calls;
     await push('two\n');
     await waitFor(async () => (await hosts[0]!.agent.status()).targets.app?.rollout?.state === 'done', 'rollout 2 done');
-    await new Promise((r) => setTimeout(r, 500)); // longer than the 200 ms the changes are coalesced over
+    await new Promise((r) => setTimeout(r, 500)); // longer than the 250 ms the changes are coalesced over
     assert.equal(calls, before, 'no call after unsubscribing');
   });
 

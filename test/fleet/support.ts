@@ -26,6 +26,8 @@ export interface HostOptions {
   /** Lease TTL (default 2s, so lease tests are quick). */
   leaseTtl?: string;
   labels?: Record<string, string>;
+  /** Extra YAML under admin (http_reload, token_file), indented by 2. */
+  admin?: string;
   /** Extra YAML under fleet.etcd (TLS, auth), indented by 4. */
   etcdExtra?: string;
   /** Extra YAML under the nginx target (e.g. `signature:`), indented by 4. */
@@ -64,7 +66,7 @@ state_dir: ${dir}/state
 admin:
   socket: ${dir}/admin.sock
   http: 127.0.0.1:0
-fleet:
+${o.admin ?? ''}fleet:
   name: ${FLEET}
   host: ${o.name}
 ${labels}  etcd:

@@ -1,7 +1,8 @@
 // @ts-check
-// reloadkit status page: renders the `status` snapshots and `pass` events
-// of GET /events, and sends reloads when the server allows them. No
-// framework, no storage: the reload token lives only in its input field.
+// reloadkit status page: renders the `status` snapshots, `pass` events and
+// (with a fleet) `fleet` events of GET /events, and sends reloads and fleet
+// commands when the server allows them. No framework, no storage: the token
+// lives only in its input field.
 'use strict';
 
 /**
@@ -18,6 +19,16 @@
  *   trigger: HTMLElement, duration: HTMLElement, watch: HTMLElement, pending: HTMLElement,
  *   changed: HTMLElement, problem: HTMLElement, where: HTMLElement, message: HTMLElement,
  *   button: HTMLButtonElement, confirm: HTMLOutputElement, endedAt: string | null }} Card
+ * @typedef {{ host: string, step: string, message: string }} HaltReason
+ * @typedef {{ id: string, kind: string, from: number, to: number, state: string, reason?: string, failure?: HaltReason,
+ *   canary: number, batch: number, canaries: string[], hosts: Record<string, string>, counts: Record<string, number> }} Rollout
+ * @typedef {{ revision: number, status: string, reason?: string }} HostTarget
+ * @typedef {{ fleet: string, connected: boolean, error?: string,
+ *   hosts: Record<string, { alive: boolean, targets: Record<string, HostTarget> }>,
+ *   targets: Record<string, { revision: number, desired: number, driver: string | null, rollout: Rollout | null }> }} Fleet
+ * @typedef {{ root: HTMLElement, badge: HTMLElement, rid: HTMLElement, revs: HTMLElement, progress: HTMLElement,
+ *   how: HTMLElement, driver: HTMLElement, problem: HTMLElement, where: HTMLElement, message: HTMLElement, order: HTMLElement,
+ *   buttons: HTMLButtonElement[], confirm: HTMLOutputElement, busy: boolean }} RolloutCard
  */
 
 /** Status → [label, tone]. Tone is the colour; the label says the same in words. */
@@ -31,6 +42,24 @@ const STATUSES = {
   validation_failed: ['invalid config', 'fail'],
   load_failed: ['load failed', 'fail'],
 };
+/** Rollout and host states → tone (the words are shown as they are). */
+/** @type {Record<string, string>} */
+const FLEET_TONES = {
+  running: 'warn',
+  paused: 'warn',
+  halted: 'fail',
+  aborted: 'fail',
+  done: 'ok',
+  applying: 'warn',
+  pending: 'none',
+  failed: 'fail',
+  lost: 'fail',
+  drift: 'warn',
+  idle: 'none',
+};
+/** Which commands each rollout state allows (as `reloadkit fleet pause|resume|abort` does). */
+/** @type {Record<string, string[]>} */
+const COMMANDS = { running: ['pause', 'abort'], paused: ['resume', 'abort'] };
 const TIMELINE_ROWS = 12;
 const TIMELINE_KEEP = 20;
 /** A file name with an extension, then :line and an optional :column. */
@@ -88,6 +117,8 @@ const state = {
   skew: 0,
   /** @type {Result[]} */ timeline: [],
   /** @type {Map<string, Card>} */ cards: new Map(),
+  /** @type {Fleet | null} */ fleet: null,
+  /** @type {Map<string, RolloutCard>} */ rollouts: new Map(),
 };
 
 const now = () => Date.now() + state.skew;
@@ -115,6 +146,7 @@ function setConnection(s, text) {
 const handlers = {
   status: (data) => renderStatus(/** @type {Status} */ (data)),
   pass: (data) => addPass(/** @type {Result} */ (data)),
+  fleet: (data) => renderFleet(/** @type {Fleet} */ (data)),
 };
 
 function connect() {
@@ -184,6 +216,7 @@ function renderStatus(s) {
   }
   state.timeline = s.timeline.slice(-TIMELINE_KEEP);
   renderTimeline();
+  if (state.fleet) renderFleet(state.fleet);
   tick();
 }
 
@@ -327,11 +360,16 @@ function renderTimeline() {
 
 // ---- actions --------------------------------------------------------------
 
+/** @param {HTMLOutputElement} out @param {string} text @param {string} tone */
+function setConfirm(out, text, tone) {
+  out.textContent = text;
+  out.title = text;
+  out.dataset.tone = tone;
+}
+
 /** @param {Card} card @param {string} text @param {string} tone */
 function confirmText(card, text, tone) {
-  card.confirm.textContent = text;
-  card.confirm.title = text;
-  card.confirm.dataset.tone = tone;
+  setConfirm(card.confirm, text, tone);
 }
 
 /** @param {string} name @param {Card} card */
@@ -372,6 +410,181 @@ async function reload(name, card) {
     confirmText(card, `Could not reach the server: ${err instanceof Error ? err.message : String(err)}`, 'fail');
   } finally {
     card.button.disabled = false;
+  }
+}
+
+// ---- fleet ----------------------------------------------------------------
+
+/** @param {string} tag @param {string} text @param {string} [tone] */
+function cell(tag, text, tone) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  if (tone) el.dataset.tone = tone;
+  return el;
+}
+
+/** Canaries first (in their order), then the others by name. @param {Rollout} r */
+function rolloutOrder(r) {
+  const canaries = r.canaries.filter((h) => h in r.hosts);
+  const rest = Object.keys(r.hosts)
+    .filter((h) => !canaries.includes(h))
+    .sort();
+  return [...canaries, ...rest];
+}
+
+/** @param {Fleet} f */
+function renderFleet(f) {
+  state.fleet = f;
+  byId('fleet').hidden = false;
+  byId('fleet-name').textContent = f.fleet;
+  byId('fleet-conn').textContent = f.connected ? 'Connected to etcd.' : `Not connected to etcd (${f.error ?? 'unknown reason'}): this host's own view only.`;
+  const targets = Object.keys(f.targets);
+  const hosts = new Set(Object.keys(f.hosts));
+  for (const h of Object.values(f.hosts)) for (const t of Object.keys(h.targets)) if (!targets.includes(t)) targets.push(t);
+  for (const t of Object.values(f.targets)) for (const h of Object.keys(t.rollout?.hosts ?? {})) hosts.add(h);
+
+  const table = /** @type {HTMLElement} */ (byId('fleet-head').closest('table'));
+  table.style.minWidth = `${11 + 7 * targets.length}rem`;
+  const head = byId('fleet-head');
+  head.replaceChildren(...['Host', 'Alive', ...targets].map((t) => Object.assign(cell('th', t), { scope: 'col' })));
+  const rows = [...hosts].sort().map((name) => {
+    const h = f.hosts[name];
+    const tr = document.createElement('tr');
+    tr.dataset.host = name;
+    tr.append(Object.assign(cell('th', name), { scope: 'row' }), cell('td', h?.alive ? 'yes' : 'no (lost)', h?.alive ? 'ok' : 'fail'));
+    for (const t of targets) {
+      const st = h?.targets[t];
+      const td = st ? cell('td', `r${st.revision} ${st.status}`, FLEET_TONES[st.status] ?? 'none') : cell('td', '–');
+      td.dataset.target = t;
+      td.title = st?.reason ?? td.textContent ?? '';
+      tr.append(td);
+    }
+    return tr;
+  });
+  byId('fleet-rows').replaceChildren(...rows);
+
+  const box = byId('rollouts');
+  const shown = targets.filter((t) => f.targets[t]?.rollout);
+  for (const [t, card] of state.rollouts) {
+    if (!shown.includes(t)) {
+      card.root.remove();
+      state.rollouts.delete(t);
+    }
+  }
+  const actions = state.status?.actions.reload ?? false;
+  shown.forEach((t, i) => {
+    let card = state.rollouts.get(t);
+    if (!card) {
+      card = createRolloutCard(t);
+      state.rollouts.set(t, card);
+    }
+    if (box.children[i] !== card.root) box.insertBefore(card.root, box.children[i] ?? null);
+    const target = f.targets[t];
+    if (target?.rollout) showRollout(card, target.rollout, target.driver, actions);
+  });
+}
+
+/** @param {string} target @returns {RolloutCard} */
+function createRolloutCard(target) {
+  const tpl = /** @type {HTMLTemplateElement} */ (byId('rollout-template'));
+  const root = /** @type {HTMLElement} */ (find(tpl.content, '.rollout').cloneNode(true));
+  root.dataset.target = target;
+  const h = find(root, '.name');
+  h.textContent = target;
+  h.id = `rollout-${target}`;
+  root.setAttribute('aria-labelledby', h.id);
+  /** @type {RolloutCard} */
+  const card = {
+    root,
+    badge: find(root, '.badge'),
+    rid: find(root, '.rid'),
+    revs: find(root, '.revs'),
+    progress: find(root, '.progress'),
+    how: find(root, '.how'),
+    driver: find(root, '.driver'),
+    problem: find(root, '.problem'),
+    where: find(root, '.where'),
+    message: find(root, '.message'),
+    order: find(root, '.order'),
+    buttons: [...root.querySelectorAll('button')],
+    confirm: find(root, '.confirm'),
+    busy: false,
+  };
+  for (const b of card.buttons) {
+    const cmd = b.dataset.cmd ?? '';
+    b.setAttribute('aria-label', `${b.textContent} the rollout of ${target}`);
+    b.addEventListener('click', () => void steer(target, cmd, card));
+  }
+  return card;
+}
+
+/** @param {RolloutCard} card @param {Rollout} r @param {string | null} driver @param {boolean} actions */
+function showRollout(card, r, driver, actions) {
+  const tone = FLEET_TONES[r.state] ?? 'none';
+  card.root.dataset.tone = tone;
+  card.root.dataset.state = r.state;
+  card.badge.textContent = r.state;
+  card.rid.textContent = `${r.id} (${r.kind})`;
+  card.revs.textContent = `${r.from} → ${r.to}`;
+  const total = Object.keys(r.hosts).length;
+  const extra = ['applying', 'failed', 'lost'].filter((k) => (r.counts[k] ?? 0) > 0).map((k) => `, ${r.counts[k]} ${k}`);
+  card.progress.textContent = `${r.counts.done ?? 0}/${total} done${extra.join('')}`;
+  card.how.textContent = `canary ${r.canary}, batch ${r.batch}`;
+  card.driver.textContent = driver ?? 'none now';
+  const f = r.state === 'halted' ? r.failure : undefined;
+  const text = f ? f.message : r.reason;
+  card.problem.dataset.has = f || r.state === 'aborted' ? 'yes' : '';
+  card.where.textContent = f ? `Halted: ${f.host || 'fleet'}, step ${f.step}` : r.state === 'aborted' ? 'Aborted' : '';
+  card.message.textContent = text ?? 'No problem.';
+  if (text) {
+    card.message.tabIndex = 0;
+    card.message.setAttribute('aria-label', `Why the rollout of ${card.root.dataset.target} stopped`);
+  } else {
+    card.message.removeAttribute('tabindex');
+    card.message.removeAttribute('aria-label');
+  }
+  const items = rolloutOrder(r).map((h) => {
+    const st = r.hosts[h] ?? 'pending';
+    const li = document.createElement('li');
+    li.dataset.host = h;
+    li.dataset.state = st;
+    li.append(cell('span', h), cell('span', r.canaries.includes(h) ? 'canary' : ''), cell('span', st, FLEET_TONES[st] ?? 'none'));
+    return li;
+  });
+  card.order.replaceChildren(...items);
+  const allowed = actions ? (COMMANDS[r.state] ?? []) : [];
+  const focused = card.buttons.some((b) => b === document.activeElement);
+  for (const b of card.buttons) b.hidden = !allowed.includes(b.dataset.cmd ?? '');
+  // Pause became Resume under the keyboard's focus: the focus stays in the card.
+  if (focused && !card.buttons.some((b) => b === document.activeElement)) (card.buttons.find((b) => !b.hidden) ?? card.message).focus();
+}
+
+/** @param {string} target @param {string} cmd @param {RolloutCard} card */
+async function steer(target, cmd, card) {
+  // Not disabled while it runs (that would drop the keyboard's focus): a second press waits for the first.
+  if (card.busy) return;
+  card.busy = true;
+  setConfirm(card.confirm, `${cmd}…`, 'none');
+  /** @type {Record<string, string>} */
+  const headers = {};
+  const token = /** @type {HTMLInputElement} */ (byId('token')).value.trim();
+  if (token !== '') headers.authorization = `Bearer ${token}`;
+  try {
+    const res = await fetch(`fleet/${cmd}?target=${encodeURIComponent(target)}`, { method: 'POST', headers, cache: 'no-store' });
+    /** @type {{ status?: string, message?: string, rollout?: string, state?: string } | null} */
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      body = null;
+    }
+    if (res.ok && body?.rollout) setConfirm(card.confirm, `Done at ${clock(new Date().toISOString())}: rollout ${body.rollout} is ${body.state}.`, 'ok');
+    else if (res.status === 401) setConfirm(card.confirm, 'Refused: the token is missing or wrong (401). Nothing changed.', 'fail');
+    else setConfirm(card.confirm, `Refused (${res.status}): ${body?.message ?? res.statusText}`, 'fail');
+  } catch (err) {
+    setConfirm(card.confirm, `Could not reach the server: ${err instanceof Error ? err.message : String(err)}`, 'fail');
+  } finally {
+    card.busy = false;
   }
 }
 
