@@ -5,8 +5,9 @@
 // reason with its host and step, the pause button works with the token (and
 // says why when the token is wrong), axe finds nothing serious with the
 // fleet section shown, light and dark, and 320 px has no horizontal scroll.
+// RELOADKIT_UPDATE_SCREENSHOT=1 writes docs/status-page-fleet.png.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +15,7 @@ import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { etcdOrSkip, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { nginxOrSkip } from '../integration/helpers.js';
+import { ROOT } from '../integration/daemon-process.js';
 import { connected, fleetCli, fleetStatusOf, rolloutIn, siteConf, stage, startFleetHost, type FleetHost } from '../fleet/support.js';
 import { chromiumOrSkip, launchChromium } from './browser.js';
 
@@ -149,6 +151,13 @@ describe('status page: the fleet section in Chromium', { skip, timeout: 400_000 
       assert.equal(await hostState(page, 'web-2').getAttribute('data-state'), 'pending');
       assert.equal(await card.locator('button.act:visible').count(), 0, 'no command for a halted rollout');
       assert.deepEqual(w.consoleErrors, []);
+      if (process.env.RELOADKIT_UPDATE_SCREENSHOT === '1') {
+        await page.setViewportSize({ width: 1280, height: 900 });
+        const shot = join(ROOT, 'node_modules', '.cache', 'reloadkit', 'status-page-fleet.png');
+        mkdirSync(join(shot, '..'), { recursive: true });
+        await page.locator('#fleet').screenshot({ path: shot });
+        copyFileSync(shot, join(ROOT, 'docs', 'status-page-fleet.png'));
+      }
 
       for (const scheme of ['light', 'dark'] as const) {
         for (const width of [1100, 320]) {
