@@ -1,5 +1,6 @@
 // What the admin surfaces (socket, HTTP, metrics) need from whoever serves
 // them: the library's single reloader, or the daemon with its many units.
+import type { RolloutCommand, RolloutCommandOutcome } from '../shared/fleet-commands.js';
 import type { ReloadResult, Trigger } from '../shared/types.js';
 
 export interface AdminUnitView {
@@ -82,15 +83,5 @@ export interface AdminHost {
    */
   fleetEvents?(listener: (status: object) => void): () => void;
   /** Pauses, resumes or aborts a target's rollout (`who` is recorded); null when no fleet is configured. */
-  steerFleet?(target: string, command: FleetCommand, who: string): Promise<FleetSteerReply> | null;
+  steerFleet?(target: string, command: RolloutCommand, who: string): Promise<RolloutCommandOutcome> | null;
 }
-
-export type FleetCommand = 'pause' | 'resume' | 'abort';
-
-/**
- * The outcome of a fleet command: done (the rollout's new state), refused
- * because the target is not one the fleet knows, refused because the
- * rollout's state does not allow it, or etcd could not be asked.
- */
-export type FleetSteerReply =
-  { ok: true; target: string; rollout: string; state: string } | { ok: false; reason: 'unknown_target' | 'refused' | 'unavailable'; message: string };

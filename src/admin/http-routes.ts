@@ -6,7 +6,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage, UnknownUnitError } from '../shared/errors.js';
 import type { Logger, ReloadResult } from '../shared/types.js';
-import type { AdminHost, FleetCommand } from './host.js';
+import type { RolloutCommand } from '../shared/fleet-commands.js';
+import type { AdminHost } from './host.js';
 import type { ReloadMetrics } from './metrics.js';
 import { SECURITY_HEADERS } from './page.js';
 import { errorReply, hostErrorMessage, reloadReply, sanitizeWord, statusReply } from './protocol.js';
@@ -88,7 +89,7 @@ export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
     }
     return true;
   };
-  const fleetCommand = (command: FleetCommand): Route => ({
+  const fleetCommand = (command: RolloutCommand): Route => ({
     methods: ['POST'],
     handler: async (req, res, url) => {
       if (!allowed(req, res, `fleet ${command}`)) return;

@@ -19,7 +19,8 @@ import { errorMessage, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/types.js';
 import { applyRevision, driftReason, fileRecordStore, findDrift, type ApplyOutcome, type FleetTargetBinding, type RecordStore } from './apply.js';
 import { EtcdStore, type EtcdConnectOptions, type WatchEvent, type WatchHandle } from '../etcd/client.js';
-import { steerRollout, type RolloutCommand } from './control.js';
+import type { RolloutCommand, RolloutCommandOutcome } from '../shared/fleet-commands.js';
+import { steerRollout } from './control.js';
 import { driverKey, hostsPrefix, NAME_PATTERN, parseHostKey, parseTargetKey, rolloutKey, targetsPrefix, turnKey } from './keys.js';
 import { noopFleetMetrics, type FleetMetricsSink } from './metrics.js';
 import { TargetDriver } from './driver.js';
@@ -56,10 +57,6 @@ export interface FleetSummary {
   connected: boolean;
   targets: Record<string, { revision: number; desired: number | null; status: HostTargetState['status']; reason?: string; driving: boolean }>;
 }
-
-/** What `steer()` did: the rollout's new state, or why nothing changed. */
-export type SteerOutcome =
-  { ok: true; target: string; rollout: string; state: string } | { ok: false; reason: 'unknown_target' | 'refused' | 'unavailable'; message: string };
 
 const MAX_BACKOFF_MS = 10_000;
 /** Status changes are coalesced: at most one status read per this interval for the change listeners. */
@@ -675,7 +672,7 @@ export class FleetAgent {
    * with a rollout in etcd) and a rollout whose state does not allow the
    * command are refused with the reason; etcd not answering is `unavailable`.
    */
-  async steer(target: string, command: RolloutCommand, who: string): Promise<SteerOutcome> {
+  async steer(target: string, command: RolloutCommand, who: string): Promise<RolloutCommandOutcome> {
     const known = NAME_PATTERN.test(target) && (this.bindings.has(target) || this.cache.json(rolloutKey(this.s.name, target)) !== null);
     if (!known) return { ok: false, reason: 'unknown_target', message: `unknown fleet target: ${target.slice(0, 64)}` };
     const store = this.store;

@@ -9,6 +9,7 @@ import { RevisionError, RolloutError } from '../shared/errors.js';
 import { currentKey, desiredKey, headKey, revisionKey, rolloutKey, turnsPrefix } from './keys.js';
 import { parseJson, type DesiredRecord, type RolloutRecord } from './records.js';
 import { buildManifest, encodeRevision, type RevisionFile } from './revisions.js';
+import type { RolloutCommand } from '../shared/fleet-commands.js';
 
 /** What the rollout commands need of etcd (EtcdStore; an in-memory store in tests). */
 export interface ControlStore {
@@ -168,8 +169,6 @@ export async function startRollback(
   }
   throw new RolloutError(`rollback of ${target}: the rollout kept changing; try again`);
 }
-
-export type RolloutCommand = 'pause' | 'resume' | 'abort';
 
 const ALLOWED: Record<RolloutCommand, { from: readonly RolloutRecord['state'][]; to: RolloutRecord['state'] }> = {
   pause: { from: ['running'], to: 'paused' },

@@ -2,7 +2,8 @@
 // createReloader (one unit) and the daemon (its own config and every target)
 // are both built from: the admin host the socket and HTTP serve, readiness,
 // watchers per unit, and shutdown in its documented order.
-import type { AdminHost, AdminUnitView, FleetCommand, FleetSteerReply, Readiness, ReadinessOptions, WatcherHealth } from '../admin/host.js';
+import type { AdminHost, AdminUnitView, Readiness, ReadinessOptions, WatcherHealth } from '../admin/host.js';
+import type { RolloutCommand, RolloutCommandOutcome } from '../shared/fleet-commands.js';
 import type { AdminHttpHandle } from '../admin/http.js';
 import type { ObservableUnit, ReloadMetrics } from '../admin/metrics.js';
 import type { AdminSocketHandle } from '../admin/socket.js';
@@ -42,7 +43,7 @@ interface RuntimeFleet {
   summary(): object | null;
   status(): Promise<object>;
   onStatusChange(fn: (s: object) => void): () => void;
-  steer(target: string, command: FleetCommand, who: string): Promise<FleetSteerReply>;
+  steer(target: string, command: RolloutCommand, who: string): Promise<RolloutCommandOutcome>;
 }
 
 /** A subscriber to the fleet's changes; `off` is set once the fleet exists. */
@@ -251,7 +252,7 @@ export class Runtime implements AdminHost {
     if (f && !w.off) w.off = f.onStatusChange(w.listener);
   }
 
-  steerFleet(target: string, command: FleetCommand, who: string): Promise<FleetSteerReply> | null {
+  steerFleet(target: string, command: RolloutCommand, who: string): Promise<RolloutCommandOutcome> | null {
     return this.opts.fleet?.()?.steer(target, command, who) ?? null;
   }
 
