@@ -97,7 +97,16 @@ export async function startDaemon(o: StartOptions): Promise<DaemonHandle> {
       );
     },
     passes: (unit) => lines.filter((l) => l.msg === 'reload pass' && l.unit === unit),
-    send: (line, timeoutMs = 60_000) => sendAdminCommand(o.socket, line, { timeoutMs }),
+    async send(line, timeoutMs = 60_000) {
+      try {
+        return await sendAdminCommand(o.socket, line, { timeoutMs });
+      } catch (e) {
+        // What the daemon was doing explains a refused or cut connection.
+        if (e instanceof Error)
+          e.message += `\n  daemon ${done ? 'had exited' : 'running'}; last lines: ${JSON.stringify(lines.slice(-5))}; stderr: ${err.slice(-2000)}`;
+        throw e;
+      }
+    },
     exited,
     async stop(signal = 'SIGTERM') {
       if (!done) proc.kill(signal);

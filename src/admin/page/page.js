@@ -64,6 +64,11 @@ const TIMELINE_ROWS = 12;
 const TIMELINE_KEEP = 20;
 /** A file name with an extension, then :line and an optional :column. */
 const LOCATION = /([\w./~@+-]*\w\.\w+):(\d+)(?::(\d+))?/;
+/**
+ * nginx's own complaint inside a longer error (after the command line it ran),
+ * without its time and pid, up to the end of its line (output lines are joined by " | ").
+ */
+const NGINX_COMPLAINT = /\[(emerg|alert|crit|error)\] \d+#\d+: (.+?)(?= \| |\n|$)/;
 
 /** @param {string} id */
 function byId(id) {
@@ -273,7 +278,7 @@ function showResult(card, r) {
   setList(card.changed, r ? r.changed : [], r ? 'nothing' : '–');
   const text = r ? (r.load_error ?? r.error ?? failedHooks(r)) : undefined;
   card.problem.dataset.has = text ? 'yes' : '';
-  card.message.textContent = text ?? 'No error.';
+  card.message.textContent = text ? complaintFirst(text) : 'No error.';
   // Scrollable only when it holds an error: then keyboard users can scroll it too.
   if (text) {
     card.message.tabIndex = 0;
@@ -291,6 +296,17 @@ function showResult(card, r) {
     card.where.textContent = '';
     card.where.title = '';
   }
+}
+
+/**
+ * An error as shown in a card: nginx's complaint first when the text holds
+ * one, since the box shows only its first lines and the command line that
+ * nginx -t ran comes before it.
+ * @param {string} text
+ */
+function complaintFirst(text) {
+  const m = NGINX_COMPLAINT.exec(text);
+  return m ? `[${m[1]}] ${m[2]}\n\n${text}` : text;
 }
 
 /** @param {Result} r */
@@ -535,7 +551,7 @@ function showRollout(card, r, driver, actions) {
   const text = f ? f.message : r.reason;
   card.problem.dataset.has = f || r.state === 'aborted' ? 'yes' : '';
   card.where.textContent = f ? `Halted: ${f.host || 'fleet'}, step ${f.step}` : r.state === 'aborted' ? 'Aborted' : '';
-  card.message.textContent = text ?? 'No problem.';
+  card.message.textContent = text ? complaintFirst(text) : 'No problem.';
   if (text) {
     card.message.tabIndex = 0;
     card.message.setAttribute('aria-label', `Why the rollout of ${card.root.dataset.target} stopped`);
