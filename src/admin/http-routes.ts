@@ -74,34 +74,11 @@ const READ = ['GET', 'HEAD'] as const;
 const FLEET_REFUSALS = { unknown_target: 400, refused: 409, unavailable: 503 } as const;
 
 export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
-  const { host, metrics, logger } = o;
-  const authorized = bearerCheck(o.token);
-  /** The opt-in actions' gate: 403 when disabled, 401 without the right token; true when the request may go on. */
-  const allowed = (req: IncomingMessage, res: ServerResponse, what: string): boolean => {
-    if (!o.reloadEnabled) {
-      sendJson(res, 403, errorReply(`${what} over HTTP is disabled`));
-      return false;
-    }
-    if (!authorized(req)) {
-      logger.warn({ remote: req.socket.remoteAddress }, `HTTP ${what} refused: missing or wrong bearer token`);
-      sendJson(res, 401, errorReply('unauthorized: missing or wrong bearer token'), { 'www-authenticate': 'Bearer realm="reloadkit"' });
-      return false;
-    }
-    return true;
-  };
-  const fleetCommand = (command: RolloutCommand): Route => ({
-    methods: ['POST'],
-    handler: async (req, res, url) => {
-      if (!allowed(req, res, `fleet ${command}`)) return;
-      const target = url.searchParams.get('target') ?? '';
-      if (target === '') return sendJson(res, 400, errorReply(`fleet ${command} needs ?target=TARGET`));
-      const reply = await host.steerFleet?.(target, command, `http ${req.socket.remoteAddress ?? 'client'}`);
-      if (!reply) return sendJson(res, 404, errorReply('no fleet configured'));
-      if (reply.ok) return sendJson(res, 200, { status: 'ok', target: reply.target, rollout: reply.rollout, state: reply.state });
-      const message = reply.reason === 'unknown_target' ? `unknown fleet target: ${sanitizeWord(target)}` : reply.message;
-      sendJson(res, FLEET_REFUSALS[reply.reason], errorReply(message));
-    },
-  });
+  return { ...readRoutes(o.host, o.metrics), ...actionRoutes(o) };
+}
+
+/** What anyone who reaches the HTTP address may read. */
+function readRoutes(host: AdminHost, metrics: ReloadMetrics): Record<string, Route> {
   return {
     '/health': { methods: READ, handler: (_q, res) => sendJson(res, 200, { status: 'ok' }) },
     '/ready': {
@@ -147,6 +124,33 @@ export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
         else sendJson(res, 404, errorReply('no fleet configured'));
       },
     },
+  };
+}
+
+/** The gate of the opt-in actions: false (and the reply sent) when a request may not go on. */
+type ActionGate = (req: IncomingMessage, res: ServerResponse, what: string) => boolean;
+
+function actionGate(o: JsonRouteOptions): ActionGate {
+  const authorized = bearerCheck(o.token);
+  return (req, res, what) => {
+    if (!o.reloadEnabled) {
+      sendJson(res, 403, errorReply(`${what} over HTTP is disabled`));
+      return false;
+    }
+    if (!authorized(req)) {
+      o.logger.warn({ remote: req.socket.remoteAddress }, `HTTP ${what} refused: missing or wrong bearer token`);
+      sendJson(res, 401, errorReply('unauthorized: missing or wrong bearer token'), { 'www-authenticate': 'Bearer realm="reloadkit"' });
+      return false;
+    }
+    return true;
+  };
+}
+
+/** Reload and the fleet commands: 403 when disabled, 401 without the right token. */
+function actionRoutes(o: JsonRouteOptions): Record<string, Route> {
+  const { host, logger } = o;
+  const allowed = actionGate(o);
+  return {
     '/reload': {
       methods: ['POST'],
       handler: async (req, res, url) => {
@@ -165,8 +169,24 @@ export function jsonRoutes(o: JsonRouteOptions): Record<string, Route> {
         sendJson(res, reply.status === 'ok' ? 200 : 500, reply);
       },
     },
-    '/fleet/pause': fleetCommand('pause'),
-    '/fleet/resume': fleetCommand('resume'),
-    '/fleet/abort': fleetCommand('abort'),
+    '/fleet/pause': fleetCommandRoute(host, allowed, 'pause'),
+    '/fleet/resume': fleetCommandRoute(host, allowed, 'resume'),
+    '/fleet/abort': fleetCommandRoute(host, allowed, 'abort'),
+  };
+}
+
+function fleetCommandRoute(host: AdminHost, allowed: ActionGate, command: RolloutCommand): Route {
+  return {
+    methods: ['POST'],
+    handler: async (req, res, url) => {
+      if (!allowed(req, res, `fleet ${command}`)) return;
+      const target = url.searchParams.get('target') ?? '';
+      if (target === '') return sendJson(res, 400, errorReply(`fleet ${command} needs ?target=TARGET`));
+      const reply = await host.steerFleet?.(target, command, `http ${req.socket.remoteAddress ?? 'client'}`);
+      if (!reply) return sendJson(res, 404, errorReply('no fleet configured'));
+      if (reply.ok) return sendJson(res, 200, { status: 'ok', target: reply.target, rollout: reply.rollout, state: reply.state });
+      const message = reply.reason === 'unknown_target' ? `unknown fleet target: ${sanitizeWord(target)}` : reply.message;
+      sendJson(res, FLEET_REFUSALS[reply.reason], errorReply(message));
+    },
   };
 }

@@ -57,8 +57,8 @@ export interface LeaseHandle {
   release(): void;
 }
 
-/** A guarded write: `ops` are applied only when every `compare` holds. */
-interface TxnCompare {
+/** One guard of a transaction: the key's mod_revision as it was read. */
+export interface TxnCompare {
   key: string;
   /** mod_revision the key must have ("0" = the key must not exist). */
   modRevision: string;

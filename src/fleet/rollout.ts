@@ -18,7 +18,7 @@
 // started only when its turn key is as the driver read it, so no host is
 // started twice for one session of it, and never more than `batch` are
 // applying: only the driver that holds the driver key can start a host.
-import type { KeyValue, Txn, TxnPut } from '../etcd/client.js';
+import type { KeyValue, Txn, TxnCompare, TxnPut } from '../etcd/client.js';
 import { currentKey, driverKey, hostsPrefix, parseHostKey, parseTurnKey, rolloutKey, targetPrefix, turnKey, turnsPrefix } from './keys.js';
 import type { DriverRecord, HaltReason, HostRecord, RolloutRecord, TurnRecord } from './records.js';
 
@@ -293,6 +293,38 @@ function deadlineFor(h: HostRecord, target: string, r: RolloutRecord | null): nu
   return (h.targets[target]?.turn_timeout_ms ?? DEFAULT_TURN_TIMEOUT_MS) + (r?.health_wait_ms ?? 0);
 }
 
+/** The guards and writes every action's transaction is made of. */
+interface TxnParts {
+  v: RolloutView;
+  at: string;
+  /** Only the driver writes: its key's mod_revision as read. */
+  fence: TxnCompare;
+  onRollout: TxnCompare;
+  onTurn(host: string): TxnCompare;
+  putTurn(host: string, t: TurnRecord): TxnPut;
+  putRollout(rec: RolloutRecord): TxnPut;
+  /** The rollout in the view; an action that needs one and finds none is a bug. */
+  rollout(): RolloutRecord;
+}
+
+function txnParts(v: RolloutView, kind: Action['kind'], now: Date): TxnParts {
+  const { fleet, target } = v;
+  if (!v.driver) throw new Error('no driver key in the view');
+  return {
+    v,
+    at: now.toISOString(),
+    fence: { key: driverKey(fleet, target), modRevision: v.driver.mod },
+    onRollout: { key: rolloutKey(fleet, target), modRevision: v.rollout?.mod ?? '0' },
+    onTurn: (host) => ({ key: turnKey(fleet, target, host), modRevision: v.turns.get(host)?.mod ?? '0' }),
+    putTurn: (host, t) => ({ key: turnKey(fleet, target, host), value: JSON.stringify(t) }),
+    putRollout: (rec) => ({ key: rolloutKey(fleet, target), value: JSON.stringify(rec) }),
+    rollout: () => {
+      if (!v.rollout) throw new Error(`${kind}: no rollout in the view`);
+      return v.rollout.value;
+    },
+  };
+}
+
 /**
  * The transaction that makes action `a` happen, guarded by the
  * mod_revisions in `v`: the driver key (only the driver writes), and every
@@ -300,99 +332,101 @@ function deadlineFor(h: HostRecord, target: string, r: RolloutRecord | null): nu
  * revision for convergence). It changes nothing when any moved meanwhile.
  */
 function actionTxn(v: RolloutView, a: Action, now: Date): Txn {
-  const { fleet, target } = v;
-  if (!v.driver) throw new Error('no driver key in the view');
-  const at = now.toISOString();
-  const fence = { key: driverKey(fleet, target), modRevision: v.driver.mod };
-  const onRollout = { key: rolloutKey(fleet, target), modRevision: v.rollout?.mod ?? '0' };
-  const onTurn = (host: string) => ({ key: turnKey(fleet, target, host), modRevision: v.turns.get(host)?.mod ?? '0' });
-  const putTurn = (host: string, t: TurnRecord): TxnPut => ({ key: turnKey(fleet, target, host), value: JSON.stringify(t) });
-  const r = v.rollout?.value ?? null;
-  const needRollout = () => {
-    if (!r) throw new Error(`${a.kind}: no rollout in the view`);
-    return r;
-  };
-  const putRollout = (rec: RolloutRecord): TxnPut => ({ key: rolloutKey(fleet, target), value: JSON.stringify(rec) });
+  const p = txnParts(v, a.kind, now);
+  const { fence, onRollout, at } = p;
   switch (a.kind) {
     case 'lost': {
       const t = v.turns.get(a.host)!.value;
       const reason = v.hosts.has(a.host) ? 'the host restarted during its turn' : "the host's lease expired during its turn";
-      return { compares: [fence, onTurn(a.host)], puts: [putTurn(a.host, { ...t, state: 'lost', ended_at: at, reason })] };
+      return { compares: [fence, p.onTurn(a.host)], puts: [p.putTurn(a.host, { ...t, state: 'lost', ended_at: at, reason })] };
     }
     case 'timeout': {
       const t = v.turns.get(a.host)!.value;
       const reason = `no outcome within ${Math.round(t.deadline_ms / 1000)} s of the turn's start`;
-      return { compares: [fence, onTurn(a.host)], puts: [putTurn(a.host, { ...t, state: 'failed', step: 'timeout', ended_at: at, reason })] };
+      return { compares: [fence, p.onTurn(a.host)], puts: [p.putTurn(a.host, { ...t, state: 'failed', step: 'timeout', ended_at: at, reason })] };
     }
     case 'halt':
-      return { compares: [fence, onRollout], puts: [putRollout({ ...needRollout(), state: 'halted', reason: a.reason, ended_at: at })] };
+      return { compares: [fence, onRollout], puts: [p.putRollout({ ...p.rollout(), state: 'halted', reason: a.reason, ended_at: at })] };
     case 'plan':
-      return { compares: [fence, onRollout], puts: [putRollout({ ...needRollout(), canaries: a.canaries })] };
+      return { compares: [fence, onRollout], puts: [p.putRollout({ ...p.rollout(), canaries: a.canaries })] };
     case 'finish':
       return {
         compares: [fence, onRollout],
         puts: [
-          putRollout({ ...needRollout(), state: 'done', ended_at: at }),
-          { key: currentKey(fleet, target), value: JSON.stringify({ revision: needRollout().to }) },
+          p.putRollout({ ...p.rollout(), state: 'done', ended_at: at }),
+          { key: currentKey(v.fleet, v.target), value: JSON.stringify({ revision: p.rollout().to }) },
         ],
       };
-    case 'skip': {
-      const rec = needRollout();
-      return {
-        compares: [fence, onRollout, ...a.hosts.map(onTurn)],
-        puts: a.hosts.map((host) =>
-          putTurn(host, {
-            rollout: rec.id,
-            revision: rec.to,
-            session: v.hosts.get(host)!.session ?? '',
-            state: 'done',
-            batch: 0,
-            skipped: true,
-            deadline_ms: 0,
-            started_at: at,
-            ended_at: at,
-          }),
-        ),
-      };
-    }
-    case 'start': {
-      const rec = needRollout();
-      return {
-        compares: [fence, onRollout, ...a.hosts.map(onTurn)],
-        puts: a.hosts.map((host) => {
-          const h = v.hosts.get(host)!;
-          return putTurn(host, {
-            rollout: rec.id,
-            revision: rec.to,
-            session: h.session ?? '',
-            state: 'applying',
-            batch: a.batch,
-            ...(a.canary ? { canary: true } : {}),
-            ...(rec.health_wait_ms === undefined ? {} : { health_wait_ms: rec.health_wait_ms }),
-            deadline_ms: deadlineFor(h, target, rec),
-            started_at: at,
-          });
-        }),
-      };
-    }
+    case 'skip':
+      return skipTxn(p, a.hosts);
+    case 'start':
+      return startTxn(p, a);
     case 'converge':
-      return {
-        compares: [fence, onRollout, { key: currentKey(fleet, target), modRevision: v.current?.mod ?? '0' }, ...a.hosts.map(onTurn)],
-        puts: a.hosts.map((host) => {
-          const h = v.hosts.get(host)!;
-          return putTurn(host, {
-            rollout: r?.id ?? '',
-            revision: a.revision,
-            session: h.session ?? '',
-            state: 'applying',
-            batch: 0,
-            converge: true,
-            deadline_ms: deadlineFor(h, target, null),
-            started_at: at,
-          });
-        }),
-      };
+      return convergeTxn(p, a);
   }
+}
+
+/** Hosts already on the rollout's revision: their turns are recorded done, never run. */
+function skipTxn(p: TxnParts, hosts: readonly string[]): Txn {
+  const rec = p.rollout();
+  return {
+    compares: [p.fence, p.onRollout, ...hosts.map(p.onTurn)],
+    puts: hosts.map((host) =>
+      p.putTurn(host, {
+        rollout: rec.id,
+        revision: rec.to,
+        session: p.v.hosts.get(host)!.session ?? '',
+        state: 'done',
+        batch: 0,
+        skipped: true,
+        deadline_ms: 0,
+        started_at: p.at,
+        ended_at: p.at,
+      }),
+    ),
+  };
+}
+
+function startTxn(p: TxnParts, a: Extract<Action, { kind: 'start' }>): Txn {
+  const rec = p.rollout();
+  return {
+    compares: [p.fence, p.onRollout, ...a.hosts.map(p.onTurn)],
+    puts: a.hosts.map((host) => {
+      const h = p.v.hosts.get(host)!;
+      return p.putTurn(host, {
+        rollout: rec.id,
+        revision: rec.to,
+        session: h.session ?? '',
+        state: 'applying',
+        batch: a.batch,
+        ...(a.canary ? { canary: true } : {}),
+        ...(rec.health_wait_ms === undefined ? {} : { health_wait_ms: rec.health_wait_ms }),
+        deadline_ms: deadlineFor(h, p.v.target, rec),
+        started_at: p.at,
+      });
+    }),
+  };
+}
+
+/** Hosts behind the current revision outside any rollout: also guarded by the current revision's record. */
+function convergeTxn(p: TxnParts, a: Extract<Action, { kind: 'converge' }>): Txn {
+  const { v } = p;
+  return {
+    compares: [p.fence, p.onRollout, { key: currentKey(v.fleet, v.target), modRevision: v.current?.mod ?? '0' }, ...a.hosts.map(p.onTurn)],
+    puts: a.hosts.map((host) => {
+      const h = v.hosts.get(host)!;
+      return p.putTurn(host, {
+        rollout: v.rollout?.value.id ?? '',
+        revision: a.revision,
+        session: h.session ?? '',
+        state: 'applying',
+        batch: 0,
+        converge: true,
+        deadline_ms: deadlineFor(h, v.target, null),
+        started_at: p.at,
+      });
+    }),
+  };
 }
 
 /** A host's outcome of its turn, guarded by the turn as the host saw it (a turn the driver marked lost, or a new rollout replaced, is not overwritten). */

@@ -50,92 +50,102 @@ export function isStable(obj: object): boolean {
  * ISO strings, bigints and non-finite numbers tagged so they hash distinctly.
  */
 export function canonicalJson(value: unknown): string {
-  const parts: string[] = [];
-  const stack = new Set<object>();
+  const w = new CanonicalWriter();
+  w.write(value);
+  return w.parts.join('');
+}
+
+/** JSON of a value that is not an object (functions and symbols write as null, like JSON). */
+function primitiveJson(v: string | number | boolean | bigint | symbol | ((...args: never[]) => unknown)): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : JSON.stringify(`#num:${String(v)}`);
+    case 'bigint':
+      return JSON.stringify(`#bigint:${v.toString()}`);
+    default:
+      return 'null';
+  }
+}
+
+class CanonicalWriter {
+  readonly parts: string[] = [];
+  private readonly stack = new Set<object>();
   /** Inside a stable object whose text is being built: its parts are not kept apart. */
-  let withinStable = false;
-  const write = (v: unknown): void => {
+  private withinStable = false;
+
+  write(v: unknown): void {
     if (v === null || v === undefined) {
-      parts.push('null');
+      this.parts.push('null');
       return;
     }
-    switch (typeof v) {
-      case 'string':
-        parts.push(JSON.stringify(v));
-        return;
-      case 'boolean':
-        parts.push(v ? 'true' : 'false');
-        return;
-      case 'number':
-        parts.push(Number.isFinite(v) ? JSON.stringify(v) : JSON.stringify(`#num:${String(v)}`));
-        return;
-      case 'bigint':
-        parts.push(JSON.stringify(`#bigint:${v.toString()}`));
-        return;
-      case 'function':
-      case 'symbol':
-        parts.push('null');
-        return;
-      default:
-        break;
+    if (typeof v !== 'object') {
+      this.parts.push(primitiveJson(v as Parameters<typeof primitiveJson>[0]));
+      return;
     }
-    const obj = v as object;
-    const stable = withinStable ? undefined : stableTexts.get(obj);
-    if (stable === undefined) {
-      writeObject(obj);
-    } else if (stable !== null) {
-      parts.push(stable);
-    } else {
-      const from = parts.length;
-      withinStable = true;
-      try {
-        writeObject(obj);
-      } finally {
-        withinStable = false;
-      }
-      const text = parts.splice(from).join('');
-      stableTexts.set(obj, text);
-      parts.push(text);
+    const stable = this.withinStable ? undefined : stableTexts.get(v);
+    if (stable === undefined) this.writeObject(v);
+    else if (stable !== null) this.parts.push(stable);
+    else this.writeStable(v);
+  }
+
+  /** A stable object met for the first time: its text is kept for the next hash. */
+  private writeStable(obj: object): void {
+    const from = this.parts.length;
+    this.withinStable = true;
+    try {
+      this.writeObject(obj);
+    } finally {
+      this.withinStable = false;
     }
-  };
-  const writeObject = (obj: object): void => {
-    if (stack.has(obj)) throw new TypeError('config contains a cycle');
-    stack.add(obj);
+    const text = this.parts.splice(from).join('');
+    stableTexts.set(obj, text);
+    this.parts.push(text);
+  }
+
+  private writeObject(obj: object): void {
+    if (this.stack.has(obj)) throw new TypeError('config contains a cycle');
+    this.stack.add(obj);
     try {
       if (obj instanceof Date) {
-        parts.push(JSON.stringify(Number.isNaN(obj.getTime()) ? '#date:invalid' : obj.toISOString()));
+        this.parts.push(JSON.stringify(Number.isNaN(obj.getTime()) ? '#date:invalid' : obj.toISOString()));
       } else if (Array.isArray(obj)) {
-        parts.push('[');
+        this.parts.push('[');
         obj.forEach((item, i) => {
-          if (i > 0) parts.push(',');
-          write(item);
+          if (i > 0) this.parts.push(',');
+          this.write(item);
         });
-        parts.push(']');
+        this.parts.push(']');
       } else if (obj instanceof Map) {
-        write(Object.fromEntries([...obj.entries()].map(([k, val]) => [String(k), val])));
+        this.write(Object.fromEntries([...obj.entries()].map(([k, val]) => [String(k), val])));
       } else if (obj instanceof Set) {
-        write([...obj]);
+        this.write([...obj]);
       } else if (!isPlainObject(obj) && typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
-        write((obj as { toJSON: () => unknown }).toJSON());
+        this.write((obj as { toJSON: () => unknown }).toJSON());
       } else {
-        const rec = obj as Record<string, unknown>;
-        const keys = Object.keys(rec)
-          .filter((k) => rec[k] !== undefined)
-          .sort();
-        parts.push('{');
-        keys.forEach((k, i) => {
-          if (i > 0) parts.push(',');
-          parts.push(JSON.stringify(k), ':');
-          write(rec[k]);
-        });
-        parts.push('}');
+        this.writeRecord(obj as Record<string, unknown>);
       }
     } finally {
-      stack.delete(obj);
+      this.stack.delete(obj);
     }
-  };
-  write(value);
-  return parts.join('');
+  }
+
+  /** Keys sorted, `undefined` members dropped. */
+  private writeRecord(rec: Record<string, unknown>): void {
+    const keys = Object.keys(rec)
+      .filter((k) => rec[k] !== undefined)
+      .sort();
+    this.parts.push('{');
+    keys.forEach((k, i) => {
+      if (i > 0) this.parts.push(',');
+      this.parts.push(JSON.stringify(k), ':');
+      this.write(rec[k]);
+    });
+    this.parts.push('}');
+  }
 }
 
 /** SHA-256 (hex) of the canonical JSON of a config. */

@@ -19,7 +19,7 @@ import { join, resolve, sep } from 'node:path';
 import { LoadError, FileNotFoundError } from '../shared/errors.js';
 import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
 import { compileGlob } from './glob.js';
-import { fileLocator, loadConfigFile, memoizedFile, type LoadedFile, type ParseMemo } from './load-file.js';
+import { fileLocator, loadConfigFile, memoizedFile, type FileLoadOptions, type LoadedFile, type ParseMemo } from './load-file.js';
 import { mergeInto, setterLookup } from './merge.js';
 import type { EnvOption } from './normalize.js';
 import { checkEnv, checkMaxBytes, checkPath } from './options.js';
@@ -75,6 +75,85 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, i) => name === b[i]);
 }
 
+/** The fragments' names, sorted by code unit (C-locale `ls` order): zero-pad numeric prefixes. */
+async function listFragments(abs: string, matches: (name: string) => boolean): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(abs);
+  } catch (err) {
+    throw dirError(abs, err);
+  }
+  return names.filter(matches).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A symlink whose target does not exist (not a fragment removed meanwhile). */
+async function isDangling(path: string): Promise<boolean> {
+  const link = await lstat(path).catch(() => null);
+  return (
+    link !== null &&
+    link.isSymbolicLink() &&
+    (await stat(path).then(
+      () => false,
+      () => true,
+    ))
+  );
+}
+
+/** Loads every listed fragment of `abs` (`prefix` is `abs` with a trailing separator), or names the one that vanished meanwhile. */
+async function loadFragments(
+  abs: string,
+  prefix: string,
+  names: readonly string[],
+  fileOptions: FileLoadOptions,
+  ctx: LoadContext,
+): Promise<LoadedConfig | { missing: string }> {
+  const merged: Record<string, unknown> = {};
+  const parts: LoadedFile[] = [];
+  for (let i = 0; i < names.length; i += 1) {
+    // Synchronous stats, in slices that let the event loop run between them.
+    if (i > 0 && i % STAT_SLICE === 0) await yieldToEventLoop();
+    throwIfAborted(ctx.signal, abs);
+    const name = names[i]!;
+    const path = prefix + name; // join() normalizes: 5 ms over 10,000 names
+    try {
+      const st = statOrError(path);
+      if (st === 'missing') return { missing: path };
+      if (st !== 'error' && !st.isFile()) continue;
+      const format = formatFromPath(name);
+      if (!format)
+        throw new LoadError(`${path}: cannot tell the format from the extension; use .yaml, .yml, .json or .toml (or a pattern that matches only those)`);
+      // A fragment whose stat is unchanged since it was read is not read again (see loadConfigFile).
+      const stat = st === 'error' ? undefined : st;
+      const reused = stat !== undefined && !ctx.verify ? memoizedFile(path, format, fileOptions, stat) : null;
+      const loaded = reused ?? (await loadConfigFile(path, format, fileOptions, ctx, stat));
+      mergeInto(merged, loaded.value);
+      parts.push(loaded);
+    } catch (err) {
+      if (err instanceof FileNotFoundError || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return { missing: path };
+      throw err;
+    }
+  }
+  return mergedConfig(merged, parts);
+}
+
+/** The merged fragments as one loaded config: each path located in the fragment whose value won. */
+function mergedConfig(merged: Record<string, unknown>, parts: LoadedFile[]): LoadedConfig {
+  if (parts.length === 0) return { value: null, files: [] };
+  let locator: ReturnType<typeof fileLocator> | null = null;
+  const setBy = setterLookup(parts, (p) => p.value);
+  return {
+    value: merged,
+    files: parts.map((p) => p.file),
+    locate(path) {
+      const part = setBy(path);
+      return part && (locator ??= fileLocator())(part, path);
+    },
+    origin: (path) => setBy(path)?.file.path,
+    // Values typed from `${VAR}` in the fragments whose value is the one merged.
+    typedTexts: () => parts.flatMap((part) => (part.typed ?? []).filter((t) => setBy(t.path) === part)),
+  };
+}
+
 /**
  * Every fragment of a directory (default `*.{yaml,yml,json,toml}`, a
  * `conf.d/`), merged in name order: objects deep-merged, arrays and scalars
@@ -88,78 +167,9 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
   const matches = compileGlob(pattern);
   const env = checkEnv('dirSource', options.env);
   const maxBytes = checkMaxBytes('dirSource', options.maxBytes);
-
-  // Names sorted by code unit (C-locale `ls` order): zero-pad numeric prefixes.
-  const list = async (): Promise<string[]> => {
-    let names: string[];
-    try {
-      names = await readdir(abs);
-    } catch (err) {
-      throw dirError(abs, err);
-    }
-    return names.filter(matches).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  };
-
   const memo: ParseMemo = new Map();
   const fileOptions = { env, maxBytes, memo, share: true };
   const prefix = abs.endsWith(sep) ? abs : abs + sep;
-
-  /** Loads every listed fragment, or names the one that vanished meanwhile. */
-  const loadAll = async (names: readonly string[], ctx: LoadContext): Promise<LoadedConfig | { missing: string }> => {
-    const merged: Record<string, unknown> = {};
-    const parts: LoadedFile[] = [];
-    for (let i = 0; i < names.length; i += 1) {
-      // Synchronous stats, in slices that let the event loop run between them.
-      if (i > 0 && i % STAT_SLICE === 0) await yieldToEventLoop();
-      throwIfAborted(ctx.signal, abs);
-      const name = names[i]!;
-      const path = prefix + name; // join() normalizes: 5 ms over 10,000 names
-      try {
-        const st = statOrError(path);
-        if (st === 'missing') return { missing: path };
-        if (st !== 'error' && !st.isFile()) continue;
-        const format = formatFromPath(name);
-        if (!format)
-          throw new LoadError(`${path}: cannot tell the format from the extension; use .yaml, .yml, .json or .toml (or a pattern that matches only those)`);
-        // A fragment whose stat is unchanged since it was read is not read again (see loadConfigFile).
-        const stat = st === 'error' ? undefined : st;
-        const reused = stat !== undefined && !ctx.verify ? memoizedFile(path, format, fileOptions, stat) : null;
-        const loaded = reused ?? (await loadConfigFile(path, format, fileOptions, ctx, stat));
-        mergeInto(merged, loaded.value);
-        parts.push(loaded);
-      } catch (err) {
-        if (err instanceof FileNotFoundError || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return { missing: path };
-        throw err;
-      }
-    }
-    if (parts.length === 0) return { value: null, files: [] };
-    let locator: ReturnType<typeof fileLocator> | null = null;
-    const setBy = setterLookup(parts, (p) => p.value);
-    return {
-      value: merged,
-      files: parts.map((p) => p.file),
-      locate(path) {
-        const part = setBy(path);
-        return part && (locator ??= fileLocator())(part, path);
-      },
-      origin: (path) => setBy(path)?.file.path,
-      // Values typed from `${VAR}` in the fragments whose value is the one merged.
-      typedTexts: () => parts.flatMap((part) => (part.typed ?? []).filter((t) => setBy(t.path) === part)),
-    };
-  };
-
-  /** A symlink whose target does not exist (not a fragment removed meanwhile). */
-  const isDangling = async (path: string): Promise<boolean> => {
-    const link = await lstat(path).catch(() => null);
-    return (
-      link !== null &&
-      link.isSymbolicLink() &&
-      (await stat(path).then(
-        () => false,
-        () => true,
-      ))
-    );
-  };
 
   return {
     description: join(abs, pattern),
@@ -171,10 +181,10 @@ export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfi
       let delay = 1;
       for (;;) {
         throwIfAborted(ctx.signal, abs);
-        const names = await list();
-        const loaded = await loadAll(names, ctx);
+        const names = await listFragments(abs, matches);
+        const loaded = await loadFragments(abs, prefix, names, fileOptions, ctx);
         // A fragment added or removed while reading: the set read may be mixed.
-        if ('files' in loaded && sameNames(names, await list())) {
+        if ('files' in loaded && sameNames(names, await listFragments(abs, matches))) {
           if (loaded.files.length === 0) throw new LoadError(`no config fragments matching ${pattern} in ${abs}`);
           // Fragments gone from the directory leave the memo too.
           const current = new Set(loaded.files.map((f) => f.path));

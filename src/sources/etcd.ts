@@ -7,7 +7,7 @@
 // never by `import 'reloadkit'` alone.
 import { errorMessage, LoadError, OptionsError } from '../shared/errors.js';
 import { sha256Hex } from '../shared/hash.js';
-import type { EtcdStore, WatchHandle } from '../etcd/client.js';
+import type { EtcdConnectOptions, EtcdStore, WatchHandle } from '../etcd/client.js';
 import type { ConfigSource, LoadContext, LoadedConfig, Logger } from '../shared/types.js';
 import { CONFIG_FORMATS, formatFromPath, loadParser, parseConfigText, type ConfigFormat } from './parse.js';
 
@@ -35,7 +35,8 @@ export interface EtcdConfigSource extends ConfigSource {
   close(): void;
 }
 
-export function etcdSource(options: EtcdSourceOptions): EtcdConfigSource {
+/** The options checked, with their defaults, and what the etcd client is connected with. */
+function etcdSourceSettings(options: EtcdSourceOptions): { key: string; format: ConfigFormat; connect: EtcdConnectOptions } {
   if (!options || typeof options !== 'object') throw new OptionsError('etcdSource needs { endpoints, key }');
   const endpoints = typeof options.endpoints === 'string' ? [options.endpoints] : [...(options.endpoints ?? [])];
   if (endpoints.length === 0 || endpoints.some((e) => typeof e !== 'string' || !/^https?:\/\/\S+$/.test(e))) {
@@ -48,30 +49,54 @@ export function etcdSource(options: EtcdSourceOptions): EtcdConfigSource {
   }
   const timeoutMs = options.timeoutMs ?? 2000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new OptionsError('etcdSource: timeoutMs must be a positive number');
-  const key = options.key;
-  const where = `etcd key ${key}`;
+  return {
+    key: options.key,
+    format,
+    connect: {
+      endpoints,
+      timeoutMs,
+      caFile: options.tls?.caFile,
+      certFile: options.tls?.certFile,
+      keyFile: options.tls?.keyFile,
+      username: options.auth?.username,
+      passwordFile: options.auth?.passwordFile,
+    },
+  };
+}
+
+/** One etcd connection, opened on first use (loading the client then) and again after a failed attempt or a close. */
+function lazyStore(options: EtcdConnectOptions): { get(): Promise<EtcdStore>; close(): Promise<void> } {
   let store: Promise<EtcdStore> | null = null;
+  return {
+    get() {
+      store ??= import('../etcd/client.js')
+        .then(({ EtcdStore: S }) => S.connect(options))
+        .catch((err: unknown) => {
+          store = null;
+          throw err;
+        });
+      return store;
+    },
+    async close() {
+      const s = store;
+      store = null;
+      try {
+        (await s)?.close();
+      } catch {
+        // A connection that never opened has nothing to close.
+      }
+    },
+  };
+}
+
+export function etcdSource(options: EtcdSourceOptions): EtcdConfigSource {
+  const { key, format, connect: connectOptions } = etcdSourceSettings(options);
+  const endpoints = connectOptions.endpoints;
+  const where = `etcd key ${key}`;
+  const store = lazyStore(connectOptions);
+  const connect = () => store.get();
   /** etcd's mod_revision of the value the last load read (a change made before the watch started is caught up). */
   let loadedRevision: string | null = null;
-  const connect = (): Promise<EtcdStore> => {
-    store ??= import('../etcd/client.js')
-      .then(({ EtcdStore: S }) =>
-        S.connect({
-          endpoints,
-          timeoutMs,
-          caFile: options.tls?.caFile,
-          certFile: options.tls?.certFile,
-          keyFile: options.tls?.keyFile,
-          username: options.auth?.username,
-          passwordFile: options.auth?.passwordFile,
-        }),
-      )
-      .catch((err: unknown) => {
-        store = null;
-        throw err;
-      });
-    return store;
-  };
 
   return {
     key,
@@ -133,14 +158,12 @@ export function etcdSource(options: EtcdSourceOptions): EtcdConfigSource {
         close: async () => {
           closed = true;
           await handle?.close();
-          (await store?.catch(() => null))?.close();
-          store = null;
+          await store.close();
         },
       };
     },
     close() {
-      void store?.then((s) => s.close()).catch(() => {});
-      store = null;
+      void store.close();
     },
   };
 }
