@@ -208,8 +208,18 @@ describe('status page: the fleet section in Chromium', { skip, timeout: 400_000 
         // axe with the command buttons and the confirmation shown.
         assert.deepEqual(await seriousViolations(page), []);
 
-        // Abort from the keyboard too, to end the rollout.
-        await card.locator('button[data-cmd="abort"]').focus();
+        // Abort from the keyboard too, to end the rollout: it takes a second press.
+        const abort = card.locator('button[data-cmd="abort"]');
+        await abort.focus();
+        await page.keyboard.press('Enter');
+        assert.equal(await abort.textContent(), 'Confirm abort');
+        assert.equal(await card.locator('.confirm').textContent(), 'Abort for good? Press again within 5 s.');
+        assert.equal((await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.state, 'paused', 'one press aborts nothing');
+        // Unconfirmed, it disarms by itself.
+        await card.locator('.confirm', { hasText: 'Not aborted' }).waitFor({ timeout: 10_000 });
+        assert.equal(await abort.textContent(), 'Abort');
+        assert.equal((await fleetStatusOf(etcd.endpoints)).targets.nginx!.rollout!.state, 'paused');
+        await page.keyboard.press('Enter');
         await page.keyboard.press('Enter');
         await card.locator('.badge', { hasText: 'aborted' }).waitFor({ timeout: 10_000 });
         assert.equal(await card.locator('.where').textContent(), 'Aborted');

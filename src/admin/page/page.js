@@ -529,9 +529,44 @@ function createRolloutCard(target) {
   for (const b of card.buttons) {
     const cmd = b.dataset.cmd ?? '';
     b.setAttribute('aria-label', `${b.textContent} the rollout of ${target}`);
-    b.addEventListener('click', () => void steer(target, cmd, card));
+    b.addEventListener('click', () => {
+      if (cmd === 'abort' && !armAbort(b, target, card)) return;
+      void steer(target, cmd, card);
+    });
   }
   return card;
+}
+
+const ABORT_CONFIRM_MS = 5000;
+
+/**
+ * Abort cannot be undone (resume does not restart an aborted rollout), so it
+ * takes two presses: the first one arms the button and says what it will
+ * do, a second one within 5 s aborts. True when this press is the second.
+ * @param {HTMLButtonElement} b @param {string} target @param {RolloutCard} card
+ */
+function armAbort(b, target, card) {
+  if (b.dataset.armed === 'yes') {
+    disarmAbort(b, target);
+    return true;
+  }
+  b.dataset.armed = 'yes';
+  b.textContent = 'Confirm abort';
+  b.setAttribute('aria-label', `Confirm: abort the rollout of ${target}`);
+  setConfirm(card.confirm, `Abort for good? Press again within ${ABORT_CONFIRM_MS / 1000} s.`, 'warn');
+  setTimeout(() => {
+    if (b.dataset.armed !== 'yes') return;
+    disarmAbort(b, target);
+    setConfirm(card.confirm, 'Not aborted (not confirmed in time).', 'none');
+  }, ABORT_CONFIRM_MS);
+  return false;
+}
+
+/** @param {HTMLButtonElement} b @param {string} target */
+function disarmAbort(b, target) {
+  delete b.dataset.armed;
+  b.textContent = 'Abort';
+  b.setAttribute('aria-label', `Abort the rollout of ${target}`);
 }
 
 /** @param {RolloutCard} card @param {Rollout} r @param {string | null} driver @param {boolean} actions */
