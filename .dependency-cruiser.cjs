@@ -70,12 +70,14 @@ module.exports = {
     },
     {
       name: 'etcd-client-is-low',
+      severity: 'error',
       comment: 'The etcd client wrapper builds on shared only.',
       from: { path: '^src/etcd/' },
       to: { path: '^src/', pathNot: '^src/(etcd|shared)/' },
     },
     {
       name: 'fleet-below-daemon',
+      severity: 'error',
       comment: 'The fleet agent is given what it needs (targets as bindings); it knows neither face nor the CLI.',
       from: { path: '^src/fleet/' },
       to: { path: '^src/(daemon|library|cli|runtime)/' },

@@ -139,7 +139,7 @@ async function socketSettings(options: AdminSocketOptions, logger: Logger): Prom
   if (options.path === '') return null;
   const path = resolvePath(options.path);
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-    throw new OptionsError(`admin socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket path can hold`);
+    throw new ReloadkitError('ERR_SOCKET_PATH', `admin socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket path can hold`);
   }
   const gid = options.group === undefined ? undefined : await resolveGroup(options.group);
   if (mode & 0o007) logger.warn({ socket: path, mode: mode.toString(8) }, 'admin socket mode lets every local user send commands');

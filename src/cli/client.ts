@@ -6,6 +6,7 @@ import type { ReloadResult } from '../shared/types.js';
 import { err, EXIT, findSocket, out, parse, type SocketChoice } from './common.js';
 import { AdminClientError, ClientConfigError, UsageError } from '../shared/errors.js';
 import { DEFAULT_CONFIG_PATH } from '../shared/defaults.js';
+import { flattenLines } from '../shared/text.js';
 
 export const RELOAD_HELP = `Usage: reloadkit reload [UNIT] [--socket PATH | -c FILE] [--json] [--no-wait]
                         [--timeout SECONDS]
@@ -62,17 +63,9 @@ Exit codes:
      socket path and the reason)
 `;
 
-function oneLine(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .join(' | ');
-}
-
 /** `nginx: full_success (generation 3, 41 ms)` / `nginx: validation_failed: <why> (generation 2, 30 ms)`. */
 export function summarize(r: ReloadResult): string {
-  const why = r.status === 'full_success' || r.status === 'unchanged' ? '' : `: ${oneLine(r.error ?? r.load_error ?? 'failed')}`;
+  const why = r.status === 'full_success' || r.status === 'unchanged' ? '' : `: ${flattenLines(r.error ?? r.load_error ?? 'failed')}`;
   const restart = r.requires_restart.length > 0 ? `; restart needed for ${r.requires_restart.join(', ')}` : '';
   const coalesced = r.coalesced > 0 ? `, ${r.coalesced} coalesced` : '';
   return `${r.unit}: ${r.status}${why} (generation ${r.generation}, ${Math.round(r.duration_ms)} ms${coalesced}${restart})`;
@@ -227,7 +220,7 @@ export function formatStatus(s: StatusShape, now = Date.now()): string {
       last ? last.status : '-',
       last ? `${ago(last.ended_at, now)} (${last.trigger})` : 'no reload yet',
       u.pending_restart.length > 0 ? u.pending_restart.join(', ') : '-',
-      last && last.status !== 'full_success' && last.status !== 'unchanged' ? oneLine(last.error ?? last.load_error ?? '') : '',
+      last && last.status !== 'full_success' && last.status !== 'unchanged' ? flattenLines(last.error ?? last.load_error ?? '') : '',
     ];
   });
   const head = ['UNIT', 'GEN', 'LAST', 'WHEN', 'RESTART NEEDED'];
@@ -253,7 +246,7 @@ function formatFleetSummary(f: FleetSummary): string[] {
   for (const [t, st] of Object.entries(f.targets)) {
     const desired = st.desired === null ? '' : `, desired ${st.desired}`;
     lines.push(
-      `  ${t}: revision ${st.revision}${desired}, ${st.status}${st.driving ? ' (drives its rollouts)' : ''}${st.reason ? `: ${oneLine(st.reason)}` : ''}`,
+      `  ${t}: revision ${st.revision}${desired}, ${st.status}${st.driving ? ' (drives its rollouts)' : ''}${st.reason ? `: ${flattenLines(st.reason)}` : ''}`,
     );
   }
   return lines;

@@ -3,7 +3,7 @@
 // unit; the result is a candidate the pass accepts or refuses.
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { errorMessage, findSignatureError, LoadError } from '../shared/errors.js';
-import { configHash } from '../shared/hash.js';
+import { configHash, isStable } from '../shared/hash.js';
 import type { ConfigSource, LoadContext, LoadedConfig, Logger, SourceFile } from '../shared/types.js';
 import type { Redactor } from './redact.js';
 import { deepFreeze } from './snapshot.js';
@@ -53,6 +53,11 @@ export async function loadCandidate(env: LoadEnv, signal: AbortSignal): Promise<
   } catch (err) {
     return { ok: false, message: errorMessage(sigFailure ?? err), raw: undefined };
   }
+  const cycle = cyclePath(loaded.value);
+  if (cycle !== null) {
+    // Every later step walks the value; a cycle would overflow the stack there.
+    return { ok: false, message: `the config contains itself at ${cycle || '(root)'}`, raw: undefined };
+  }
   if (sigFailure) {
     // A source that swallowed the verification error must not get its content accepted.
     return { ok: false, message: errorMessage(sigFailure), raw: undefined };
@@ -63,6 +68,29 @@ export async function loadCandidate(env: LoadEnv, signal: AbortSignal): Promise<
     typedTexts: loaded.typedTexts?.bind(loaded),
   });
   return cand.ok && loaded.origin ? { ...cand, origin: loaded.origin.bind(loaded) } : cand;
+}
+
+/**
+ * Where a source's value contains itself (a custom source can return any
+ * object): the dotted path of the first back reference, or null when there
+ * is none. Parts frozen as stable by a source are known to be plain trees.
+ */
+function cyclePath(value: unknown): string | null {
+  const stack = new Set<object>();
+  const visit = (v: unknown, path: string): string | null => {
+    if (v === null || typeof v !== 'object' || isStable(v)) return null;
+    if (stack.has(v)) return path;
+    stack.add(v);
+    const entries: Iterable<[string, unknown]> =
+      v instanceof Map ? v : v instanceof Set ? [...v].map((x, i): [string, unknown] => [String(i), x]) : Object.entries(v);
+    for (const [k, x] of entries) {
+      const found = visit(x, path === '' ? String(k) : `${path}.${String(k)}`);
+      if (found !== null) return found;
+    }
+    stack.delete(v);
+    return null;
+  };
+  return visit(value, '');
 }
 
 /** Validates, freezes and hashes a value (a loaded config, or a fallback). */

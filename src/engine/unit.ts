@@ -161,6 +161,9 @@ export class Unit<T> {
   }
 
   subscribe<U>(select: (config: T) => U, fn: (next: U, prev: U, result: ReloadResult) => void): () => void {
+    if (typeof select !== 'function' || typeof fn !== 'function') {
+      throw new OptionsError('subscribe(select, fn) takes two functions: a selector of the config and a callback');
+    }
     const sub: Subscriber<T> = {
       select,
       fn: fn as Subscriber<T>['fn'],

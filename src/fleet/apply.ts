@@ -10,11 +10,12 @@
 //      health gate (every probe 2xx for `for`);
 //   5. any failure: put the backed-up bytes back byte for byte, reload the
 //      target to them, and report `failed` with the step and the reason.
-import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../shared/errors.js';
+import { sha256Hex } from '../shared/hash.js';
 import { httpRequest } from '../shared/http-request.js';
+import { flattenLines } from '../shared/text.js';
 import { writeFileAtomic } from '../integrity/atomic-write.js';
 import { SIGNATURE_SUFFIX } from '../integrity/signature.js';
 import type { Logger, ReloadResult, Trigger } from '../shared/types.js';
@@ -87,22 +88,14 @@ export function fileRecordStore(stateDir: string): RecordStore {
 }
 
 /** A multi-line reason (nginx prints two lines) as one line for status tables. */
-function oneLine(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .join(' | ');
-}
 
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const MISSING = 'missing';
 
 async function hashOnDisk(path: string): Promise<string> {
   try {
     const st = await lstat(path);
     if (!st.isFile()) return st.isSymbolicLink() ? 'symlink' : 'not-a-file';
-    return sha256(await readFile(path));
+    return sha256Hex(await readFile(path));
   } catch {
     return MISSING;
   }
@@ -234,7 +227,7 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
   const dir = target.dir;
   const log = { unit: target.name, fleet_revision: n };
   const wanted = filesToWrite(rev, o.writeSignatures ?? false);
-  const wantedHashes = Object.fromEntries([...wanted].map(([p, b]) => [p, sha256(b)]));
+  const wantedHashes = Object.fromEntries([...wanted].map(([p, b]) => [p, sha256Hex(b)]));
   const record = await records.read(target.name);
 
   // 1. Drift: what the fleet wrote last must still be there, unchanged (or be the pending revision's content).
@@ -264,7 +257,7 @@ export async function applyRevision(o: ApplyOptions): Promise<ApplyOutcome> {
       await records.write(target.name, { ...(record ?? { revision: 0, files: {}, applied_at: '' }), pending: undefined }).catch(() => {});
     }
     logger.error({ ...log, step, restored, err: why }, 'fleet: revision failed; previous files restored');
-    return { status: 'failed', revision: n, step, reason: oneLine(why), restored, config_hash: target.configHash() };
+    return { status: 'failed', revision: n, step, reason: flattenLines(why), restored, config_hash: target.configHash() };
   };
 
   // 2. Checks and backup before the first byte is written.

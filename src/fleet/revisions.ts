@@ -7,11 +7,11 @@
 //   "RKREV1\n" | uint32 BE manifest length | manifest JSON | file bytes, in manifest order
 //
 // Storing a revision also starts its rollout: see control.ts.
-import { createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { RevisionError } from '../shared/errors.js';
-import { canonicalJson } from '../shared/hash.js';
+import { canonicalJson, sha256Hex } from '../shared/hash.js';
 import type { EtcdStore } from '../etcd/client.js';
 import { revisionKey, revisionsPrefix } from './keys.js';
 
@@ -51,10 +51,6 @@ export interface RevisionManifest {
 export interface Revision {
   manifest: RevisionManifest;
   files: RevisionFile[];
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Checks one relative path as given; returns its `/`-separated form. */
@@ -135,7 +131,7 @@ export function buildManifest(base: Omit<RevisionManifest, 'files' | 'signature'
     files: files.map((f) => ({
       path: f.path,
       size: f.bytes.length,
-      sha256: sha256(f.bytes),
+      sha256: sha256Hex(f.bytes),
       ...(key ? { sig: cryptoSign(null, f.bytes, key).toString('base64') } : {}),
     })),
   };
@@ -171,7 +167,7 @@ export function decodeRevision(value: Buffer, where: string): Revision {
     if (path !== f.path) throw bad(`file path ${JSON.stringify(f.path)} is not in normal form`);
     const bytes = value.subarray(at, at + f.size);
     at += f.size;
-    if (bytes.length !== f.size || sha256(bytes) !== f.sha256) throw bad(`${f.path}: content does not match its hash`);
+    if (bytes.length !== f.size || sha256Hex(bytes) !== f.sha256) throw bad(`${f.path}: content does not match its hash`);
     files.push({ path, bytes: Buffer.from(bytes) });
   }
   if (at !== value.length) throw bad('trailing bytes');

@@ -75,10 +75,6 @@ export class Runtime implements AdminHost {
     this.logger = opts.logger;
   }
 
-  get isClosing(): boolean {
-    return this.closing !== null;
-  }
-
   // ---- units ----------------------------------------------------------------
 
   add(entry: RuntimeUnit): void {

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative } from 'node:path';
+import { sha256Hex } from '../shared/hash.js';
 
 /** A directory entry a resolution looked up: `dir` is a real path. */
 interface Interest {
@@ -198,9 +199,7 @@ const SMALL_FILE = 1 << 20;
 /** SHA-256 (hex) of a file's bytes; streams large files. */
 export async function hashFile(path: string, sizeHint: bigint | number = 0): Promise<string> {
   if (Number(sizeHint) <= SMALL_FILE) {
-    return createHash('sha256')
-      .update(await readFile(path))
-      .digest('hex');
+    return sha256Hex(await readFile(path));
   }
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);

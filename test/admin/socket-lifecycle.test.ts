@@ -363,7 +363,7 @@ describe('limits and shutdown', () => {
   });
 
   test('a path too long for a Unix socket is refused with a clear error', async () => {
-    await assert.rejects(startAdminSocket({ path: `/tmp/${'x'.repeat(120)}.sock`, host }), /longer than the 107 bytes/);
+    await assert.rejects(startAdminSocket({ path: `/tmp/${'x'.repeat(120)}.sock`, host }), { code: 'ERR_SOCKET_PATH', message: /longer than the 107 bytes/ });
     const { dir, cleanup } = tempDir();
     try {
       // Fits itself, but not with the private directory next to it (same parent, longer name).

@@ -212,6 +212,35 @@ describe('statuses', () => {
     assert.equal(r.current().server.port, 8080);
   });
 
+  test('a source value that contains itself is a load failure naming where, never a stack overflow', async (t) => {
+    const bad = structuredClone(base) as { server: Record<string, unknown> };
+    bad.server.self = bad;
+    const first = createReloader({ source: new MemorySource(bad), schema, logger: false });
+    await assert.rejects(first.start(), { code: 'ERR_LOAD', message: /the config contains itself at server\.self/ });
+    await first.close();
+
+    const src = new MemorySource(base);
+    const r = createReloader({ source: src, schema });
+    t.after(() => r.close());
+    await r.start();
+    const loop: unknown[] = [];
+    loop.push(loop);
+    src.set({ ...base, backends: loop });
+    const res = await r.reload();
+    assert.equal(res.status, 'load_failed');
+    assert.match(res.load_error!, /the config contains itself at backends\.0/);
+    assert.equal(r.generation, 0);
+    assert.equal(r.current().server.port, 8080);
+  });
+
+  test('subscribe() with something other than two functions is refused with ERR_OPTIONS', async (t) => {
+    const r = createReloader({ source: new MemorySource(base), schema });
+    t.after(() => r.close());
+    await r.start();
+    assert.throws(() => r.subscribe(42 as never, () => {}), { code: 'ERR_OPTIONS', message: /two functions/ });
+    assert.throws(() => r.subscribe((c) => c.server, 'fn' as never), { code: 'ERR_OPTIONS' });
+  });
+
   test('a hung apply is failed at its timeout and its signal is aborted', async (t) => {
     const src = new MemorySource(base);
     let aborted = false;
