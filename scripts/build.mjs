@@ -64,8 +64,9 @@ if (existsSync(`${root}src/cli/main.ts`)) {
     banner: { js: "import { createRequire as __rkCreateRequire } from 'node:module'; const require = __rkCreateRequire(import.meta.url);" },
     // The etcd client (gRPC) reads its .proto files from its own package
     // directory at run time, so it cannot be bundled: it stays a runtime
-    // dependency, resolved from node_modules when fleet mode first uses it.
-    external: ['etcd3', 'cockatiel'],
+    // dependency, resolved from node_modules when fleet mode first uses it
+    // (with cockatiel, its fault-handling library, loaded from etcd3's package).
+    external: ['etcd3'],
     plugins: [cjsNamedExports()],
     metafile: true,
     logLevel: 'warning',

@@ -9,6 +9,7 @@
 // keepalive, watches that resume from the last revision after a reconnect,
 // transactions, and lock/election helpers the rollout driver can use).
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { errorMessage, EtcdError } from '../shared/errors.js';
 import type { Etcd3, IOptions, Lease, Watcher } from 'etcd3';
 
@@ -103,6 +104,19 @@ function loadEtcd3(): Promise<Etcd3Module> {
   return etcd3Module;
 }
 
+type CockatielModule = typeof import('cockatiel'); // eslint-disable-line @typescript-eslint/consistent-type-imports -- the module's shape, loaded from etcd3
+
+/**
+ * cockatiel, the fault-handling library etcd3 is built on, loaded from
+ * etcd3's own package: the policies given to etcd3 then come from the copy
+ * it uses, wherever npm put it. A global install (`npm i -g reloadkit
+ * etcd3`) keeps it inside etcd3's folder, out of reach of a plain import.
+ */
+function cockatielOfEtcd3(): CockatielModule {
+  const etcd3Main = createRequire(import.meta.url).resolve('etcd3');
+  return createRequire(etcd3Main)('cockatiel') as CockatielModule;
+}
+
 async function readSecretFile(what: string, path: string): Promise<Buffer> {
   try {
     return await readFile(path);
@@ -141,8 +155,7 @@ export class EtcdStore {
   static async connect(o: EtcdConnectOptions): Promise<EtcdStore> {
     if (o.endpoints.length === 0) throw new EtcdError('no etcd endpoints given');
     const mod = await loadEtcd3();
-    // cockatiel: the fault-handling library etcd3 itself is built on.
-    const { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } = await import('cockatiel');
+    const { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } = cockatielOfEtcd3();
     const options: IOptions = {
       hosts: [...o.endpoints],
       dialTimeout: o.timeoutMs,

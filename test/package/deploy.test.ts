@@ -158,7 +158,10 @@ describe('Dockerfile', () => {
     );
   });
 
-  it('the image’s daemon config is valid for the built CLI', async () => {
+  it('the image’s daemon config is valid for the built CLI, and watches what nginx reads (no watch: list)', async () => {
+    const config = parse(read('deploy/docker/reloadkit.yaml')) as { targets: Record<string, { kind: string; watch?: unknown }> };
+    // An explicit list would count files nginx never reads (a NOTES.txt, a .bak) as changes.
+    assert.equal(config.targets.nginx!.watch, undefined);
     const r = await cli(['validate', '-c', join(root, 'deploy/docker/reloadkit.yaml')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /ok \(1 target: nginx\)/);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startDaemon } from '../integration/daemon-process.js';
+import { etcdOrSkip, startEtcd } from '../helpers/etcd.js';
 import { installFootprint } from '../helpers/install-size.js';
 
 const run = promisify(execFile);
@@ -335,6 +336,26 @@ console.log(JSON.stringify(started));
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /need the etcd3 package, which is not installed: run `npm i etcd3`/);
   });
+
+  test(
+    'a global install (npm i -g reloadkit etcd3: each package keeps its own dependencies) runs fleet commands against a real etcd',
+    { skip: etcdOrSkip() },
+    async () => {
+      const prefix = join(work, 'global');
+      const install = ['install', '-g', '--prefix', prefix, tarball, 'etcd3', '--no-audit', '--no-fund', '--ignore-scripts'];
+      await sh(npm, [...install, '--offline'], work).catch(() => sh(npm, [...install, '--prefer-offline'], work));
+      // etcd3's own dependencies (cockatiel among them) stay inside its folder, out of reloadkit's reach.
+      assert.ok(existsSync(join(prefix, 'lib/node_modules/etcd3/node_modules/cockatiel/package.json')));
+      assert.equal(existsSync(join(prefix, 'lib/node_modules/cockatiel')), false);
+      const etcd = await startEtcd(1);
+      try {
+        const { stdout } = await sh(join(prefix, 'bin/reloadkit'), ['fleet', 'status', '--etcd', etcd.endpoints[0]!, '--fleet', 'web'], work, 60_000);
+        assert.match(stdout, /^fleet web: 0 hosts alive$/m);
+      } finally {
+        await etcd.close();
+      }
+    },
+  );
 
   test("the app's own dependencies go beside it: npm i prom-client zod (what the pages below use)", async () => {
     const install = ['install', 'prom-client', 'zod', '--no-audit', '--no-fund', '--ignore-scripts'];
