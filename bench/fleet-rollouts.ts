@@ -6,10 +6,10 @@
 // - 5 real hosts (`reloadkit run` + nginx): rollout time with batch 1 against
 //   the sum of the hosts' own turn times; push -> every host serving the
 //   revision (every host at once, and canary first) against one host's own
-//   pass plus etcd's put -> watch latency, measured alongside; the blast radius of a config that
-//   passes `nginx -t` but fails the health gate, against every host applying
-//   on its own; the stall after kill -9 of the etcd leader and of the
-//   driving host.
+//   pass plus etcd's put -> watch latency, measured alongside; the blast
+//   radius of a config that passes `nginx -t` but fails the health gate,
+//   against every host applying on its own; the stall after kill -9 of the
+//   etcd leader and of the driving host.
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -309,12 +309,16 @@ function seqGaps(hosts: readonly RealHost[], n: number): { gap: number; at: numb
 /** etcd's put -> watch latency: a watch on one key, then `n` puts one at a time, each timed from the put call to its event. */
 async function putWatchLatency(store: EtcdStore, key: string, n: number): Promise<{ watch: number[]; put: number[] }> {
   let expect = '';
+  let seenAt = 0;
   let seen!: () => void;
   let hit = new Promise<void>((r) => (seen = r));
   const w = await store.watchKey(
     key,
     (e) => {
-      if (e.type === 'put' && e.value.toString('utf8') === expect) seen();
+      if (e.type !== 'put' || e.value.toString('utf8') !== expect) return;
+      // The event may come before the put's reply: its own time, not when the loop gets to it.
+      seenAt = performance.now();
+      seen();
     },
     () => {},
   );
@@ -333,7 +337,7 @@ async function putWatchLatency(store: EtcdStore, key: string, n: number): Promis
       } finally {
         clearTimeout(timer);
       }
-      watch.push(performance.now() - t0);
+      watch.push(seenAt - t0);
       hit = new Promise<void>((r) => (seen = r));
     }
   } finally {
