@@ -4,15 +4,17 @@
 //   rollout with batch 10: coordination overhead per batch, etcd requests and
 //   watch messages per host, the driver's CPU, lease renewals, record sizes;
 // - 5 real hosts (`reloadkit run` + nginx): rollout time with batch 1 against
-//   the sum of the hosts' own turn times; the blast radius of a config that
-//   passes `nginx -t` but fails the health gate, against every host applying
-//   on its own; the stall after kill -9 of the etcd leader and of the
-//   driving host.
+//   the sum of the hosts' own turn times; push -> every host serving the
+//   revision (every host at once, and canary first) against one host's own
+//   pass plus etcd's put -> watch latency, measured alongside; the blast
+//   radius of a config that passes `nginx -t` but fails the health gate,
+//   against every host applying on its own; the stall after kill -9 of the
+//   etcd leader and of the driving host.
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EtcdStore } from '../src/etcd/client.js';
-import { storeRevision } from '../src/fleet/control.js';
+import { storeRevision, type RolloutOptions } from '../src/fleet/control.js';
 import { driverKey, hostsPrefix, rolloutKey, turnsPrefix } from '../src/fleet/keys.js';
 import type { HostRecord } from '../src/fleet/records.js';
 import { KvCache, nextAction, rolloutView } from '../src/fleet/rollout.js';
@@ -304,13 +306,189 @@ function seqGaps(hosts: readonly RealHost[], n: number): { gap: number; at: numb
   return ts.slice(1).map((t, i) => ({ gap: t.start - ts[i]!.end, at: ts[i]!.end }));
 }
 
+/** etcd's put -> watch latency: a watch on one key, then `n` puts one at a time, each timed from the put call to its event. */
+async function putWatchLatency(store: EtcdStore, key: string, n: number): Promise<{ watch: number[]; put: number[] }> {
+  let expect = '';
+  let seenAt = 0;
+  let seen!: () => void;
+  let hit = new Promise<void>((r) => (seen = r));
+  const w = await store.watchKey(
+    key,
+    (e) => {
+      if (e.type !== 'put' || e.value.toString('utf8') !== expect) return;
+      // The event may come before the put's reply: its own time, not when the loop gets to it.
+      seenAt = performance.now();
+      seen();
+    },
+    () => {},
+  );
+  const watch: number[] = [];
+  const put: number[] = [];
+  try {
+    for (let i = 0; i < n; i += 1) {
+      expect = `v${i}`;
+      const t0 = performance.now();
+      await store.put(key, expect);
+      put.push(performance.now() - t0);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('bench: a put never reached the watch')), 10_000)));
+      try {
+        await Promise.race([hit, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      watch.push(seenAt - t0);
+      hit = new Promise<void>((r) => (seen = r));
+    }
+  } finally {
+    await w.close();
+  }
+  return { watch, put };
+}
+
+/** Per host, ms from `t0` until its nginx answers `text` (a new connection every 5 ms, each host on its own). */
+async function servingTimes(hosts: readonly RealHost[], text: string, t0: number): Promise<number[]> {
+  return Promise.all(
+    hosts.map(async (h) => {
+      for (;;) {
+        if ((await fetchBody(h.sitePort)) === text) return performance.now() - t0;
+        if (performance.now() - t0 > 60_000) throw new Error(`bench: ${h.name} did not serve ${text} within 60 s`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }),
+  );
+}
+
+/** One host's log for its apply of revision `n`: its write and pass times, and when its turn began (its clock). */
+async function applyLine(h: RealHost, n: number): Promise<{ writeMs: number; passMs: number; turnAt: number }> {
+  const done = await h.daemon.waitForLine((l) => l.msg === 'fleet: revision applied' && l.fleet_revision === n, `${h.name} applied ${n}`, 30_000);
+  const turn = h.daemon.lines.find((l) => l.msg === 'fleet: turn: applying the revision' && l.fleet_revision === n);
+  return { writeMs: Number(done.write_ms), passMs: Number(done.pass_ms), turnAt: Date.parse(String(turn?.time)) };
+}
+
+type Push = (text: string, o?: RolloutOptions) => Promise<{ revision: number; rollout: RolloutRecord }>;
+
+/**
+ * Push -> every host serving the revision, `pushes` times per order: every
+ * host at once (`--canary 0 --batch 5`, the fastest order there is) and the
+ * default canary first (`--canary 1 --batch 4`), each with a gate of one
+ * probe (`--health-wait 1ms`). The floor: one host's own pass (its logged
+ * `pass_ms`, p50 over every host and push) plus etcd's put -> watch p50,
+ * measured on the same cluster in the same run. Returns the text served last.
+ */
+async function pushToServing(
+  ctx: BenchContext,
+  store: EtcdStore,
+  fleet: string,
+  hosts: readonly RealHost[],
+  push: Push,
+  waitEnd: (id: string) => Promise<RolloutRecord | null>,
+  rows: BenchRow[],
+  notes: string[],
+): Promise<string> {
+  const pushes = ctx.quick ? 5 : 20;
+  const nPuts = ctx.quick ? 50 : 200;
+  const lat = await putWatchLatency(store, '/bench/latency', nPuts);
+  const pw50 = percentile(lat.watch, 50);
+  const pw99 = percentile(lat.watch, 99);
+  const orders = [
+    { name: 'all', o: { canary: 0, batch: 5, healthWaitMs: 1 } },
+    { name: 'canary', o: { canary: 1, batch: 4, healthWaitMs: 1 } },
+  ] as const;
+  const res = new Map<
+    string,
+    { all: number[]; first: number[]; firstPass: number[]; pass: number[]; write: number[]; slowestPass: number[]; toTurn: number[]; toStart: number[] }
+  >();
+  let last = '';
+  for (const { name, o } of orders) {
+    const m = {
+      all: [] as number[],
+      first: [] as number[],
+      firstPass: [] as number[],
+      pass: [] as number[],
+      write: [] as number[],
+      slowestPass: [] as number[],
+      toTurn: [] as number[],
+      toStart: [] as number[],
+    };
+    res.set(name, m);
+    for (let k = 0; k < pushes; k += 1) {
+      const text = `${name}${k}`;
+      const wall0 = Date.now();
+      const t0 = performance.now();
+      const serving = servingTimes(hosts, text, t0);
+      const { rollout, revision } = await push(site(text), o);
+      const served = await serving;
+      const r = await waitEnd(rollout.id);
+      if (r?.state !== 'done') throw new Error(`bench: rollout ${rollout.id} ended ${r?.state}`);
+      last = text;
+      const lines = await Promise.all(hosts.map((h) => applyLine(h, revision)));
+      m.all.push(Math.max(...served));
+      // The canary is the first host by name (w1); with no canary, the first host to serve.
+      const first = name === 'canary' ? 0 : served.indexOf(Math.min(...served));
+      m.first.push(served[first]!);
+      m.firstPass.push(lines[first]!.passMs);
+      m.pass.push(...lines.map((l) => l.passMs));
+      m.write.push(...lines.map((l) => l.writeMs));
+      m.slowestPass.push(Math.max(...lines.map((l) => l.passMs)));
+      m.toTurn.push(Math.min(...lines.map((l) => l.turnAt)) - wall0);
+      m.toStart.push(Math.min(...(await turns(store, fleet, 'nginx')).map((t) => Date.parse(t.started_at))) - wall0);
+    }
+    ctx.log(`${name}: push -> all serving ${m.all.map((x) => Math.round(x)).join(' ')} ms`);
+  }
+  const all = res.get('all')!;
+  const can = res.get('canary')!;
+  const pass50 = percentile(all.pass, 50);
+  const floor = pass50 + pw50;
+  const canFloor = percentile(can.firstPass, 50) + pw50;
+  const a50 = percentile(all.all, 50);
+  const c50 = percentile(can.first, 50);
+  rows.push(
+    {
+      metric: `etcd put -> watch event, one key, 3 members (the bench's client; ${nPuts} puts one at a time; the put's own round trip p50 ${round(percentile(lat.put, 50), 2)} ms)`,
+      value: round(pw50, 2),
+      unit: 'ms p50',
+      goal: `p99 ${round(pw99, 2)} ms, max ${round(Math.max(...lat.watch), 2)} ms`,
+    },
+    {
+      metric: `5 real hosts, --canary 0 --batch 5 (every host at once): push -> every host serving the revision (p50 of ${pushes})`,
+      value: round(a50, 0),
+      unit: 'ms',
+      baseline: round(floor, 0),
+      baselineName: `one host's own pass p50 ${round(pass50, 1)} ms + put -> watch p50 ${round(pw50, 1)} ms`,
+      ratio: round(a50 / floor, 2),
+      goal: `p90 ${round(percentile(all.all, 90), 0)} ms; first host serving p50 ${round(percentile(all.first, 50), 0)} ms`,
+    },
+    {
+      metric: `5 real hosts, --canary 1 --batch 4 (the canary alone first): push -> the canary serving (p50 of ${pushes})`,
+      value: round(c50, 0),
+      unit: 'ms',
+      baseline: round(canFloor, 0),
+      baselineName: `the canary's own pass p50 ${round(percentile(can.firstPass, 50), 1)} ms + put -> watch p50 ${round(pw50, 1)} ms`,
+      ratio: round(c50 / canFloor, 2),
+    },
+    {
+      metric: `5 real hosts, --canary 1 --batch 4: push -> all 5 serving (p50 of ${pushes})`,
+      value: round(percentile(can.all, 50), 0),
+      unit: 'ms',
+      goal: `p90 ${round(percentile(can.all, 90), 0)} ms`,
+    },
+  );
+  notes.push(
+    `push -> serving: every host's nginx asked on a new connection every 5 ms from the push's start; the gate is one probe (--health-wait 1ms); a push waits for the previous rollout to end`,
+    `push -> serving, every host at once: push -> the driver's start of the batch (its turn records) p50 ${round(percentile(all.toStart, 50), 0)} ms, -> the first host's turn log line p50 ${round(percentile(all.toTurn, 50), 0)} ms; the hosts' write p50 ${round(percentile(all.write, 50), 1)} ms, pass p50 ${round(pass50, 1)} ms, the slowest host's pass per push p50 ${round(percentile(all.slowestPass, 50), 1)} ms (five passes at once on 2 cores)`,
+    `push -> serving, canary first: push -> the driver's start of the canary p50 ${round(percentile(can.toStart, 50), 0)} ms, -> the canary's turn log line p50 ${round(percentile(can.toTurn, 50), 0)} ms; the canary's pass p50 ${round(percentile(can.firstPass, 50), 1)} ms, the batch's pass p50 ${round(percentile(can.pass, 50), 1)} ms`,
+  );
+  return last;
+}
+
 export async function fiveHosts(ctx: BenchContext, etcd: TestEtcd, rows: BenchRow[], notes: string[]): Promise<void> {
   const fleet = 'five';
   const leaseTtlS = 3;
   const hosts: RealHost[] = [];
   const store = await EtcdStore.connect({ endpoints: etcd.endpoints, timeoutMs: 5000 });
   let revision = 0;
-  const push = async (text: string, o: { batch?: number; healthWaitMs?: number } = {}) => {
+  const push = async (text: string, o: RolloutOptions = {}) => {
     const r = await storeRevision(store, [{ path: 'site.conf', bytes: Buffer.from(text) }], {
       fleet,
       target: 'nginx',
@@ -356,6 +534,9 @@ export async function fiveHosts(ctx: BenchContext, etcd: TestEtcd, rows: BenchRo
       pass: t50 <= 1.3 * s50 + 250,
     });
 
+    // Push -> every host serving it, against one host's own pass plus etcd's put -> watch.
+    const lastGood = await pushToServing(ctx, store, fleet, hosts, push, waitEnd, rows, notes);
+
     // Blast radius: passes nginx -t, fails the gate (a dead upstream behind /healthz).
     const dead = await freePort();
     const bad = `location = /healthz { proxy_pass http://127.0.0.1:${dead}; }\n${site('bad')}`;
@@ -383,7 +564,7 @@ export async function fiveHosts(ctx: BenchContext, etcd: TestEtcd, rows: BenchRo
       const { rollout } = await push(bad);
       await waitEnd(rollout.id);
       // The canary's restore reloaded nginx; wait for its old workers to go.
-      for (let i = 0; i < 200 && (await fetchBody(hosts[0]!.sitePort)) !== 'r' + String(n - 1); i += 1) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 200 && (await fetchBody(hosts[0]!.sitePort)) !== lastGood; i += 1) await new Promise((r) => setTimeout(r, 10));
     });
     const ourMax = Math.max(0, ...[...ours.values()].map((s) => s.last - s.first));
     const restoreLine = hosts[0]!.daemon.lines.find((l) => l.msg === 'fleet: revision failed; previous files restored' && l.fleet_revision === revision);
@@ -436,7 +617,8 @@ export async function fiveHosts(ctx: BenchContext, etcd: TestEtcd, rows: BenchRo
       const killedAt = Date.now();
       await leader.kill();
       const live = etcd.members.filter((m) => m.running()).map((m) => m.clientUrl);
-      const s2 = await EtcdStore.connect({ endpoints: live, timeoutMs: 2000 });
+      // The bench's own reads wait out the election (it took over 2 s at load 10); the stall is measured from the hosts' logs.
+      const s2 = await EtcdStore.connect({ endpoints: live, timeoutMs: 10_000 });
       try {
         await until<RolloutRecord>(s2, rolloutKey(fleet, 'nginx'), (v) => v?.id === rollout.id && ended(v), 120_000, 'the rollout after the leader kill');
       } finally {

@@ -2,9 +2,11 @@
 // - rollouts at scale and with real hosts (bench/fleet-rollouts.ts): 100
 //   hosts in batches of 10 against a 3-member etcd (coordination overhead per
 //   batch, etcd requests per host, the driver's CPU), 5 real hosts (rollout
-//   time against the sum of their own turns, the blast radius of a config
-//   that fails the health gate against every host applying on its own, the
-//   stalls after kill -9 of the etcd leader and of the driving host);
+//   time against the sum of their own turns, push -> every host serving it
+//   against one host's own pass plus etcd's put -> watch latency, the blast
+//   radius of a config that fails the health gate against every host
+//   applying on its own, the stalls after kill -9 of the etcd leader and of
+//   the driving host);
 // - fleet-mode daemon start (spawn -> first status reply) and idle RSS
 //   (after it connected to etcd) vs the same daemon without `fleet:`;
 // - the worst put around kill -9 of the etcd leader, with and without the
@@ -194,7 +196,7 @@ async function startupComparison(ctx: BenchContext, etcd: TestEtcd, rows: BenchR
 export const fleetSuite: BenchSuite = {
   name: 'fleet',
   description:
-    'fleet mode on a real etcd: 100 hosts rolling out in batches of 10, 5 real hosts (rollout time, blast radius, stalls after kill -9 of the etcd leader and of the driver), start and RSS vs single-host, the put stall around a leader kill',
+    'fleet mode on a real etcd: 100 hosts rolling out in batches of 10, 5 real hosts (rollout time, push -> serving vs one pass + put -> watch, blast radius, stalls after kill -9 of the etcd leader and of the driver), start and RSS vs single-host, the put stall around a leader kill',
   async run(ctx: BenchContext): Promise<BenchReport> {
     const missing = nginxMissing() ?? etcdMissing();
     if (missing) return { rows: [], notes: [`skipped: ${missing}`] };
