@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorMessage, ReloadkitError, OptionsError } from '../shared/errors.js';
+import { parseHttpAddress } from '../shared/http-address.js';
 import { noopLogger } from '../shared/logger.js';
 import type { Logger } from '../shared/types.js';
 import { DEFAULT_EVENT_BUFFER_BYTES, EventStream } from './events.js';
@@ -60,16 +61,6 @@ export interface AdminHttpHandle {
   health(): { ok: boolean; reason?: string };
   /** Stops listening, lets requests in flight finish (up to `graceMs`, default 2000), then closes. */
   close(graceMs?: number): Promise<void>;
-}
-
-/** Splits `host:port` / `[v6]:port`. Throws a clear error for anything else. */
-export function parseHttpAddress(address: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(address) ?? /^([^:[\]]*):(\d{1,5})$/.exec(address);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) {
-    throw new OptionsError(`HTTP address must be host:port (e.g. 127.0.0.1:9111 or [::1]:9111), got "${address}"`);
-  }
-  return { host: m[1]!, port };
 }
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`. An empty host means every interface. */

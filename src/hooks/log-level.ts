@@ -1,6 +1,7 @@
 // logLevelHook: the config's log level becomes the pino logger's level.
 // check refuses a level pino does not know (listing the ones it does);
 // apply sets `logger.level`, skipped when the logger already has it.
+import { OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 import type { NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 
@@ -43,7 +44,15 @@ function levelAt(sel: Selection, config: unknown, logger: LevelLogger): string {
 export function logLevelHook<P extends string>(logger: LevelLogger, path: P, options?: LogLevelHookOptions): NextPrevHook<ConfigWith<P, string>>;
 export function logLevelHook<C>(logger: LevelLogger, select: (config: C) => string, options?: LogLevelHookOptions): NextPrevHook<C>;
 export function logLevelHook(logger: LevelLogger, path: string | ((config: never) => string), options: LogLevelHookOptions = {}): NextPrevHook<unknown> {
+  refuseUnknownKeys('logLevelHook', options, ['name']);
   const name = options.name ?? 'log-level';
+  if (typeof name !== 'string' || name === '') throw new OptionsError(`logLevelHook: name must be a non-empty string, got ${typeof name}`);
+  const values = (logger as Partial<LevelLogger> | null)?.levels?.values;
+  if (typeof logger !== 'object' || logger === null || typeof values !== 'object' || values === null) {
+    throw new OptionsError(
+      `logLevelHook "${name}": logger must be a pino logger (an object with level and levels.values), got ${logger === null ? 'null' : typeof logger}`,
+    );
+  }
   const sel = selection(`logLevelHook "${name}"`, path);
   // The level the last apply replaced; a unit runs one pass at a time, and
   // rollback follows its own pass's apply.

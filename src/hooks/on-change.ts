@@ -6,7 +6,7 @@
 import { deepEqual } from '../engine/snapshot.js';
 import type { ApplyReturn, HookContext, NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigPath, type ConfigWith, type PathValue } from './select.js';
-import { OptionsError } from '../shared/errors.js';
+import { OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 
 export type OnChangeFn<V> = (next: V, prev: V, ctx: HookContext) => ApplyReturn | Promise<ApplyReturn>;
 
@@ -47,6 +47,7 @@ let anonymous = 0;
 export function onChange<P extends string, V = unknown>(path: P, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<ConfigWith<P, NoInfer<V>>>;
 export function onChange<C, V>(select: (config: C) => V, fn: OnChangeFn<V>, options?: OnChangeOptions<V>): NextPrevHook<C>;
 export function onChange(path: string | ((config: never) => unknown), fn: OnChangeFn<unknown>, options: OnChangeOptions<unknown> = {}): NextPrevHook<unknown> {
+  refuseUnknownKeys('onChange', options, ['name', 'check']);
   const name = options.name ?? (typeof path === 'string' ? `on-change:${path}` : `on-change-${(anonymous += 1)}`);
   const sel = selection(`onChange "${name}"`, path);
   if (typeof fn !== 'function') throw new OptionsError(`onChange "${name}": fn must be a function, got ${typeof fn}`);

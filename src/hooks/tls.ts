@@ -15,7 +15,7 @@ import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
-import { errorMessage, OptionsError } from '../shared/errors.js';
+import { errorMessage, OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 import type { NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 import { sha256Hex } from '../shared/hash.js';
@@ -140,6 +140,11 @@ export function tlsHook<PCert extends string, PKey extends string>(
 export function tlsHook<C>(server: ServerRef, options: TlsHookSelectorOptions<C>): TlsHook<C>;
 export function tlsHook(server: ServerRef, options: TlsHookPathOptions<string, string> | TlsHookSelectorOptions<never>): TlsHook<unknown> {
   const name = options?.name ?? 'tls-certificate';
+  refuseUnknownKeys(`tlsHook "${name}"`, options, ['cert', 'key', 'name', 'baseDir', 'passphrase']);
+  for (const key of ['name', 'baseDir', 'passphrase'] as const) {
+    const v = options[key];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new OptionsError(`tlsHook "${name}": ${key} must be a non-empty string, got ${typeof v}`);
+  }
   if (typeof server !== 'function' && typeof server?.setSecureContext !== 'function') {
     throw new OptionsError(`tlsHook "${name}": server must have setSecureContext() (an https or tls server) or be a function returning one`);
   }

@@ -7,7 +7,8 @@ import type { ApplyFailurePolicy } from '../engine/unit.js';
 import type { PersistOptions } from '../integrity/persist.js';
 import type { SignatureOptions } from '../integrity/signature.js';
 import type { HttpTriggerOptions, SocketTriggerOptions, WatchTriggerOptions } from '../runtime/options.js';
-import { OptionsError } from '../shared/errors.js';
+import { errorMessage, OptionsError, refuseUnknownKeys } from '../shared/errors.js';
+import { parseHttpAddress } from '../shared/http-address.js';
 import {
   TRIGGERS,
   type ConfigSource,
@@ -184,7 +185,7 @@ export type ConfigOf<X> = X extends Reloader<infer T> ? DeepReadonly<T> : X exte
 export function checkReloadOptions(options: unknown): ReloadOptions {
   if (options === undefined) return {};
   if (!isObject(options)) throw new OptionsError(`reload: expected an options object, got ${describe(options)}`);
-  onlyKnown('reload', options, ['trigger', 'ifChanged']);
+  refuseUnknownKeys('reload', options, ['trigger', 'ifChanged']);
   oneOf('reload.trigger', options.trigger, TRIGGERS);
   if (options.ifChanged !== undefined && typeof options.ifChanged !== 'boolean') {
     throw new OptionsError(`reload.ifChanged: expected a boolean, got ${describe(options.ifChanged)}`);
@@ -217,6 +218,8 @@ const KNOWN: Record<string, readonly string[]> = {
   ],
   restartRequired: ['paths', 'policy'],
   triggers: ['signal', 'watch', 'socket', 'http', 'poll'],
+  'triggers.socket': ['path', 'mode', 'group', 'maxConnections'],
+  'triggers.http': ['address', 'reload', 'token', 'allowRemote', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'maxEventClients'],
   redact: ['keys', 'defaults'],
   persist: ['path', 'fallback'],
 };
@@ -234,18 +237,10 @@ function describe(v: unknown): string {
   return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v === 'string' ? JSON.stringify(v) : typeof v;
 }
 
-function onlyKnown(where: string, value: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (value[key] !== undefined && !known.includes(key)) {
-      throw new OptionsError(`${where === 'options' ? '' : `${where}.`}${key}: unknown option (known: ${known.join(', ')})`);
-    }
-  }
-}
-
 function objectOption(name: string, value: unknown): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) throw new OptionsError(`${name}: expected an object, got ${describe(value)}`);
-  onlyKnown(name, value, KNOWN[name]!);
+  refuseUnknownKeys(name, value, KNOWN[name]!);
   return value;
 }
 
@@ -262,6 +257,35 @@ function positiveInteger(name: string, value: unknown, max = Number.MAX_SAFE_INT
   }
 }
 
+/** `triggers.socket`: a path (`""` disables) or `{ path, mode?, group?, maxConnections? }`; the values are checked when it starts. */
+function checkSocketTrigger(value: unknown): void {
+  if (value === undefined || typeof value === 'string') return;
+  if (!isObject(value)) throw new OptionsError(`triggers.socket: expected a socket path or { path, mode?, group?, maxConnections? }, got ${describe(value)}`);
+  const socket = objectOption('triggers.socket', value)!;
+  if (typeof socket.path !== 'string') throw new OptionsError(`triggers.socket.path: expected a socket path ("" disables it), got ${describe(socket.path)}`);
+}
+
+/** `triggers.http`: an address (`""` disables) or `{ address, reload?, token?, … }`, the address parsed now rather than at start(). */
+function checkHttpTrigger(value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string' && !isObject(value))
+    throw new OptionsError(`triggers.http: expected host:port or { address, reload?, token?, … }, got ${describe(value)}`);
+  const http = typeof value === 'string' ? { address: value } : objectOption('triggers.http', value)!;
+  const name = typeof value === 'string' ? 'triggers.http' : 'triggers.http.address';
+  if (typeof http.address !== 'string')
+    throw new OptionsError(`${name}: expected host:port (e.g. 127.0.0.1:9111), or "" to disable, got ${describe(http.address)}`);
+  if (http.address === '') return;
+  try {
+    parseHttpAddress(http.address);
+  } catch (err) {
+    throw new OptionsError(`${name}: ${errorMessage(err)}`, { cause: err });
+  }
+  for (const flag of ['reload', 'allowRemote']) {
+    if (http[flag] !== undefined && typeof http[flag] !== 'boolean')
+      throw new OptionsError(`triggers.http.${flag}: expected a boolean, got ${describe(http[flag])}`);
+  }
+}
+
 /**
  * Every option of createReloader, checked before anything starts: unknown
  * keys, wrong types and out-of-range values are refused with an
@@ -270,7 +294,7 @@ function positiveInteger(name: string, value: unknown, max = Number.MAX_SAFE_INT
  */
 export function checkOptions(options: unknown): void {
   if (!isObject(options)) throw new OptionsError('createReloader needs an options object');
-  onlyKnown('options', options, KNOWN.options!);
+  refuseUnknownKeys('createReloader', options, KNOWN.options!);
   const source = options.source;
   if (!isObject(source) || typeof source.load !== 'function') {
     throw new OptionsError('source: expected fileSource(), dirSource() or an object with load()');
@@ -294,12 +318,15 @@ export function checkOptions(options: unknown): void {
     if (h.args !== undefined && h.args !== 'next-prev') {
       throw new OptionsError(`hooks[${i}] "${h.name}": args: expected 'next-prev' (every phase takes (next, prev, ctx)), got ${describe(h.args)}`);
     }
+    positiveInteger(`hooks[${i}] "${h.name}": applyTimeoutMs`, h.applyTimeoutMs, MAX_MS);
   });
   oneOf('onApplyFailure', options.onApplyFailure, ['keep-partial', 'rollback']);
   positiveInteger('applyTimeoutMs', options.applyTimeoutMs, MAX_MS);
   positiveInteger('historySize', options.historySize);
   const triggers = objectOption('triggers', options.triggers);
   checkPoll(triggers?.poll);
+  checkSocketTrigger(triggers?.socket);
+  checkHttpTrigger(triggers?.http);
   const redact = objectOption('redact', options.redact);
   if (redact?.keys !== undefined && !Array.isArray(redact.keys)) throw new OptionsError('redact.keys: expected an array of strings or RegExps');
   if (redact?.defaults !== undefined && typeof redact.defaults !== 'boolean') throw new OptionsError('redact.defaults: expected a boolean');

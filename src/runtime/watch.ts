@@ -52,7 +52,7 @@ export function planWatchTrigger(source: ConfigSource, opt: boolean | WatchTrigg
     throw new OptionsError(`triggers.watch needs a source with watchSpecs() (fileSource and dirSource have it); ${source.description} has none`);
   }
   const options = opt === true ? {} : opt;
-  watchTimings(options, ['debounceMs', 'maxWaitMs', 'rescanMs']);
+  watchTimings(options, ['debounceMs', 'maxWaitMs', 'rescanMs'], 'triggers.watch');
   return options;
 }
 

@@ -45,6 +45,22 @@ export class OptionsError extends ReloadkitError {
   }
 }
 
+/**
+ * Refuses a key of an options object that is not one of `known` (a key whose
+ * value is undefined counts as absent): a typo must fail where it is made,
+ * not silently do nothing. `where` names the options object
+ * (`triggers.http`, `fileSource`), so the message is
+ * `triggers.http: unknown option "tokn" (known: address, …)`.
+ */
+export function refuseUnknownKeys(where: string, value: unknown, known: readonly string[]): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new OptionsError(`${where}: expected an options object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (v !== undefined && !known.includes(key)) throw new OptionsError(`${where}: unknown option ${JSON.stringify(key)} (known: ${known.join(', ')})`);
+  }
+}
+
 /** A request made after `close()`, or a waiter answered while shutting down. */
 export class ShutdownError extends ReloadkitError {
   constructor(message = 'shutting down') {

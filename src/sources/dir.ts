@@ -22,7 +22,7 @@ import { compileGlob } from './glob.js';
 import { fileLocator, loadConfigFile, memoizedFile, type FileLoadOptions, type LoadedFile, type ParseMemo } from './load-file.js';
 import { mergeInto, setterLookup } from './merge.js';
 import type { EnvOption } from './normalize.js';
-import { checkEnv, checkMaxBytes, checkPath } from './options.js';
+import { checkEnv, checkMaxBytes, checkPath, checkSourceOptions } from './options.js';
 import { formatFromPath } from './parse.js';
 import { pause, throwIfAborted } from './read.js';
 
@@ -161,8 +161,9 @@ function mergedConfig(merged: Record<string, unknown>, parts: LoadedFile[]): Loa
  * its file (`env` and `maxBytes` apply to each). A directory with no
  * matching fragment is refused (`load_failed`), never an empty config.
  */
-export function dirSource(dir: string, options: DirSourceOptions = {}): DirConfigSource {
+export function dirSource(dir: string, dirOptions?: DirSourceOptions): DirConfigSource {
   const abs = resolve(checkPath('dirSource', dir));
+  const options = checkSourceOptions('dirSource', dirOptions, ['pattern', 'env', 'maxBytes']);
   const pattern = options.pattern ?? DEFAULT_FRAGMENT_PATTERN;
   const matches = compileGlob(pattern);
   const env = checkEnv('dirSource', options.env);

@@ -8,7 +8,7 @@
 // `0123`. Variables are read at every load, but a process's environment
 // does not change from outside: nothing watches it; changing it takes a
 // restart (or `reload()` after the process changed its own process.env).
-import { LoadError, OptionsError } from '../shared/errors.js';
+import { LoadError, OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 import { isPlainObject, type PathSegment } from '../shared/paths.js';
 import type { ConfigSource, LoadedConfig, WatchSpec } from '../shared/types.js';
 import { defineOwn } from './normalize.js';
@@ -45,9 +45,7 @@ interface Setting {
 function checkOptions(options: unknown): { prefix: string; separator: string; env: EnvSourceOptions['env'] } {
   if (options === null || typeof options !== 'object') throw new OptionsError('envSource needs options: { prefix, separator?, env? }');
   const { prefix, separator = '__', env } = options as Partial<EnvSourceOptions>;
-  for (const key of Object.keys(options)) {
-    if (!['prefix', 'separator', 'env'].includes(key)) throw new OptionsError(`envSource: ${key}: unknown option (known: prefix, separator, env)`);
-  }
+  refuseUnknownKeys('envSource', options, ['prefix', 'separator', 'env']);
   if (typeof prefix !== 'string' || prefix === '') throw new OptionsError('envSource: prefix must be a non-empty string, e.g. "APP_"');
   if (typeof separator !== 'string' || separator === '') throw new OptionsError('envSource: separator must be a non-empty string, e.g. "__"');
   if (env !== undefined && (env === null || typeof env !== 'object' || Array.isArray(env))) {

@@ -5,7 +5,7 @@
 //
 // The etcd client (the etcd3 package, gRPC) is loaded on the first load,
 // never by `import 'reloadkit'` alone.
-import { errorMessage, LoadError, OptionsError } from '../shared/errors.js';
+import { errorMessage, LoadError, OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 import { sha256Hex } from '../shared/hash.js';
 import type { EtcdConnectOptions, EtcdStore, WatchHandle } from '../etcd/client.js';
 import type { ConfigSource, LoadContext, LoadedConfig, Logger } from '../shared/types.js';
@@ -38,6 +38,9 @@ export interface EtcdConfigSource extends ConfigSource {
 /** The options checked, with their defaults, and what the etcd client is connected with. */
 function etcdSourceSettings(options: EtcdSourceOptions): { key: string; format: ConfigFormat; connect: EtcdConnectOptions } {
   if (!options || typeof options !== 'object') throw new OptionsError('etcdSource needs { endpoints, key }');
+  refuseUnknownKeys('etcdSource', options, ['endpoints', 'key', 'format', 'timeoutMs', 'tls', 'auth']);
+  if (options.tls !== undefined) refuseUnknownKeys('etcdSource.tls', options.tls, ['caFile', 'certFile', 'keyFile']);
+  if (options.auth !== undefined) refuseUnknownKeys('etcdSource.auth', options.auth, ['username', 'passwordFile']);
   const endpoints = typeof options.endpoints === 'string' ? [options.endpoints] : [...(options.endpoints ?? [])];
   if (endpoints.length === 0 || endpoints.some((e) => typeof e !== 'string' || !/^https?:\/\/\S+$/.test(e))) {
     throw new OptionsError('etcdSource: endpoints must be http:// or https:// URLs, e.g. http://127.0.0.1:2379');

@@ -4,7 +4,7 @@ import { FileNotFoundError, OptionsError } from '../shared/errors.js';
 import type { ConfigSource, LoadContext, LoadedConfig, WatchSpec } from '../shared/types.js';
 import { fileLocator, loadConfigFile, type ParseMemo } from './load-file.js';
 import type { EnvOption } from './normalize.js';
-import { checkEnv, checkMaxBytes, checkPath } from './options.js';
+import { checkEnv, checkMaxBytes, checkPath, checkSourceOptions } from './options.js';
 import { CONFIG_FORMATS, formatFromPath, UNKNOWN_FORMAT_HINT, type ConfigFormat } from './parse.js';
 
 export interface FileSourceOptions {
@@ -37,8 +37,9 @@ export interface FileConfigSource extends ConfigSource {
  * `load_failed`). With `env`, `${VAR}` and `${VAR:-default}` in string
  * values are expanded (`$${` is a literal `${`).
  */
-export function fileSource(path: string, options: FileSourceOptions = {}): FileConfigSource {
+export function fileSource(path: string, fileOptions?: FileSourceOptions): FileConfigSource {
   const abs = resolve(checkPath('fileSource', path));
+  const options = checkSourceOptions('fileSource', fileOptions, ['format', 'env', 'maxBytes', 'optional']);
   const env = checkEnv('fileSource', options.env);
   const maxBytes = checkMaxBytes('fileSource', options.maxBytes);
   if (options.optional !== undefined && typeof options.optional !== 'boolean') throw new OptionsError('fileSource: optional must be a boolean');

@@ -1,9 +1,16 @@
 // Checks of source options at construction, so a typo fails at startup.
-import { OptionsError } from '../shared/errors.js';
+import { OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 import type { EnvOption } from './normalize.js';
 
 function invalid(message: string): never {
   throw new OptionsError(message);
+}
+
+/** A source's options argument: an object (or left out) with only `known` keys. */
+export function checkSourceOptions<O extends object>(what: string, options: O | undefined, known: readonly (keyof O & string)[]): O {
+  if (options === undefined) return {} as O;
+  refuseUnknownKeys(what, options, known);
+  return options;
 }
 
 export function checkPath(what: string, path: unknown): string {

@@ -1,6 +1,6 @@
 // Timing options of the watcher, their defaults and validation. Kept apart
 // from watch.ts so createReloader can check them without loading the watcher.
-import { OptionsError } from '../shared/errors.js';
+import { OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 
 export interface WatchTimings {
   /** Quiet period that ends a burst of events (default 100 ms). */
@@ -26,13 +26,13 @@ const LIMITS: Record<keyof WatchTimings, { fallback: number; min: number }> = {
 /** setTimeout's ceiling. */
 const MAX_MS = 2 ** 31 - 1;
 
-/** Fills in defaults; throws a clear ERR_OPTIONS error for a bad value or an unknown key. */
-export function watchTimings(input: Partial<Record<keyof WatchTimings, unknown>>, allowed: readonly string[] = Object.keys(LIMITS)): WatchTimings {
-  for (const k of Object.keys(input)) {
-    if (!allowed.includes(k)) {
-      throw new OptionsError(`unknown watch option "${k}" (known: ${allowed.join(', ')})`);
-    }
-  }
+/** Fills in defaults; throws a clear ERR_OPTIONS error for a bad value or an unknown key (`where` names the options). */
+export function watchTimings(
+  input: Partial<Record<keyof WatchTimings, unknown>>,
+  allowed: readonly string[] = Object.keys(LIMITS),
+  where = 'watch options',
+): WatchTimings {
+  refuseUnknownKeys(where, input, allowed);
   const out = {} as WatchTimings;
   for (const [name, { fallback, min }] of Object.entries(LIMITS) as [keyof WatchTimings, { fallback: number; min: number }][]) {
     const value = input[name];

@@ -65,7 +65,7 @@ describe('reload({ ifChanged: true })', () => {
       assert.rejects(r.reload(options as never), (err: unknown) => err instanceof OptionsError && err.code === 'ERR_OPTIONS' && message.test(err.message));
     await refused({ ifChanged: 'yes' }, /^reload\.ifChanged: expected a boolean, got "yes"/);
     await refused({ trigger: 'cron' }, /^reload\.trigger: expected 'start' or .* got "cron"/);
-    await refused({ ifchanged: true }, /^reload\.ifchanged: unknown option \(known: trigger, ifChanged\)/);
+    await refused({ ifchanged: true }, /^reload: unknown option "ifchanged" \(known: trigger, ifChanged\)/);
     await refused(42, /^reload: expected an options object, got 42/);
     assert.equal(r.history().length, 0);
   });

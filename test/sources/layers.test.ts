@@ -196,7 +196,7 @@ describe('errors and changes name the layer that set the value', () => {
       (e: unknown) => e instanceof OptionsError && /prefix must be a non-empty string/.test(e.message),
     );
     assert.throws(() => envSource({ prefix: 'A', separator: '' }), OptionsError);
-    assert.throws(() => envSource({ prefix: 'A', sep: '_' } as never), /envSource: sep: unknown option/);
+    assert.throws(() => envSource({ prefix: 'A', sep: '_' } as never), /: envSource: unknown option "sep"/);
     assert.throws(() => layers([]), /layers needs a non-empty list of sources/);
     assert.throws(() => layers([{} as never]), /layers: sources\[0\] is not a source/);
     assert.throws(() => fileSource('/x.yaml', { optional: 'yes' as never }), /optional must be a boolean/);
