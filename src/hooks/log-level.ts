@@ -16,8 +16,16 @@ export interface LogLevelHookOptions {
   name?: string;
 }
 
+function checkPinoLogger(where: string, logger: unknown): asserts logger is LevelLogger {
+  const values = (logger as Partial<LevelLogger> | null)?.levels?.values;
+  if (typeof logger !== 'object' || logger === null || typeof values !== 'object' || values === null) {
+    throw new OptionsError(`${where}: logger must be a pino logger (an object with level and levels.values), got ${logger === null ? 'null' : typeof logger}`);
+  }
+}
+
 /** Valid levels in severity order, custom levels included, then `silent`. */
 export function validLevels(logger: LevelLogger): string[] {
+  checkPinoLogger('validLevels', logger);
   const values = logger.levels.values;
   return [...Object.keys(values).sort((a, b) => values[a]! - values[b]!), 'silent'];
 }
@@ -47,12 +55,7 @@ export function logLevelHook(logger: LevelLogger, path: string | ((config: never
   refuseUnknownKeys('logLevelHook', options, ['name']);
   const name = options.name ?? 'log-level';
   if (typeof name !== 'string' || name === '') throw new OptionsError(`logLevelHook: name must be a non-empty string, got ${typeof name}`);
-  const values = (logger as Partial<LevelLogger> | null)?.levels?.values;
-  if (typeof logger !== 'object' || logger === null || typeof values !== 'object' || values === null) {
-    throw new OptionsError(
-      `logLevelHook "${name}": logger must be a pino logger (an object with level and levels.values), got ${logger === null ? 'null' : typeof logger}`,
-    );
-  }
+  checkPinoLogger(`logLevelHook "${name}"`, logger);
   const sel = selection(`logLevelHook "${name}"`, path);
   // The level the last apply replaced; a unit runs one pass at a time, and
   // rollback follows its own pass's apply.

@@ -15,7 +15,7 @@ import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
-import { errorMessage, OptionsError, refuseUnknownKeys } from '../shared/errors.js';
+import { errorMessage, LoadError, OptionsError, refuseUnknownKeys } from '../shared/errors.js';
 import type { NextPrevHook } from '../shared/types.js';
 import { selection, type ConfigWith, type Selection } from './select.js';
 import { sha256Hex } from '../shared/hash.js';
@@ -191,7 +191,13 @@ export function tlsHook(server: ServerRef, options: TlsHookPathOptions<string, s
       applied = replaced;
     },
     async serverOptions(config) {
-      const pair = await load(config);
+      let pair: LoadedPair;
+      try {
+        pair = await load(config);
+      } catch (err) {
+        // Called by the service at boot, outside any pass: an error of the catalogue, naming the hook.
+        throw new LoadError(`tlsHook "${name}": ${errorMessage(err)}`, { cause: err });
+      }
       applied = pair;
       const { cert, key, passphrase } = pair;
       return { cert, key, ...(passphrase === undefined ? {} : { passphrase }) };

@@ -211,6 +211,14 @@ describe('tlsHook', { skip: !hasOpenssl }, () => {
     assert.equal(await fingerprintOfNewHandshake(started.port), a.fingerprint256);
   });
 
+  test('serverOptions() at boot with a missing certificate rejects with ERR_LOAD naming the hook and the file', async () => {
+    const hook = tlsHook(() => undefined, { cert: (c: Config) => c.tls.cert, key: (c: Config) => c.tls.key });
+    await assert.rejects(hook.serverOptions({ tls: { cert: '/nonexistent/tls.crt', key: a.keyFile } }), {
+      code: 'ERR_LOAD',
+      message: /^tlsHook "tls-certificate": certificate \(selector\): cannot read \/nonexistent\/tls\.crt: ENOENT/,
+    });
+  });
+
   test('bad options are refused when the hook is created', () => {
     assert.throws(() => tlsHook({} as never, { cert: 'tls.cert', key: 'tls.key' }), /server must have setSecureContext/);
     assert.throws(() => tlsHook(() => undefined, { cert: 'tls.certs[*]', key: 'tls.key' }), /cert: bad path .*wildcards/);

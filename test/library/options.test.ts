@@ -3,7 +3,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { createReloader, dirSource, etcdSource, fileSource, logLevelHook, OptionsError, onChange, tlsHook, type ReloaderOptions } from '../../src/index.js';
+import {
+  createReloader,
+  dirSource,
+  etcdSource,
+  fileSource,
+  logLevelHook,
+  OptionsError,
+  onChange,
+  tlsHook,
+  validLevels,
+  type ReloaderOptions,
+} from '../../src/index.js';
 import { MemorySource } from '../helpers/memory-source.js';
 
 const source = new MemorySource({ a: 1 });
@@ -113,6 +124,8 @@ describe('createReloader options', () => {
     const logger = { level: 'info', levels: { values: { info: 30 } } };
     throwsOptions(() => logLevelHook(42 as never, 'log.level'), /^logLevelHook "log-level": logger must be a pino logger .*got number/);
     throwsOptions(() => logLevelHook({ level: 'info' } as never, 'log.level'), /logger must be a pino logger/);
+    throwsOptions(() => validLevels(42 as never), /^validLevels: logger must be a pino logger .*got number/);
+    assert.deepEqual(validLevels(logger), ['info', 'silent']);
     throwsOptions(() => logLevelHook(logger, 42 as never), /^logLevelHook "log-level": expected a dotted path or a selector function, got number/);
     throwsOptions(() => logLevelHook(logger, 'log.level', { nmae: 'x' } as never), /^logLevelHook: unknown option "nmae" \(known: name\)/);
     throwsOptions(() => logLevelHook(logger, 'log.level', { name: '' }), /^logLevelHook: name must be a non-empty string/);
