@@ -33,8 +33,10 @@ push      stores PATH... (files, or directories with everything under them;
           relative paths, as they will be under the target's fleet.dir) as
           the next revision of TARGET and starts its rollout. Refused before
           anything is written: absolute paths, "..", symlinks, more than
-          1 MiB or 1000 files in all, and a push while a rollout of TARGET
-          runs or is paused (the message names it).
+          1 MiB or 1000 files in all, a push while a rollout of TARGET
+          runs or is paused (the message names it), and a push or
+          rollback while a host still applies a turn of an earlier
+          rollout or converges (retry when it finishes).
 status    every live host, what it runs, and each target's rollout
 pause     no host starts until resume (the ones applying finish)
 resume    continues a paused rollout
