@@ -1,7 +1,8 @@
 // `reloadkit fleet push|status|pause|resume|abort|rollback|history`: talks
 // to etcd directly (not to a daemon). etcd and the fleet come from --etcd/--fleet, else
-// RELOADKIT_ETCD/RELOADKIT_FLEET, else the `fleet:` section of the config
-// file (-c, else RELOADKIT_CONFIG, else the default file if it exists).
+// the `fleet:` section of the -c file (always read when given), else
+// RELOADKIT_ETCD/RELOADKIT_FLEET, else the `fleet:` section of the config at
+// RELOADKIT_CONFIG or the default path (if it exists).
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
@@ -33,8 +34,10 @@ push      stores PATH... (files, or directories with everything under them;
           relative paths, as they will be under the target's fleet.dir) as
           the next revision of TARGET and starts its rollout. Refused before
           anything is written: absolute paths, "..", symlinks, more than
-          1 MiB or 1000 files in all, and a push while a rollout of TARGET
-          runs or is paused (the message names it).
+          1 MiB or 1000 files in all, a push while a rollout of TARGET
+          runs or is paused (the message names it), and a push or
+          rollback while a host still applies a turn of an earlier
+          rollout or converges (retry when it finishes).
 status    every live host, what it runs, and each target's rollout
 pause     no host starts until resume (the ones applying finish)
 resume    continues a paused rollout
@@ -44,12 +47,17 @@ rollback  a new rollout to an earlier revision (default: the revision the
 history   every stored revision of TARGET, with author, time and message
 
 Options:
-  -c, --config FILE    daemon config whose fleet: section names etcd and the
-                       fleet (default: $RELOADKIT_CONFIG, else
-                       ${DEFAULT_CONFIG_PATH} if it exists)
-  --etcd URL[,URL]     etcd endpoints (default: $RELOADKIT_ETCD, else the
-                       config file's fleet.etcd.endpoints)
-  --fleet NAME         the fleet (default: $RELOADKIT_FLEET, else fleet.name)
+  -c, --config FILE    daemon config whose fleet: section names etcd, its
+                       TLS and auth settings, and the fleet; always read
+                       when given, and it outranks $RELOADKIT_ETCD and
+                       $RELOADKIT_FLEET (default: $RELOADKIT_CONFIG, else
+                       ${DEFAULT_CONFIG_PATH} if it exists,
+                       read only when a flag or variable below is missing)
+  --etcd URL[,URL]     etcd endpoints (default: -c FILE's
+                       fleet.etcd.endpoints, else $RELOADKIT_ETCD, else the
+                       default config's); the file's TLS and auth are kept
+  --fleet NAME         the fleet (default: -c FILE's fleet.name, else
+                       $RELOADKIT_FLEET, else the default config's)
   --timeout DURATION   deadline of each etcd call (default: fleet.etcd.timeout,
                        else 2s)
   -m, --message MSG    push, rollback: what the rollout changes (recorded)
@@ -91,7 +99,50 @@ function parseDurationMs(text: string, what: string): number {
   return ms;
 }
 
-/** etcd and the fleet name, by the precedence in the file comment. */
+/** The `fleet:` section of a config file as etcd options (null: the file has none). */
+async function readFleetSection(file: string): Promise<Where | null> {
+  const [{ readFile }, { parseConfigText }] = await Promise.all([import('node:fs/promises'), import('../daemon/config.js')]);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read the config file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    const c = parseConfigText(text, file);
+    if (!c.fleet) return null;
+    const e = c.fleet.etcd;
+    return {
+      fleet: c.fleet.name,
+      etcd: {
+        endpoints: e.endpoints,
+        timeoutMs: e.timeout_ms,
+        caFile: e.ca_file,
+        certFile: e.cert_file,
+        keyFile: e.key_file,
+        username: e.username,
+        passwordFile: e.password_file,
+      },
+    };
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.problems.join('\n'));
+    throw e;
+  }
+}
+
+function splitEndpoints(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/**
+ * etcd and the fleet name, each by the precedence in the file comment. The
+ * TLS and auth settings (no flags) come from the config file read: an
+ * explicit -c always, else the default one when a flag or variable is
+ * missing; they are kept when --etcd or RELOADKIT_ETCD names the endpoints.
+ */
 async function locate(values: {
   config?: string | undefined;
   etcd?: string | undefined;
@@ -99,11 +150,13 @@ async function locate(values: {
   timeout?: string | undefined;
 }): Promise<Where> {
   const env = process.env;
-  const endpointsText = values.etcd ?? (env.RELOADKIT_ETCD || undefined);
-  const fleetName = values.fleet ?? (env.RELOADKIT_FLEET || undefined);
+  const envEndpoints = env.RELOADKIT_ETCD || undefined;
+  const envFleet = env.RELOADKIT_FLEET || undefined;
   let fromFile: Where | null = null;
-  if (endpointsText === undefined || fleetName === undefined) {
-    const named = values.config ?? (env.RELOADKIT_CONFIG || undefined);
+  if (values.config !== undefined) {
+    fromFile = await readFleetSection(resolve(values.config));
+  } else if ((values.etcd ?? envEndpoints) === undefined || (values.fleet ?? envFleet) === undefined) {
+    const named = env.RELOADKIT_CONFIG || undefined;
     const file = resolve(named ?? DEFAULT_CONFIG_PATH);
     const exists =
       named !== undefined ||
@@ -111,45 +164,15 @@ async function locate(values: {
         () => true,
         () => false,
       ));
-    if (exists) {
-      const [{ readFile }, { parseConfigText }] = await Promise.all([import('node:fs/promises'), import('../daemon/config.js')]);
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (e) {
-        throw new UsageError(`cannot read the config file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
-      try {
-        const c = parseConfigText(text, file);
-        if (c.fleet) {
-          const e = c.fleet.etcd;
-          fromFile = {
-            fleet: c.fleet.name,
-            etcd: {
-              endpoints: e.endpoints,
-              timeoutMs: e.timeout_ms,
-              caFile: e.ca_file,
-              certFile: e.cert_file,
-              keyFile: e.key_file,
-              username: e.username,
-              passwordFile: e.password_file,
-            },
-          };
-        }
-      } catch (e) {
-        if (e instanceof ConfigError) throw new UsageError(e.problems.join('\n'));
-        throw e;
-      }
-    }
+    if (exists) fromFile = await readFleetSection(file);
   }
+  // An explicit -c outranks the variables; the default config comes after them.
+  const explicit = values.config !== undefined ? fromFile : null;
   const endpoints =
-    endpointsText !== undefined
-      ? endpointsText
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s !== '')
-      : fromFile?.etcd.endpoints;
-  const fleet = fleetName ?? fromFile?.fleet;
+    values.etcd !== undefined
+      ? splitEndpoints(values.etcd)
+      : (explicit?.etcd.endpoints ?? (envEndpoints !== undefined ? splitEndpoints(envEndpoints) : fromFile?.etcd.endpoints));
+  const fleet = values.fleet ?? explicit?.fleet ?? envFleet ?? fromFile?.fleet;
   if (!endpoints || endpoints.length === 0)
     throw new UsageError('no etcd endpoints: pass --etcd URL[,URL], set RELOADKIT_ETCD, or -c a config with fleet.etcd.endpoints');
   if (fleet === undefined) throw new UsageError('no fleet name: pass --fleet NAME, set RELOADKIT_FLEET, or -c a config with fleet.name');

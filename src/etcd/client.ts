@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { errorMessage, EtcdError } from '../shared/errors.js';
-import type { Etcd3, IOptions, Lease, Watcher } from 'etcd3';
+import type { Etcd3, ICompare, IOptions, Lease, Watcher } from 'etcd3';
 
 export interface EtcdConnectOptions {
   endpoints: readonly string[];
@@ -72,9 +72,17 @@ export interface TxnPut {
   lease?: string | undefined;
 }
 
+/** A guard over every key under a prefix: none was created or changed after revision `readAt` (a range read at that revision still holds). */
+interface TxnPrefixGuard {
+  prefix: string;
+  readAt: string;
+}
+
 /** A guarded write: every compare must hold, then the puts and prefix deletes are applied atomically. */
 export interface Txn {
   compares: readonly TxnCompare[];
+  /** Prefixes whose keys must be as a range read saw them (a key deleted since is not noticed). */
+  unchangedPrefixes?: readonly TxnPrefixGuard[] | undefined;
   puts: readonly TxnPut[];
   /** Every key under each prefix is deleted. */
   deletePrefixes?: readonly string[] | undefined;
@@ -123,6 +131,18 @@ async function readSecretFile(what: string, path: string): Promise<Buffer> {
   } catch (err) {
     throw new EtcdError(`${what} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`, { cause: err });
   }
+}
+
+/** The end of the key range holding every key that starts with `prefix` (as etcd's `--prefix`). */
+function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i -= 1) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]); // every key
 }
 
 /** The reason in one line, without gRPC's noise. */
@@ -243,15 +263,22 @@ export class EtcdStore {
   /** Applies the writes atomically when every compare holds; `succeeded` is false when one did not (someone else wrote first). */
   async txn(t: Txn): Promise<TxnResult> {
     return this.call('transaction', async () => {
-      const [first, ...rest] = t.compares;
-      if (!first) throw new EtcdError('a transaction needs at least one compare');
-      let b = this.client.if(first.key, 'Mod', '==', first.modRevision);
-      for (const c of rest) b = b.and(c.key, 'Mod', '==', c.modRevision);
+      if (t.compares.length === 0) throw new EtcdError('a transaction needs at least one compare');
+      const compare: ICompare[] = t.compares.map((c) => ({ key: Buffer.from(c.key), target: 'Mod', result: 'Equal', mod_revision: c.modRevision }));
+      // A compare over a key range holds when it holds for every key in the range (and, for an empty range, for an absent key).
+      for (const g of t.unchangedPrefixes ?? [])
+        compare.push({
+          key: Buffer.from(g.prefix),
+          range_end: prefixEnd(g.prefix),
+          target: 'Mod',
+          result: 'Less',
+          mod_revision: String(BigInt(g.readAt) + 1n),
+        });
       const ops = [
         ...t.puts.map((p) => (p.lease === undefined ? this.client.put(p.key).value(p.value) : this.client.put(p.key).value(p.value).lease(p.lease))),
         ...(t.deletePrefixes ?? []).map((prefix) => this.client.delete().prefix(prefix)),
       ];
-      const res = await b.then(...ops).commit();
+      const res = await this.client.kv.txn({ compare, success: await Promise.all(ops.map((o) => o.op())), failure: [] });
       return { succeeded: res.succeeded, revision: res.header.revision };
     });
   }

@@ -447,7 +447,7 @@ export class FleetAgent {
     } catch (err) {
       keyError = `cannot read signature.public_key ${b.publicKeyFile}: ${errorMessage(err)}`;
     }
-    const sigProblem = keyError ?? (key ? verifyRevision(rev, key, { fleet: this.s.name, target }) : null);
+    const sigProblem = keyError ?? (key ? verifyRevision(rev, key, { fleet: this.s.name, target, revision }) : null);
     if (sigProblem !== null) {
       this.logger.error({ unit: target, fleet_revision: revision, security: true, err: sigProblem }, 'fleet: revision refused: signature verification failed');
       outcome = {

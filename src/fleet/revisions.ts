@@ -176,13 +176,16 @@ export function decodeRevision(value: Buffer, where: string): Revision {
 
 /**
  * Checks a revision against a public key: the manifest signature (which
- * binds fleet, target, number and every file's hash) and every file's own
- * signature. Returns null when valid, else the reason.
+ * binds fleet, target, number and every file's hash), that the signed
+ * fleet, target and number are the ones the host was asked to apply, and
+ * every file's own signature. Returns null when valid, else the reason.
  */
-export function verifyRevision(r: Revision, key: KeyObject, expect: { fleet: string; target: string }): string | null {
+export function verifyRevision(r: Revision, key: KeyObject, expect: { fleet: string; target: string; revision: number }): string | null {
   const m = r.manifest;
   if (m.signature === undefined) return 'the revision is not signed';
   if (m.fleet !== expect.fleet || m.target !== expect.target) return `the revision was signed for ${m.fleet}/${m.target}`;
+  // The manifest's number is signed, but the host reads the revision by its key: a signed revision copied under another number is a replay.
+  if (m.revision !== expect.revision) return `the revision was signed as revision ${m.revision}, not ${expect.revision} (a replay under another number)`;
   const ok = (bytes: Uint8Array, sig: string | undefined) => {
     if (sig === undefined) return false;
     try {

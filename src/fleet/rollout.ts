@@ -263,7 +263,8 @@ function nextInRollout(v: RolloutView, r: RolloutRecord): Action | null {
  * No rollout runs: hosts not on the fleet's current revision (they started,
  * or came back) are brought to it, at most `batch` at a time. Hosts that
  * reached the revision of a halted or aborted rollout stay there (a
- * rollback returns them), and a host is tried once per session.
+ * rollback returns them), a host still applying a turn is left to finish
+ * it, and a host is tried once per session.
  */
 function nextConvergence(v: RolloutView, r: RolloutRecord | null): Action | null {
   const c = v.current?.value.revision ?? 0;
@@ -280,6 +281,7 @@ function nextConvergence(v: RolloutView, r: RolloutRecord | null): Action | null
     if (h.session === undefined || st.status === 'applying' || st.status === 'drift') continue;
     if (st.revision === c || (stopped && st.revision === r.to && st.status === 'done')) continue;
     const t = v.turns.get(name)?.value;
+    if (t?.state === 'applying') continue; // still applying a turn (of a stopped rollout): never started twice
     if (t && t.session === h.session && t.revision === c) continue; // tried in this session
     hosts.push(name);
     if (hosts.length >= room) break;

@@ -65,4 +65,29 @@ describe('reloadkit fleet: usage', () => {
     assert.equal(n.code, 2);
     assert.match(n.stderr, /no etcd endpoints/);
   });
+
+  it('an explicit -c outranks RELOADKIT_ETCD and RELOADKIT_FLEET; --etcd outranks it but keeps its TLS and auth settings', async () => {
+    // Nothing listens on these ports: the error names the endpoints the CLI chose.
+    const file = join(dir, 'prod.yaml');
+    writeFileSync(file, 'fleet:\n  name: prod\n  etcd:\n    endpoints: [http://127.0.0.1:9]\n    timeout: 300ms\ntargets: {}\n');
+    const env = { RELOADKIT_ETCD: 'http://127.0.0.1:7', RELOADKIT_FLEET: 'bad/name' };
+    const r = await cli(['fleet', 'status', '-c', file], env);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /etcd \(http:\/\/127\.0\.0\.1:9\)/, "the file's endpoints, not the variable's");
+    assert.doesNotMatch(r.stderr, /invalid fleet name/, "the file's fleet, not the variable's");
+    // Without -c the variables apply (the invalid fleet name shows which was taken).
+    const v = await cli(['fleet', 'status'], { ...env, RELOADKIT_CONFIG: file });
+    assert.equal(v.code, 2);
+    assert.match(v.stderr, /invalid fleet name "bad\/name"/);
+    // --etcd and --fleet outrank the file; its TLS settings are kept (here: a CA file that is missing).
+    const tls = join(dir, 'tls.yaml');
+    const ca = join(dir, 'no-such-ca.pem');
+    writeFileSync(tls, `fleet:\n  name: prod\n  etcd:\n    endpoints: [https://127.0.0.1:9]\n    ca_file: ${ca}\ntargets: {}\n`);
+    const f = await cli(['fleet', 'status', '-c', tls, '--etcd', 'https://127.0.0.1:7', '--fleet', 'other'], env);
+    assert.equal(f.code, 2, f.stdout + f.stderr);
+    assert.match(f.stderr, new RegExp(`etcd ca_file ${ca.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read it \\(ENOENT\\)`));
+    // The help says the same order.
+    const h = await cli(['fleet', '--help']);
+    assert.match(h.stdout, /always read\s+when given, and it outranks \$RELOADKIT_ETCD and\s+\$RELOADKIT_FLEET/);
+  });
 });

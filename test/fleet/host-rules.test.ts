@@ -8,11 +8,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { EtcdStore } from '../../src/etcd/client.js';
+import { headKey, revisionKey } from '../../src/fleet/keys.js';
 import type { FleetStatus } from '../../src/fleet/status.js';
 import { etcdOrSkip, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { cliEntry } from '../helpers/cli-entry.js';
 import { nginxOrSkip, waitFor } from '../integration/helpers.js';
-import { connected, fleetCli, serving, siteConf, stage, startFleetHost, type FleetHost } from './support.js';
+import { connected, FLEET, fleetCli, serving, siteConf, stage, startFleetHost, type FleetHost } from './support.js';
 
 const skip = etcdOrSkip() || nginxOrSkip();
 
@@ -168,5 +170,29 @@ describe('fleet: signed revisions, drift, health gate', { skip, timeout: 300_000
       ['full_success', 'full_success'],
       'the revision was reloaded, then the restored files',
     );
+  });
+  it('a signed revision copied in etcd under another number is refused by the host that checks signatures: nothing written', async () => {
+    // Revision 3 (v3, signed with the right key) stored again as the next number, as someone with write access to etcd could.
+    const store = await EtcdStore.connect({ endpoints: etcd.endpoints, timeoutMs: 5_000 });
+    let replayed: number;
+    try {
+      const original = await store.get(revisionKey(FLEET, 'nginx', 3));
+      const head = JSON.parse((await store.get(headKey(FLEET, 'nginx')))!.value.toString('utf8')) as { revision: number; rollouts?: number };
+      replayed = head.revision + 1;
+      await store.put(revisionKey(FLEET, 'nginx', replayed), original!.value);
+      await store.put(headKey(FLEET, 'nginx'), JSON.stringify({ ...head, revision: replayed }));
+    } finally {
+      store.close();
+    }
+    const before = readFileSync(join(signing.fleetDir, 'site.conf'));
+    const servedBefore = await signing.site();
+    const r = await fleetCli(etcd.endpoints, ['rollback', 'nginx', '--to', String(replayed), '--wait']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /signed-1: failed: signature: signature verification failed: the revision was signed as revision 3, not \d+/);
+    const st = await outcome('signed-1', replayed);
+    assert.equal(st.status, 'failed');
+    assert.match(st.reason!, new RegExp(`signed as revision 3, not ${replayed}`));
+    assert.ok(readFileSync(join(signing.fleetDir, 'site.conf')).equals(before), 'site.conf untouched');
+    assert.equal(await signing.site(), servedBefore);
   });
 });

@@ -1,5 +1,5 @@
 // An in-memory key-value store with etcd's transaction semantics (a global
-// revision, each key's mod_revision, compares on it, prefix deletes), for
+// revision, each key's mod_revision, compares on it and on a prefix, prefix deletes), for
 // the pure-logic tests of the rollout state machine. Every committed write
 // is kept in `log`, so a test can check what happened, in order.
 import type { KeyValue, Txn, TxnResult } from '../../src/etcd/client.js';
@@ -43,6 +43,9 @@ export class MemoryStore {
     for (const c of t.compares) {
       const mod = this.data.get(c.key)?.mod ?? 0;
       if (String(mod) !== c.modRevision) return { succeeded: false, revision: String(this.revision) };
+    }
+    for (const g of t.unchangedPrefixes ?? []) {
+      for (const [key, s] of this.data) if (key.startsWith(g.prefix) && s.mod > Number(g.readAt)) return { succeeded: false, revision: String(this.revision) };
     }
     if (t.puts.length === 0 && (t.deletePrefixes ?? []).length === 0) return { succeeded: true, revision: String(this.revision) };
     this.revision += 1;

@@ -3,12 +3,14 @@
 // transaction semantics: a few schedules by hand, then randomized ones
 // (fast-check) with injected failures, hangs (the turn times out), host
 // deaths and restarts, drivers acting on stale views, drivers of dead
-// sessions still trying to act, pause, resume and abort. Checked on every
-// run: never more than K hosts applying, a canary applying alone, no host
-// started twice in one session, nothing started after a halt or abort or
-// while paused, no batch before a canary is done, a halt only after a
-// failure, and at the end every live host on exactly one of the two
-// revisions (and on the new one when the rollout is done).
+// sessions still trying to act, pause, resume and abort, and a rollback right
+// after a halt or abort (refused while a host still applies). Checked on every
+// run: never more than K hosts applying (in the store, and as the hosts ran
+// them), a canary applying alone, no host started twice in one session,
+// nothing started after a halt or abort or while paused, no batch before a
+// canary is done, a halt only after a failure, and at the end every live
+// host on exactly one of the two revisions (and on the rollout's own when
+// it is done).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -51,6 +53,8 @@ class Sim {
   readonly drivers: SimDriver[] = [];
   /** Every apply a host started: host, session, rollout, revision. */
   readonly applies: string[] = [];
+  /** Applies that started next to more hosts really applying (by the hosts, not the store) than the rollout allows. */
+  readonly overlaps: string[] = [];
   now = Date.parse('2026-01-01T00:00:00Z');
   from = 1;
   to = 2;
@@ -142,9 +146,28 @@ class Sim {
     if (h.taken.has(id)) return;
     h.taken.add(id);
     this.applies.push(`${h.name}|${h.session}|${turn.rollout}|${turn.revision}`);
+    if (!turn.converge) this.checkOverlap(h, turn);
     h.work = { turn: { value: turn, mod: kv.modRevision }, finished: false, ok: false };
     h.status = 'applying';
     this.publish(h);
+  }
+
+  /**
+   * A rollout's host starts applying: the live hosts still in an apply whose
+   * turn has not passed its deadline (any rollout's, or converging) count
+   * against it: fewer than the rollout's batch next to it, and no other
+   * rollout's host next to a canary (a host converging after an abort may
+   * overlap a canary whose turn was started before it, as in checkLog).
+   */
+  checkOverlap(h: SimHost, turn: TurnRecord): void {
+    const others = this.hosts.filter(
+      (o) => o !== h && o.alive && o.work && !o.work.finished && this.now < Date.parse(o.work.turn.value.started_at) + o.work.turn.value.deadline_ms,
+    );
+    const batch = this.rollout()?.batch ?? 1;
+    if (others.length + 1 > Math.max(1, batch) || (turn.canary && others.some((o) => !o.work!.turn.value.converge)))
+      this.overlaps.push(
+        `${h.name} (${turn.rollout}${turn.canary ? ', canary' : ''}) started while ${others.map((o) => `${o.name} (${o.work!.turn.value.rollout})`).join(', ')} applied`,
+      );
   }
 
   /** The apply ends (a hang never does): the host publishes what it runs now. */
@@ -203,6 +226,7 @@ function checkLog(sim: Sim, o: { batch: number }): void {
   const turns = new Map<string, TurnRecord>();
   let rollout: RolloutRecord | null = null;
   let stoppedAt: string | null = null;
+  assert.deepEqual(sim.overlaps, [], 'hosts applying at once, as the hosts ran them');
   const started = new Set<string>();
   let canaryDone = false;
   const byRevision = new Map<number, typeof sim.store.log>();
@@ -210,7 +234,13 @@ function checkLog(sim: Sim, o: { batch: number }): void {
   for (const [rev, writes] of [...byRevision].sort(([a], [b]) => a - b)) {
     for (const w of writes) {
       if (w.key === rolloutKey(FLEET, T) && w.value) {
-        rollout = JSON.parse(w.value) as RolloutRecord;
+        const next = JSON.parse(w.value) as RolloutRecord;
+        if (next.id !== rollout?.id) {
+          // A new rollout (a rollback after a halt or abort): its own stop and canaries.
+          stoppedAt = null;
+          canaryDone = false;
+        }
+        rollout = next;
         if ((rollout.state === 'halted' || rollout.state === 'aborted') && stoppedAt === null) stoppedAt = rollout.state;
       }
       if (!w.key.startsWith(turnsPrefix(FLEET, T))) continue;
@@ -221,7 +251,8 @@ function checkLog(sim: Sim, o: { batch: number }): void {
       }
       const t = JSON.parse(w.value) as TurnRecord;
       turns.set(host, t);
-      if (t.state === 'done' && t.canary && !t.converge) canaryDone = true;
+      // A canary already on the revision (a rollback to what it runs) is done without applying: its turn is recorded skipped.
+      if (t.state === 'done' && !t.converge && (t.canary || (t.skipped && rollout?.canaries?.includes(host)))) canaryDone = true;
       // Every write of an applying turn is a start (the driver never rewrites one that applies).
       if (t.state !== 'applying') continue;
       const id = `${host}|${t.session}|${t.rollout}|${t.revision}`;
@@ -255,7 +286,8 @@ function checkLog(sim: Sim, o: { batch: number }): void {
       `${h.name} ends on revision ${h.revision}, not ${sim.from} or ${sim.to} (rollout ${final.state})`,
     );
     // Done: every host is on the new revision, but one that joined late and failed it (it converges, and may fail).
-    if (final.state === 'done' && !h.failsNew) assert.equal(h.revision, sim.to, `${h.name} on the new revision after a done rollout`);
+    if (final.state === 'done' && !(h.failsNew && final.to === sim.to))
+      assert.equal(h.revision, final.to, `${h.name} on the rollout's revision after it is done`);
   }
 }
 
@@ -430,6 +462,80 @@ describe('fleet rollouts: the state machine by hand', () => {
   });
 });
 
+describe('fleet rollouts: a new rollout waits for the hosts still applying a stopped one', () => {
+  it('a halt lands while h2 of the same batch applies: no convergence over its turn; push and rollback refused naming it until it finishes', async () => {
+    // h2 has no revision yet (it would converge), h3 fails: batch [h2 h3] after the canary h1.
+    const sim = new Sim({ hosts: 4, labelled: [], zeroAt: [1], fails: [2], hangs: [] });
+    await newRollout(sim, 2, 1);
+    const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
+    sim.campaign(h1);
+    const d = sim.drivers.find((x) => x.session === h1.session)!;
+    const drive = async () => {
+      sim.refresh(d);
+      while (await sim.step(d));
+    };
+    const turn = (host: string) => sim.store.json<TurnRecord>(turnKey(FLEET, T, host));
+    await drive();
+    for (const f of [sim.poll, sim.finish, sim.report]) f.call(sim, h1);
+    await drive();
+    assert.equal(turn('h2')?.state, 'applying');
+    assert.equal(turn('h3')?.state, 'applying');
+    // h3 fails before h2 even took its turn up; the rollout halts at h3.
+    for (const f of [sim.poll, sim.finish, sim.report]) f.call(sim, h3);
+    await drive();
+    assert.equal(sim.rollout()!.state, 'halted');
+    // The halted rollout's turn of h2 is left alone: h2 is not on the current revision, but converging it would start it twice.
+    assert.equal(turn('h2')?.rollout, 'nginx-2', "h2's turn is still the halted rollout's");
+    assert.equal(turn('h2')?.converge, undefined);
+    const refusal = /refused: host h2 \(revision 2, rollout nginx-2, halted\) is still applying an earlier turn of nginx; retry when it finishes/;
+    await assert.rejects(
+      storeRevision(sim.store, [{ path: 'a', bytes: Buffer.from('y') }], { fleet: FLEET, target: T, author: 't', message: '' }),
+      (e: Error) => {
+        assert.match(e.message, /^push /);
+        assert.match(e.message, refusal);
+        assert.equal((e as { code?: string }).code, 'ERR_ROLLOUT');
+        return true;
+      },
+    );
+    await assert.rejects(startRollback(sim.store, FLEET, T, { author: 't', message: '' }), refusal);
+    assert.equal(turn('h2')?.state, 'applying', 'nothing written by the refusals');
+    // h2 applies its turn and reports it: its outcome is kept, and a rollback may start.
+    sim.poll(h2);
+    sim.finish(h2);
+    sim.report(h2);
+    assert.equal(turn('h2')?.state, 'done');
+    const rb = await startRollback(sim.store, FLEET, T, { author: 't', message: '', rollout: { batch: 2, canary: 1 } });
+    assert.equal(rb.to, 1);
+    await sim.settle();
+    assert.equal(sim.rollout()!.state, 'done');
+    assert.deepEqual(
+      sim.hosts.map((h) => h.revision),
+      [1, 1, 1, 1],
+    );
+    checkLog(sim, { batch: 2 });
+  });
+
+  it('a convergence turn still applying also holds a push; a host whose lease is gone does not', async () => {
+    const sim = new Sim({ hosts: 3, labelled: [], zeroAt: [2], fails: [], hangs: [] });
+    sim.store.put(revisionKey(FLEET, T, 1), 'revision 1');
+    sim.store.put(`${targetPrefix(FLEET, T)}current`, JSON.stringify({ revision: 1 }));
+    sim.store.put(`${targetPrefix(FLEET, T)}head`, JSON.stringify({ revision: 1, rollouts: 1 }));
+    const [h1, , h3] = sim.hosts as [SimHost, SimHost, SimHost];
+    sim.campaign(h1);
+    const d = sim.drivers.find((x) => x.session === h1.session)!;
+    sim.refresh(d);
+    while (await sim.step(d));
+    assert.equal(sim.store.json<TurnRecord>(turnKey(FLEET, T, 'h3'))?.converge, true, 'h3 converging');
+    const push = () => storeRevision(sim.store, [{ path: 'a', bytes: Buffer.from('y') }], { fleet: FLEET, target: T, author: 't', message: '' });
+    await assert.rejects(push(), /push refused: host h3 \(converging to revision 1\) is still applying an earlier turn of nginx/);
+    // h3 dies mid-apply: nobody applies the turn any more, so it does not hold the push (the driver marks it lost).
+    sim.poll(h3);
+    sim.kill(h3);
+    const r = await push();
+    assert.equal(r.revision, 2);
+  });
+});
+
 function cacheOf(sim: Sim): KvCache {
   const c = new KvCache();
   for (const p of [hostsPrefix(FLEET), targetPrefix(FLEET, T), turnsPrefix(FLEET, T)]) {
@@ -449,7 +555,7 @@ describe('fleet rollouts: randomized schedules against the invariants', () => {
       zeroAt: fc.uniqueArray(fc.integer({ min: 0, max: 6 }), { maxLength: 2 }),
       fails: fc.uniqueArray(fc.integer({ min: 0, max: 6 }), { maxLength: 2 }),
       hangs: fc.uniqueArray(fc.integer({ min: 0, max: 6 }), { maxLength: 1 }),
-      events: fc.array(fc.tuple(fc.integer({ min: 0, max: 11 }), fc.nat({ max: 1000 })), { minLength: 20, maxLength: 400 }),
+      events: fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.nat({ max: 1000 })), { minLength: 20, maxLength: 400 }),
     });
     await fc.assert(
       fc.asyncProperty(scenario, async (s) => {
@@ -491,6 +597,19 @@ describe('fleet rollouts: randomized schedules against the invariants', () => {
               else if (n % 50 === 7 && r?.state === 'running') await steerRollout(sim.store, FLEET, T, 'abort', 't');
               break;
             }
+            case 12: {
+              // A rollback right after the rollout stopped (or abort, then rollback at once), hosts perhaps still applying.
+              if (n % 2 === 0 && sim.rollout()?.state === 'running') await steerRollout(sim.store, FLEET, T, 'abort', 't');
+              const state = sim.rollout()?.state;
+              if (state === 'halted' || state === 'aborted') {
+                try {
+                  await startRollback(sim.store, FLEET, T, { author: 't', message: '', to: 1, rollout: { batch: s.batch, canary: s.canary } });
+                } catch (e) {
+                  if (!/still applying an earlier turn/.test((e as Error).message)) throw e;
+                }
+              }
+              break;
+            }
             default:
               sim.now += 1000 * (n % 10);
           }
@@ -507,6 +626,50 @@ describe('fleet rollouts: randomized schedules against the invariants', () => {
           sim.refresh(live);
           assert.equal(nextAction(rolloutView(live.cache, FLEET, T), sim.now), null, 'nothing left to do');
         }
+      }),
+      { numRuns: Number(process.env.RELOADKIT_FC_RUNS ?? 300) },
+    );
+  });
+
+  it('a rollback right after a halt or an abort never starts next to the hosts still applying', async () => {
+    const scenario = fc.record({
+      hosts: fc.integer({ min: 3, max: 6 }),
+      batch: fc.integer({ min: 2, max: 4 }),
+      canary: fc.integer({ min: 0, max: 2 }),
+      // A batch host fails (after the canary): the halt lands while the rest of its batch may still apply.
+      fails: fc.uniqueArray(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 2 }),
+      // Drivers and hosts taking turns up are more frequent than applies ending: the stop lands while hosts apply.
+      events: fc.array(fc.tuple(fc.integer({ min: 0, max: 7 }), fc.nat({ max: 1000 })), { minLength: 100, maxLength: 300 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async (s) => {
+        const sim = new Sim({ hosts: s.hosts, labelled: [], zeroAt: [], fails: s.fails, hangs: [] });
+        await newRollout(sim, s.batch, s.canary);
+        sim.campaign(sim.hosts[0]!);
+        const d = sim.drivers[0]!;
+        for (const [kind, n] of s.events) {
+          const h = sim.hosts[n % sim.hosts.length]!;
+          const state = sim.rollout()!.state;
+          if (kind <= 1) {
+            sim.refresh(d);
+            while (await sim.step(d));
+          } else if (kind <= 5) {
+            // The host takes a new turn up, or reports the one it finished.
+            sim.report(h);
+            sim.poll(h);
+          } else if (kind === 6) sim.finish(h);
+          else if (kind === 7 && state === 'running' && n % 20 === 0) await steerRollout(sim.store, FLEET, T, 'abort', 't');
+          // The operator rolls back as soon as the rollout stops (and again while refused).
+          if (sim.rollout()!.id === 'nginx-2' && ['halted', 'aborted'].includes(sim.rollout()!.state)) {
+            try {
+              await startRollback(sim.store, FLEET, T, { author: 't', message: '', to: 1, rollout: { batch: s.batch, canary: s.canary } });
+            } catch (e) {
+              if (!/still applying an earlier turn/.test((e as Error).message)) throw e;
+            }
+          }
+        }
+        await sim.settle();
+        checkLog(sim, { batch: s.batch });
       }),
       { numRuns: Number(process.env.RELOADKIT_FC_RUNS ?? 300) },
     );

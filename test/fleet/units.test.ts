@@ -177,12 +177,20 @@ describe('fleet: revision format and signatures', () => {
 
   it('a signature binds fleet, target, number and every file', () => {
     const signed = { manifest: buildManifest(base, files, privateKey), files };
-    assert.equal(verifyRevision(signed, publicKey, { fleet: 'web', target: 'nginx' }), null);
-    assert.equal(verifyRevision({ manifest: buildManifest(base, files), files }, publicKey, { fleet: 'web', target: 'nginx' }), 'the revision is not signed');
-    assert.equal(verifyRevision(signed, other.publicKey, { fleet: 'web', target: 'nginx' }), 'bad signature');
-    assert.match(verifyRevision(signed, publicKey, { fleet: 'web', target: 'haproxy' })!, /signed for web\/nginx/);
+    assert.equal(verifyRevision(signed, publicKey, { fleet: 'web', target: 'nginx', revision: 7 }), null);
+    assert.equal(
+      verifyRevision({ manifest: buildManifest(base, files), files }, publicKey, { fleet: 'web', target: 'nginx', revision: 7 }),
+      'the revision is not signed',
+    );
+    assert.equal(verifyRevision(signed, other.publicKey, { fleet: 'web', target: 'nginx', revision: 7 }), 'bad signature');
+    assert.match(verifyRevision(signed, publicKey, { fleet: 'web', target: 'haproxy', revision: 7 })!, /signed for web\/nginx/);
     // Renumbered (a replay as another revision): the manifest signature no longer holds.
-    assert.equal(verifyRevision({ manifest: { ...signed.manifest, revision: 8 }, files }, publicKey, { fleet: 'web', target: 'nginx' }), 'bad signature');
+    assert.equal(
+      verifyRevision({ manifest: { ...signed.manifest, revision: 8 }, files }, publicKey, { fleet: 'web', target: 'nginx', revision: 8 }),
+      'bad signature',
+    );
+    // Copied unchanged under another number: the signature holds, but it was signed as revision 7.
+    assert.match(verifyRevision(signed, publicKey, { fleet: 'web', target: 'nginx', revision: 8 })!, /signed as revision 7, not 8/);
     // A file swapped with a validly hashed other content, its per-file signature kept: refused.
     const swapped = [{ path: 'a.conf', bytes: Buffer.from('evil\n') }, files[1]!];
     const m2 = buildManifest(base, swapped);
@@ -190,7 +198,7 @@ describe('fleet: revision format and signatures', () => {
       manifest: { ...m2, signature: signed.manifest.signature, files: m2.files.map((f, i) => ({ ...f, sig: signed.manifest.files[i]!.sig })) },
       files: swapped,
     };
-    assert.equal(verifyRevision(forged, publicKey, { fleet: 'web', target: 'nginx' }), 'bad signature');
+    assert.equal(verifyRevision(forged, publicKey, { fleet: 'web', target: 'nginx', revision: 7 }), 'bad signature');
   });
 });
 
