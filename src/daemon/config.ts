@@ -3,12 +3,14 @@
 // shape the daemon runs on (durations in ms, paths absolute, defaults filled).
 import { hostname, constants as osConstants } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { defaultSocketPath, defaultStateDir, WATCH_DEFAULTS } from '../shared/defaults.js';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { parseDuration } from '../shared/duration.js';
+import { MAX_JSON_DEPTH } from '../sources/json.js';
+import { lineCol, tooDeepFlowAt } from '../sources/parse.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -591,6 +593,12 @@ export function parseWrittenConfig(text: string, file: string): WrittenConfig {
     const pos = position(lineCounter, node);
     return `${file}${pos ? `:${pos}` : ''}`;
   };
+  const deep = tooDeepFlowAt(text, Lexer);
+  if (deep >= 0) {
+    // Refused before the parser builds (and overflows the stack on) a tree that deep.
+    const { line, col } = lineCol(text, deep);
+    throw new ConfigError(file, [`${file}:${line}:${col}: invalid YAML: nested deeper than ${MAX_JSON_DEPTH} levels`]);
+  }
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length > 0) {
     throw new ConfigError(

@@ -150,9 +150,11 @@ const NOT_SOURCE = new Set(['\u{FEFF}', '\x02', '\x18', '\x1f']);
  * JSON limit, or -1. The parser builds its whole tree (about 1 KB per level)
  * before anything can refuse it: a 16 MiB file of `[` took 4 GB and killed
  * the process. The lexer is exact about quotes and comments but costs time,
- * so it only runs when there are enough brackets to go that deep.
+ * so it only runs when there are enough brackets to go that deep. `lexer`:
+ * yaml's Lexer, for a caller that imports yaml itself (this module loads it
+ * on first use).
  */
-function tooDeepFlowAt(text: string): number {
+export function tooDeepFlowAt(text: string, lexer: typeof YamlModule.Lexer = Lexer): number {
   let brackets = 0;
   for (let i = 0; i < text.length && brackets <= MAX_JSON_DEPTH; i += 1) {
     const c = text.charCodeAt(i);
@@ -161,7 +163,7 @@ function tooDeepFlowAt(text: string): number {
   if (brackets <= MAX_JSON_DEPTH) return -1;
   let depth = 0;
   let offset = 0;
-  for (const token of new Lexer().lex(text)) {
+  for (const token of new lexer().lex(text)) {
     if (OPEN_FLOW.has(token)) {
       depth += 1;
       if (depth > MAX_JSON_DEPTH) return offset;

@@ -77,6 +77,11 @@ targets:
     ]);
   });
 
+  it('flow collections nested 2,000 deep are refused with the file, the line and the column where the limit is crossed', () => {
+    // The parser itself overflows the stack on such a file; it is refused before parsing.
+    assert.deepEqual(problems(`targets: {}\nx: ${'['.repeat(2000)}${']'.repeat(2000)}\n`), ['rk.yaml:2:1004: invalid YAML: nested deeper than 1000 levels']);
+  });
+
   it(`more than ${MAX_TARGETS} targets are refused with a clear message before validation`, () => {
     const targets = (n: number) => `targets:\n${Array.from({ length: n }, (_, i) => `  t${i}: {kind: command, reload: ["true"]}`).join('\n')}\n`;
     assert.equal(Object.keys(ok(targets(MAX_TARGETS)).targets).length, MAX_TARGETS);
