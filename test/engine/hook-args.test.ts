@@ -24,10 +24,14 @@ async function pass(hooks: Hook<Cfg>[], failing = false): Promise<string> {
   const source = new MemorySource({ v: 1 });
   const all: Hook<Cfg>[] = failing ? [...hooks, { name: 'fails', args: 'next-prev', apply: () => 'failed' }] : hooks;
   const r = createReloader({ source, hooks: all, logger: false, ...(failing ? { onApplyFailure: 'rollback' as const } : {}) });
-  await r.start();
-  source.set({ v: 2 });
-  const res = await r.reload();
-  await r.close();
+  let res;
+  try {
+    await r.start();
+    source.set({ v: 2 });
+    res = await r.reload();
+  } finally {
+    await r.close();
+  }
   await tick();
   return res.status;
 }

@@ -1,4 +1,4 @@
-import { describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { createReloader, onChange, type ConfigOf, type Hook } from '../../src/index.js';
@@ -13,9 +13,14 @@ const schema = z.object({
 type Config = ConfigOf<typeof schema>;
 const base = { server: { host: 'nbu.example', port: 1556 }, rate_limit: 10, tags: ['a'] };
 
+/** Every reloader a test started, closed after it whether it passed or failed. */
+const open: { close(): Promise<void> }[] = [];
+afterEach(() => Promise.all(open.splice(0).map((r) => r.close())));
+
 async function reloaderWith(hooks: readonly Hook<Config>[]) {
   const source = new MemorySource(base);
   const r = createReloader({ source, schema, hooks });
+  open.push(r);
   await r.start();
   return { r, source };
 }
@@ -28,7 +33,6 @@ describe('onChange', () => {
     source.set({ ...base, server: { ...base.server, port: 1557 } });
     assert.equal((await r.reload()).status, 'full_success');
     assert.deepEqual(seen, [[1557, 1556]]);
-    await r.close();
   });
 
   test('flushes the cache only when the server address changes, after the new config is in effect', async () => {
@@ -61,7 +65,6 @@ describe('onChange', () => {
         { host: 'nbu.example', port: 1556 },
       ],
     ]);
-    await r.close();
   });
 
   test('a cache refilled while a slower hook applies holds no stale entry once the reload resolves', async () => {
@@ -81,6 +84,7 @@ describe('onChange', () => {
           name: 'pool',
           apply: async () => {
             applying.resolve();
+            open.push(r);
             await slow.promise;
           },
         },
@@ -101,7 +105,6 @@ describe('onChange', () => {
     slow.resolve();
     assert.equal((await reloading).status, 'full_success');
     for (let i = 0; i < 50; i += 1) assert.equal(serve(`k${i}`), 'http://new', `k${i}`);
-    await r.close();
   });
 
   test('equal slices in new objects are skipped (deep comparison)', async () => {
@@ -118,7 +121,6 @@ describe('onChange', () => {
     source.set({ ...base, tags: ['a', 'b'] });
     await r.reload();
     assert.equal(runs, 1);
-    await r.close();
   });
 
   test('fn receives the hook context; a returned failed is logged and the pass stays committed', async () => {
@@ -133,6 +135,7 @@ describe('onChange', () => {
       hooks: [
         onChange('rate_limit', (next: number, _prev: number, ctx) => {
           seen.push(`${ctx.unit}/${ctx.trigger}/${String(ctx.signal.aborted)}`);
+          open.push(r);
           return next > 100 ? 'failed' : 'skipped';
         }),
       ],
@@ -149,7 +152,6 @@ describe('onChange', () => {
       logged.map((l) => [l.hook, l.err]),
       [['on-change:rate_limit', 'hook reported failed']],
     );
-    await r.close();
   });
 
   test('a check refuses a changed slice before anything applies; unchanged slices are not checked', async () => {
@@ -172,7 +174,6 @@ describe('onChange', () => {
     assert.match(res.error!, /on-change:server\.host: cannot resolve nbu\.invalid/);
     assert.equal(applied, 0);
     assert.equal(r.current().server.host, 'nbu.example');
-    await r.close();
   });
 
   test('a throwing fn is logged and counted, never lost; later after-commit work still runs', async () => {
@@ -189,6 +190,7 @@ describe('onChange', () => {
       hooks: [
         onChange('rate_limit', () => {
           throw new Error('cache flush failed');
+          open.push(r);
         }),
         onChange('rate_limit', () => void (second += 1), { name: 'second' }),
       ],
@@ -200,7 +202,6 @@ describe('onChange', () => {
     assert.equal(second, 1);
     assert.ok(logged.some((l) => l.hook === 'on-change:rate_limit' && l.err === 'cache flush failed'));
     assert.match(await registry.metrics(), /^reloadkit_after_commit_failures_total\{unit="app"\} 1$/m);
-    await r.close();
   });
 
   test('selector hooks get distinct default names; bad arguments are refused at creation', () => {
