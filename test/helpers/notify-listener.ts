@@ -5,6 +5,7 @@
 // systemd-notify (what the daemon sends with), systemd-socket-activate.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
 
 const script = fileURLToPath(new URL('./notify-listener.py', import.meta.url));
 
@@ -77,15 +78,12 @@ export async function startNotifyListener(address: string): Promise<NotifyListen
   return {
     address,
     messages,
-    async next(pred, what, from = 0, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
-        const hit = messages.slice(from).find(pred);
-        if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(messages.map((m) => m.text))}`);
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    },
+    next: (pred, what, from = 0, timeoutMs = 30_000) =>
+      waitFor(
+        () => messages.slice(from).find(pred),
+        () => `${what}; got ${JSON.stringify(messages.map((m) => m.text))}`,
+        timeoutMs,
+      ),
     close: () => void proc.kill(),
   };
 }
