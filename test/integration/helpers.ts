@@ -13,12 +13,21 @@ import { waitFor } from '../helpers/wait.js';
 export { waitFor };
 
 /** A port that was free a moment ago (bind port 0, read it, release it). */
+/** Ports this process already handed out: the kernel may give a just-closed port again at once. */
+const handedOut = new Set<number>();
+
+/** A loopback port that was free a moment ago, never one this process handed out before (two calls in a row could get the same one). */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  for (;;) {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function httpGet(port: number, path = '/'): Promise<{ status: number; body: string }> {

@@ -1,11 +1,12 @@
 // Shared helpers for the integrity tests: temp dirs, a real pino logger whose
 // output is captured, and a free port.
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { pino, type Logger as PinoLogger } from 'pino';
+
+export { freePort } from '../integration/helpers.js';
 
 /** A fresh temp dir (real path), removed when the test ends. */
 export async function tempDir(t: TestContext, prefix = 'rk-int-'): Promise<string> {
@@ -36,16 +37,4 @@ export function capturedLogger(): CapturedLogger {
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
-}
-
-/** A TCP port free on 127.0.0.1 right now (for an HTTP trigger address). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
